@@ -1,0 +1,1 @@
+//! Kernel console parser (to be written).

@@ -1,0 +1,1 @@
+//! Program model (to be written).

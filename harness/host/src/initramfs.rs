@@ -1,0 +1,1 @@
+//! Initramfs assembly (to be written).

@@ -1,0 +1,1 @@
+//! Kernel catalog and acquisition (to be written).

@@ -1,0 +1,1 @@
+//! QEMU launcher (to be written).
