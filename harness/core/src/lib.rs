@@ -1,8 +1,14 @@
 //! shmemfuzz core: the pure parts, shared by the host, the guest agent and the fuzz targets.
 //! Nothing here makes an OS call, so all of it is unit-testable and fuzzable.
 //!
+//! - [`program`]: the program model, its text format and its `Arbitrary` decoder.
+//! - [`oracle`]: the reference model of object contents and expected results, and findings.
+//! - [`protocol`]: the framed host/agent wire protocol.
 //! - [`console`]: parsing kernel console output into reports with titles and signatures.
-//! - [`program`]: the program model (operations on named objects).
+//! - [`zoneinfo`]: parsing `/proc/zoneinfo` into the guest's zone layout.
 
 pub mod console;
+pub mod oracle;
 pub mod program;
+pub mod protocol;
+pub mod zoneinfo;

@@ -1,1 +1,0 @@
-//! Kernel console parser (to be written).

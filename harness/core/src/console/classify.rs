@@ -1,0 +1,257 @@
+//! Which console lines start a report, which end one, and which belong to the report
+//! already open.
+
+use super::ReportKind;
+
+/// How an open report ends (besides the start of another report and the body bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndRule {
+    /// `---[ end trace <hash> ]---` (WARN, BUG, Oops; list corruption ends in one of those).
+    EndTrace,
+    /// A line of `=` characters (KASAN, KFENCE, UBSAN print one before and one after).
+    Separator,
+    /// `---[ end Kernel panic - not syncing: ... ]---`, or `Kernel Offset:` which precedes it
+    /// (with `panic=-1` the machine resets before the end marker is printed).
+    Panic,
+    /// `</TASK>` closing the first task stack (hung task, lockups, stalls, bad page state,
+    /// slab corruption, generic `BUG:` lines).
+    TaskClose,
+    /// A report of a single line.
+    Single,
+}
+
+/// A line that starts a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Start {
+    pub kind: ReportKind,
+    pub end: EndRule,
+    /// The line is the x86 oops banner (`Oops: ...`, `invalid opcode: ...`,
+    /// `general protection fault ...`), which continues a `BUG:`/`kernel BUG` report.
+    pub oops_banner: bool,
+}
+
+const fn start(kind: ReportKind, end: EndRule) -> Start {
+    Start {
+        kind,
+        end,
+        oops_banner: false,
+    }
+}
+
+/// A line made only of `=` (at least 20), as KASAN/KFENCE/UBSAN/SLUB print around reports.
+pub(crate) fn is_separator(t: &str) -> bool {
+    let t = t.trim();
+    t.len() >= 20 && t.bytes().all(|b| b == b'=')
+}
+
+/// The swap-entry errors of mm/swapfile.c (`pr_err("%s: %s%08lx\n", __func__, ...)`).
+pub(crate) const SWAP_ENTRY_ERRORS: &[&str] = &[
+    "Bad swap file entry ",
+    "Unused swap file entry ",
+    "Bad swap offset entry ",
+    "Unused swap offset entry ",
+];
+
+/// `BUG <cache> (Not tainted): <reason>`: a SLUB consistency-check report (slub_debug).
+fn is_slub_header(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix("BUG ") else {
+        return false;
+    };
+    let Some((cache, tail)) = rest.split_once(' ') else {
+        return false;
+    };
+    !cache.is_empty() && !cache.ends_with(':') && tail.starts_with('(') && tail.contains("): ")
+}
+
+/// Is the value after `vmstat_refresh: <item> ` a negative number?
+fn is_vmstat_negative(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix("vmstat_refresh: ") else {
+        return false;
+    };
+    let mut words = rest.split_whitespace();
+    let (Some(_item), Some(value), None) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    value
+        .strip_prefix('-')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Classify a (prefix-stripped) console line as the start of a report.
+pub(crate) fn classify(msg: &str) -> Option<Start> {
+    use EndRule::*;
+    use ReportKind as K;
+    let t = msg.trim();
+    if t.is_empty() {
+        return None;
+    }
+    // Memory-safety tools.
+    if t.starts_with("BUG: KASAN:") {
+        return Some(start(K::Kasan, Separator));
+    }
+    if t.starts_with("BUG: KFENCE:") {
+        return Some(start(K::Kfence, Separator));
+    }
+    if is_slub_header(t) {
+        return Some(start(K::SlabCorruption, TaskClose));
+    }
+    if t.starts_with("UBSAN:") {
+        return Some(start(K::Bug, Separator));
+    }
+    // Watchdogs.
+    if t.contains("BUG: soft lockup") {
+        return Some(start(K::SoftLockup, TaskClose));
+    }
+    if t.contains("Watchdog detected hard LOCKUP") {
+        return Some(start(K::HardLockup, TaskClose));
+    }
+    // "INFO: task NAME:PID blocked for more than N seconds." and, since 6.16,
+    // "INFO: task NAME:PID blocked in I/O wait for more than N seconds."
+    if t.starts_with("INFO: task ") && t.contains(" blocked ") && t.contains(" for more than ") {
+        return Some(start(K::HungTask, TaskClose));
+    }
+    if t.contains("INFO: rcu") && t.contains(" stall") {
+        return Some(start(K::RcuStall, TaskClose));
+    }
+    // mm consistency checks.
+    if t.starts_with("BUG: Bad page state") {
+        return Some(start(K::BadPageState, TaskClose));
+    }
+    if t.starts_with("BUG: Bad rss-counter state") {
+        return Some(start(K::Bug, Single));
+    }
+    if is_vmstat_negative(t) {
+        return Some(start(K::VmstatRefresh, Single));
+    }
+    if SWAP_ENTRY_ERRORS.iter().any(|e| t.contains(e)) {
+        return Some(start(K::Bug, Single));
+    }
+    if t.contains("list_add corruption")
+        || t.contains("list_del corruption")
+        || t.contains("list_add double add")
+    {
+        return Some(start(K::ListCorruption, EndTrace));
+    }
+    // Oopses and BUG()s.
+    if t.starts_with("BUG: kernel NULL pointer dereference")
+        || t.starts_with("BUG: unable to handle")
+    {
+        return Some(start(K::Oops, EndTrace));
+    }
+    // The oops banner; old kernels sometimes glue "general protection fault: 0000 [#1]" to
+    // the end of a KASAN hint line.
+    let gpf = t.starts_with("general protection fault")
+        || (t.contains("general protection fault") && t.contains("[#"));
+    if t.starts_with("Oops:") || gpf || t.starts_with("invalid opcode:") {
+        return Some(Start {
+            oops_banner: true,
+            ..start(K::Oops, EndTrace)
+        });
+    }
+    if let Some(rest) = t.strip_prefix("kernel BUG at ") {
+        let kind = if rest.starts_with("lib/list_debug.c") {
+            K::ListCorruption
+        } else {
+            K::KernelBug
+        };
+        return Some(start(kind, EndTrace));
+    }
+    if t.starts_with("WARNING:") {
+        // `WARNING: CPU: 0 PID: 1 at file:line func+0x..` comes from __warn() and ends with
+        // an end-trace marker; other WARNINGs (lockdep) end with their stack.
+        let standard = t.contains(" at ") && t.contains("CPU:");
+        if standard && t.contains(" at lib/list_debug.c:") {
+            return Some(start(K::ListCorruption, EndTrace));
+        }
+        return Some(start(
+            K::Warning,
+            if standard { EndTrace } else { TaskClose },
+        ));
+    }
+    if t.starts_with("Kernel panic - not syncing") {
+        return Some(start(K::Panic, Panic));
+    }
+    if t.starts_with("BUG: ") {
+        return Some(start(K::Bug, TaskClose));
+    }
+    // Events that are not findings.
+    if t.contains("out of memory: Killed process") || t.contains("Out of memory: Killed process") {
+        return Some(start(K::OomKill, Single));
+    }
+    if t.ends_with("taints kernel.") || t.contains("tainting kernel") {
+        return Some(start(K::Taint, Single));
+    }
+    if t.starts_with("sysrq: ") || t.starts_with("SysRq : ") {
+        return Some(start(K::Sysrq, Single));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::ReportKind as K;
+
+    fn kind(s: &str) -> Option<K> {
+        classify(s).map(|s| s.kind)
+    }
+
+    #[test]
+    fn starts() {
+        assert_eq!(
+            kind("BUG: KASAN: slab-use-after-free in xas_start+0x1ef/0x7b0"),
+            Some(K::Kasan)
+        );
+        assert_eq!(
+            kind("watchdog: BUG: soft lockup - CPU#0 stuck for 6s! [init:1]"),
+            Some(K::SoftLockup)
+        );
+        assert_eq!(
+            kind("INFO: task init:81 blocked for more than 5 seconds."),
+            Some(K::HungTask)
+        );
+        assert_eq!(
+            kind("rcu: INFO: rcu_preempt self-detected stall on CPU"),
+            Some(K::RcuStall)
+        );
+        assert_eq!(
+            kind("vmstat_refresh: nr_shmem -4713"),
+            Some(K::VmstatRefresh)
+        );
+        assert_eq!(kind("vmstat_refresh: nr_shmem 4713"), None);
+        assert_eq!(
+            kind("kernel BUG at lib/list_debug.c:59!"),
+            Some(K::ListCorruption)
+        );
+        assert_eq!(kind("kernel BUG at mm/shmem.c:1234!"), Some(K::KernelBug));
+        assert_eq!(
+            kind("BUG provoke_cache (Tainted: G           OE     ): Poison overwritten"),
+            Some(K::SlabCorruption)
+        );
+        assert_eq!(
+            kind("BUG: Bad page state in process init  pfn:3c99b"),
+            Some(K::BadPageState)
+        );
+        assert_eq!(
+            kind("swap_info_get: Unused swap offset entry 00000123"),
+            Some(K::Bug)
+        );
+        assert_eq!(
+            kind("Out of memory: Killed process 79 (init) total-vm:182004kB"),
+            Some(K::OomKill)
+        );
+        assert_eq!(
+            kind("Memory cgroup out of memory: Killed process 79 (a)"),
+            Some(K::OomKill)
+        );
+        assert_eq!(
+            kind("crc7: loading out-of-tree module taints kernel."),
+            Some(K::Taint)
+        );
+        assert_eq!(kind("sysrq: Trigger a crash"), Some(K::Sysrq));
+        assert_eq!(kind("Oops: 0002 [#1] PREEMPT SMP NOPTI"), Some(K::Oops));
+        assert_eq!(kind("Disabling lock debugging due to kernel taint"), None);
+        assert_eq!(kind("BUG: Dentry still in use"), Some(K::Bug));
+        assert_eq!(kind("page dumped because: nonzero mapcount"), None);
+    }
+}

@@ -1,0 +1,498 @@
+//! Turning the lines of a finished report into its title and signature.
+
+use super::classify::SWAP_ENTRY_ERRORS;
+use super::frames::{is_generic, parse_frame, parse_rip, symbol_func, Frame};
+use super::ReportKind;
+
+/// Which part of a report a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// The report's own stack (call trace, RIP lines, KFENCE access stack).
+    Main,
+    /// "Allocated by task" / "Allocated in" / KFENCE "allocated by task" (not used).
+    Alloc,
+    /// "Freed by task" / "Freed in" / KFENCE "freed by task".
+    Free,
+    /// The first "Last potentially related work creation" stack (the `call_rcu` caller).
+    Aux,
+    /// Page owner stacks, memory dumps and the like.
+    Ignore,
+}
+
+/// Frames and facts collected from a report body.
+#[derive(Debug, Default)]
+struct Analysis<'a> {
+    main: Vec<Frame<'a>>,
+    free: Vec<Frame<'a>>,
+    aux: Vec<Frame<'a>>,
+    /// Slab cache of the object (KASAN "which belongs to the cache", KFENCE "cache=").
+    cache: Option<&'a str>,
+}
+
+fn analyze<'a>(lines: &'a [String]) -> Analysis<'a> {
+    let mut a = Analysis::default();
+    let mut section = Section::Main;
+    let mut irq = false;
+    let mut aux_seen = false;
+    for line in lines.iter().skip(1) {
+        let t = line.trim();
+        if let Some((_, rest)) = t.split_once("which belongs to the cache ") {
+            a.cache = rest.split_whitespace().next();
+            continue;
+        }
+        if t.starts_with("kfence-#") {
+            if let Some((_, rest)) = t.split_once("cache=") {
+                a.cache = rest.split([' ', ',']).next();
+            }
+            continue;
+        }
+        if t.starts_with("Call Trace") || t == "stack backtrace:" || is_kfence_access_header(t) {
+            section = Section::Main;
+            continue;
+        }
+        if t.starts_with("Allocated by task") || t.starts_with("allocated by task") {
+            section = Section::Alloc;
+            continue;
+        }
+        if t.starts_with("Allocated in ") {
+            section = Section::Alloc;
+            continue;
+        }
+        if t.starts_with("Freed by task") || t.starts_with("freed by task") {
+            section = Section::Free;
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("Freed in ") {
+            // SLUB: "Freed in provoke_slub_uaf+0x47/0x82 [provoke] age=0 cpu=0 pid=1"
+            section = Section::Free;
+            if let Some(func) = symbol_func(rest) {
+                a.free.push(Frame {
+                    func,
+                    reliable: true,
+                    irq: false,
+                });
+            }
+            continue;
+        }
+        if t.starts_with("Last potentially related work creation") {
+            section = if aux_seen {
+                Section::Ignore
+            } else {
+                Section::Aux
+            };
+            aux_seen = true;
+            continue;
+        }
+        if t.starts_with("Second to last potentially related")
+            || t.starts_with("The buggy address")
+            || t.starts_with("Memory state around")
+            || t.starts_with("page last")
+            || t.starts_with("page_owner")
+        {
+            section = Section::Ignore;
+            continue;
+        }
+        // Stack context markers, alone on their line or (old kernels) before a frame:
+        // "<IRQ>  [<ffffffff81b2e7d9>] dump_stack+0x45/0x6c".
+        let mut t = t;
+        for (marker, in_irq) in [
+            ("<IRQ>", true),
+            ("<NMI>", true),
+            ("<SOFTIRQ>", true),
+            ("</IRQ>", false),
+            ("</NMI>", false),
+            ("</SOFTIRQ>", false),
+            ("<EOI>", false),
+        ] {
+            if let Some(rest) = t.strip_prefix(marker) {
+                irq = in_irq;
+                t = rest.trim_start();
+                break;
+            }
+        }
+        if t.is_empty() {
+            continue;
+        }
+        let (func, reliable) = match parse_rip(t) {
+            Some(f) => (f, true),
+            None => match parse_frame(t) {
+                Some(fr) => fr,
+                None => continue,
+            },
+        };
+        let frame = Frame {
+            func,
+            reliable,
+            irq,
+        };
+        match section {
+            Section::Main => a.main.push(frame),
+            Section::Free => a.free.push(frame),
+            Section::Aux => a.aux.push(frame),
+            Section::Alloc | Section::Ignore => {}
+        }
+    }
+    a
+}
+
+/// KFENCE's access-stack header: `Use-after-free read at 0x... (in kfence-#12):`.
+fn is_kfence_access_header(t: &str) -> bool {
+    t.contains("(in kfence-#") && t.ends_with("):")
+}
+
+/// The first reliable, non-generic frame.
+fn first_meaningful<'a>(frames: &[Frame<'a>], skip_irq: bool) -> Option<&'a str> {
+    frames
+        .iter()
+        .filter(|f| f.reliable && !(skip_irq && f.irq))
+        .map(|f| f.func)
+        .find(|f| !is_generic(f))
+}
+
+/// The function a report is named after: `primary` (named by the report's first line)
+/// unless it is generic, else the first meaningful frame of the report's own stack, else
+/// whatever is known.
+fn pick<'a>(primary: Option<&'a str>, frames: &[Frame<'a>], skip_irq: bool) -> Option<&'a str> {
+    if let Some(p) = primary.filter(|p| !is_generic(p)) {
+        return Some(p);
+    }
+    first_meaningful(frames, skip_irq)
+        .or(primary)
+        .or_else(|| frames.iter().find(|f| f.reliable).map(|f| f.func))
+}
+
+const UNKNOWN: &str = "unknown";
+
+/// Title suffix ` in func` (empty when the function is unknown).
+fn in_func(func: Option<&str>) -> String {
+    func.map(|f| format!(" in {f}")).unwrap_or_default()
+}
+
+/// The function after `at file:line` in a `WARNING: CPU: 0 PID: 1 at file:line func+0x..`.
+fn warning_site(first: &str) -> (Option<&str>, Option<&str>) {
+    let Some((_, after)) = first.split_once(" at ") else {
+        return (None, None);
+    };
+    let mut words = after.split_whitespace();
+    let file = words.next();
+    let func = words.next().and_then(symbol_func);
+    (file, func)
+}
+
+/// Cut a message at the first separator, for titles built from free text.
+fn cut_at<'s>(s: &'s str, seps: &[&str]) -> &'s str {
+    let end = seps
+        .iter()
+        .filter_map(|sep| s.find(sep))
+        .min()
+        .unwrap_or(s.len());
+    s[..end].trim_end()
+}
+
+/// Normalize a KASAN/KFENCE bug type for signatures: 6.5+ says `slab-use-after-free` where
+/// 6.1 says `use-after-free`, so both map to `use-after-free`.
+fn normalize_bug_type(t: &str) -> &str {
+    match t {
+        "slab-use-after-free" => "use-after-free",
+        other => other,
+    }
+}
+
+/// `kmalloc-rnd-05-192` (CONFIG_RANDOM_KMALLOC_CACHES) names a random copy of `kmalloc-192`.
+fn normalize_cache(c: &str) -> String {
+    if let Some(rest) = c.strip_prefix("kmalloc-rnd-") {
+        if let Some((idx, size)) = rest.split_once('-') {
+            if idx.bytes().all(|b| b.is_ascii_digit()) {
+                return format!("kmalloc-{size}");
+            }
+        }
+    }
+    c.to_string()
+}
+
+/// Is this bug type about an object that was already freed (so the free stack matters)?
+fn is_free_bug(bug: &str) -> bool {
+    bug.contains("use-after-free") || bug.contains("double-free") || bug.contains("invalid-free")
+}
+
+/// The signature part that says where a freed object was freed: `free:<func>` from the free
+/// stack, else `free:<func>` from the `call_rcu` caller, else `access:<func>`.
+fn free_site(a: &Analysis<'_>, access: Option<&str>) -> String {
+    if let Some(f) = first_meaningful(&a.free, false).or_else(|| first_meaningful(&a.aux, false)) {
+        return format!("free:{f}");
+    }
+    format!("access:{}", access.unwrap_or(UNKNOWN))
+}
+
+/// Title and signature of a finished report.
+pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
+    let first = lines.first().map(|l| l.trim()).unwrap_or("");
+    let a = analyze(lines);
+    let tag = kind.tag();
+    match kind {
+        ReportKind::Warning => {
+            let (file, site) = warning_site(first);
+            if !(first.contains("CPU:") && file.is_some()) {
+                // lockdep-style "WARNING: possible circular locking dependency detected"
+                let what = first.trim_start_matches("WARNING:").trim();
+                let func = first_meaningful(&a.main, false);
+                return (
+                    format!("WARNING: {what}{}", in_func(func)),
+                    format!("{tag}:{what}"),
+                );
+            }
+            let func = pick(site, &a.main, false);
+            let title = match (func, file) {
+                (Some(f), _) => format!("WARNING in {f}"),
+                (None, Some(file)) => format!("WARNING at {file}"),
+                (None, None) => "WARNING".to_string(),
+            };
+            let sig_where = func
+                .map(str::to_string)
+                .or(file.map(|f| cut_at(f, &[":"]).to_string()));
+            (
+                title,
+                format!("{tag}:{}", sig_where.as_deref().unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::KernelBug => {
+            let at = first
+                .trim_start_matches("kernel BUG at ")
+                .trim_end_matches('!');
+            let func = pick(None, &a.main, false);
+            let file = cut_at(at, &[":"]);
+            (
+                format!("kernel BUG at {at}"),
+                format!("{tag}:{}", func.unwrap_or(file)),
+            )
+        }
+        ReportKind::Oops => {
+            let mut head = first;
+            while let Some(r) = head.strip_prefix("Oops:") {
+                head = r.trim_start();
+            }
+            let what = if head.contains("general protection fault") {
+                "general protection fault".to_string()
+            } else if let Some(r) = head.strip_prefix("BUG: ") {
+                format!("BUG: {}", cut_at(r, &[",", ":", " at ", " for "]))
+            } else if head.starts_with(|c: char| c.is_ascii_digit()) || head.is_empty() {
+                "Oops".to_string()
+            } else {
+                cut_at(head, &[",", ":", " at "]).to_string()
+            };
+            let what = if what.trim().is_empty() {
+                "Oops".to_string()
+            } else {
+                what
+            };
+            let func = pick(None, &a.main, false);
+            (
+                format!("{what}{}", in_func(func)),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::Kasan | ReportKind::Kfence => {
+            // BUG: KASAN: slab-use-after-free in xas_start+0x1ef/0x7b0
+            // BUG: KFENCE: use-after-free read in provoke_kfence_uaf+0xd2/0x140 [provoke]
+            let body = first.split_once(": ").map(|(_, r)| r).unwrap_or(first);
+            let body = body.split_once(": ").map(|(_, r)| r).unwrap_or(body);
+            let (what, site) = match body.split_once(" in ") {
+                Some((w, s)) => (w.trim(), symbol_func(s.trim())),
+                None => (body.trim(), None),
+            };
+            // Old kernels: "BUG: KASAN: null-ptr-deref on address (null)".
+            let what = cut_at(what, &[" on address", " at addr"]);
+            let access = pick(site, &a.main, false);
+            let tool = if kind == ReportKind::Kasan {
+                "KASAN"
+            } else {
+                "KFENCE"
+            };
+            // KASAN says "Read of size 8 at addr ..." on the next line; KFENCE has the
+            // direction in `what` already ("use-after-free read").
+            // (Other CPUs' lines can come in between, so look a few lines further.)
+            let dir = lines
+                .iter()
+                .skip(1)
+                .take(6)
+                .map(|l| l.trim())
+                .filter(|l| l.contains(" at addr") || l.contains(" of size "))
+                .find_map(|l| l.split_whitespace().next())
+                .filter(|w| kind == ReportKind::Kasan && (*w == "Read" || *w == "Write"));
+            let title = match dir {
+                Some(d) => format!("{tool}: {what} {d}{}", in_func(access)),
+                None => format!("{tool}: {what}{}", in_func(access)),
+            };
+            let bug = what.split_whitespace().next().unwrap_or(what);
+            let bug = normalize_bug_type(if what.starts_with("double-free or invalid-free") {
+                "double-free or invalid-free"
+            } else {
+                bug
+            });
+            let cache = a
+                .cache
+                .map(normalize_cache)
+                .unwrap_or_else(|| "-".to_string());
+            let site = if is_free_bug(bug) {
+                free_site(&a, access)
+            } else {
+                format!("access:{}", access.unwrap_or(UNKNOWN))
+            };
+            (title, format!("{tag}:{bug}:{cache}:{site}"))
+        }
+        ReportKind::SlabCorruption => {
+            // BUG provoke_cache (Tainted: G           OE     ): Poison overwritten
+            let rest = first.trim_start_matches("BUG ");
+            let cache = rest.split_whitespace().next().unwrap_or(UNKNOWN);
+            let reason = rest.split_once("): ").map(|(_, r)| r.trim()).unwrap_or("");
+            let site = free_site(&a, pick(None, &a.main, false));
+            (
+                format!("SLUB: {reason} in {cache}"),
+                format!("{tag}:{}:{site}", normalize_cache(cache)),
+            )
+        }
+        ReportKind::BadPageState => {
+            let func = pick(None, &a.main, false);
+            (
+                "BUG: Bad page state".to_string(),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::ListCorruption => {
+            let op = if first.contains("list_add") {
+                "list_add"
+            } else if first.contains("list_del") {
+                "list_del"
+            } else {
+                "list"
+            };
+            let func = pick(None, &a.main, false);
+            (
+                format!("{op} corruption{}", in_func(func)),
+                format!("{tag}:{op}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::Panic => {
+            let reason = first
+                .split_once("not syncing")
+                .map(|(_, r)| r.trim_start_matches(':').trim())
+                .unwrap_or("");
+            (
+                format!("Kernel panic - not syncing: {reason}"),
+                format!("{tag}:{reason}"),
+            )
+        }
+        ReportKind::SoftLockup | ReportKind::HardLockup | ReportKind::RcuStall => {
+            let func = pick(None, &a.main, true);
+            let title = match kind {
+                ReportKind::SoftLockup => "BUG: soft lockup",
+                ReportKind::HardLockup => "watchdog: hard LOCKUP",
+                _ => "INFO: rcu detected stall",
+            };
+            (
+                format!("{title}{}", in_func(func)),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::HungTask => {
+            let func = pick(None, &a.main, false);
+            (
+                format!("INFO: task hung{}", in_func(func)),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::VmstatRefresh => {
+            let item = first
+                .trim_start_matches("vmstat_refresh: ")
+                .split_whitespace()
+                .next()
+                .unwrap_or(UNKNOWN);
+            (
+                format!("vmstat_refresh: negative {item}"),
+                format!("{tag}:{item}"),
+            )
+        }
+        ReportKind::OomKill => {
+            let scope = if first.contains("Memory cgroup out of memory") {
+                "memcg"
+            } else {
+                "global"
+            };
+            let comm = first
+                .split_once('(')
+                .and_then(|(_, r)| r.split_once(')'))
+                .map(|(c, _)| c)
+                .unwrap_or(UNKNOWN);
+            let head = cut_at(first, &[" Killed process"]);
+            (
+                format!("{head} Killed process ({comm})"),
+                format!("{tag}:{scope}:{comm}"),
+            )
+        }
+        ReportKind::Taint => {
+            // "provoke: loading out-of-tree module taints kernel." -> without the module name
+            let what = match first.split_once(": ") {
+                Some((module, rest)) if !module.contains(' ') => rest,
+                _ => first,
+            };
+            (first.to_string(), format!("{tag}:{what}"))
+        }
+        ReportKind::Sysrq => {
+            let what = first
+                .split_once(':')
+                .map(|(_, r)| r.trim())
+                .unwrap_or(first);
+            (first.to_string(), format!("{tag}:{what}"))
+        }
+        ReportKind::Bug => describe_bug(first, &a),
+    }
+}
+
+/// Generic `BUG: ...` lines, UBSAN reports, swap-entry errors and rss-counter errors.
+fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
+    let tag = ReportKind::Bug.tag();
+    if let Some(rest) = first.strip_prefix("BUG: Bad rss-counter state") {
+        let ty = rest
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("type:"))
+            .unwrap_or(UNKNOWN);
+        return (
+            "BUG: Bad rss-counter state".to_string(),
+            format!("{tag}:Bad rss-counter state:{ty}"),
+        );
+    }
+    if let Some(err) = SWAP_ENTRY_ERRORS.iter().find(|e| first.contains(*e)) {
+        let err = err.trim_end();
+        let func = first.split_once(": ").map(|(f, _)| f).unwrap_or(UNKNOWN);
+        return (format!("{func}: {err}"), format!("{tag}:{func}:{err}"));
+    }
+    if let Some(rest) = first.strip_prefix("UBSAN: ") {
+        let what = cut_at(rest, &[" in ", ":"]);
+        let func = first_meaningful(&a.main, false);
+        return (
+            format!("UBSAN: {what}{}", in_func(func)),
+            format!("{tag}:UBSAN {what}:{}", func.unwrap_or(UNKNOWN)),
+        );
+    }
+    let rest = first.strip_prefix("BUG: ").unwrap_or(first);
+    let what = cut_at(
+        rest,
+        &[
+            " - ",
+            ": ",
+            ",",
+            " at ",
+            "!",
+            " (",
+            " [",
+            "{",
+            " in process",
+            " for ",
+        ],
+    );
+    let func = first_meaningful(&a.main, false);
+    (
+        format!("BUG: {what}{}", in_func(func)),
+        format!("{tag}:{what}:{}", func.unwrap_or(UNKNOWN)),
+    )
+}

@@ -1,0 +1,320 @@
+//! Findings and the verdict over one run.
+//!
+//! A finding is something the kernel did wrong, never something the harness did wrong (those
+//! are errors of the host). Every finding has a **signature**, `kind:where`, stable across
+//! runs and kernels, so that replay, minimization and bisection chase the same bug:
+//!
+//! | kind     | signature example                         | raised when                                   |
+//! |----------|-------------------------------------------|-----------------------------------------------|
+//! | data     | `data:memfd:check`                        | a byte read back differs from the model       |
+//! | result   | `result:swapoff:ENOMEM`                   | an operation returned what the model forbids  |
+//! | signal   | `signal:SIGBUS:touch`                     | the program died of a signal                  |
+//! | kernel   | `kernel:WARNING in shmem_replace_folio`   | the console shows a report (see `console`)    |
+//! | taint    | `taint:W`                                 | the kernel gained taint flags during the run  |
+//! | hang     | `hang:swapoff`                            | an operation or the guest stopped answering   |
+//! | leak     | `leak:shmem`                              | accounting did not return to its baseline     |
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Model;
+use crate::console::KernelReport;
+use crate::program::{Op, Program};
+use crate::protocol::{errno, ChildExit, OpRecord, OpResult, Teardown};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FindingKind {
+    Data,
+    Result,
+    Signal,
+    Kernel,
+    Taint,
+    Hang,
+    Leak,
+}
+
+impl FindingKind {
+    pub fn tag(self) -> &'static str {
+        match self {
+            FindingKind::Data => "data",
+            FindingKind::Result => "result",
+            FindingKind::Signal => "signal",
+            FindingKind::Kernel => "kernel",
+            FindingKind::Taint => "taint",
+            FindingKind::Hang => "hang",
+            FindingKind::Leak => "leak",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// One line for humans.
+    pub title: String,
+    /// `kind:where`, stable across runs.
+    pub signature: String,
+    /// The operation it was seen at, if any.
+    pub op: Option<u32>,
+    /// Extra lines: the mismatch, the console excerpt, the accounting delta.
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn new(
+        kind: FindingKind,
+        place: &str,
+        title: String,
+        op: Option<u32>,
+        detail: String,
+    ) -> Self {
+        Finding {
+            kind,
+            title,
+            signature: format!("{}:{place}", kind.tag()),
+            op,
+            detail,
+        }
+    }
+}
+
+/// All findings of one run, deduplicated by signature (first occurrence kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    pub fn push(&mut self, f: Finding) {
+        if !self.findings.iter().any(|g| g.signature == f.signature) {
+            self.findings.push(f);
+        }
+    }
+
+    pub fn signatures(&self) -> Vec<&str> {
+        self.findings.iter().map(|f| f.signature.as_str()).collect()
+    }
+}
+
+/// Letters of the kernel's taint bits, in bit order (`include/linux/panic.h`).
+const TAINT_LETTERS: &[u8] = b"PFSRMBUDAWCIOELKXT";
+
+/// `"OE"` for taint bits 12 and 13, etc.
+pub fn taint_letters(bits: u64) -> String {
+    TAINT_LETTERS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, &c)| c as char)
+        .collect()
+}
+
+/// Signal names for the signals a program can die of.
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        4 => "SIGILL".into(),
+        6 => "SIGABRT".into(),
+        7 => "SIGBUS".into(),
+        9 => "SIGKILL".into(),
+        11 => "SIGSEGV".into(),
+        other => format!("SIG{other}"),
+    }
+}
+
+/// What the host knows at the end of a run.
+#[derive(Debug)]
+pub struct RunFacts<'a> {
+    pub program: &'a Program,
+    /// Swap devices on at program start.
+    pub swap_on: Vec<bool>,
+    pub records: &'a [OpRecord],
+    /// `None` if the agent never said the program ended (the guest died or hung).
+    pub exit: Option<&'a ChildExit>,
+    pub teardown: Option<&'a Teardown>,
+    pub reports: &'a [KernelReport],
+    /// Taint flags at the program's start (after module loading).
+    pub taint_before: u64,
+}
+
+/// Judges one run: recomputes every expectation from the program and compares.
+pub fn judge(facts: &RunFacts<'_>) -> Verdict {
+    let mut v = Verdict::default();
+    let ops = &facts.program.ops;
+    let kinds = object_kinds(facts.program);
+    let mut model = Model::new(facts.swap_on.clone());
+    for rec in facts.records {
+        let Some(op) = ops.get(rec.index as usize) else {
+            continue;
+        };
+        let expect = model.apply(op);
+        model.observe(op, &rec.result);
+        if !expect.allows(&rec.result) {
+            let got = match &rec.result {
+                OpResult::Errno(e) => errno::name(*e).to_string(),
+                other => other.to_string(),
+            };
+            let title = format!(
+                "op {} `{op}` returned {}, the model expects {expect}",
+                rec.index, rec.result
+            );
+            v.push(Finding::new(
+                FindingKind::Result,
+                &format!("{}:{got}", op.keyword()),
+                title,
+                Some(rec.index),
+                String::new(),
+            ));
+        }
+        if let Some(d) = rec.data.as_ref().filter(|d| !d.is_clean()) {
+            let kind = data_subject(op)
+                .and_then(|n| kinds.get(n))
+                .copied()
+                .unwrap_or("object");
+            let title = format!(
+                "op {} `{op}`: {} bytes in {} pages differ from what was written",
+                rec.index, d.mismatched_bytes, d.mismatched_pages
+            );
+            let detail = match d.first_mismatch {
+                Some((off, want, got)) => format!("first difference at offset {off:#x}: expected {want:#04x}, read {got:#04x}; read {} of {} bytes", d.read_len, d.expected_len),
+                None => format!("short read: {} of {} bytes", d.read_len, d.expected_len),
+            };
+            v.push(Finding::new(
+                FindingKind::Data,
+                &format!("{kind}:{}", op.keyword()),
+                title,
+                Some(rec.index),
+                detail,
+            ));
+        }
+    }
+    for r in facts.reports.iter().filter(|r| r.is_finding) {
+        v.push(Finding::new(
+            FindingKind::Kernel,
+            &r.signature,
+            r.title.clone(),
+            None,
+            r.text.clone(),
+        ));
+    }
+    let keyword = |i: u32| ops.get(i as usize).map_or("?", Op::keyword);
+    match facts.exit {
+        Some(ChildExit::Signaled { signal, op }) => {
+            let name = signal_name(*signal);
+            let title = format!("the program died of {name} in op {op} `{}`", keyword(*op));
+            v.push(Finding::new(
+                FindingKind::Signal,
+                &format!("{name}:{}", keyword(*op)),
+                title,
+                Some(*op),
+                String::new(),
+            ));
+        }
+        Some(ChildExit::Hung { op }) => {
+            let title = format!("op {op} `{}` did not finish", keyword(*op));
+            v.push(Finding::new(
+                FindingKind::Hang,
+                keyword(*op),
+                title,
+                Some(*op),
+                String::new(),
+            ));
+        }
+        Some(ChildExit::Completed | ChildExit::ExecutorError { .. }) | None => {}
+    }
+    if let Some(t) = facts.teardown {
+        judge_teardown(&mut v, t, facts.taint_before);
+    }
+    v
+}
+
+fn judge_teardown(v: &mut Verdict, t: &Teardown, taint_before: u64) {
+    if !t.swapoff_stuck.is_empty() {
+        let title = format!(
+            "swapoff of swap{:?} did not finish at teardown: a swap entry leaked",
+            t.swapoff_stuck
+        );
+        v.push(Finding::new(
+            FindingKind::Leak,
+            "swap",
+            title,
+            None,
+            String::new(),
+        ));
+    }
+    if t.after.shmem_kib != t.baseline.shmem_kib {
+        let title = format!(
+            "Shmem is {} KiB after teardown, {} KiB before the program",
+            t.after.shmem_kib, t.baseline.shmem_kib
+        );
+        let detail = format!(
+            "polled {} ms after a reclaim pass and swapoff of every device",
+            t.settle_ms
+        );
+        v.push(Finding::new(
+            FindingKind::Leak,
+            "shmem",
+            title,
+            None,
+            detail,
+        ));
+    }
+    if t.after.swap_used_kib != t.baseline.swap_used_kib {
+        let title = format!(
+            "swap in use is {} KiB after teardown, {} KiB before",
+            t.after.swap_used_kib, t.baseline.swap_used_kib
+        );
+        v.push(Finding::new(
+            FindingKind::Leak,
+            "swap-used",
+            title,
+            None,
+            String::new(),
+        ));
+    }
+    let new_taint = t.after.taint & !taint_before;
+    if new_taint != 0 {
+        let letters = taint_letters(new_taint);
+        let title = format!("the kernel gained taint {letters} during the program");
+        v.push(Finding::new(
+            FindingKind::Taint,
+            &letters,
+            title,
+            None,
+            String::new(),
+        ));
+    }
+}
+
+/// Object kind (`memfd` / `tmpfs`) by object and mapping name.
+fn object_kinds(p: &Program) -> BTreeMap<&str, &'static str> {
+    let mut kinds = BTreeMap::new();
+    for op in &p.ops {
+        match op {
+            Op::Memfd { obj, .. } => {
+                kinds.insert(obj.as_str(), "memfd");
+            }
+            Op::Tmpfs { obj, .. } => {
+                kinds.insert(obj.as_str(), "tmpfs");
+            }
+            Op::Mmap { map, obj, .. } => {
+                let k = kinds.get(obj.as_str()).copied().unwrap_or("object");
+                kinds.insert(map.as_str(), k);
+            }
+            _ => {}
+        }
+    }
+    kinds
+}
+
+fn data_subject(op: &Op) -> Option<&str> {
+    match op {
+        Op::Check { obj, .. } => Some(obj),
+        Op::Touch { map, .. } => Some(map),
+        _ => None,
+    }
+}

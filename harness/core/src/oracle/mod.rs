@@ -1,0 +1,17 @@
+//! The oracle: what every object must hold and what every operation must return.
+//!
+//! - [`pattern`]: the seeded byte pattern writes use.
+//! - [`model`]: the reference model of objects, mappings and swap devices; for each operation
+//!   it says which results are allowed and, for reads, which bytes must come back.
+//! - [`finding`]: findings, their kinds and signatures, and the verdict over a whole run.
+//!
+//! The same model runs in the guest agent (which needs the expected bytes to compare reads
+//! against) and on the host (which recomputes every expectation rather than trusting the
+//! guest's).
+
+pub mod finding;
+pub mod model;
+pub mod pattern;
+
+pub use finding::{Finding, FindingKind, Verdict};
+pub use model::{Expect, Model, TouchPlan};

@@ -1,0 +1,407 @@
+//! The reference model: object contents as extents of seeded patterns, private mappings'
+//! copied-on-write pages, and which swap devices are on. [`Model::apply`] advances it by one
+//! operation and returns what the kernel is allowed to answer.
+//!
+//! Touches: a page of a mapping whose file offset starts at or past end-of-file would raise
+//! SIGBUS, so the executor does not touch it and the model expects [`Expect::Skip`]; a write
+//! touch writes only the bytes below end-of-file (the tail of the last page stays zero, so
+//! every byte of a valid page is checkable).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::pattern;
+use crate::program::{Advice, Op, TouchMode, PAGE_SIZE};
+use crate::protocol::{errno, OpResult};
+
+/// What an operation may return.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expect {
+    Ok,
+    /// Success, or one of these errnos (each a normal outcome, e.g. EAGAIN from reclaim).
+    OkOr(Vec<i32>),
+    Errno(i32),
+    /// The executor must not perform it (a touch past end-of-file).
+    Skip,
+}
+
+impl Expect {
+    pub fn allows(&self, result: &OpResult) -> bool {
+        match (self, result) {
+            (Expect::Ok, OpResult::Ok) | (Expect::Skip, OpResult::Skipped) => true,
+            (Expect::OkOr(_), OpResult::Ok) => true,
+            (Expect::OkOr(allowed), OpResult::Errno(e)) => allowed.contains(e),
+            (Expect::Errno(want), OpResult::Errno(e)) => want == e,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Ok => write!(f, "ok"),
+            Expect::OkOr(v) => {
+                let names: Vec<&str> = v.iter().map(|e| errno::name(*e)).collect();
+                write!(f, "ok or {}", names.join("/"))
+            }
+            Expect::Errno(e) => write!(f, "{}", errno::name(*e)),
+            Expect::Skip => write!(f, "skipped (past end-of-file)"),
+        }
+    }
+}
+
+/// One object's contents: non-overlapping extents `start -> (end, seed)`; zero elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectModel {
+    pub size: u64,
+    extents: BTreeMap<u64, (u64, u32)>,
+}
+
+impl ObjectModel {
+    pub fn new(size: u64) -> Self {
+        ObjectModel {
+            size,
+            extents: BTreeMap::new(),
+        }
+    }
+
+    /// Removes `[start, end)` from the extents, splitting those that straddle it.
+    fn cut(&mut self, start: u64, end: u64) {
+        let overlapping: Vec<(u64, (u64, u32))> = self
+            .extents
+            .range(..end)
+            .filter(|(_, (e, _))| *e > start)
+            .map(|(s, v)| (*s, *v))
+            .collect();
+        for (s, (e, seed)) in overlapping {
+            self.extents.remove(&s);
+            if s < start {
+                self.extents.insert(s, (start, seed));
+            }
+            if e > end {
+                self.extents.insert(end, (e, seed));
+            }
+        }
+    }
+
+    pub fn write(&mut self, off: u64, len: u64, seed: u32) {
+        let end = off + len;
+        self.cut(off, end);
+        self.extents.insert(off, (end, seed));
+        self.size = self.size.max(end);
+    }
+
+    pub fn punch(&mut self, off: u64, len: u64) {
+        self.cut(off, off.saturating_add(len));
+    }
+
+    pub fn truncate(&mut self, size: u64) {
+        self.cut(size, u64::MAX);
+        self.size = size;
+    }
+
+    /// Fills `buf` with the expected bytes at `off..` (zeros past the extents).
+    pub fn fill(&self, off: u64, buf: &mut [u8]) {
+        buf.fill(0);
+        let end = off + buf.len() as u64;
+        let first = self
+            .extents
+            .range(..=off)
+            .next_back()
+            .map_or(off, |(s, _)| *s);
+        for (&s, &(e, seed)) in self.extents.range(first..end) {
+            let (lo, hi) = (s.max(off), e.min(end));
+            if lo < hi {
+                pattern::fill(seed, lo, &mut buf[(lo - off) as usize..(hi - off) as usize]);
+            }
+        }
+    }
+}
+
+/// A mapping: the file range it shows and the pages written privately (for MAP_PRIVATE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingModel {
+    pub obj: String,
+    pub off: u64,
+    pub len: u64,
+    pub shared: bool,
+    /// File page index -> the page's private copy.
+    private_pages: BTreeMap<u64, Vec<u8>>,
+}
+
+/// What the executor does for a touch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TouchPlan {
+    /// A page of the range is past end-of-file: do nothing.
+    Skip,
+    /// Read `len` bytes at mapping offset `off` and compare with `expected`.
+    Read { expected: Vec<u8> },
+    /// Write the pattern to mapping bytes `off..off + len` (already clipped to end-of-file).
+    Write { len: u64, seed: u32 },
+}
+
+/// The whole reference model of a running program.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub objects: BTreeMap<String, ObjectModel>,
+    pub maps: BTreeMap<String, MappingModel>,
+    pub swap_on: Vec<bool>,
+}
+
+fn page_floor(x: u64) -> u64 {
+    x / PAGE_SIZE * PAGE_SIZE
+}
+
+impl Model {
+    /// A model at program start: `swap_on[i]` says whether swap device `i` is on.
+    pub fn new(swap_on: Vec<bool>) -> Self {
+        Model {
+            objects: BTreeMap::new(),
+            maps: BTreeMap::new(),
+            swap_on,
+        }
+    }
+
+    /// Expected bytes of `obj` at `off..off + len`, clipped at end-of-file (what `pread` returns).
+    pub fn expected_read(&self, obj: &str, off: u64, len: u64) -> Vec<u8> {
+        let Some(o) = self.objects.get(obj) else {
+            return Vec::new();
+        };
+        let n = o.size.saturating_sub(off).min(len);
+        let mut buf = vec![0u8; n as usize];
+        o.fill(off, &mut buf);
+        buf
+    }
+
+    /// What to do for a touch of `len` bytes at `off` in mapping `map`.
+    pub fn touch_plan(&self, map: &str, off: u64, len: u64, mode: TouchMode) -> TouchPlan {
+        let (Some(m), true) = (self.maps.get(map), len > 0) else {
+            return TouchPlan::Skip;
+        };
+        let Some(o) = self.objects.get(&m.obj) else {
+            return TouchPlan::Skip;
+        };
+        let (file_lo, file_hi) = (m.off + off, m.off + off + len);
+        // Every page the range covers must start below end-of-file.
+        if page_floor(file_hi - 1) >= o.size {
+            return TouchPlan::Skip;
+        }
+        match mode {
+            TouchMode::Write { seed } => TouchPlan::Write {
+                len: o.size.min(file_hi).saturating_sub(file_lo),
+                seed,
+            },
+            TouchMode::Read => {
+                let mut expected = vec![0u8; len as usize];
+                o.fill(file_lo, &mut expected);
+                for (&page, copy) in m
+                    .private_pages
+                    .range(file_lo / PAGE_SIZE..=(file_hi - 1) / PAGE_SIZE)
+                {
+                    let (lo, hi) = (
+                        (page * PAGE_SIZE).max(file_lo),
+                        ((page + 1) * PAGE_SIZE).min(file_hi),
+                    );
+                    let src =
+                        &copy[(lo - page * PAGE_SIZE) as usize..(hi - page * PAGE_SIZE) as usize];
+                    expected[(lo - file_lo) as usize..(hi - file_lo) as usize].copy_from_slice(src);
+                }
+                TouchPlan::Read { expected }
+            }
+        }
+    }
+
+    /// Advances the model by `op` and returns what the kernel may answer.
+    pub fn apply(&mut self, op: &Op) -> Expect {
+        match op {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } => {
+                self.objects.insert(obj.clone(), ObjectModel::new(*size));
+                Expect::Ok
+            }
+            Op::Ftruncate { obj, size } => {
+                self.truncate(obj, *size);
+                Expect::Ok
+            }
+            Op::Write {
+                obj,
+                off,
+                len,
+                seed,
+            } => {
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.write(*off, *len, *seed);
+                }
+                Expect::Ok
+            }
+            Op::Punch { obj, off, len } => {
+                if let Some(o) = self.objects.get_mut(obj) {
+                    let end = (off + len).min(o.size);
+                    o.punch(*off, end.saturating_sub(*off));
+                }
+                Expect::Ok
+            }
+            Op::Check { .. }
+            | Op::Close { .. }
+            | Op::Unlink { .. }
+            | Op::Sysrq { .. }
+            | Op::Corrupt { .. } => Expect::Ok,
+            Op::Mmap {
+                map,
+                obj,
+                off,
+                len,
+                shared,
+            } => {
+                let m = MappingModel {
+                    obj: obj.clone(),
+                    off: *off,
+                    len: *len,
+                    shared: *shared,
+                    private_pages: BTreeMap::new(),
+                };
+                self.maps.insert(map.clone(), m);
+                Expect::Ok
+            }
+            Op::Munmap { map } => {
+                self.maps.remove(map);
+                Expect::Ok
+            }
+            Op::Touch {
+                map,
+                off,
+                len,
+                mode,
+            } => self.touch(map, *off, *len, *mode),
+            Op::Madvise {
+                map,
+                off,
+                len,
+                advice,
+            } => self.madvise(map, *off, *len, *advice),
+            Op::Reclaim { .. } => Expect::OkOr(vec![errno::EAGAIN]),
+            Op::Swapon { dev, .. } => self.set_swap(*dev, true),
+            Op::Swapoff { dev } => self.set_swap(*dev, false),
+        }
+    }
+
+    fn set_swap(&mut self, dev: u8, on: bool) -> Expect {
+        let Some(state) = self.swap_on.get_mut(usize::from(dev)) else {
+            return Expect::Errno(errno::ENOENT);
+        };
+        match (*state, on) {
+            (true, true) => Expect::Errno(errno::EBUSY),
+            (false, false) => Expect::Errno(errno::EINVAL),
+            (false, true) => {
+                *state = true;
+                Expect::Ok
+            }
+            (true, false) => {
+                // swapoff can fail for want of memory; then the device stays on. The host
+                // corrects this with the observed result (see `Model::observe`).
+                *state = false;
+                Expect::OkOr(vec![errno::ENOMEM])
+            }
+        }
+    }
+
+    /// Feeds back an observed result where the model allowed several outcomes with
+    /// different effects (a failed swapoff leaves the device on).
+    pub fn observe(&mut self, op: &Op, result: &OpResult) {
+        if let Op::Swapoff { dev } = op {
+            if let (OpResult::Errno(_), Some(s)) = (result, self.swap_on.get_mut(usize::from(*dev)))
+            {
+                *s = true;
+            }
+        }
+    }
+
+    fn truncate(&mut self, obj: &str, size: u64) {
+        if let Some(o) = self.objects.get_mut(obj) {
+            o.truncate(size);
+        }
+        // Truncation unmaps private copies of pages wholly past the new end (even_cows).
+        let first_gone = size.div_ceil(PAGE_SIZE);
+        for m in self.maps.values_mut().filter(|m| m.obj == obj) {
+            m.private_pages.retain(|&page, _| page < first_gone);
+        }
+    }
+
+    fn touch(&mut self, map: &str, off: u64, len: u64, mode: TouchMode) -> Expect {
+        let plan = self.touch_plan(map, off, len, mode);
+        let TouchPlan::Write { len: n, seed } = plan else {
+            return if plan == TouchPlan::Skip {
+                Expect::Skip
+            } else {
+                Expect::Ok
+            };
+        };
+        let Some(m) = self.maps.get(map).cloned() else {
+            return Expect::Skip;
+        };
+        let file_lo = m.off + off;
+        if m.shared {
+            if let Some(o) = self.objects.get_mut(&m.obj) {
+                o.write(file_lo, n, seed);
+            }
+            return Expect::Ok;
+        }
+        let Some(o) = self.objects.get(&m.obj) else {
+            return Expect::Skip;
+        };
+        let mut copies = BTreeMap::new();
+        for page in file_lo / PAGE_SIZE..(file_lo + n).div_ceil(PAGE_SIZE) {
+            let mut copy = match m.private_pages.get(&page) {
+                Some(c) => c.clone(),
+                None => {
+                    let mut c = vec![0u8; PAGE_SIZE as usize];
+                    o.fill(page * PAGE_SIZE, &mut c);
+                    c
+                }
+            };
+            let (lo, hi) = (
+                (page * PAGE_SIZE).max(file_lo),
+                ((page + 1) * PAGE_SIZE).min(file_lo + n),
+            );
+            pattern::fill(
+                seed,
+                lo,
+                &mut copy[(lo - page * PAGE_SIZE) as usize..(hi - page * PAGE_SIZE) as usize],
+            );
+            copies.insert(page, copy);
+        }
+        if let Some(m) = self.maps.get_mut(map) {
+            m.private_pages.extend(copies);
+        }
+        Expect::Ok
+    }
+
+    fn madvise(&mut self, map: &str, off: u64, len: u64, advice: Advice) -> Expect {
+        let Some(m) = self.maps.get(map).cloned() else {
+            return Expect::Errno(errno::ENOMEM);
+        };
+        let (file_lo, file_hi) = (m.off + off, m.off + (off + len).next_multiple_of(PAGE_SIZE));
+        match advice {
+            Advice::Pageout | Advice::Cold | Advice::Willneed => Expect::Ok,
+            Advice::Dontneed => {
+                if let Some(m) = self.maps.get_mut(map) {
+                    m.private_pages
+                        .retain(|&p, _| p < file_lo / PAGE_SIZE || p >= file_hi / PAGE_SIZE);
+                }
+                Expect::Ok
+            }
+            Advice::Remove if !m.shared => Expect::Errno(errno::EACCES),
+            Advice::Remove => {
+                if let Some(o) = self.objects.get_mut(&m.obj) {
+                    let end = file_hi.min(o.size);
+                    o.punch(file_lo, end.saturating_sub(file_lo));
+                }
+                Expect::Ok
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

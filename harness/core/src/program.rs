@@ -1,1 +1,0 @@
-//! Program model (to be written).

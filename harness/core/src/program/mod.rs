@@ -1,0 +1,230 @@
+//! The program model: a short sequence of operations on named objects.
+//!
+//! - [`Op`] and its argument types live here.
+//! - [`text`]: the readable text form (one operation a line) and its parser.
+//! - [`scope`]: which names are live at each point; shared by the parser and the
+//!   `Arbitrary` decoder so both only ever yield valid programs.
+//! - [`gen`]: decoding fuzzer bytes into a valid program with `arbitrary`.
+//!
+//! Names: objects (memfd, tmpfs file) and mappings are named by the program; swap devices are
+//! named `swap0`, `swap1`, … after the virtio-blk disks the host attaches.
+
+pub mod gen;
+pub mod scope;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use text::{parse, ParseError};
+
+/// Page size of every kernel we boot (x86_64).
+pub const PAGE_SIZE: u64 = 4096;
+/// Largest object (file size) a program may ask for. Bounded so that one program cannot
+/// exhaust a 2 GiB guest, and so that DMA32 objects fit in the 1 GiB DMA32 zone.
+pub const MAX_OBJECT_SIZE: u64 = 256 << 20;
+/// Largest byte count for `reclaim`.
+pub const MAX_RECLAIM: u64 = 1 << 30;
+/// Number of swap devices the default VM attaches (`swap0`, `swap1`).
+pub const DEFAULT_SWAP_DEVICES: u8 = 2;
+/// Upper bound on operations in one program, so decoding and execution stay bounded.
+pub const MAX_OPS: usize = 512;
+
+/// A program: operations plus the comment and blank lines that precede each of them, so that
+/// the text form round-trips exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    pub ops: Vec<Op>,
+    /// `notes[i]` are the comment/blank lines printed before `ops[i]`;
+    /// `notes[ops.len()]` (if present) are the trailing ones.
+    pub notes: Vec<Vec<String>>,
+}
+
+/// An object name (memfd or tmpfs file): `[a-z][a-z0-9_]*`, at most 16 bytes.
+pub type ObjName = String;
+/// A mapping name, same syntax as object names and in the same namespace.
+pub type MapName = String;
+
+/// The `madvise(2)` advice values programs use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Advice {
+    Pageout,
+    Cold,
+    Willneed,
+    Dontneed,
+    Remove,
+}
+
+impl Advice {
+    pub const ALL: [Advice; 5] = [
+        Advice::Pageout,
+        Advice::Cold,
+        Advice::Willneed,
+        Advice::Dontneed,
+        Advice::Remove,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Advice::Pageout => "pageout",
+            Advice::Cold => "cold",
+            Advice::Willneed => "willneed",
+            Advice::Dontneed => "dontneed",
+            Advice::Remove => "remove",
+        }
+    }
+}
+
+/// How a `touch` accesses a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TouchMode {
+    /// Read every byte of the range (faulting pages in) and check it against the model.
+    Read,
+    /// Write the seeded pattern over the range.
+    Write { seed: u32 },
+}
+
+/// One operation. Offsets and lengths are in bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// `memfd_create` + `ftruncate(size)`.
+    Memfd {
+        obj: ObjName,
+        size: u64,
+    },
+    /// Create a file on the agent's per-program tmpfs directory + `ftruncate(size)`.
+    Tmpfs {
+        obj: ObjName,
+        size: u64,
+    },
+    Ftruncate {
+        obj: ObjName,
+        size: u64,
+    },
+    /// `pwrite` of the seeded pattern.
+    Write {
+        obj: ObjName,
+        off: u64,
+        len: u64,
+        seed: u32,
+    },
+    /// `pread` and compare every byte with the model.
+    Check {
+        obj: ObjName,
+        off: u64,
+        len: u64,
+    },
+    /// `fallocate(PUNCH_HOLE | KEEP_SIZE)`.
+    Punch {
+        obj: ObjName,
+        off: u64,
+        len: u64,
+    },
+    Mmap {
+        map: MapName,
+        obj: ObjName,
+        off: u64,
+        len: u64,
+        shared: bool,
+    },
+    Munmap {
+        map: MapName,
+    },
+    /// Access a mapped range through the CPU.
+    Touch {
+        map: MapName,
+        off: u64,
+        len: u64,
+        mode: TouchMode,
+    },
+    Madvise {
+        map: MapName,
+        off: u64,
+        len: u64,
+        advice: Advice,
+    },
+    /// Write `bytes` to the program cgroup's `memory.reclaim`.
+    Reclaim {
+        bytes: u64,
+    },
+    Swapon {
+        dev: u8,
+        prio: Option<i16>,
+    },
+    Swapoff {
+        dev: u8,
+    },
+    /// Unlink a tmpfs file (memfds have no name to unlink).
+    Unlink {
+        obj: ObjName,
+    },
+    /// Close the object's descriptor (mappings keep the file alive).
+    Close {
+        obj: ObjName,
+    },
+    /// Test only: `pwrite` the pattern behind the model's back (an unmodelled write path),
+    /// so a later check must flag the data.
+    Corrupt {
+        obj: ObjName,
+        off: u64,
+        len: u64,
+        seed: u32,
+    },
+    /// Test only: write `key` to `/proc/sysrq-trigger` (`c` panics the guest).
+    Sysrq {
+        key: char,
+    },
+}
+
+impl Op {
+    /// The keyword that starts this operation's line.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Memfd { .. } => "memfd",
+            Op::Tmpfs { .. } => "tmpfs",
+            Op::Ftruncate { .. } => "ftruncate",
+            Op::Write { .. } => "write",
+            Op::Check { .. } => "check",
+            Op::Punch { .. } => "punch",
+            Op::Mmap { .. } => "mmap",
+            Op::Munmap { .. } => "munmap",
+            Op::Touch { .. } => "touch",
+            Op::Madvise { .. } => "madvise",
+            Op::Reclaim { .. } => "reclaim",
+            Op::Swapon { .. } => "swapon",
+            Op::Swapoff { .. } => "swapoff",
+            Op::Unlink { .. } => "unlink",
+            Op::Close { .. } => "close",
+            Op::Corrupt { .. } => "corrupt",
+            Op::Sysrq { .. } => "sysrq",
+        }
+    }
+
+    /// Operations that exist only so tests can provoke findings; `run` refuses them unless
+    /// asked, and the fuzzer never generates them.
+    pub fn is_test_only(&self) -> bool {
+        matches!(self, Op::Corrupt { .. } | Op::Sysrq { .. })
+    }
+}
+
+impl Program {
+    pub fn new(ops: Vec<Op>) -> Self {
+        Program {
+            ops,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn has_test_only_ops(&self) -> bool {
+        self.ops.iter().any(Op::is_test_only)
+    }
+
+    /// The comment/blank lines before operation `i` (or trailing, for `i == ops.len()`).
+    pub fn notes_before(&self, i: usize) -> &[String] {
+        self.notes.get(i).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Name of swap device `n` as programs write it.
+pub fn swap_name(dev: u8) -> String {
+    format!("swap{dev}")
+}

@@ -1,0 +1,263 @@
+//! Which names are live at each point of a program, and the rules an operation must meet to
+//! be valid there. The parser reports a violation at the offending argument; the `Arbitrary`
+//! decoder only picks operations that pass.
+
+use std::collections::BTreeMap;
+
+use super::{Op, MAX_OBJECT_SIZE, MAX_RECLAIM, PAGE_SIZE};
+
+/// What kind of file an object name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjKind {
+    Memfd,
+    Tmpfs,
+}
+
+#[derive(Clone, Debug)]
+pub struct ObjState {
+    pub kind: ObjKind,
+    pub open: bool,
+    pub unlinked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct MapState {
+    pub len: u64,
+    pub shared: bool,
+}
+
+/// A rule an operation broke: the argument at fault (for the column in parse errors) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeError {
+    /// Argument name (`obj`, `off`, `len`, …) or `None` for the operation as a whole.
+    pub arg: Option<&'static str>,
+    pub message: String,
+}
+
+fn err(arg: &'static str, message: impl Into<String>) -> ScopeError {
+    ScopeError {
+        arg: Some(arg),
+        message: message.into(),
+    }
+}
+
+/// Sysrq keys a program may send: `c` crashes the guest, the others only print state.
+pub const SYSRQ_KEYS: &str = "ctwm";
+
+/// Names in use, in program order.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    pub objects: BTreeMap<String, ObjState>,
+    pub maps: BTreeMap<String, MapState>,
+    /// Every name ever declared: names are never reused within a program.
+    declared: Vec<String>,
+    pub swap_devices: u8,
+}
+
+impl Scope {
+    pub fn new(swap_devices: u8) -> Self {
+        Scope {
+            objects: BTreeMap::new(),
+            maps: BTreeMap::new(),
+            declared: Vec::new(),
+            swap_devices,
+        }
+    }
+
+    /// Objects whose descriptor is still open.
+    pub fn open_objects(&self) -> impl Iterator<Item = (&String, &ObjState)> {
+        self.objects.iter().filter(|(_, o)| o.open)
+    }
+
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.declared.iter().any(|n| n == name)
+    }
+
+    /// Checks `op` against the names live here and, if it is valid, applies its effect.
+    pub fn apply(&mut self, op: &Op) -> Result<(), ScopeError> {
+        match op {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } => {
+                self.fresh(obj, "obj")?;
+                check_size(*size)?;
+                let kind = if matches!(op, Op::Memfd { .. }) {
+                    ObjKind::Memfd
+                } else {
+                    ObjKind::Tmpfs
+                };
+                self.declared.push(obj.clone());
+                self.objects.insert(
+                    obj.clone(),
+                    ObjState {
+                        kind,
+                        open: true,
+                        unlinked: false,
+                    },
+                );
+            }
+            Op::Ftruncate { obj, size } => {
+                self.open_obj(obj)?;
+                check_size(*size)?;
+            }
+            Op::Write { obj, off, len, .. }
+            | Op::Check { obj, off, len }
+            | Op::Punch { obj, off, len }
+            | Op::Corrupt { obj, off, len, .. } => {
+                self.open_obj(obj)?;
+                check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?;
+            }
+            Op::Mmap {
+                map,
+                obj,
+                off,
+                len,
+                shared,
+            } => {
+                self.fresh(map, "map")?;
+                self.open_obj(obj)?;
+                if off % PAGE_SIZE != 0 {
+                    return Err(err(
+                        "off",
+                        format!("mmap offset {off} is not a multiple of the page size"),
+                    ));
+                }
+                check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?;
+                self.declared.push(map.clone());
+                self.maps.insert(
+                    map.clone(),
+                    MapState {
+                        len: *len,
+                        shared: *shared,
+                    },
+                );
+            }
+            Op::Munmap { map } => {
+                self.live_map(map)?;
+                self.maps.remove(map);
+            }
+            Op::Touch { map, off, len, .. } => {
+                let m = self.live_map(map)?;
+                check_range(*off, *len, m.len, "the mapping's length")?;
+            }
+            Op::Madvise { map, off, len, .. } => {
+                let m = self.live_map(map)?;
+                if off % PAGE_SIZE != 0 {
+                    return Err(err(
+                        "off",
+                        format!("madvise offset {off} is not a multiple of the page size"),
+                    ));
+                }
+                check_range(*off, *len, m.len, "the mapping's length")?;
+            }
+            Op::Reclaim { bytes } => {
+                if *bytes == 0 || *bytes > MAX_RECLAIM {
+                    return Err(err(
+                        "bytes",
+                        format!("reclaim wants 1 to {MAX_RECLAIM} bytes, not {bytes}"),
+                    ));
+                }
+            }
+            Op::Swapon { dev, .. } | Op::Swapoff { dev } => {
+                if *dev >= self.swap_devices {
+                    return Err(err(
+                        "dev",
+                        format!(
+                            "no swap device swap{dev}: this VM has swap0..swap{}",
+                            self.swap_devices.saturating_sub(1)
+                        ),
+                    ));
+                }
+            }
+            Op::Unlink { obj } => {
+                let o = self.known_obj(obj)?;
+                if o.kind != ObjKind::Tmpfs {
+                    return Err(err(
+                        "obj",
+                        format!("`{obj}` is a memfd: only tmpfs files can be unlinked"),
+                    ));
+                }
+                if o.unlinked {
+                    return Err(err("obj", format!("`{obj}` is already unlinked")));
+                }
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.unlinked = true;
+                }
+            }
+            Op::Close { obj } => {
+                self.open_obj(obj)?;
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.open = false;
+                }
+            }
+            Op::Sysrq { key } => {
+                if !SYSRQ_KEYS.contains(*key) {
+                    return Err(err(
+                        "key",
+                        format!("sysrq key `{key}` is not one of `{SYSRQ_KEYS}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fresh(&self, name: &str, arg: &'static str) -> Result<(), ScopeError> {
+        if self.is_declared(name) {
+            return Err(err(
+                arg,
+                format!("`{name}` is already declared: names are not reused"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn known_obj(&self, name: &str) -> Result<&ObjState, ScopeError> {
+        self.objects.get(name).ok_or_else(|| {
+            if self.maps.contains_key(name) {
+                err("obj", format!("`{name}` is a mapping, not an object"))
+            } else {
+                err("obj", format!("no object named `{name}`"))
+            }
+        })
+    }
+
+    fn open_obj(&self, name: &str) -> Result<&ObjState, ScopeError> {
+        let o = self.known_obj(name)?;
+        if !o.open {
+            return Err(err("obj", format!("`{name}` is closed")));
+        }
+        Ok(o)
+    }
+
+    fn live_map(&self, name: &str) -> Result<&MapState, ScopeError> {
+        self.maps.get(name).ok_or_else(|| {
+            if self.is_declared(name) && !self.objects.contains_key(name) {
+                err("map", format!("`{name}` is unmapped"))
+            } else {
+                err("map", format!("no mapping named `{name}`"))
+            }
+        })
+    }
+}
+
+fn check_size(size: u64) -> Result<(), ScopeError> {
+    if size > MAX_OBJECT_SIZE {
+        return Err(err(
+            "size",
+            format!("size {size} is above the largest object size {MAX_OBJECT_SIZE}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_range(off: u64, len: u64, limit: u64, what: &str) -> Result<(), ScopeError> {
+    if len == 0 {
+        return Err(err("len", "len must be at least 1"));
+    }
+    match off.checked_add(len) {
+        Some(end) if end <= limit => Ok(()),
+        _ => Err(err(
+            "len",
+            format!("range {off}+{len} goes past {what} ({limit})"),
+        )),
+    }
+}

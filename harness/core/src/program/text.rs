@@ -1,0 +1,571 @@
+//! The program text format: one operation a line, documented in `docs/program-format.md`.
+//!
+//! ```text
+//! # a comment line
+//! memfd m0 size=1M
+//! write m0 off=0 len=1M seed=7
+//! mmap v0 m0 off=0 len=1M shared
+//! madvise v0 off=0 len=1M pageout
+//! check m0 off=0 len=1M
+//! ```
+//!
+//! [`print`] writes the canonical form; `parse(print(p)) == p` for every valid program, and a
+//! program written in canonical form prints back byte for byte (comments and blank lines
+//! included). Errors carry the 1-based line and column of the offending token.
+
+use std::fmt;
+
+use super::scope::{Scope, ScopeError};
+use super::{Advice, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, MAX_OPS};
+
+/// A malformed program: where and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {col}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Parses a program for a VM with the default swap devices.
+pub fn parse(text: &str) -> Result<Program, ParseError> {
+    parse_with(text, DEFAULT_SWAP_DEVICES)
+}
+
+/// Parses a program for a VM with `swap_devices` swap disks.
+pub fn parse_with(text: &str, swap_devices: u8) -> Result<Program, ParseError> {
+    let mut program = Program::default();
+    let mut pending_notes = Vec::new();
+    let mut scope = Scope::new(swap_devices);
+    for (idx, raw) in text.lines().enumerate() {
+        let line_no = idx + 1;
+        let line = raw.trim_end();
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            pending_notes.push(trimmed.to_string());
+            continue;
+        }
+        if program.ops.len() == MAX_OPS {
+            return Err(ParseError {
+                line: line_no,
+                col: 1,
+                message: format!("more than {MAX_OPS} operations"),
+            });
+        }
+        let tokens = tokenize(line);
+        let op = parse_op(&tokens).map_err(|e| e.at(line_no))?;
+        scope
+            .apply(&op)
+            .map_err(|e| scope_error(e, &tokens, line_no))?;
+        program.notes.resize(program.ops.len(), Vec::new());
+        program.notes.push(std::mem::take(&mut pending_notes));
+        program.ops.push(op);
+    }
+    if !pending_notes.is_empty() {
+        program.notes.resize(program.ops.len(), Vec::new());
+        program.notes.push(pending_notes);
+    }
+    trim_notes(&mut program.notes);
+    Ok(program)
+}
+
+/// Drops trailing empty note lists so that equal programs compare equal however they were built.
+pub(crate) fn trim_notes(notes: &mut Vec<Vec<String>>) {
+    while notes.last().is_some_and(Vec::is_empty) {
+        notes.pop();
+    }
+}
+
+/// Writes the canonical text form.
+pub fn print(program: &Program) -> String {
+    let mut out = String::new();
+    for (i, op) in program.ops.iter().enumerate() {
+        for note in program.notes_before(i) {
+            out.push_str(note);
+            out.push('\n');
+        }
+        out.push_str(&op.to_string());
+        out.push('\n');
+    }
+    for note in program.notes_before(program.ops.len()) {
+        out.push_str(note);
+        out.push('\n');
+    }
+    out
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&print(self))
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kw = self.keyword();
+        match self {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } | Op::Ftruncate { obj, size } => {
+                write!(f, "{kw} {obj} size={}", Size(*size))
+            }
+            Op::Write {
+                obj,
+                off,
+                len,
+                seed,
+            }
+            | Op::Corrupt {
+                obj,
+                off,
+                len,
+                seed,
+            } => {
+                write!(
+                    f,
+                    "{kw} {obj} off={} len={} seed={seed}",
+                    Size(*off),
+                    Size(*len)
+                )
+            }
+            Op::Check { obj, off, len } | Op::Punch { obj, off, len } => {
+                write!(f, "{kw} {obj} off={} len={}", Size(*off), Size(*len))
+            }
+            Op::Mmap {
+                map,
+                obj,
+                off,
+                len,
+                shared,
+            } => {
+                let share = if *shared { "shared" } else { "private" };
+                write!(
+                    f,
+                    "{kw} {map} {obj} off={} len={} {share}",
+                    Size(*off),
+                    Size(*len)
+                )
+            }
+            Op::Munmap { map } => write!(f, "{kw} {map}"),
+            Op::Touch {
+                map,
+                off,
+                len,
+                mode,
+            } => {
+                write!(f, "{kw} {map} off={} len={} ", Size(*off), Size(*len))?;
+                match mode {
+                    TouchMode::Read => write!(f, "read"),
+                    TouchMode::Write { seed } => write!(f, "write seed={seed}"),
+                }
+            }
+            Op::Madvise {
+                map,
+                off,
+                len,
+                advice,
+            } => {
+                write!(
+                    f,
+                    "{kw} {map} off={} len={} {}",
+                    Size(*off),
+                    Size(*len),
+                    advice.keyword()
+                )
+            }
+            Op::Reclaim { bytes } => write!(f, "{kw} {}", Size(*bytes)),
+            Op::Swapon { dev, prio } => {
+                write!(f, "{kw} swap{dev}")?;
+                match prio {
+                    Some(p) => write!(f, " prio={p}"),
+                    None => Ok(()),
+                }
+            }
+            Op::Swapoff { dev } => write!(f, "{kw} swap{dev}"),
+            Op::Unlink { obj } | Op::Close { obj } => write!(f, "{kw} {obj}"),
+            Op::Sysrq { key } => write!(f, "{kw} {key}"),
+        }
+    }
+}
+
+/// A byte count printed with the largest binary suffix that divides it exactly.
+#[derive(Clone, Copy, Debug)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        for (shift, suffix) in [(30, 'G'), (20, 'M'), (10, 'K')] {
+            if v != 0 && v % (1 << shift) == 0 {
+                return write!(f, "{}{suffix}", v >> shift);
+            }
+        }
+        write!(f, "{v}")
+    }
+}
+
+/// Parses `123`, `0x1000`, `4K`, `2M`, `1G` (binary suffixes).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let v = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok()?
+        }
+        None => return None,
+    };
+    v.checked_mul(1u64 << shift)
+}
+
+#[derive(Clone, Debug)]
+struct Token<'a> {
+    text: &'a str,
+    col: usize,
+}
+
+fn tokenize(line: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in line
+        .char_indices()
+        .chain(std::iter::once((line.len(), ' ')))
+    {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push(Token {
+                    text: &line[s..i],
+                    col: line[..s].chars().count() + 1,
+                });
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// An error inside one line, before the line number is known.
+struct LineError {
+    col: usize,
+    message: String,
+}
+
+impl LineError {
+    fn at(self, line: usize) -> ParseError {
+        ParseError {
+            line,
+            col: self.col,
+            message: self.message,
+        }
+    }
+}
+
+fn scope_error(e: ScopeError, tokens: &[Token<'_>], line: usize) -> ParseError {
+    // Positional arguments are matched by role; keyed ones by `key=`.
+    let col = e
+        .arg
+        .and_then(|arg| {
+            let positional = match (tokens[0].text, arg) {
+                ("mmap", "map") => Some(1),
+                ("mmap", "obj") => Some(2),
+                (_, "obj" | "map" | "dev" | "key" | "bytes") => Some(1),
+                _ => None,
+            };
+            match positional {
+                Some(i) => tokens.get(i).map(|t| t.col),
+                // Point at the value of `key=value`, as the parser's own errors do.
+                None => tokens
+                    .iter()
+                    .find(|t| t.text.split_once('=').is_some_and(|(k, _)| k == arg))
+                    .map(|t| t.col + arg.len() + 1),
+            }
+        })
+        .unwrap_or(1);
+    ParseError {
+        line,
+        col,
+        message: e.message,
+    }
+}
+
+/// Cursor over one line's tokens after the keyword.
+struct Args<'a, 'b> {
+    keyword: &'a Token<'b>,
+    rest: Vec<Option<&'a Token<'b>>>,
+    positional: usize,
+    /// Column just past the line's last token (where a missing argument would go).
+    end: usize,
+}
+
+impl<'a, 'b> Args<'a, 'b> {
+    fn new(tokens: &'a [Token<'b>]) -> Self {
+        let end = tokens.last().map_or(1, |t| t.col + t.text.chars().count());
+        Args {
+            keyword: &tokens[0],
+            rest: tokens[1..].iter().map(Some).collect(),
+            positional: 0,
+            end,
+        }
+    }
+
+    fn end_col(&self) -> usize {
+        self.end
+    }
+
+    /// The next positional (non `key=value`) token.
+    fn positional(&mut self, what: &str) -> Result<&'b str, LineError> {
+        let kw = self.keyword.text;
+        let slot = self
+            .rest
+            .iter_mut()
+            .skip(self.positional)
+            .find(|t| t.is_some_and(|t| !t.text.contains('=')));
+        match slot.and_then(Option::take) {
+            Some(t) => {
+                self.positional += 1;
+                Ok(t.text)
+            }
+            None => Err(LineError {
+                col: self.end_col(),
+                message: format!("`{kw}` needs {what}"),
+            }),
+        }
+    }
+
+    fn name(&mut self, what: &str) -> Result<String, LineError> {
+        let col = self.next_positional_col();
+        let name = self.positional(what)?;
+        check_name(name).map_err(|message| LineError { col, message })?;
+        Ok(name.to_string())
+    }
+
+    fn next_positional_col(&self) -> usize {
+        self.rest
+            .iter()
+            .flatten()
+            .find(|t| !t.text.contains('='))
+            .map_or(self.end_col(), |t| t.col)
+    }
+
+    fn keyed(&mut self, key: &str) -> Result<Option<(&'b str, usize)>, LineError> {
+        let mut found = None;
+        for slot in self.rest.iter_mut() {
+            if let Some(t) = slot {
+                if let Some((k, v)) = t.text.split_once('=') {
+                    if k == key {
+                        if found.is_some() {
+                            return Err(LineError {
+                                col: t.col,
+                                message: format!("`{key}=` given twice"),
+                            });
+                        }
+                        found = Some((v, t.col + k.len() + 1));
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn required(&mut self, key: &str) -> Result<(&'b str, usize), LineError> {
+        let kw = self.keyword.text;
+        self.keyed(key)?.ok_or_else(|| LineError {
+            col: self.end_col(),
+            message: format!("`{kw}` needs `{key}=`"),
+        })
+    }
+
+    fn size(&mut self, key: &str) -> Result<u64, LineError> {
+        let (v, col) = self.required(key)?;
+        parse_size(v).ok_or_else(|| LineError {
+            col,
+            message: format!("`{key}={v}` is not a size (e.g. 4096, 0x1000, 4K, 2M, 1G)"),
+        })
+    }
+
+    fn number<T: std::str::FromStr>(
+        v: &str,
+        col: usize,
+        key: &str,
+        kind: &str,
+    ) -> Result<T, LineError> {
+        v.parse().map_err(|_| LineError {
+            col,
+            message: format!("`{key}={v}` is not {kind}"),
+        })
+    }
+
+    fn seed(&mut self) -> Result<u32, LineError> {
+        let (v, col) = self.required("seed")?;
+        Self::number(v, col, "seed", "a 32-bit unsigned number")
+    }
+
+    fn finish(self) -> Result<(), LineError> {
+        match self.rest.iter().flatten().next() {
+            Some(t) => Err(LineError {
+                col: t.col,
+                message: format!("unexpected `{}` for `{}`", t.text, self.keyword.text),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 16
+        && name.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok && name.starts_with("swap") && name[4..].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{name}` is reserved for swap devices"));
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a name: use [a-z][a-z0-9_]*, at most 16 characters"
+        ))
+    }
+}
+
+fn swap_dev(args: &mut Args<'_, '_>) -> Result<u8, LineError> {
+    let col = args.next_positional_col();
+    let name = args.positional("a swap device (swap0, swap1, …)")?;
+    name.strip_prefix("swap")
+        .and_then(|n| {
+            if n.len() <= 3 && !n.is_empty() {
+                n.parse().ok()
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| LineError {
+            col,
+            message: format!("`{name}` is not a swap device (swap0, swap1, …)"),
+        })
+}
+
+fn one_of<T: Copy>(
+    args: &mut Args<'_, '_>,
+    what: &str,
+    choices: &[(&str, T)],
+) -> Result<T, LineError> {
+    let col = args.next_positional_col();
+    let word = args.positional(what)?;
+    choices
+        .iter()
+        .find(|(k, _)| *k == word)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
+            LineError {
+                col,
+                message: format!("`{word}` is not {what} ({})", names.join(", ")),
+            }
+        })
+}
+
+fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
+    let mut a = Args::new(tokens);
+    let kw = tokens[0].text;
+    let op = match kw {
+        "memfd" | "tmpfs" | "ftruncate" => {
+            let obj = a.name("an object name")?;
+            let size = a.size("size")?;
+            match kw {
+                "memfd" => Op::Memfd { obj, size },
+                "tmpfs" => Op::Tmpfs { obj, size },
+                _ => Op::Ftruncate { obj, size },
+            }
+        }
+        "write" | "corrupt" => {
+            let obj = a.name("an object name")?;
+            let (off, len, seed) = (a.size("off")?, a.size("len")?, a.seed()?);
+            if kw == "write" {
+                Op::Write { obj, off, len, seed }
+            } else {
+                Op::Corrupt { obj, off, len, seed }
+            }
+        }
+        "check" | "punch" => {
+            let obj = a.name("an object name")?;
+            let (off, len) = (a.size("off")?, a.size("len")?);
+            if kw == "check" {
+                Op::Check { obj, off, len }
+            } else {
+                Op::Punch { obj, off, len }
+            }
+        }
+        "mmap" => {
+            let map = a.name("a mapping name")?;
+            let obj = a.name("an object name")?;
+            let (off, len) = (a.size("off")?, a.size("len")?);
+            let shared = one_of(&mut a, "a sharing mode", &[("shared", true), ("private", false)])?;
+            Op::Mmap { map, obj, off, len, shared }
+        }
+        "munmap" => Op::Munmap { map: a.name("a mapping name")? },
+        "touch" => {
+            let map = a.name("a mapping name")?;
+            let (off, len) = (a.size("off")?, a.size("len")?);
+            let write = one_of(&mut a, "an access mode", &[("read", false), ("write", true)])?;
+            let mode = if write { TouchMode::Write { seed: a.seed()? } } else { TouchMode::Read };
+            Op::Touch { map, off, len, mode }
+        }
+        "madvise" => {
+            let map = a.name("a mapping name")?;
+            let (off, len) = (a.size("off")?, a.size("len")?);
+            let choices: Vec<(&str, Advice)> = Advice::ALL.iter().map(|adv| (adv.keyword(), *adv)).collect();
+            let advice = one_of(&mut a, "an advice", &choices)?;
+            Op::Madvise { map, off, len, advice }
+        }
+        "reclaim" => {
+            let col = a.next_positional_col();
+            let v = a.positional("a byte count")?;
+            let bytes = parse_size(v).ok_or_else(|| LineError { col, message: format!("`{v}` is not a size") })?;
+            Op::Reclaim { bytes }
+        }
+        "swapon" => {
+            let dev = swap_dev(&mut a)?;
+            let prio = match a.keyed("prio")? {
+                Some((v, col)) => Some(Args::number(v, col, "prio", "a priority from -1 to 32767")?),
+                None => None,
+            };
+            if prio.is_some_and(|p: i16| p < -1) {
+                return Err(LineError { col: tokens.last().map_or(1, |t| t.col), message: "prio must be -1 or more".into() });
+            }
+            Op::Swapon { dev, prio }
+        }
+        "swapoff" => Op::Swapoff { dev: swap_dev(&mut a)? },
+        "unlink" => Op::Unlink { obj: a.name("an object name")? },
+        "close" => Op::Close { obj: a.name("an object name")? },
+        "sysrq" => {
+            let col = a.next_positional_col();
+            let k = a.positional("a sysrq key")?;
+            let mut chars = k.chars();
+            match (chars.next(), chars.next()) {
+                (Some(key), None) => Op::Sysrq { key },
+                _ => return Err(LineError { col, message: format!("`{k}` is not a single sysrq key") }),
+            }
+        }
+        other => {
+            return Err(LineError {
+                col: tokens[0].col,
+                message: format!(
+                    "unknown operation `{other}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
+                     touch, madvise, reclaim, swapon, swapoff, unlink, close, corrupt, sysrq)"
+                ),
+            })
+        }
+    };
+    a.finish()?;
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! The host/agent wire protocol over the virtio-serial port.
+//!
+//! ```text
+//! frame := len:u32 (little endian, 1..=MAX_FRAME) || payload:[u8; len]
+//! payload := postcard(HostMsg) on host->agent, postcard(AgentMsg) on agent->host
+//! ```
+//! The first agent frame is `AgentMsg::Ready` carrying [`PROTOCOL_VERSION`]. The host never
+//! trusts what the guest sends: frame sizes are bounded before allocation, payloads that do
+//! not decode are a harness error (not a finding), and every expectation is recomputed on
+//! the host from the program.
+
+use std::io::{self, Read, Write};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::program::Program;
+use crate::zoneinfo::Zone;
+
+/// Bumped whenever a message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame either side accepts (1 MiB).
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// Linux x86_64 errno values the model names (the ABI is stable).
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const EINTR: i32 = 4;
+    pub const EAGAIN: i32 = 11;
+    pub const ENOMEM: i32 = 12;
+    pub const EACCES: i32 = 13;
+    pub const EFAULT: i32 = 14;
+    pub const EBUSY: i32 = 16;
+    pub const EINVAL: i32 = 22;
+    pub const ENOSPC: i32 = 28;
+
+    /// The symbolic name of `e`, or `E?` for ones the model never names.
+    pub fn name(e: i32) -> &'static str {
+        match e {
+            EPERM => "EPERM",
+            ENOENT => "ENOENT",
+            EINTR => "EINTR",
+            EAGAIN => "EAGAIN",
+            ENOMEM => "ENOMEM",
+            EACCES => "EACCES",
+            EFAULT => "EFAULT",
+            EBUSY => "EBUSY",
+            EINVAL => "EINVAL",
+            ENOSPC => "ENOSPC",
+            _ => "E?",
+        }
+    }
+}
+
+/// What an operation returned in the guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    Ok,
+    Errno(i32),
+    /// Not performed: the model said it would fault (a touch past end-of-file).
+    Skipped,
+}
+
+impl std::fmt::Display for OpResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpResult::Ok => write!(f, "ok"),
+            OpResult::Errno(e) => write!(f, "{} ({e})", errno::name(*e)),
+            OpResult::Skipped => write!(f, "skipped"),
+        }
+    }
+}
+
+/// The outcome of comparing bytes read back with the model.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataCheck {
+    /// Bytes the model expected.
+    pub expected_len: u64,
+    /// Bytes actually read (differs from `expected_len` on a short read).
+    pub read_len: u64,
+    pub mismatched_bytes: u64,
+    pub mismatched_pages: u64,
+    /// The first differing byte: (offset in the object or mapping, expected, actual).
+    pub first_mismatch: Option<(u64, u8, u8)>,
+}
+
+impl DataCheck {
+    pub fn is_clean(&self) -> bool {
+        self.mismatched_bytes == 0 && self.read_len == self.expected_len
+    }
+
+    /// Compares `actual` with `expected`; `base` is the offset of their first byte.
+    pub fn compare(base: u64, expected: &[u8], actual: &[u8]) -> Self {
+        let mut d = DataCheck {
+            expected_len: expected.len() as u64,
+            read_len: actual.len() as u64,
+            ..Default::default()
+        };
+        let mut last_page = None;
+        for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+            if e != a {
+                let off = base + i as u64;
+                d.mismatched_bytes += 1;
+                d.first_mismatch.get_or_insert((off, *e, *a));
+                let page = off / crate::program::PAGE_SIZE;
+                if last_page != Some(page) {
+                    d.mismatched_pages += 1;
+                    last_page = Some(page);
+                }
+            }
+        }
+        d
+    }
+}
+
+/// One operation's record, as the agent observed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRecord {
+    pub index: u32,
+    pub result: OpResult,
+    pub data: Option<DataCheck>,
+    pub micros: u64,
+    /// Swap in use on all devices after the operation (KiB, from /proc/swaps): an
+    /// observation for traces, not judged (slot caches make it inexact).
+    pub swap_used_kib: u64,
+}
+
+/// How the program's child process ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildExit {
+    /// Ran every operation.
+    Completed,
+    /// Killed by a signal while running operation `op` (e.g. SIGBUS on a touch).
+    Signaled { signal: i32, op: u32 },
+    /// Operation `op` did not finish within the per-operation deadline.
+    Hung { op: u32 },
+    /// The executor itself failed (not a kernel finding).
+    ExecutorError { message: String },
+}
+
+/// Accounting after the program's teardown, compared with the baseline taken before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    pub shmem_kib: u64,
+    pub swap_used_kib: u64,
+    pub taint: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teardown {
+    pub baseline: Accounting,
+    pub after: Accounting,
+    /// Swap devices whose swapoff at teardown did not finish within its deadline.
+    pub swapoff_stuck: Vec<u8>,
+    /// Milliseconds the teardown polled before accounting settled (or gave up).
+    pub settle_ms: u64,
+}
+
+/// Host -> agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostMsg {
+    Run {
+        id: u64,
+        program: Program,
+        op_timeout_ms: u64,
+    },
+    /// Power the guest off.
+    Shutdown,
+}
+
+/// The VM settings that steer reclaim and readahead, as the agent set and read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSettings {
+    pub page_cluster: String,
+    pub swappiness: String,
+    pub shmem_enabled: String,
+    pub thp_enabled: String,
+    pub lru_gen: String,
+    pub zswap: String,
+    pub swap_rotational: Vec<String>,
+}
+
+/// Agent -> host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentMsg {
+    Ready {
+        protocol: u32,
+        release: String,
+        version: String,
+        zones: Vec<Zone>,
+        swap_devices: Vec<String>,
+        taint: u64,
+        settings: GuestSettings,
+        modules: Vec<String>,
+        boot_ms: u64,
+    },
+    Op(OpRecord),
+    Done {
+        id: u64,
+        exit: ChildExit,
+        teardown: Teardown,
+    },
+    /// The agent could not do what it was asked (a harness failure, not a finding).
+    Error {
+        message: String,
+    },
+    Log {
+        message: String,
+    },
+}
+
+/// A frame that could not be read or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("channel I/O failed")]
+    Io(#[from] io::Error),
+    #[error("peer closed the channel")]
+    Closed,
+    #[error("frame of {0} bytes is outside 1..={MAX_FRAME}: the peer is confused or hostile")]
+    BadLength(u32),
+    #[error("frame does not decode: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+/// Writes one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), ProtocolError> {
+    let bytes = postcard::to_stdvec(msg)?;
+    let len = u32::try_from(bytes.len())
+        .ok()
+        .filter(|&n| n <= MAX_FRAME)
+        .ok_or(ProtocolError::BadLength(u32::MAX))?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(&bytes)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame; `Closed` on a clean end of stream before a frame starts.
+pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<T, ProtocolError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(ProtocolError::Closed),
+        other => other?,
+    }
+    let len = u32::from_le_bytes(len);
+    if len == 0 || len > MAX_FRAME {
+        return Err(ProtocolError::BadLength(len));
+    }
+    let mut buf = vec![0u8; len as usize];
+    r.read_exact(&mut buf)?;
+    decode(&buf)
+}
+
+/// Decodes one payload (no length prefix); the fuzz target for the decoder calls this.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ProtocolError> {
+    Ok(postcard::from_bytes(payload)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let msg = AgentMsg::Op(OpRecord {
+            index: 3,
+            result: OpResult::Errno(errno::EBUSY),
+            data: None,
+            micros: 9,
+            swap_used_kib: 0,
+        });
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &msg).expect("write");
+        let back: AgentMsg = read_frame(&mut buf.as_slice()).expect("read");
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn oversized_and_truncated_frames_are_rejected() {
+        let huge = (MAX_FRAME + 1).to_le_bytes();
+        assert!(matches!(
+            read_frame::<AgentMsg>(&mut huge.as_slice()),
+            Err(ProtocolError::BadLength(_))
+        ));
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &HostMsg::Shutdown).expect("write");
+        buf.truncate(buf.len() - 1);
+        assert!(read_frame::<HostMsg>(&mut buf.as_slice()).is_err());
+        assert!(matches!(
+            read_frame::<HostMsg>(&mut [].as_slice()),
+            Err(ProtocolError::Closed)
+        ));
+    }
+
+    #[test]
+    fn garbage_payloads_do_not_panic() {
+        for seed in 0u8..=255 {
+            let bytes: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(seed).wrapping_add(seed))
+                .collect();
+            let _ = decode::<AgentMsg>(&bytes);
+        }
+    }
+
+    #[test]
+    fn compare_counts_pages_and_short_reads() {
+        let e = vec![1u8; 8192];
+        let mut a = e.clone();
+        a[10] = 0;
+        a[20] = 0;
+        a[5000] = 0;
+        let d = DataCheck::compare(0, &e, &a);
+        assert_eq!(
+            (d.mismatched_bytes, d.mismatched_pages, d.first_mismatch),
+            (3, 2, Some((10, 1, 0)))
+        );
+        assert!(!DataCheck::compare(0, &e, &e[..100]).is_clean());
+        assert!(DataCheck::compare(0, &e, &e).is_clean());
+    }
+}
