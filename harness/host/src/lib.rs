@@ -1,9 +1,24 @@
 //! shmemfuzz host library: everything that runs on the host side of the VM boundary.
 //!
+//! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
+//! - [`guest`]: what goes into the guest: the embedded agent, the initramfs, swap images.
+//! - [`initramfs`]: the newc cpio writer.
+//! - [`swapimg`]: swap device images.
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
-//! - [`initramfs`]: assembling the guest's initramfs (newc cpio) in Rust.
+//! - [`session`]: a booted guest; running a program and judging it.
+//! - [`trace`]: the JSON trace of one execution.
+//! - [`bench`]: the boot benchmark.
 
+pub mod bench;
+pub mod context;
+pub mod guest;
 pub mod initramfs;
 pub mod kernel;
+pub mod session;
+pub mod swapimg;
+pub mod trace;
 pub mod vm;
+
+/// Page size of the guests we boot (x86_64).
+pub const PAGE_SIZE: u64 = shmemfuzz_core::program::PAGE_SIZE;

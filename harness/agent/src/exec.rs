@@ -1,0 +1,333 @@
+//! The program executor, run in the forked child (inside the program's memory cgroup, pinned
+//! to CPU 0). Each operation is performed with real syscalls; the reference model says what
+//! must come back and whether a touch would fault (then it is skipped, never performed). After
+//! each operation one `AgentMsg::Op` frame goes to the supervisor through the pipe.
+
+use std::collections::BTreeMap;
+use std::ffi::c_void;
+use std::fs::File;
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::fcntl::{fallocate, open, FallocateFlags, OFlag};
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use nix::sys::stat::Mode;
+use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
+use shmemfuzz_core::program::{Advice, Op, Program, TouchMode};
+use shmemfuzz_core::protocol::{write_frame, AgentMsg, DataCheck, OpRecord, OpResult};
+
+/// `include/linux/swap.h` (the libc crate does not carry them).
+const SWAP_FLAG_PREFER: i32 = 0x8000;
+const SWAP_FLAG_PRIO_MASK: i32 = 0x7fff;
+
+/// Chunk size for reads and writes, so a large object never needs a buffer of its size.
+const CHUNK: usize = 1 << 20;
+
+struct Mapping {
+    addr: NonNull<c_void>,
+    len: usize,
+    /// File offset of the mapping's first byte (pattern bytes are keyed by file offset).
+    file_off: u64,
+}
+
+/// Everything the child needs to run a program.
+pub struct Executor<'a> {
+    pub program: &'a Program,
+    /// Directory on the agent's tmpfs for this program's files.
+    pub dir: String,
+    /// The program's cgroup directory (for `memory.reclaim`).
+    pub cgroup: String,
+    pub swap_paths: &'a [String],
+    pub swap_on: Vec<bool>,
+    pub out: File,
+}
+
+struct State {
+    fds: BTreeMap<String, OwnedFd>,
+    maps: BTreeMap<String, Mapping>,
+}
+
+impl Executor<'_> {
+    /// Runs every operation; returns only when all are done (a signal may end it earlier).
+    pub fn run(mut self) -> Result<(), String> {
+        let mut model = Model::new(self.swap_on.clone());
+        let mut st = State {
+            fds: BTreeMap::new(),
+            maps: BTreeMap::new(),
+        };
+        for (i, op) in self.program.ops.iter().enumerate() {
+            let start = Instant::now();
+            let (result, data) = self.perform(&mut st, &model, op);
+            model.apply(op);
+            model.observe(op, &result);
+            let micros = start.elapsed().as_micros() as u64;
+            let rec = OpRecord {
+                index: i as u32,
+                result,
+                data,
+                micros,
+                swap_used_kib: crate::sys::swap_used_kib(),
+            };
+            write_frame(&mut self.out, &AgentMsg::Op(rec))
+                .map_err(|e| format!("reporting op {i}: {e}"))?;
+        }
+        let _ = self.out.flush();
+        Ok(())
+    }
+
+    fn fd<'s>(&self, st: &'s State, obj: &str) -> Result<&'s OwnedFd, Errno> {
+        st.fds.get(obj).ok_or(Errno::EBADF)
+    }
+
+    fn perform(&self, st: &mut State, model: &Model, op: &Op) -> (OpResult, Option<DataCheck>) {
+        let res = match op {
+            Op::Check { obj, off, len } => {
+                return match self
+                    .fd(st, obj)
+                    .and_then(|fd| check(fd, model, obj, *off, *len))
+                {
+                    Ok(d) => (OpResult::Ok, Some(d)),
+                    Err(e) => (OpResult::Errno(e as i32), None),
+                };
+            }
+            Op::Touch {
+                map,
+                off,
+                len,
+                mode,
+            } => {
+                let Some(m) = st.maps.get(map) else {
+                    return (OpResult::Errno(libc::EBADF), None);
+                };
+                return touch(m, model.touch_plan(map, *off, *len, *mode), *off, *mode);
+            }
+            other => self.perform_plain(st, other),
+        };
+        (
+            res.map_or_else(|e| OpResult::Errno(e as i32), |()| OpResult::Ok),
+            None,
+        )
+    }
+
+    fn perform_plain(&self, st: &mut State, op: &Op) -> Result<(), Errno> {
+        match op {
+            Op::Memfd { obj, size } => {
+                let name = std::ffi::CString::new(format!("shmemfuzz-{obj}"))
+                    .map_err(|_| Errno::EINVAL)?;
+                let fd = nix::sys::memfd::memfd_create(
+                    &name,
+                    nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+                )?;
+                nix::unistd::ftruncate(&fd, *size as i64)?;
+                st.fds.insert(obj.clone(), fd);
+            }
+            Op::Tmpfs { obj, size } => {
+                let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
+                let raw = open(
+                    format!("{}/{obj}", self.dir).as_str(),
+                    flags,
+                    Mode::from_bits_truncate(0o600),
+                )?;
+                // SAFETY: `open` just returned this descriptor and nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                nix::unistd::ftruncate(&fd, *size as i64)?;
+                st.fds.insert(obj.clone(), fd);
+            }
+            Op::Ftruncate { obj, size } => nix::unistd::ftruncate(self.fd(st, obj)?, *size as i64)?,
+            Op::Write {
+                obj,
+                off,
+                len,
+                seed,
+            }
+            | Op::Corrupt {
+                obj,
+                off,
+                len,
+                seed,
+            } => write_pattern(self.fd(st, obj)?, *off, *len, *seed)?,
+            Op::Punch { obj, off, len } => {
+                let flags =
+                    FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+                fallocate(
+                    self.fd(st, obj)?.as_raw_fd(),
+                    flags,
+                    *off as i64,
+                    *len as i64,
+                )?
+            }
+            Op::Mmap {
+                map,
+                obj,
+                off,
+                len,
+                shared,
+            } => {
+                let flags = if *shared {
+                    MapFlags::MAP_SHARED
+                } else {
+                    MapFlags::MAP_PRIVATE
+                };
+                let n = NonZeroUsize::new(*len as usize).ok_or(Errno::EINVAL)?;
+                let fd = self.fd(st, obj)?;
+                // SAFETY: a fresh mapping at an address the kernel picks; nothing aliases it.
+                let addr = unsafe {
+                    mmap(
+                        None,
+                        n,
+                        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                        flags,
+                        fd,
+                        *off as i64,
+                    )?
+                };
+                st.maps.insert(
+                    map.clone(),
+                    Mapping {
+                        addr,
+                        len: *len as usize,
+                        file_off: *off,
+                    },
+                );
+            }
+            Op::Munmap { map } => {
+                let m = st.maps.remove(map).ok_or(Errno::EINVAL)?;
+                // SAFETY: the mapping was created by `mmap` above with this length and is not used again.
+                unsafe { munmap(m.addr, m.len)? }
+            }
+            Op::Madvise {
+                map,
+                off,
+                len,
+                advice,
+            } => {
+                let m = st.maps.get(map).ok_or(Errno::EINVAL)?;
+                let adv = match advice {
+                    Advice::Pageout => libc::MADV_PAGEOUT,
+                    Advice::Cold => libc::MADV_COLD,
+                    Advice::Willneed => libc::MADV_WILLNEED,
+                    Advice::Dontneed => libc::MADV_DONTNEED,
+                    Advice::Remove => libc::MADV_REMOVE,
+                };
+                // SAFETY: the range lies inside a mapping this process owns (checked by the parser).
+                let rc = unsafe {
+                    libc::madvise(
+                        m.addr.as_ptr().cast::<u8>().add(*off as usize).cast(),
+                        *len as usize,
+                        adv,
+                    )
+                };
+                Errno::result(rc)?;
+            }
+            Op::Reclaim { bytes } => crate::sys::write_file(
+                &format!("{}/memory.reclaim", self.cgroup),
+                &bytes.to_string(),
+            )?,
+            Op::Swapon { dev, prio } => {
+                let path = self.swap_path(*dev)?;
+                let flags = match prio {
+                    Some(p) if *p >= 0 => SWAP_FLAG_PREFER | (i32::from(*p) & SWAP_FLAG_PRIO_MASK),
+                    _ => 0,
+                };
+                // SAFETY: `path` is a valid NUL-terminated string.
+                Errno::result(unsafe { libc::swapon(path.as_ptr(), flags) })?;
+            }
+            Op::Swapoff { dev } => {
+                let path = self.swap_path(*dev)?;
+                // SAFETY: `path` is a valid NUL-terminated string.
+                Errno::result(unsafe { libc::swapoff(path.as_ptr()) })?;
+            }
+            Op::Unlink { obj } => nix::unistd::unlink(format!("{}/{obj}", self.dir).as_str())?,
+            Op::Close { obj } => {
+                let fd = st.fds.remove(obj).ok_or(Errno::EBADF)?;
+                nix::unistd::close(std::os::fd::IntoRawFd::into_raw_fd(fd))?
+            }
+            Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
+            Op::Check { .. } | Op::Touch { .. } => unreachable!("handled in perform"),
+        }
+        Ok(())
+    }
+
+    fn swap_path(&self, dev: u8) -> Result<std::ffi::CString, Errno> {
+        let p = self.swap_paths.get(usize::from(dev)).ok_or(Errno::ENOENT)?;
+        std::ffi::CString::new(p.as_str()).map_err(|_| Errno::EINVAL)
+    }
+}
+
+fn write_pattern(fd: &OwnedFd, off: u64, len: u64, seed: u32) -> Result<(), Errno> {
+    let mut buf = vec![0u8; CHUNK.min(len as usize)];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        pattern::fill(seed, off + done, &mut buf[..n]);
+        let mut written = 0;
+        while written < n {
+            written += nix::sys::uio::pwrite(
+                fd.as_fd(),
+                &buf[written..n],
+                (off + done) as i64 + written as i64,
+            )?;
+        }
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// `pread` the range and compare with the model (short reads at end-of-file are expected).
+fn check(fd: &OwnedFd, model: &Model, obj: &str, off: u64, len: u64) -> Result<DataCheck, Errno> {
+    let expected = model.expected_read(obj, off, len);
+    let mut actual = vec![0u8; expected.len()];
+    let mut got = 0usize;
+    while got < actual.len() {
+        let n = nix::sys::uio::pread(fd.as_fd(), &mut actual[got..], (off + got as u64) as i64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    // One byte more than the model expects must not be readable (end-of-file is where the model says).
+    let mut extra = [0u8; 1];
+    if (expected.len() as u64) < len {
+        got += nix::sys::uio::pread(fd.as_fd(), &mut extra, (off + expected.len() as u64) as i64)?;
+    }
+    actual.resize(got.max(actual.len()), extra[0]);
+    actual.truncate(got);
+    Ok(DataCheck::compare(off, &expected, &actual))
+}
+
+/// Accesses the mapping through the CPU, as the model's plan says.
+fn touch(m: &Mapping, plan: TouchPlan, off: u64, mode: TouchMode) -> (OpResult, Option<DataCheck>) {
+    // SAFETY (both arms): the range was checked against the mapping's length by the parser and
+    // against end-of-file by the model, so every page is mapped and backed: no SIGBUS.
+    let base = unsafe { m.addr.as_ptr().cast::<u8>().add(off as usize) };
+    match (plan, mode) {
+        (TouchPlan::Skip, _) => (OpResult::Skipped, None),
+        (TouchPlan::Read { expected }, _) => {
+            let mut actual = vec![0u8; expected.len()];
+            // SAFETY: see above; volatile-free copy is fine, the kernel cannot change the
+            // bytes under us in ways the model does not predict within one operation.
+            unsafe { std::ptr::copy_nonoverlapping(base, actual.as_mut_ptr(), actual.len()) };
+            (
+                OpResult::Ok,
+                Some(DataCheck::compare(off, &expected, &actual)),
+            )
+        }
+        (TouchPlan::Write { len, seed }, TouchMode::Write { .. }) => {
+            let mut buf = vec![0u8; CHUNK.min(len as usize)];
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64) as usize;
+                pattern::fill(seed, m.file_off + off + done, &mut buf[..n]);
+                // SAFETY: see above.
+                unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), base.add(done as usize), n) };
+                done += n as u64;
+            }
+            (OpResult::Ok, None)
+        }
+        (TouchPlan::Write { .. }, TouchMode::Read) => (OpResult::Errno(libc::EINVAL), None),
+    }
+}

@@ -1,0 +1,257 @@
+//! Running one program: fork a child into a fresh memory cgroup, forward its operation
+//! records to the host as they arrive, enforce a deadline per operation, then tear down and
+//! measure accounting against the baseline taken before the program.
+//!
+//! Teardown forces what settles lazily before anything is called a leak: the program's files
+//! are removed, its cgroup is reclaimed and removed, every swap device is swapped off (which
+//! frees every entry for certain, or never finishes if one leaked: that has a deadline), and
+//! Shmem is polled until it is back at its baseline **to the page**, with a bound.
+
+use std::fs::{self, File};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, ProtocolError, Teardown};
+
+use crate::exec::Executor;
+use crate::setup::{Guest, TMPFS_DIR};
+use crate::sys;
+
+/// How long a teardown swapoff may run before its device is declared stuck.
+const SWAPOFF_DEADLINE: Duration = Duration::from_secs(120);
+/// How long Shmem may take to return to its baseline after the swapoffs.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
+
+type Send<'a> = dyn Fn(&AgentMsg) -> Result<(), String> + 'a;
+
+pub fn run_program(
+    guest: &Guest,
+    id: u64,
+    program: &Program,
+    op_timeout_ms: u64,
+    send: &Send<'_>,
+) -> Result<(), String> {
+    restore_default_swap(guest);
+    let swap_on: Vec<bool> = (0..guest.swap_paths.len()).map(|i| i == 0).collect();
+    let dir = format!("{TMPFS_DIR}/p{id}");
+    let cgroup = format!("/sys/fs/cgroup/p{id}");
+    fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
+    fs::create_dir_all(&cgroup).map_err(|e| format!("creating cgroup {cgroup}: {e}"))?;
+    let baseline = sys::accounting();
+
+    let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
+    let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            drop(rx);
+            let exec = Executor {
+                program,
+                dir: dir.clone(),
+                cgroup: cgroup.clone(),
+                swap_paths: &guest.swap_paths,
+                swap_on,
+                out: File::from(tx),
+            };
+            child_main(exec, &cgroup)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(tx);
+    let exit = watch(child, rx, op_timeout_ms, send)?;
+    if matches!(exit, ChildExit::Hung { .. }) {
+        // The child is stuck in the kernel: teardown would hang too. The host ends the VM.
+        sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
+        return send(&AgentMsg::Done {
+            id,
+            exit,
+            teardown: Teardown {
+                baseline,
+                ..Teardown::default()
+            },
+        });
+    }
+    let teardown = teardown(guest, &dir, &cgroup, baseline);
+    // Kernel messages of this run are on the console before this line: the host waits for it.
+    sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
+    send(&AgentMsg::Done { id, exit, teardown })
+}
+
+fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {
+    let mut out = exec.out.try_clone().ok();
+    let mut cpu0 = CpuSet::new();
+    let placed = sys::write_file(&format!("{cgroup}/cgroup.procs"), "0")
+        .map_err(|e| format!("joining cgroup {cgroup}: {e}"))
+        .and_then(|()| {
+            cpu0.set(0)
+                .and_then(|()| sched_setaffinity(Pid::from_raw(0), &cpu0))
+                .map_err(|e| format!("pinning to CPU 0: {e}"))
+        });
+    let result = placed.and_then(|()| exec.run());
+    let code = match result {
+        Ok(()) => 0,
+        Err(message) => {
+            if let Some(out) = out.as_mut() {
+                let _ = shmemfuzz_core::protocol::write_frame(out, &AgentMsg::Error { message });
+            }
+            3
+        }
+    };
+    // SAFETY: _exit skips destructors and atexit handlers that belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+/// Forwards the child's records until it ends; returns how it ended.
+fn watch(
+    child: Pid,
+    rx: OwnedFd,
+    op_timeout_ms: u64,
+    send: &Send<'_>,
+) -> Result<ChildExit, String> {
+    let mut pipe = File::from(rx);
+    let mut next_op = 0u32;
+    let mut exec_error = None;
+    let timeout = PollTimeout::try_from(op_timeout_ms.min(i32::MAX as u64) as i32)
+        .unwrap_or(PollTimeout::MAX);
+    loop {
+        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
+        let ready = poll(&mut fds, timeout).map_err(|e| format!("poll: {e}"))?;
+        if ready == 0 {
+            sys::kmsg(&format!(
+                "shmemfuzz-agent: op {next_op} exceeded {op_timeout_ms} ms; blocked tasks follow"
+            ));
+            let _ = sys::write_file("/proc/sysrq-trigger", "w");
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = reap(child, Duration::from_secs(5));
+            return Ok(ChildExit::Hung { op: next_op });
+        }
+        match read_frame::<AgentMsg>(&mut pipe) {
+            Ok(AgentMsg::Op(rec)) => {
+                next_op = rec.index + 1;
+                send(&AgentMsg::Op(rec))?;
+            }
+            Ok(AgentMsg::Error { message }) => exec_error = Some(message),
+            Ok(_) => {}
+            Err(ProtocolError::Closed) => break,
+            Err(e) => return Err(format!("reading the program's records: {e}")),
+        }
+    }
+    Ok(match reap(child, Duration::from_secs(30)) {
+        Some(WaitStatus::Signaled(_, sig, _)) => ChildExit::Signaled {
+            signal: sig as i32,
+            op: next_op,
+        },
+        Some(WaitStatus::Exited(_, 0)) if exec_error.is_none() => ChildExit::Completed,
+        Some(other) => ChildExit::ExecutorError {
+            message: exec_error.unwrap_or_else(|| format!("executor ended with {other:?}")),
+        },
+        None => ChildExit::Hung { op: next_op },
+    })
+}
+
+/// Waits up to `limit` for `pid` to end.
+fn reap(pid: Pid, limit: Duration) -> Option<WaitStatus> {
+    let start = Instant::now();
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if start.elapsed() < limit => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(status) => return Some(status),
+        }
+    }
+}
+
+fn teardown(
+    guest: &Guest,
+    dir: &str,
+    cgroup: &str,
+    baseline: shmemfuzz_core::protocol::Accounting,
+) -> Teardown {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    let _ = fs::remove_dir(dir);
+    let _ = sys::write_file(&format!("{cgroup}/memory.reclaim"), "1G");
+    let _ = fs::remove_dir(cgroup);
+    let mut stuck = Vec::new();
+    for path in sys::active_swaps() {
+        if !swapoff_bounded(&path, SWAPOFF_DEADLINE) {
+            let dev = guest
+                .swap_paths
+                .iter()
+                .position(|p| *p == path)
+                .unwrap_or(usize::MAX);
+            stuck.push(u8::try_from(dev).unwrap_or(u8::MAX));
+        }
+    }
+    let start = Instant::now();
+    let mut after = sys::accounting();
+    while after.shmem_kib != baseline.shmem_kib && start.elapsed() < SETTLE_DEADLINE {
+        std::thread::sleep(Duration::from_millis(20));
+        after = sys::accounting();
+    }
+    let settle_ms = start.elapsed().as_millis() as u64;
+    restore_default_swap(guest);
+    let swap_used_kib = sys::accounting().swap_used_kib;
+    after.swap_used_kib = swap_used_kib;
+    Teardown {
+        baseline,
+        after,
+        swapoff_stuck: stuck,
+        settle_ms,
+    }
+}
+
+/// swapoff in a child with a deadline: a leaked swap entry makes swapoff loop forever, and a
+/// signal is what ends that loop.
+fn swapoff_bounded(path: &str, limit: Duration) -> bool {
+    let Ok(c) = std::ffi::CString::new(path) else {
+        return false;
+    };
+    // SAFETY: single-threaded parent; the child only calls swapoff and _exit.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            // SAFETY: valid C string; _exit skips the parent's destructors.
+            let rc = unsafe { libc::swapoff(c.as_ptr()) };
+            unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
+        }
+        Ok(ForkResult::Parent { child }) => match reap(child, limit) {
+            Some(WaitStatus::Exited(_, 0)) => true,
+            Some(_) => false,
+            None => {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = reap(child, Duration::from_secs(10));
+                false
+            }
+        },
+        Err(_) => false,
+    }
+}
+
+/// The state every program starts from: swap0 on at default priority, the others off.
+fn restore_default_swap(guest: &Guest) {
+    let active = sys::active_swaps();
+    for (i, path) in guest.swap_paths.iter().enumerate() {
+        let on = active.iter().any(|a| a == path);
+        let Ok(c) = std::ffi::CString::new(path.as_str()) else {
+            continue;
+        };
+        // SAFETY: valid C strings.
+        unsafe {
+            if i == 0 && !on {
+                libc::swapon(c.as_ptr(), 0);
+            } else if i != 0 && on {
+                libc::swapoff(c.as_ptr());
+            }
+        }
+    }
+}

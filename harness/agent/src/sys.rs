@@ -1,0 +1,85 @@
+//! Small helpers over /proc and /sys: reading and writing one-line files, the kernel log,
+//! and the accounting numbers teardown compares.
+
+use std::fs;
+use std::io::Write;
+
+use procfs::FromRead;
+use shmemfuzz_core::protocol::Accounting;
+
+/// Writes a line to the kernel log, so it appears on the console in order with the kernel's.
+pub fn kmsg(line: &str) {
+    match fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{line}");
+        }
+        Err(_) => eprintln!("{line}"),
+    }
+}
+
+/// Writes `value` to a sysctl/sysfs file; the errno on failure.
+pub fn write_file(path: &str, value: &str) -> Result<(), nix::errno::Errno> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_errno)?;
+    f.write_all(value.as_bytes()).map_err(io_errno)
+}
+
+pub fn read_trimmed(path: &str) -> String {
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+pub fn io_errno(e: std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// Folds per-CPU vmstat deltas so Shmem is exact (`/proc/sys/vm/stat_refresh`).
+pub fn stat_refresh() {
+    let _ = write_file("/proc/sys/vm/stat_refresh", "1");
+}
+
+pub fn taint() -> u64 {
+    read_trimmed("/proc/sys/kernel/tainted")
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+/// Shmem and swap in use (KiB) and the taint flags, after a stat refresh.
+pub fn accounting() -> Accounting {
+    stat_refresh();
+    let (shmem, swap_used) = match procfs::Meminfo::from_file("/proc/meminfo") {
+        Ok(m) => (
+            m.shmem.unwrap_or(u64::MAX) / 1024,
+            m.swap_total.saturating_sub(m.swap_free) / 1024,
+        ),
+        Err(_) => (u64::MAX, u64::MAX),
+    };
+    Accounting {
+        shmem_kib: shmem,
+        swap_used_kib: swap_used,
+        taint: taint(),
+    }
+}
+
+/// Swap in use on every device (KiB), from the `Used` column of /proc/swaps.
+pub fn swap_used_kib() -> u64 {
+    fs::read_to_string("/proc/swaps")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Swap device paths currently on, from /proc/swaps.
+pub fn active_swaps() -> Vec<String> {
+    fs::read_to_string("/proc/swaps")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}

@@ -1,0 +1,94 @@
+//! Subcommands: `kernel list|fetch` ([`kernel_cmd`]), `run` ([`run_cmd`]), `bench boot`
+//! ([`bench_cmd`]). Progress goes to stderr through indicatif; results to stdout.
+
+mod bench_cmd;
+mod kernel_cmd;
+mod progress;
+mod run_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shmemfuzz",
+    version,
+    about = "Record/replay fuzzing of Linux shmem swap paths on real kernels under QEMU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List or fetch the catalog's kernels.
+    Kernel {
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
+    /// Boot a kernel, run a program, print each operation's result and the verdict.
+    Run(run_cmd::RunArgs),
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KernelCommand {
+    /// The kernels in kernels/catalog.toml and whether each is in the cache.
+    List,
+    /// Download, verify and unpack a kernel (idempotent).
+    Fetch {
+        /// Catalog id, e.g. debian-6.1.
+        id: String,
+        /// Also fetch the headers packages (to build out-of-tree modules).
+        #[arg(long)]
+        headers: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Cold boot-to-agent-ready beside the floor (init powers off at once), same kernel.
+    Boot {
+        #[arg(long)]
+        kernel: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        #[arg(long, default_value_t = 1)]
+        smp: u32,
+    },
+}
+
+/// Shared `--workdir` handling: a given directory is kept, a temporary one is removed.
+pub(crate) fn workdir(
+    given: Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match given {
+        Some(d) => Ok((d, None)),
+        None => {
+            let t = tempfile::Builder::new().prefix("shmemfuzz-").tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Kernel {
+            command: KernelCommand::List,
+        } => kernel_cmd::list(),
+        Command::Kernel {
+            command: KernelCommand::Fetch { id, headers },
+        } => kernel_cmd::fetch(&id, headers),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Bench {
+            command: BenchCommand::Boot { kernel, runs, smp },
+        } => bench_cmd::boot(kernel.as_deref(), runs, smp),
+    }
+}

@@ -1,0 +1,28 @@
+//! Progress display: one indicatif spinner per long step, driven by the library's events.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use shmemfuzz::kernel::FetchEvent;
+
+pub fn spinner(msg: impl Into<String>) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb.set_message(msg.into());
+    pb
+}
+
+/// A callback for kernel fetches that updates `pb`.
+pub fn fetch_events(pb: &ProgressBar) -> impl Fn(FetchEvent) + '_ {
+    move |ev| match ev {
+        FetchEvent::Downloading { package } => pb.set_message(format!("downloading {package}")),
+        FetchEvent::Verifying => pb.set_message("verifying sha256"),
+        FetchEvent::Unpacking => pb.set_message("unpacking"),
+        FetchEvent::Done => pb.set_message("fetched"),
+        FetchEvent::AlreadyCached => pb.set_message("cached"),
+    }
+}

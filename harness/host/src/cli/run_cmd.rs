@@ -1,0 +1,157 @@
+//! `shmemfuzz run PROGRAM [--kernel ID] [--trace FILE]`: boot, run, print, judge.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use shmemfuzz::context::Context;
+use shmemfuzz::session::{Session, SessionOptions};
+use shmemfuzz::trace::Trace;
+use shmemfuzz_core::oracle::Model;
+use shmemfuzz_core::program::{self, Program};
+
+use super::progress::{fetch_events, spinner};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The program file (see docs/program-format.md).
+    program: PathBuf,
+    /// Catalog id of the kernel (default: the catalog's default).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Write the execution trace (JSON) here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Accept the test-only operations (`corrupt`, `sysrq`).
+    #[arg(long)]
+    allow_test_ops: bool,
+    /// Seconds one operation may take before the guest is declared hung.
+    #[arg(long, default_value_t = 120)]
+    op_timeout: u64,
+    /// Keep the VM's files (console.log, images) here instead of a temporary directory.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// vCPUs for the guest.
+    #[arg(long, default_value_t = 1)]
+    smp: u32,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.program)
+        .with_context(|| format!("reading {}", args.program.display()))?;
+    let program =
+        program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
+    if program.has_test_only_ops() && !args.allow_test_ops {
+        anyhow::bail!(
+            "{} uses test-only operations (corrupt, sysrq): pass --allow-test-ops",
+            args.program.display()
+        );
+    }
+    let ctx = Context::new()?;
+    let pb = spinner("fetching the kernel");
+    let kernel = ctx.kernel(args.kernel.as_deref(), &fetch_events(&pb))?;
+    let accel = ctx.accel(&kernel.bzimage)?;
+    let (dir, _tmp) = super::workdir(args.workdir.clone())?;
+    let mut opts = SessionOptions::new(dir.clone(), accel);
+    opts.op_timeout = Duration::from_secs(args.op_timeout);
+    opts.smp = args.smp;
+    pb.set_message(format!("booting {} under {accel}", kernel.release));
+    let mut session = Session::boot(&kernel, &opts)?;
+    pb.finish_and_clear();
+    println!(
+        "kernel {} ({}), ready in {} ms, zones: {}",
+        kernel.id,
+        session.info.release,
+        session.info.ready_after_ms,
+        zones(&session)
+    );
+    let outcome = run_printing(&mut session, &program)?;
+    if let Some(path) = &args.trace {
+        let trace = Trace::new(
+            &kernel.id,
+            &session.info,
+            session.command_line(),
+            &program,
+            &outcome,
+        );
+        let json = serde_json::to_string_pretty(&trace)?;
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the trace {}", path.display()))?;
+    }
+    let console = session.console_path().to_path_buf();
+    session.shutdown();
+    if outcome.verdict.is_clean() {
+        println!(
+            "verdict: clean ({} ops, {} ms)",
+            outcome.records.len(),
+            outcome.wall_ms
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("verdict: {} finding(s)", outcome.verdict.findings.len());
+    for f in &outcome.verdict.findings {
+        println!(
+            "  [{}] {}\n    signature: {}",
+            f.kind.tag(),
+            f.title,
+            f.signature
+        );
+        for line in f.detail.lines().take(40) {
+            println!("    | {line}");
+        }
+    }
+    if args.workdir.is_some() {
+        println!("console log: {}", console.display());
+    }
+    Ok(ExitCode::from(1))
+}
+
+fn zones(s: &Session) -> String {
+    let z: Vec<String> = s
+        .info
+        .zones
+        .iter()
+        .filter(|z| z.present > 0)
+        .map(|z| format!("{} {} MiB", z.name, z.present * 4 / 1024))
+        .collect();
+    z.join(", ")
+}
+
+fn run_printing(
+    session: &mut Session,
+    program: &Program,
+) -> anyhow::Result<shmemfuzz::session::RunOutcome> {
+    let mut model = Model::new(
+        (0..session.info.swap_devices.len())
+            .map(|i| i == 0)
+            .collect(),
+    );
+    let mut print = |rec: &shmemfuzz_core::protocol::OpRecord| {
+        let Some(op) = program.ops.get(rec.index as usize) else {
+            return;
+        };
+        let expect = model.apply(op);
+        model.observe(op, &rec.result);
+        let mark = if expect.allows(&rec.result) && rec.data.as_ref().is_none_or(|d| d.is_clean()) {
+            " "
+        } else {
+            "!"
+        };
+        let data = match &rec.data {
+            Some(d) if d.is_clean() => format!(", {} bytes match", d.read_len),
+            Some(d) => format!(", {} bytes DIFFER", d.mismatched_bytes),
+            None => String::new(),
+        };
+        println!(
+            "{mark}{:>4} {:<48} {}{data} ({} us, swap {} KiB)",
+            rec.index,
+            op.to_string(),
+            rec.result,
+            rec.micros,
+            rec.swap_used_kib
+        );
+    };
+    Ok(session.run(program, &mut print)?)
+}

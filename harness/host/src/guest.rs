@@ -1,0 +1,69 @@
+//! What goes into the guest: the initramfs (the agent as `/init`, its config, the kernel
+//! modules it loads in dependency order) and the swap disk images.
+
+use std::path::{Path, PathBuf};
+
+use crate::initramfs::{InitramfsBuilder, InitramfsError};
+use crate::kernel::{module_load_order, FetchedKernel, KernelError};
+use crate::swapimg::{self, SwapImageError};
+
+/// The guest agent, built static by `build.rs`.
+pub static AGENT: &[u8] = include_bytes!(env!("SHMEMFUZZ_AGENT_PATH"));
+
+/// Modules the agent needs, by name (built-in ones are skipped): the PCI transport, the swap
+/// disks and the host channel.
+pub const BASE_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_console"];
+
+/// Name of the virtio-serial port the agent talks on.
+pub const AGENT_PORT: &str = crate::vm::AGENT_PORT_NAME;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    #[error("choosing kernel modules for the guest")]
+    Modules(#[from] KernelError),
+    #[error("building the initramfs")]
+    Initramfs(#[from] InitramfsError),
+    #[error("creating a swap image")]
+    Swap(#[from] SwapImageError),
+}
+
+/// Writes the initramfs for `kernel` to `dest`; returns the module paths in load order
+/// (inside the guest).
+pub fn build_initramfs(
+    kernel: &FetchedKernel,
+    swap_devices: u8,
+    dest: &Path,
+) -> Result<Vec<String>, GuestError> {
+    let mut b = InitramfsBuilder::new();
+    b.file("init", AGENT.to_vec(), 0o755)?;
+    for dir in ["proc", "sys", "dev", "run", "tmp"] {
+        b.dir(dir, 0o755)?;
+    }
+    let mut guest_paths = Vec::new();
+    for host_path in module_load_order(&kernel.modules_dir, BASE_MODULES)? {
+        let rel = host_path
+            .strip_prefix(&kernel.modules_dir)
+            .unwrap_or(&host_path);
+        let guest = PathBuf::from("lib/modules").join(&kernel.release).join(rel);
+        b.file_from_path(&guest, &host_path, 0o644)?;
+        guest_paths.push(format!("/{}", guest.display()));
+    }
+    let conf = format!(
+        "modules={}\nswap_devices={swap_devices}\nport={AGENT_PORT}\n",
+        guest_paths.join(",")
+    );
+    b.file("etc/shmemfuzz/agent.conf", conf.into_bytes(), 0o644)?;
+    b.write_to(dest)?;
+    Ok(guest_paths)
+}
+
+/// Creates `count` sparse swap images of `size` bytes in `dir`; returns their paths.
+pub fn create_swap_images(dir: &Path, count: u8, size: u64) -> Result<Vec<PathBuf>, GuestError> {
+    (0..count)
+        .map(|i| {
+            let path = dir.join(format!("swap{i}.img"));
+            swapimg::create(&path, size, i)?;
+            Ok(path)
+        })
+        .collect()
+}

@@ -1,0 +1,571 @@
+//! One booted guest and the programs run on it.
+//!
+//! [`Session::boot`] builds the initramfs and swap images, launches QEMU, and waits (bounded)
+//! for the agent's `Ready`, checking the protocol version and the zone layout.
+//! [`Session::run`] sends a program, collects the agent's per-operation records while scanning
+//! the console live, and ends in one of three ways: the agent reports the program done; the
+//! guest dies (a panic: a kernel finding); or nothing arrives in time (a hang finding, with
+//! blocked-task stacks requested through the QEMU monitor first).
+//!
+//! "The kernel failed" is a [`Verdict`] finding; "the harness failed" is a [`SessionError`].
+
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use shmemfuzz_core::console::{ConsoleScanner, KernelReport, ReportKind};
+use shmemfuzz_core::oracle::finding::{judge, RunFacts};
+use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
+use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::{
+    read_frame, write_frame, AgentMsg, ChildExit, GuestSettings, HostMsg, OpRecord, ProtocolError,
+    Teardown, PROTOCOL_VERSION,
+};
+use shmemfuzz_core::zoneinfo::{self, Zone};
+
+use crate::guest::{self, GuestError};
+use crate::kernel::FetchedKernel;
+use crate::vm::{Accel, DiskSpec, Machine, MemoryLayout, VmConfig, VmError};
+
+/// The console line the agent prints before it gives up (see the agent's `main`).
+const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
+/// The console line the agent prints at the end of each run, so the host knows every kernel
+/// message of that run has arrived.
+pub const END_MARKER: &str = "shmemfuzz-agent: end of run";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    #[error("creating the work directory {0}")]
+    Workdir(PathBuf, #[source] std::io::Error),
+    #[error("the guest did not become ready within {secs} s ({why}); console tail:\n{console}")]
+    Boot {
+        secs: u64,
+        why: String,
+        console: String,
+    },
+    #[error("the guest agent failed (a harness failure, not a finding): {0}")]
+    Agent(String),
+    #[error("the guest sent something the host does not accept: {0}")]
+    Protocol(String),
+    #[error("the guest's memory layout cannot show the zone bug: {0}")]
+    Layout(#[from] zoneinfo::LayoutError),
+}
+
+/// How to boot a session.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub workdir: PathBuf,
+    pub accel: Accel,
+    pub smp: u32,
+    pub memory: MemoryLayout,
+    pub swap_devices: u8,
+    pub swap_size: u64,
+    pub boot_timeout: Duration,
+    /// The agent's deadline for one operation; the host waits a margin longer.
+    pub op_timeout: Duration,
+    /// Hard bound on the VM's whole life.
+    pub lifetime: Duration,
+}
+
+impl SessionOptions {
+    pub fn new(workdir: PathBuf, accel: Accel) -> Self {
+        SessionOptions {
+            workdir,
+            accel,
+            smp: 1,
+            memory: MemoryLayout::default(),
+            swap_devices: shmemfuzz_core::program::DEFAULT_SWAP_DEVICES,
+            swap_size: 512 << 20,
+            boot_timeout: Duration::from_secs(180),
+            op_timeout: Duration::from_secs(120),
+            lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What the agent reported when it became ready.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GuestInfo {
+    pub release: String,
+    pub version: String,
+    pub zones: Vec<Zone>,
+    pub swap_devices: Vec<String>,
+    pub taint: u64,
+    pub settings: GuestSettings,
+    pub modules: Vec<String>,
+    /// Guest uptime at ready, from /proc/uptime.
+    pub boot_ms: u64,
+    /// Host wall time from launch to ready.
+    pub ready_after_ms: u64,
+}
+
+// Events live for one channel hop; boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Event {
+    Agent(AgentMsg),
+    /// The channel closed (the guest died or powered off).
+    AgentGone(String),
+    /// The guest sent bytes that are not a valid frame: a harness failure.
+    AgentBad(String),
+    Console(Vec<u8>),
+    ConsoleClosed,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub records: Vec<OpRecord>,
+    pub exit: Option<ChildExit>,
+    pub teardown: Option<Teardown>,
+    pub reports: Vec<KernelReport>,
+    pub verdict: Verdict,
+    /// False when the guest died or was killed during the run.
+    pub vm_alive: bool,
+    pub wall_ms: u64,
+}
+
+pub struct Session {
+    machine: Machine,
+    chan: UnixStream,
+    events: Receiver<Event>,
+    scanner: ConsoleScanner,
+    console_text: String,
+    pub info: GuestInfo,
+    next_id: u64,
+    op_timeout: Duration,
+    dead: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("release", &self.info.release)
+            .field("pid", &self.machine.pid())
+            .finish()
+    }
+}
+
+impl Session {
+    pub fn boot(kernel: &FetchedKernel, opts: &SessionOptions) -> Result<Session, SessionError> {
+        std::fs::create_dir_all(&opts.workdir)
+            .map_err(|e| SessionError::Workdir(opts.workdir.clone(), e))?;
+        let initramfs = opts.workdir.join("initramfs.cpio");
+        guest::build_initramfs(kernel, opts.swap_devices, &initramfs)?;
+        let disks = guest::create_swap_images(&opts.workdir, opts.swap_devices, opts.swap_size)?;
+        let mut cfg = VmConfig::new(kernel.bzimage.clone(), initramfs, opts.workdir.join("vm"));
+        cfg.lifetime = opts.lifetime;
+        cfg.accel = opts.accel;
+        cfg.smp = opts.smp;
+        cfg.memory = opts.memory;
+        cfg.disks = disks.into_iter().map(DiskSpec::new).collect();
+        let started = Instant::now();
+        let machine = Machine::launch(cfg)?;
+        let chan = machine.connect_channel(Duration::from_secs(30))?;
+        let (tx, events) = mpsc::channel();
+        spawn_agent_reader(
+            chan.try_clone()
+                .map_err(|e| SessionError::Agent(format!("cloning the channel: {e}")))?,
+            tx.clone(),
+        );
+        if let Some(console) = machine.take_console_receiver() {
+            spawn_console_forwarder(console, tx);
+        }
+        let mut s = Session {
+            machine,
+            chan,
+            events,
+            scanner: ConsoleScanner::new(),
+            console_text: String::new(),
+            info: GuestInfo::placeholder(),
+            next_id: 1,
+            op_timeout: opts.op_timeout,
+            dead: false,
+        };
+        s.info = s.wait_ready(opts.boot_timeout, started)?;
+        zoneinfo::check_layout(&s.info.zones)?;
+        Ok(s)
+    }
+
+    pub fn command_line(&self) -> String {
+        self.machine.command_line()
+    }
+
+    pub fn console_path(&self) -> &Path {
+        self.machine.console_path()
+    }
+
+    fn console_tail(&self) -> String {
+        let lines: Vec<&str> = self.console_text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn feed_console(&mut self, bytes: &[u8]) -> Vec<KernelReport> {
+        self.console_text.push_str(&String::from_utf8_lossy(bytes));
+        // Keep the in-memory copy bounded; the full console is in console.log.
+        if self.console_text.len() > 4 << 20 {
+            let cut = self.console_text.len() - (2 << 20);
+            let cut = (cut..self.console_text.len())
+                .find(|&i| self.console_text.is_char_boundary(i))
+                .unwrap_or(0);
+            self.console_text.drain(..cut);
+        }
+        self.scanner.feed(bytes)
+    }
+
+    fn wait_ready(&mut self, limit: Duration, started: Instant) -> Result<GuestInfo, SessionError> {
+        let deadline = started + limit;
+        let fail = |s: &Self, why: String| SessionError::Boot {
+            secs: limit.as_secs(),
+            why,
+            console: s.console_tail(),
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Agent(AgentMsg::Ready {
+                    protocol,
+                    release,
+                    version,
+                    zones,
+                    swap_devices,
+                    taint,
+                    settings,
+                    modules,
+                    boot_ms,
+                })) => {
+                    if protocol != PROTOCOL_VERSION {
+                        return Err(SessionError::Protocol(format!(
+                            "agent speaks protocol {protocol}, host {PROTOCOL_VERSION}: rebuild"
+                        )));
+                    }
+                    let ready_after_ms = started.elapsed().as_millis() as u64;
+                    return Ok(GuestInfo {
+                        release,
+                        version,
+                        zones,
+                        swap_devices,
+                        taint,
+                        settings,
+                        modules,
+                        boot_ms,
+                        ready_after_ms,
+                    });
+                }
+                Ok(Event::Agent(AgentMsg::Error { message })) => {
+                    return Err(SessionError::Agent(message))
+                }
+                Ok(Event::Agent(other)) => {
+                    return Err(SessionError::Protocol(format!(
+                        "expected Ready, got {other:?}"
+                    )))
+                }
+                Ok(Event::Console(bytes)) => {
+                    let reports = self.feed_console(&bytes);
+                    if self.console_text.contains(AGENT_FATAL) {
+                        return Err(SessionError::Agent(self.fatal_line()));
+                    }
+                    if let Some(panic) = reports.iter().find(|r| r.kind == ReportKind::Panic) {
+                        return Err(fail(
+                            self,
+                            format!("the kernel panicked during boot: {}", panic.title),
+                        ));
+                    }
+                }
+                Ok(Event::AgentGone(why)) => {
+                    return Err(fail(self, format!("the agent channel closed: {why}")))
+                }
+                Ok(Event::AgentBad(why)) => return Err(SessionError::Protocol(why)),
+                Ok(Event::ConsoleClosed) => return Err(fail(self, "QEMU exited".into())),
+                Err(RecvTimeoutError::Timeout) => return Err(fail(self, "timed out".into())),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(fail(self, "all event sources closed".into()))
+                }
+            }
+        }
+    }
+
+    fn fatal_line(&self) -> String {
+        self.console_text
+            .lines()
+            .find(|l| l.contains(AGENT_FATAL))
+            .unwrap_or(AGENT_FATAL)
+            .trim()
+            .to_string()
+    }
+
+    /// Runs `program` and judges it; `on_record` sees each operation's record as it arrives.
+    pub fn run(
+        &mut self,
+        program: &Program,
+        on_record: &mut dyn FnMut(&OpRecord),
+    ) -> Result<RunOutcome, SessionError> {
+        if self.dead {
+            return Err(SessionError::Agent(
+                "the guest is gone: boot a new session".into(),
+            ));
+        }
+        let started = Instant::now();
+        let id = self.next_id;
+        self.next_id += 1;
+        let taint_before = self.info.taint;
+        let msg = HostMsg::Run {
+            id,
+            program: program.clone(),
+            op_timeout_ms: self.op_timeout.as_millis() as u64,
+        };
+        write_frame(&mut self.chan, &msg)
+            .map_err(|e| SessionError::Agent(format!("sending the program: {e}")))?;
+        let mut out = RunOutcome {
+            records: Vec::new(),
+            exit: None,
+            teardown: None,
+            reports: Vec::new(),
+            verdict: Verdict::default(),
+            vm_alive: true,
+            wall_ms: 0,
+        };
+        let quiet_limit = self.op_timeout + Duration::from_secs(60);
+        let mut hang = None;
+        let mut last_event = Instant::now();
+        let mut end_seen = false;
+        let marker = format!("{END_MARKER} {id}");
+        loop {
+            let timeout = quiet_limit.saturating_sub(last_event.elapsed());
+            let event = match self.events.recv_timeout(timeout) {
+                Ok(e) => e,
+                Err(_) => {
+                    hang = Some(self.collect_hang_evidence(&mut out));
+                    break;
+                }
+            };
+            last_event = Instant::now();
+            match event {
+                Event::Agent(AgentMsg::Op(rec)) => {
+                    let expected = out.records.len() as u32;
+                    if rec.index != expected || rec.index as usize >= program.ops.len() {
+                        return Err(SessionError::Protocol(format!(
+                            "record for op {} where op {expected} was due",
+                            rec.index
+                        )));
+                    }
+                    on_record(&rec);
+                    out.records.push(rec);
+                }
+                Event::Agent(AgentMsg::Done {
+                    id: done,
+                    exit,
+                    teardown,
+                }) if done == id => {
+                    if let ChildExit::ExecutorError { message } = &exit {
+                        return Err(SessionError::Agent(format!(
+                            "the executor failed: {message}"
+                        )));
+                    }
+                    let hung = matches!(exit, ChildExit::Hung { .. });
+                    out.exit = Some(exit);
+                    out.teardown = (!hung).then_some(teardown);
+                    if !end_seen {
+                        // Not seeing it only means late messages may be missed; not an error.
+                        let _ = self.wait_for_console(
+                            &marker,
+                            &mut out.reports,
+                            Duration::from_secs(15),
+                        );
+                    }
+                    if hung {
+                        // A task is stuck in the kernel: this guest cannot be trusted again.
+                        self.finish_dead_guest(&mut out);
+                    }
+                    break;
+                }
+                Event::Agent(AgentMsg::Log { .. }) => {}
+                Event::Agent(AgentMsg::Error { message }) => {
+                    return Err(SessionError::Agent(message))
+                }
+                Event::Agent(other) => {
+                    return Err(SessionError::Protocol(format!(
+                        "unexpected message {other:?}"
+                    )))
+                }
+                Event::Console(bytes) => {
+                    let reports = self.feed_console(&bytes);
+                    end_seen |= self.console_text.contains(&marker);
+                    out.reports.extend(reports);
+                    if self.console_text.contains(AGENT_FATAL) {
+                        return Err(SessionError::Agent(self.fatal_line()));
+                    }
+                }
+                Event::AgentBad(why) => return Err(SessionError::Protocol(why)),
+                Event::AgentGone(_) | Event::ConsoleClosed => {
+                    self.finish_dead_guest(&mut out);
+                    break;
+                }
+            }
+        }
+        let mut verdict = judge(&RunFacts {
+            program,
+            swap_on: (0..self.info.swap_devices.len()).map(|i| i == 0).collect(),
+            records: &out.records,
+            exit: out.exit.as_ref(),
+            teardown: out.teardown.as_ref(),
+            reports: &out.reports,
+            taint_before,
+        });
+        if let Some(f) = hang {
+            verdict.push(f);
+        }
+        if !out.vm_alive
+            && verdict
+                .findings
+                .iter()
+                .all(|f| f.kind != FindingKind::Kernel)
+        {
+            let op = out.records.len() as u32;
+            let title = format!("the guest died during op {op} without a kernel report");
+            verdict.push(Finding::new(
+                FindingKind::Kernel,
+                "guest died",
+                title,
+                Some(op),
+                self.console_tail(),
+            ));
+        }
+        if let Some(t) = &out.teardown {
+            self.info.taint = t.after.taint;
+        }
+        out.verdict = verdict;
+        out.wall_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    /// Waits for `marker` on the console; false if it did not come in time.
+    fn wait_for_console(
+        &mut self,
+        marker: &str,
+        reports: &mut Vec<KernelReport>,
+        limit: Duration,
+    ) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.console_text.contains(marker) {
+            match self
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Event::Console(bytes)) => reports.extend(self.feed_console(&bytes)),
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// The guest went away mid-run: drain the console until QEMU is gone, bounded.
+    fn finish_dead_guest(&mut self, out: &mut RunOutcome) {
+        out.vm_alive = false;
+        self.dead = true;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(Event::Console(bytes)) => out.reports.extend(self.feed_console(&bytes)),
+                Ok(Event::ConsoleClosed) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        out.reports.extend(self.scanner.finish());
+        let _ = self.machine.kill();
+    }
+
+    /// Nothing arrived for too long: ask for stacks, give the console a moment, end the VM.
+    fn collect_hang_evidence(&mut self, out: &mut RunOutcome) -> Finding {
+        for key in ['w', 't'] {
+            let _ = self.machine.sysrq(key);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(ev) = self
+            .events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if let Event::Console(bytes) = ev {
+                out.reports.extend(self.feed_console(&bytes));
+            }
+        }
+        out.reports.extend(self.scanner.finish());
+        out.vm_alive = false;
+        self.dead = true;
+        let _ = self.machine.kill();
+        let op = out.records.len() as u32;
+        let title = format!("the guest stopped answering during op {op}");
+        Finding::new(
+            FindingKind::Hang,
+            "guest",
+            title,
+            Some(op),
+            self.console_tail(),
+        )
+    }
+
+    /// Asks the agent to power off and waits (bounded) for QEMU to exit; kills it otherwise.
+    pub fn shutdown(mut self) {
+        if !self.dead {
+            let _ = write_frame(&mut self.chan, &HostMsg::Shutdown);
+            if matches!(self.machine.wait_exit(Duration::from_secs(20)), Ok(Some(_))) {
+                return;
+            }
+        }
+        let _ = self.machine.kill();
+    }
+}
+
+impl GuestInfo {
+    fn placeholder() -> Self {
+        GuestInfo {
+            release: String::new(),
+            version: String::new(),
+            zones: Vec::new(),
+            swap_devices: Vec::new(),
+            taint: 0,
+            settings: GuestSettings::default(),
+            modules: Vec::new(),
+            boot_ms: 0,
+            ready_after_ms: 0,
+        }
+    }
+}
+
+fn spawn_agent_reader(chan: UnixStream, tx: Sender<Event>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(chan);
+        loop {
+            let ev = match read_frame::<AgentMsg>(&mut r) {
+                Ok(msg) => Event::Agent(msg),
+                Err(ProtocolError::Closed) => Event::AgentGone("closed".into()),
+                Err(ProtocolError::Io(e)) => Event::AgentGone(e.to_string()),
+                Err(e) => Event::AgentBad(e.to_string()),
+            };
+            let gone = matches!(ev, Event::AgentGone(_) | Event::AgentBad(_));
+            if tx.send(ev).is_err() || gone {
+                return;
+            }
+        }
+    });
+}
+
+fn spawn_console_forwarder(rx: Receiver<Vec<u8>>, tx: Sender<Event>) {
+    std::thread::spawn(move || {
+        for chunk in rx {
+            if tx.send(Event::Console(chunk)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::ConsoleClosed);
+    });
+}

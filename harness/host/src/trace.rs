@@ -1,0 +1,121 @@
+//! The trace of one execution, written as JSON by `shmemfuzz run --trace FILE`.
+//!
+//! ```text
+//! { "format": "shmemfuzz-trace", "version": 1,
+//!   "harness": "<version>", "kernel": {id, release, version}, "qemu": "<command line>",
+//!   "guest": {zones, settings, swap devices, taint, boot times},
+//!   "program": "<program text>",
+//!   "ops": [ {index, op, expected, result, data, micros}, ... ],
+//!   "exit": ..., "teardown": ..., "reports": [...], "findings": [...] }
+//! ```
+//! The serialized types here are kept apart from the in-memory ones they are built from, so
+//! the format changes only on purpose (bump `TRACE_VERSION`).
+
+use serde::Serialize;
+use shmemfuzz_core::oracle::{Finding, Model};
+use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::{ChildExit, DataCheck, OpResult, Teardown};
+
+use crate::session::{GuestInfo, RunOutcome};
+
+pub const TRACE_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Trace<'a> {
+    pub format: &'static str,
+    pub version: u32,
+    pub harness: &'static str,
+    pub kernel: KernelId<'a>,
+    pub qemu: String,
+    pub guest: &'a GuestInfo,
+    pub program: String,
+    pub ops: Vec<TraceOp>,
+    pub exit: Option<&'a ChildExit>,
+    pub teardown: Option<&'a Teardown>,
+    pub reports: Vec<TraceReport>,
+    pub findings: &'a [Finding],
+}
+
+#[derive(Debug, Serialize)]
+pub struct KernelId<'a> {
+    pub id: &'a str,
+    pub release: &'a str,
+    pub version: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceOp {
+    pub index: u32,
+    pub op: String,
+    pub expected: String,
+    pub result: OpResult,
+    pub data: Option<DataCheck>,
+    pub micros: u64,
+    pub swap_used_kib: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TraceReport {
+    pub kind: String,
+    pub title: String,
+    pub signature: String,
+    pub is_finding: bool,
+}
+
+impl<'a> Trace<'a> {
+    pub fn new(
+        kernel_id: &'a str,
+        guest: &'a GuestInfo,
+        qemu: String,
+        program: &Program,
+        out: &'a RunOutcome,
+    ) -> Self {
+        let mut model = Model::new((0..guest.swap_devices.len()).map(|i| i == 0).collect());
+        let ops = out
+            .records
+            .iter()
+            .filter_map(|r| {
+                let op = program.ops.get(r.index as usize)?;
+                let expected = model.apply(op).to_string();
+                model.observe(op, &r.result);
+                Some(TraceOp {
+                    index: r.index,
+                    op: op.to_string(),
+                    expected,
+                    result: r.result.clone(),
+                    data: r.data.clone(),
+                    micros: r.micros,
+                    swap_used_kib: r.swap_used_kib,
+                })
+            })
+            .collect();
+        let reports = out
+            .reports
+            .iter()
+            .map(|r| TraceReport {
+                kind: format!("{:?}", r.kind),
+                title: r.title.clone(),
+                signature: r.signature.clone(),
+                is_finding: r.is_finding,
+            })
+            .collect();
+        Trace {
+            format: "shmemfuzz-trace",
+            version: TRACE_VERSION,
+            harness: env!("CARGO_PKG_VERSION"),
+            kernel: KernelId {
+                id: kernel_id,
+                release: &guest.release,
+                version: &guest.version,
+            },
+            qemu,
+            guest,
+            program: program.to_string(),
+            ops,
+            exit: out.exit.as_ref(),
+            teardown: out.teardown.as_ref(),
+            reports,
+            findings: &out.verdict.findings,
+        }
+    }
+}

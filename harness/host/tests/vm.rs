@@ -1,0 +1,144 @@
+//! VM tests: each boots a real kernel under QEMU (TCG here) and runs programs through the
+//! agent. They are `#[ignore]`d so a plain `cargo test` stays fast; `ci/test.sh` runs them
+//! with `--ignored` (see docs/testing.md).
+
+mod fixture;
+
+use std::process::Command;
+
+use fixture::{boot, example, kernel, Workdir};
+use shmemfuzz_core::oracle::FindingKind;
+use shmemfuzz_core::program::parse;
+use shmemfuzz_core::protocol::ChildExit;
+
+fn every_op_is_clean_on(kernel_id: &str) {
+    let wd = Workdir::new(kernel_id);
+    let k = kernel(kernel_id);
+    let mut s = boot(&k, &wd);
+    assert!(
+        s.info
+            .release
+            .starts_with(k.release.split('-').next().expect("release")),
+        "booted {}",
+        s.info.release
+    );
+    let program = example("every-op.prog");
+    let out = s.run(&program, &mut |_| {}).expect("the run completes");
+    assert_eq!(out.exit, Some(ChildExit::Completed));
+    assert_eq!(out.records.len(), program.ops.len());
+    let checks = out.records.iter().filter(|r| r.data.is_some()).count();
+    assert!(checks >= 5, "data was actually compared ({checks} checks)");
+    // `madvise v0 … pageout` (op 8) pushed the memfd's pages to swap0, and op 25's swapoff
+    // of swap0 brought what was left there back (swap1 holds only what op 23 paged out).
+    assert!(
+        out.records[8].swap_used_kib >= 1024,
+        "pageout reached swap: {:?}",
+        out.records[8]
+    );
+    assert!(
+        out.verdict.is_clean(),
+        "findings on a stock kernel: {:#?}",
+        out.verdict.findings
+    );
+    let t = out.teardown.expect("teardown report");
+    assert_eq!(t.after.shmem_kib, t.baseline.shmem_kib);
+    // A second program on the same guest starts from the same baseline.
+    let again = s
+        .run(&example("pageout-roundtrip.prog"), &mut |_| {})
+        .expect("second run");
+    assert!(again.verdict.is_clean(), "{:#?}", again.verdict.findings);
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn every_operation_is_clean_on_debian_6_1() {
+    every_op_is_clean_on("debian-6.1");
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn every_operation_is_clean_on_debian_6_12() {
+    every_op_is_clean_on("debian-6.12");
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn data_changed_behind_the_models_back_is_a_data_finding() {
+    let wd = Workdir::new("corrupt");
+    let k = kernel("debian-6.1");
+    let mut s = boot(&k, &wd);
+    let program = parse(
+        "memfd m0 size=64K\nwrite m0 off=0 len=64K seed=1\nmmap v0 m0 off=0 len=64K shared\n\
+         touch v0 off=0 len=64K read\nmadvise v0 off=0 len=64K pageout\n\
+         corrupt m0 off=5000 len=3 seed=2\ncheck m0 off=0 len=64K\n",
+    )
+    .expect("valid");
+    let out = s.run(&program, &mut |_| {}).expect("the run completes");
+    let sigs = out.verdict.signatures();
+    assert_eq!(
+        sigs,
+        vec!["data:memfd:check"],
+        "{:#?}",
+        out.verdict.findings
+    );
+    let f = &out.verdict.findings[0];
+    assert_eq!((f.kind, f.op), (FindingKind::Data, Some(6)));
+    assert!(
+        f.detail.contains("offset 0x1388"),
+        "the first differing byte is named: {}",
+        f.detail
+    );
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn a_guest_panic_is_a_kernel_finding_and_the_harness_exits_cleanly() {
+    let wd = Workdir::new("panic");
+    kernel("debian-6.1");
+    let prog = wd.path().join("panic.prog");
+    std::fs::write(
+        &prog,
+        "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=1\nsysrq c\ncheck m0 off=0 len=4K\n",
+    )
+    .expect("write");
+    let trace = wd.path().join("trace.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args([
+            "run",
+            "--allow-test-ops",
+            "--kernel",
+            "debian-6.1",
+            "--workdir",
+        ])
+        .arg(wd.path().join("run"))
+        .arg("--trace")
+        .arg(&trace)
+        .arg(&prog)
+        .output()
+        .expect("shmemfuzz runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit 1 = finding\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("signature: kernel:"), "{stdout}");
+    assert!(
+        stdout.contains("sysrq triggered crash"),
+        "the panic's title is shown: {stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).expect("trace written"))
+            .expect("trace is JSON");
+    assert_eq!(
+        json["ops"].as_array().map(Vec::len),
+        Some(2),
+        "ops before the panic are recorded"
+    );
+    assert!(json["findings"][0]["signature"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("kernel:")));
+}
