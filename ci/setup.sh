@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the host packages shmemfuzz needs on Debian 12. As root it installs them itself
+# (apt shows its progress); otherwise it prints the exact command and fails.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A need=(
+  [qemu-system-x86_64]=qemu-system-x86   # the VMs
+  [depmod]=kmod                          # module dependency order of Debian's kernels
+  [apt-get]=apt                          # apt-get download of kernel packages
+  [dpkg-deb]=dpkg                        # unpacking them without installing
+  [gcc]=gcc                              # crates with C parts; kernel modules later
+  [make]=make
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found: install Rust with rustup (https://rustup.rs), stable >= 1.85" >&2
+  exit 1
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: host packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: missing packages: ${missing[*]}" >&2
+  echo "setup: run: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

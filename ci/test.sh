@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test suite CI runs (.ci/run calls this). Tiers, in order:
+#   1. format and lints;
+#   2. unit, golden-file and CLI tests (no VM);
+#   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs.
+# See docs/testing.md for what each tier needs and how long it takes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - start )) s)"; }
+
+step setup
+ci/setup.sh
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "unit, golden and CLI tests"
+cargo test --workspace --locked
+
+step "VM tests (real kernels under QEMU)"
+cargo test -p shmemfuzz --locked --test vm --test vm_boot -- --ignored --test-threads 2
+
+step "no QEMU left behind"
+if pgrep -a qemu-system-x86 | grep -v '<defunct>' | grep -q shmemfuzz; then
+  pgrep -a qemu-system-x86 >&2
+  echo "a QEMU process outlived the tests" >&2
+  exit 1
+fi
+step "done"
