@@ -67,8 +67,11 @@ pub struct SessionOptions {
     pub swap_devices: u8,
     pub swap_size: u64,
     pub boot_timeout: Duration,
-    /// The agent's deadline for one operation; the host waits a margin longer.
+    /// The agent's deadline for one operation.
     pub op_timeout: Duration,
+    /// How much longer than `op_timeout` the host waits for any sign of life before it
+    /// declares the guest hung (the agent reports its own deadline first when it can).
+    pub host_margin: Duration,
     /// Hard bound on the VM's whole life.
     pub lifetime: Duration,
 }
@@ -84,6 +87,7 @@ impl SessionOptions {
             swap_size: 512 << 20,
             boot_timeout: Duration::from_secs(180),
             op_timeout: Duration::from_secs(120),
+            host_margin: Duration::from_secs(60),
             lifetime: Duration::from_secs(3600),
         }
     }
@@ -139,6 +143,7 @@ pub struct Session {
     pub info: GuestInfo,
     next_id: u64,
     op_timeout: Duration,
+    host_margin: Duration,
     dead: bool,
 }
 
@@ -185,6 +190,7 @@ impl Session {
             info: GuestInfo::placeholder(),
             next_id: 1,
             op_timeout: opts.op_timeout,
+            host_margin: opts.host_margin,
             dead: false,
         };
         s.info = s.wait_ready(opts.boot_timeout, started)?;
@@ -194,6 +200,11 @@ impl Session {
 
     pub fn command_line(&self) -> String {
         self.machine.command_line()
+    }
+
+    /// Sends a human-monitor command to QEMU (e.g. `sendkey alt-sysrq-w`, `stop`).
+    pub fn monitor(&self, cmd: &str) -> Result<String, SessionError> {
+        Ok(self.machine.monitor_command(cmd)?)
     }
 
     pub fn console_path(&self) -> &Path {
@@ -330,7 +341,7 @@ impl Session {
             vm_alive: true,
             wall_ms: 0,
         };
-        let quiet_limit = self.op_timeout + Duration::from_secs(60);
+        let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
         let mut last_event = Instant::now();
         let mut end_seen = false;
@@ -420,12 +431,13 @@ impl Session {
         if let Some(f) = hang {
             verdict.push(f);
         }
-        if !out.vm_alive
-            && verdict
-                .findings
-                .iter()
-                .all(|f| f.kind != FindingKind::Kernel)
-        {
+        // A guest that went away on its own with nothing on the console to say why. (After a
+        // hang the host itself ends the VM: that is not a death to report.)
+        let explained = verdict
+            .findings
+            .iter()
+            .any(|f| matches!(f.kind, FindingKind::Kernel | FindingKind::Hang));
+        if !out.vm_alive && !explained {
             let op = out.records.len() as u32;
             let title = format!("the guest died during op {op} without a kernel report");
             verdict.push(Finding::new(

@@ -6,7 +6,9 @@ mod fixture;
 
 use std::process::Command;
 
-use fixture::{boot, example, kernel, Workdir};
+use std::time::{Duration, Instant};
+
+use fixture::{boot, boot_with, example, kernel, Workdir};
 use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::parse;
 use shmemfuzz_core::protocol::ChildExit;
@@ -141,4 +143,56 @@ fn a_guest_panic_is_a_kernel_finding_and_the_harness_exits_cleanly() {
     assert!(json["findings"][0]["signature"]
         .as_str()
         .is_some_and(|s| s.starts_with("kernel:")));
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn a_guest_that_stops_answering_is_a_hang_finding() {
+    let wd = Workdir::new("hang");
+    let k = kernel("debian-6.1");
+    let mut s = boot_with(&k, &wd, |o| {
+        o.op_timeout = Duration::from_secs(2);
+        o.host_margin = Duration::from_secs(5);
+    });
+    // Freeze the guest's CPUs: the agent can no longer answer, not even with its own deadline.
+    s.monitor("stop").expect("QMP stop");
+    let started = Instant::now();
+    let program = parse("memfd m0 size=4K\ncheck m0 off=0 len=4K\n").expect("valid");
+    let out = s
+        .run(&program, &mut |_| {})
+        .expect("a hang is a finding, not a harness error");
+    assert_eq!(
+        out.verdict.signatures(),
+        vec!["hang:guest"],
+        "{:#?}",
+        out.verdict.findings
+    );
+    assert!(!out.vm_alive);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn an_operation_past_the_agents_deadline_is_a_hang_finding_for_that_operation() {
+    let wd = Workdir::new("slowop");
+    let k = kernel("debian-6.1");
+    let mut s = boot_with(&k, &wd, |o| o.op_timeout = Duration::from_millis(300));
+    // Writing 128 MiB takes seconds under TCG: far past a 300 ms deadline.
+    let program =
+        parse("memfd m0 size=4K\nwrite m0 off=0 len=128M seed=1\ncheck m0 off=0 len=4K\n")
+            .expect("valid");
+    let out = s.run(&program, &mut |_| {}).expect("the run ends");
+    assert_eq!(out.exit, Some(ChildExit::Hung { op: 1 }));
+    assert_eq!(
+        out.verdict.signatures(),
+        vec!["hang:write"],
+        "{:#?}",
+        out.verdict.findings
+    );
+    s.shutdown();
 }
