@@ -39,6 +39,8 @@ pub fn build_initramfs(
     for dir in ["proc", "sys", "dev", "run", "tmp"] {
         b.dir(dir, 0o755)?;
     }
+    // PID 1 starts with the console as stdin/out/err only if the node exists before devtmpfs.
+    b.char_device("dev/console", 5, 1, 0o600)?;
     let mut guest_paths = Vec::new();
     for host_path in module_load_order(&kernel.modules_dir, BASE_MODULES)? {
         let rel = host_path

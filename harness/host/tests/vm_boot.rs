@@ -1,8 +1,10 @@
-//! Boots real kernels under QEMU. Ignored by default; run with
+//! Boots real kernels under QEMU. Ignored by default (`ci/test.sh` runs them); run with
 //!
 //! ```sh
-//! SHMEMFUZZ_TEST_KERNEL=/path/to/vmlinuz cargo test -p shmemfuzz --test vm_boot -- --ignored --nocapture
+//! cargo test -p shmemfuzz --test vm_boot -- --ignored --nocapture
 //! ```
+//! The kernel is the catalog's default (fetched into the cache on first use), or
+//! `SHMEMFUZZ_TEST_KERNEL=/path/to/vmlinuz`.
 //!
 //! `measure_boot_times` prints boot-to-poweroff figures; give it several kernels with
 //! `SHMEMFUZZ_TEST_KERNELS=/a/vmlinuz:/b/vmlinuz` (defaults to `SHMEMFUZZ_TEST_KERNEL`).
@@ -29,11 +31,13 @@ fn test_kernel() -> Option<PathBuf> {
     match std::env::var_os("SHMEMFUZZ_TEST_KERNEL") {
         Some(k) if !k.is_empty() => Some(PathBuf::from(k)),
         _ => {
-            eprintln!(
-                "skipping: set SHMEMFUZZ_TEST_KERNEL to a vmlinuz (e.g. a Debian \
-                 linux-image-*-amd64 unpacked with dpkg -x)"
-            );
-            None
+            static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+            let ctx = shmemfuzz::context::Context::new().expect("catalog loads");
+            let k = ctx
+                .kernel(None, &|_| {})
+                .unwrap_or_else(|e| panic!("fetching the default kernel: {e:#}"));
+            Some(k.bzimage)
         }
     }
 }

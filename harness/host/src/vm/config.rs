@@ -151,8 +151,9 @@ pub struct VmConfig {
     pub accel: Accel,
     /// virtio-blk disks, in guest order.
     pub disks: Vec<DiskSpec>,
-    /// Directory for the console log, QEMU's stderr and the sockets. Created if missing.
-    /// Keep its path short: unix socket paths are limited to 107 bytes.
+    /// Directory for the console log, QEMU's stderr and the sockets. Created if missing;
+    /// one running machine per directory (a launch truncates the log and replaces the
+    /// sockets). Keep its path short: unix socket paths are limited to 107 bytes.
     pub workdir: PathBuf,
     /// Hard bound on the VM's life: QEMU's process group is SIGKILLed when it expires.
     pub lifetime: Duration,

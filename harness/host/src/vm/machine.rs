@@ -45,7 +45,9 @@ pub enum ConsoleRead {
 /// The VM lives at most [`VmConfig::lifetime`]: a watchdog thread SIGKILLs QEMU's process
 /// group when it runs out. Dropping the `Machine` kills the group and reaps QEMU as well, on
 /// every path (including unwinding). If the harness process dies, QEMU gets SIGKILL from
-/// `PR_SET_PDEATHSIG` (see [`super::process`] for why that is reliable here).
+/// `PR_SET_PDEATHSIG`. That signal fires when the *thread* that forked QEMU exits, so QEMU
+/// is forked by one internal spawner thread that lives as long as the process: launching
+/// from a short-lived thread is safe.
 ///
 /// The serial console is copied to `<workdir>/console.log` as it arrives and also handed out
 /// chunk by chunk ([`Machine::recv_console`]) so a caller can spot a panic live.
