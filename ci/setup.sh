@@ -9,12 +9,17 @@ declare -A need=(
   [depmod]=kmod                          # module dependency order of Debian's kernels
   [apt-get]=apt                          # apt-get download of kernel packages
   [dpkg-deb]=dpkg                        # unpacking them without installing
-  [gcc]=gcc                              # crates with C parts; kernel modules later
+  [gcc]=gcc                              # crates with C parts
+  [gcc-12]=gcc-12                        # the mock driver: Debian's kernels are built with gcc-12
   [make]=make
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+# libraries, checked by package: the mock driver's build links against libelf (objtool)
+for pkg in libelf-dev libc6-dev; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
 done
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found: install Rust with rustup (https://rustup.rs), stable >= 1.85" >&2

@@ -3,7 +3,7 @@
 //! must come back and whether a touch would fault (then it is skipped, never performed). After
 //! each operation one `AgentMsg::Op` frame goes to the supervisor through the pipe.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
 use std::fs::File;
 use std::io::Write;
@@ -17,8 +17,10 @@ use nix::fcntl::{fallocate, open, FallocateFlags, OFlag};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
-use shmemfuzz_core::program::{Advice, Op, Program, TouchMode};
-use shmemfuzz_core::protocol::{write_frame, AgentMsg, DataCheck, OpRecord, OpResult};
+use shmemfuzz_core::program::{Advice, MapKind, Op, Program, TouchMode};
+use shmemfuzz_core::protocol::{write_frame, AgentMsg, DataCheck, ObjObs, OpRecord, OpResult};
+
+use crate::gem::Dri;
 
 /// `include/linux/swap.h` (the libc crate does not carry them).
 const SWAP_FLAG_PREFER: i32 = 0x8000;
@@ -49,6 +51,45 @@ pub struct Executor<'a> {
 struct State {
     fds: BTreeMap<String, OwnedFd>,
     maps: BTreeMap<String, Mapping>,
+    /// The mock driver's device, opened at the first operation that needs it.
+    dri: Option<Dri>,
+    /// GEM handles by object name.
+    handles: BTreeMap<String, u32>,
+    /// Objects whose pages are observed after every operation (DMA32-constrained or pinned).
+    watched: BTreeSet<String>,
+}
+
+impl State {
+    fn dri(&mut self) -> Result<&Dri, Errno> {
+        if self.dri.is_none() {
+            self.dri = Some(Dri::open()?);
+        }
+        self.dri.as_ref().ok_or(Errno::ENODEV)
+    }
+
+    fn handle(&self, obj: &str) -> Result<u32, Errno> {
+        self.handles.get(obj).copied().ok_or(Errno::ENOENT)
+    }
+
+    /// Pages of every watched object still open, plus `extra` (a `zonecheck`'s object).
+    fn observe(&self, extra: Option<&str>) -> Vec<ObjObs> {
+        let Some(dri) = self.dri.as_ref() else {
+            return Vec::new();
+        };
+        self.watched
+            .iter()
+            .map(String::as_str)
+            .chain(extra.filter(|e| !self.watched.contains(*e)))
+            .filter_map(|obj| {
+                let fd = self.fds.get(obj)?;
+                let (pages, _) = dri.pages(fd.as_raw_fd()).ok()?;
+                Some(ObjObs {
+                    obj: obj.to_string(),
+                    pages,
+                })
+            })
+            .collect()
+    }
 }
 
 impl Executor<'_> {
@@ -58,6 +99,9 @@ impl Executor<'_> {
         let mut st = State {
             fds: BTreeMap::new(),
             maps: BTreeMap::new(),
+            dri: None,
+            handles: BTreeMap::new(),
+            watched: BTreeSet::new(),
         };
         for (i, op) in self.program.ops.iter().enumerate() {
             let start = Instant::now();
@@ -65,12 +109,17 @@ impl Executor<'_> {
             model.apply(op);
             model.observe(op, &result);
             let micros = start.elapsed().as_micros() as u64;
+            let extra = match op {
+                Op::Zonecheck { obj } => Some(obj.as_str()),
+                _ => None,
+            };
             let rec = OpRecord {
                 index: i as u32,
                 result,
                 data,
                 micros,
                 swap_used_kib: crate::sys::swap_used_kib(),
+                pages: st.observe(extra),
             };
             write_frame(&mut self.out, &AgentMsg::Op(rec))
                 .map_err(|e| format!("reporting op {i}: {e}"))?;
@@ -165,25 +214,47 @@ impl Executor<'_> {
                 obj,
                 off,
                 len,
-                shared,
+                kind,
             } => {
-                let flags = if *shared {
-                    MapFlags::MAP_SHARED
-                } else {
-                    MapFlags::MAP_PRIVATE
-                };
                 let n = NonZeroUsize::new(*len as usize).ok_or(Errno::EINVAL)?;
-                let fd = self.fd(st, obj)?;
-                // SAFETY: a fresh mapping at an address the kernel picks; nothing aliases it.
-                let addr = unsafe {
-                    mmap(
-                        None,
-                        n,
-                        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                        flags,
-                        fd,
-                        *off as i64,
-                    )?
+                let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+                // SAFETY (all arms): a fresh mapping at an address the kernel picks; nothing aliases it.
+                let addr = match kind {
+                    MapKind::Shared => unsafe {
+                        mmap(
+                            None,
+                            n,
+                            prot,
+                            MapFlags::MAP_SHARED,
+                            self.fd(st, obj)?,
+                            *off as i64,
+                        )?
+                    },
+                    MapKind::Private => unsafe {
+                        mmap(
+                            None,
+                            n,
+                            prot,
+                            MapFlags::MAP_PRIVATE,
+                            self.fd(st, obj)?,
+                            *off as i64,
+                        )?
+                    },
+                    MapKind::Gem => {
+                        let handle = st.handle(obj)?;
+                        let dri = st.dri()?;
+                        let fake = dri.map_offset(handle)?;
+                        unsafe {
+                            mmap(
+                                None,
+                                n,
+                                prot,
+                                MapFlags::MAP_SHARED,
+                                dri.device(),
+                                fake as i64,
+                            )?
+                        }
+                    }
                 };
                 st.maps.insert(
                     map.clone(),
@@ -244,7 +315,35 @@ impl Executor<'_> {
             Op::Unlink { obj } => nix::unistd::unlink(format!("{}/{obj}", self.dir).as_str())?,
             Op::Close { obj } => {
                 let fd = st.fds.remove(obj).ok_or(Errno::EBADF)?;
-                nix::unistd::close(std::os::fd::IntoRawFd::into_raw_fd(fd))?
+                nix::unistd::close(std::os::fd::IntoRawFd::into_raw_fd(fd))?;
+                if let Some(handle) = st.handles.remove(obj) {
+                    st.dri()?.close_handle(handle)?;
+                }
+            }
+            Op::Gem { obj, size, pinned } => {
+                let dri = st.dri()?;
+                let handle = dri.create(*size, *pinned)?;
+                let fd = dri.shmem_fd(handle)?;
+                st.fds.insert(obj.clone(), fd);
+                st.handles.insert(obj.clone(), handle);
+                st.watched.insert(obj.clone());
+            }
+            Op::Dma32 { obj } => {
+                let fd = self.fd(st, obj)?.as_raw_fd();
+                st.dri()?.set_dma32(fd)?;
+                st.watched.insert(obj.clone());
+            }
+            Op::Pin { obj } => {
+                let handle = st.handle(obj)?;
+                st.dri()?.pin(handle)?
+            }
+            Op::Unpin { obj } => {
+                let handle = st.handle(obj)?;
+                st.dri()?.unpin(handle)?
+            }
+            Op::Zonecheck { obj } => {
+                self.fd(st, obj)?;
+                st.dri()?;
             }
             Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
             Op::Check { .. } | Op::Touch { .. } => unreachable!("handled in perform"),

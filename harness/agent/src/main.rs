@@ -15,6 +15,7 @@
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
 mod exec;
+mod gem;
 mod setup;
 mod supervise;
 mod sys;

@@ -11,4 +11,5 @@ pub mod console;
 pub mod oracle;
 pub mod program;
 pub mod protocol;
+pub mod uapi;
 pub mod zoneinfo;

@@ -31,8 +31,10 @@ pub mod errno {
     pub const EACCES: i32 = 13;
     pub const EFAULT: i32 = 14;
     pub const EBUSY: i32 = 16;
+    pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;
     pub const ENOSPC: i32 = 28;
+    pub const EOPNOTSUPP: i32 = 95;
 
     /// The symbolic name of `e`, or `E?` for ones the model never names.
     pub fn name(e: i32) -> &'static str {
@@ -45,8 +47,10 @@ pub mod errno {
             EACCES => "EACCES",
             EFAULT => "EFAULT",
             EBUSY => "EBUSY",
+            ENODEV => "ENODEV",
             EINVAL => "EINVAL",
             ENOSPC => "ENOSPC",
+            EOPNOTSUPP => "EOPNOTSUPP",
             _ => "E?",
         }
     }
@@ -113,6 +117,31 @@ impl DataCheck {
     }
 }
 
+/// Where one page of a shmem file is, as the mock driver's PAGE_INFO saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PageState {
+    Absent,
+    Resident,
+    /// A swap entry in the file's mapping (a swap-cache copy is not visible).
+    Swapped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageObs {
+    pub state: PageState,
+    /// Valid when resident.
+    pub pfn: u64,
+    /// Pinned by the mock driver (a pinned GEM object) or DMA-pinned.
+    pub pinned: bool,
+}
+
+/// Every page of one object, observed after an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjObs {
+    pub obj: String,
+    pub pages: Vec<PageObs>,
+}
+
 /// One operation's record, as the agent observed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRecord {
@@ -123,6 +152,9 @@ pub struct OpRecord {
     /// Swap in use on all devices after the operation (KiB, from /proc/swaps): an
     /// observation for traces, not judged (slot caches make it inexact).
     pub swap_used_kib: u64,
+    /// After the operation: the pages of every DMA32-constrained or pinned object still open,
+    /// and of the object a `zonecheck` names.
+    pub pages: Vec<ObjObs>,
 }
 
 /// How the program's child process ended.
@@ -268,6 +300,7 @@ mod tests {
             data: None,
             micros: 9,
             swap_used_kib: 0,
+            pages: Vec::new(),
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

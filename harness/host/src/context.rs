@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
+use crate::modbuild::{build_mock_module, ModBuildError};
 use crate::vm::{accel, Accel, VmError};
 
 /// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).
@@ -15,6 +16,15 @@ pub fn source_root() -> PathBuf {
             .components()
             .collect(),
     }
+}
+
+/// A kernel or its mock driver could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Module(#[from] ModBuildError),
 }
 
 #[derive(Debug)]
@@ -54,6 +64,33 @@ impl Context {
             None => self.catalog.default_entry(),
         };
         self.cache.fetch(entry, progress)
+    }
+
+    /// The mock GMA500 driver built for the catalog kernel `kernel` (its headers are fetched
+    /// on first use; the `.ko` is cached per kernel).
+    pub fn mock_module(
+        &self,
+        kernel: &FetchedKernel,
+        progress: &dyn Fn(FetchEvent),
+    ) -> Result<PathBuf, ContextError> {
+        let entry = self.catalog.get(&kernel.id)?;
+        let headers = self.cache.fetch_headers(entry, progress)?;
+        self.mock_module_for_tree(&headers, &kernel.release)
+    }
+
+    /// The mock GMA500 driver built against a kernel build tree (or unpacked headers).
+    pub fn mock_module_for_tree(
+        &self,
+        build_dir: &Path,
+        release: &str,
+    ) -> Result<PathBuf, ContextError> {
+        let src = self.root.join("kernels/gma500_mock");
+        let cache = self
+            .cache
+            .root()
+            .parent()
+            .map_or_else(|| self.root.join(".cache"), Path::to_path_buf);
+        Ok(build_mock_module(&src, build_dir, &cache, release)?)
     }
 
     /// The accelerator to use with `kernel`: `SHMEMFUZZ_ACCEL`, else a cached, bounded probe.

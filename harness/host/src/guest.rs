@@ -27,11 +27,16 @@ pub enum GuestError {
     Swap(#[from] SwapImageError),
 }
 
+/// Modules the mock GMA500 driver needs before it loads.
+pub const MOCK_DEPENDENCIES: &[&str] = &["drm"];
+
 /// Writes the initramfs for `kernel` to `dest`; returns the module paths in load order
-/// (inside the guest).
+/// (inside the guest). `extra` are out-of-tree modules (the mock driver) loaded last, after
+/// their dependencies from the kernel's tree.
 pub fn build_initramfs(
     kernel: &FetchedKernel,
     swap_devices: u8,
+    extra: &[PathBuf],
     dest: &Path,
 ) -> Result<Vec<String>, GuestError> {
     let mut b = InitramfsBuilder::new();
@@ -42,13 +47,26 @@ pub fn build_initramfs(
     // PID 1 starts with the console as stdin/out/err only if the node exists before devtmpfs.
     b.char_device("dev/console", 5, 1, 0o600)?;
     let mut guest_paths = Vec::new();
-    for host_path in module_load_order(&kernel.modules_dir, BASE_MODULES)? {
+    let mut wanted = BASE_MODULES.to_vec();
+    if !extra.is_empty() {
+        wanted.extend_from_slice(MOCK_DEPENDENCIES);
+    }
+    for host_path in module_load_order(&kernel.modules_dir, &wanted)? {
         let rel = host_path
             .strip_prefix(&kernel.modules_dir)
             .unwrap_or(&host_path);
         let guest = PathBuf::from("lib/modules").join(&kernel.release).join(rel);
         b.file_from_path(&guest, &host_path, 0o644)?;
         guest_paths.push(format!("/{}", guest.display()));
+    }
+    for host_path in extra {
+        let name = host_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let guest = format!("lib/modules/{}/extra/{name}", kernel.release);
+        b.file_from_path(&guest, host_path, 0o644)?;
+        guest_paths.push(format!("/{guest}"));
     }
     let conf = format!(
         "modules={}\nswap_devices={swap_devices}\nport={AGENT_PORT}\n",

@@ -15,6 +15,7 @@ pub mod context;
 pub mod guest;
 pub mod initramfs;
 pub mod kernel;
+pub mod modbuild;
 pub mod session;
 pub mod swapimg;
 pub mod trace;

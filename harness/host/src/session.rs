@@ -74,6 +74,10 @@ pub struct SessionOptions {
     pub host_margin: Duration,
     /// Hard bound on the VM's whole life.
     pub lifetime: Duration,
+    /// Extra kernel arguments, after the defaults (e.g. `shmem.planted_no_replace=1`).
+    pub append: Vec<String>,
+    /// Out-of-tree modules the agent loads last (the mock GMA500 driver).
+    pub modules: Vec<PathBuf>,
 }
 
 impl SessionOptions {
@@ -89,6 +93,8 @@ impl SessionOptions {
             op_timeout: Duration::from_secs(120),
             host_margin: Duration::from_secs(60),
             lifetime: Duration::from_secs(3600),
+            append: Vec::new(),
+            modules: Vec::new(),
         }
     }
 }
@@ -161,10 +167,11 @@ impl Session {
         std::fs::create_dir_all(&opts.workdir)
             .map_err(|e| SessionError::Workdir(opts.workdir.clone(), e))?;
         let initramfs = opts.workdir.join("initramfs.cpio");
-        guest::build_initramfs(kernel, opts.swap_devices, &initramfs)?;
+        guest::build_initramfs(kernel, opts.swap_devices, &opts.modules, &initramfs)?;
         let disks = guest::create_swap_images(&opts.workdir, opts.swap_devices, opts.swap_size)?;
         let mut cfg = VmConfig::new(kernel.bzimage.clone(), initramfs, opts.workdir.join("vm"));
         cfg.lifetime = opts.lifetime;
+        cfg.append = opts.append.clone();
         cfg.accel = opts.accel;
         cfg.smp = opts.smp;
         cfg.memory = opts.memory;
@@ -427,6 +434,7 @@ impl Session {
             teardown: out.teardown.as_ref(),
             reports: &out.reports,
             taint_before,
+            zones: &self.info.zones,
         });
         if let Some(f) = hang {
             verdict.push(f);

@@ -14,7 +14,10 @@
 use serde::Serialize;
 use shmemfuzz_core::oracle::{Finding, Model};
 use shmemfuzz_core::program::Program;
-use shmemfuzz_core::protocol::{ChildExit, DataCheck, OpResult, Teardown};
+use shmemfuzz_core::protocol::{
+    ChildExit, DataCheck, ObjObs, OpResult, PageObs, PageState, Teardown,
+};
+use shmemfuzz_core::zoneinfo::{self, Zone};
 
 use crate::session::{GuestInfo, RunOutcome};
 
@@ -52,6 +55,52 @@ pub struct TraceOp {
     pub data: Option<DataCheck>,
     pub micros: u64,
     pub swap_used_kib: u64,
+    /// Pages of the observed objects after the operation.
+    pub pages: Vec<TracePages>,
+}
+
+/// One object's pages, one character per page index:
+/// `states`: `A` absent, `R` resident, `S` swapped;
+/// `zones` (resident pages): `d` DMA, `D` DMA32, `N` Normal, `?` other, `-` not resident;
+/// `pinned`: `P` pinned, `-` not. PFNs are kept too (replay compares zones, not PFNs).
+#[derive(Debug, Serialize)]
+pub struct TracePages {
+    pub obj: String,
+    pub states: String,
+    pub zones: String,
+    pub pinned: String,
+    pub pfns: Vec<u64>,
+}
+
+impl TracePages {
+    pub fn new(obs: &ObjObs, zones: &[Zone]) -> Self {
+        let zone_char = |p: &PageObs| match (p.state, zoneinfo::zone_of(zones, p.pfn)) {
+            (PageState::Resident, Some("DMA")) => 'd',
+            (PageState::Resident, Some("DMA32")) => 'D',
+            (PageState::Resident, Some("Normal")) => 'N',
+            (PageState::Resident, _) => '?',
+            _ => '-',
+        };
+        TracePages {
+            obj: obs.obj.clone(),
+            states: obs
+                .pages
+                .iter()
+                .map(|p| match p.state {
+                    PageState::Absent => 'A',
+                    PageState::Resident => 'R',
+                    PageState::Swapped => 'S',
+                })
+                .collect(),
+            zones: obs.pages.iter().map(zone_char).collect(),
+            pinned: obs
+                .pages
+                .iter()
+                .map(|p| if p.pinned { 'P' } else { '-' })
+                .collect(),
+            pfns: obs.pages.iter().map(|p| p.pfn).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -86,6 +135,11 @@ impl<'a> Trace<'a> {
                     data: r.data.clone(),
                     micros: r.micros,
                     swap_used_kib: r.swap_used_kib,
+                    pages: r
+                        .pages
+                        .iter()
+                        .map(|o| TracePages::new(o, &guest.zones))
+                        .collect(),
                 })
             })
             .collect();

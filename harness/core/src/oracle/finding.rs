@@ -13,15 +13,18 @@
 //! | taint    | `taint:W`                                 | the kernel gained taint flags during the run  |
 //! | hang     | `hang:swapoff`                            | an operation or the guest stopped answering   |
 //! | leak     | `leak:shmem`                              | accounting did not return to its baseline     |
+//! | zone     | `zone:gem:fault:Normal`                   | a DMA32-bound page lives above 4 GiB (`zones`) |
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::model::Model;
+use super::zones::ZoneTracker;
 use crate::console::KernelReport;
 use crate::program::{Op, Program};
 use crate::protocol::{errno, ChildExit, OpRecord, OpResult, Teardown};
+use crate::zoneinfo::Zone;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FindingKind {
@@ -32,6 +35,7 @@ pub enum FindingKind {
     Taint,
     Hang,
     Leak,
+    Zone,
 }
 
 impl FindingKind {
@@ -44,6 +48,7 @@ impl FindingKind {
             FindingKind::Taint => "taint",
             FindingKind::Hang => "hang",
             FindingKind::Leak => "leak",
+            FindingKind::Zone => "zone",
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct RunFacts<'a> {
     pub reports: &'a [KernelReport],
     /// Taint flags at the program's start (after module loading).
     pub taint_before: u64,
+    /// The guest's zones, to name the zone of a misplaced page.
+    pub zones: &'a [Zone],
 }
 
 /// Judges one run: recomputes every expectation from the program and compares.
@@ -147,12 +154,17 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
     let ops = &facts.program.ops;
     let kinds = object_kinds(facts.program);
     let mut model = Model::new(facts.swap_on.clone());
+    let mut zone_tracker = ZoneTracker::new();
     for rec in facts.records {
         let Some(op) = ops.get(rec.index as usize) else {
             continue;
         };
         let expect = model.apply(op);
         model.observe(op, &rec.result);
+        let ok = rec.result == OpResult::Ok;
+        for f in zone_tracker.step(rec.index, op, ok, &rec.pages, facts.zones) {
+            v.push(f);
+        }
         if !expect.allows(&rec.result) {
             let got = match &rec.result {
                 OpResult::Errno(e) => errno::name(*e).to_string(),
@@ -300,6 +312,9 @@ fn object_kinds(p: &Program) -> BTreeMap<&str, &'static str> {
             }
             Op::Tmpfs { obj, .. } => {
                 kinds.insert(obj.as_str(), "tmpfs");
+            }
+            Op::Gem { obj, .. } => {
+                kinds.insert(obj.as_str(), "gem");
             }
             Op::Mmap { map, obj, .. } => {
                 let k = kinds.get(obj.as_str()).copied().unwrap_or("object");

@@ -4,6 +4,7 @@
 //! - [`model`]: the reference model of objects, mappings and swap devices; for each operation
 //!   it says which results are allowed and, for reads, which bytes must come back.
 //! - [`finding`]: findings, their kinds and signatures, and the verdict over a whole run.
+//! - [`zones`]: the zone oracle: which pages of DMA32-constrained objects must be below 4 GiB.
 //!
 //! The same model runs in the guest agent (which needs the expected bytes to compare reads
 //! against) and on the host (which recomputes every expectation rather than trusting the
@@ -12,6 +13,7 @@
 pub mod finding;
 pub mod model;
 pub mod pattern;
+pub mod zones;
 
 pub use finding::{Finding, FindingKind, Verdict};
 pub use model::{Expect, Model, TouchPlan};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::pattern;
-use crate::program::{Advice, Op, TouchMode, PAGE_SIZE};
+use crate::program::{Advice, MapKind, Op, TouchMode, PAGE_SIZE};
 use crate::protocol::{errno, OpResult};
 
 /// What an operation may return.
@@ -57,6 +57,8 @@ impl std::fmt::Display for Expect {
 pub struct ObjectModel {
     pub size: u64,
     extents: BTreeMap<u64, (u64, u32)>,
+    /// GEM pin count (always 0 for memfds and tmpfs files).
+    pub pins: u32,
 }
 
 impl ObjectModel {
@@ -64,6 +66,7 @@ impl ObjectModel {
         ObjectModel {
             size,
             extents: BTreeMap::new(),
+            pins: 0,
         }
     }
 
@@ -126,7 +129,7 @@ pub struct MappingModel {
     pub obj: String,
     pub off: u64,
     pub len: u64,
-    pub shared: bool,
+    pub kind: MapKind,
     /// File page index -> the page's private copy.
     private_pages: BTreeMap<u64, Vec<u8>>,
 }
@@ -220,6 +223,32 @@ impl Model {
                 self.objects.insert(obj.clone(), ObjectModel::new(*size));
                 Expect::Ok
             }
+            Op::Gem { obj, size, pinned } => {
+                // The driver rounds GEM objects up to whole pages.
+                let mut o = ObjectModel::new(size.next_multiple_of(PAGE_SIZE));
+                o.pins = u32::from(*pinned);
+                self.objects.insert(obj.clone(), o);
+                // Pinning at creation allocates every page from DMA32, which may run out.
+                if *pinned {
+                    Expect::OkOr(vec![errno::ENOMEM])
+                } else {
+                    Expect::Ok
+                }
+            }
+            Op::Pin { obj } => {
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.pins += 1;
+                }
+                Expect::OkOr(vec![errno::ENOMEM])
+            }
+            Op::Unpin { obj } => match self.objects.get_mut(obj) {
+                Some(o) if o.pins > 0 => {
+                    o.pins -= 1;
+                    Expect::Ok
+                }
+                _ => Expect::Errno(errno::EINVAL),
+            },
+            Op::Dma32 { .. } | Op::Zonecheck { .. } => Expect::Ok,
             Op::Ftruncate { obj, size } => {
                 self.truncate(obj, *size);
                 Expect::Ok
@@ -252,13 +281,13 @@ impl Model {
                 obj,
                 off,
                 len,
-                shared,
+                kind,
             } => {
                 let m = MappingModel {
                     obj: obj.clone(),
                     off: *off,
                     len: *len,
-                    shared: *shared,
+                    kind: *kind,
                     private_pages: BTreeMap::new(),
                 };
                 self.maps.insert(map.clone(), m);
@@ -309,11 +338,25 @@ impl Model {
     /// Feeds back an observed result where the model allowed several outcomes with
     /// different effects (a failed swapoff leaves the device on).
     pub fn observe(&mut self, op: &Op, result: &OpResult) {
-        if let Op::Swapoff { dev } = op {
-            if let (OpResult::Errno(_), Some(s)) = (result, self.swap_on.get_mut(usize::from(*dev)))
-            {
-                *s = true;
+        match (op, result) {
+            (Op::Swapoff { dev }, OpResult::Errno(_)) => {
+                if let Some(s) = self.swap_on.get_mut(usize::from(*dev)) {
+                    *s = true;
+                }
             }
+            // A pin that failed (ENOMEM) took no pin.
+            (
+                Op::Pin { obj }
+                | Op::Gem {
+                    obj, pinned: true, ..
+                },
+                OpResult::Errno(_),
+            ) => {
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.pins = o.pins.saturating_sub(1);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -341,7 +384,7 @@ impl Model {
             return Expect::Skip;
         };
         let file_lo = m.off + off;
-        if m.shared {
+        if m.kind.is_shared() {
             if let Some(o) = self.objects.get_mut(&m.obj) {
                 o.write(file_lo, n, seed);
             }
@@ -382,6 +425,16 @@ impl Model {
             return Expect::Errno(errno::ENOMEM);
         };
         let (file_lo, file_hi) = (m.off + off, m.off + (off + len).next_multiple_of(PAGE_SIZE));
+        if m.kind == MapKind::Gem {
+            // GEM mappings are VM_PFNMAP: the LRU advices refuse them (can_madv_lru_vma),
+            // WILLNEED is an fadvise of the DRM file (a no-op), and REMOVE's vfs_fallocate
+            // refuses the DRM character device (measured on 6.1 and 6.12).
+            return match advice {
+                Advice::Pageout | Advice::Cold | Advice::Dontneed => Expect::Errno(errno::EINVAL),
+                Advice::Willneed => Expect::Ok,
+                Advice::Remove => Expect::Errno(errno::ENODEV),
+            };
+        }
         match advice {
             Advice::Pageout | Advice::Cold | Advice::Willneed => Expect::Ok,
             Advice::Dontneed => {
@@ -391,7 +444,7 @@ impl Model {
                 }
                 Expect::Ok
             }
-            Advice::Remove if !m.shared => Expect::Errno(errno::EACCES),
+            Advice::Remove if m.kind == MapKind::Private => Expect::Errno(errno::EACCES),
             Advice::Remove => {
                 if let Some(o) = self.objects.get_mut(&m.obj) {
                     let end = file_hi.min(o.size);

@@ -7,7 +7,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use super::scope::Scope;
-use super::{Advice, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, PAGE_SIZE};
+use super::{Advice, MapKind, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, PAGE_SIZE};
 
 /// Largest object the decoder creates, in pages (4 MiB).
 pub const GEN_MAX_PAGES: u64 = 1024;
@@ -64,6 +64,11 @@ fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<
         .filter(|(_, o)| o.kind == super::scope::ObjKind::Tmpfs && !o.unlinked)
         .map(|(n, _)| n.clone())
         .collect();
+    let gem: Vec<String> = scope
+        .open_objects()
+        .filter(|(_, o)| o.kind == super::scope::ObjKind::Gem)
+        .map(|(n, _)| n.clone())
+        .collect();
     let can_declare = *names < GEN_MAX_NAMES;
     let mut fresh = |prefix: &str| {
         *names += 1;
@@ -77,7 +82,7 @@ fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<
             Op::Memfd { obj, size }
         })
     };
-    let choice = u.int_in_range(0u8..=15)?;
+    let choice = u.int_in_range(0u8..=20)?;
     let obj = pick(u, &open)?.cloned();
     let map = pick(u, &maps)?.cloned();
     Ok(match (choice, obj, map) {
@@ -106,12 +111,19 @@ fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<
         }
         (6, Some(obj), _) if can_declare => {
             let (off, len) = range(u, GEN_MAX_PAGES * PAGE_SIZE, true)?;
+            let kind = if gem.contains(&obj) {
+                *u.choose(&[MapKind::Shared, MapKind::Gem])?
+            } else if u.ratio(4, 5)? {
+                MapKind::Shared
+            } else {
+                MapKind::Private
+            };
             Op::Mmap {
                 map: fresh("v"),
                 obj,
                 off,
                 len,
-                shared: u.ratio(4, 5)?,
+                kind,
             }
         }
         (7, _, Some((map, _))) => Op::Munmap { map },
@@ -165,6 +177,19 @@ fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<
             },
         },
         (15, Some(obj), _) => Op::Close { obj },
+        (16, _, _) if can_declare => Op::Gem {
+            obj: fresh("g"),
+            size: pages(u, GEN_MAX_PAGES)?,
+            pinned: u.ratio(1, 4)?,
+        },
+        (17, Some(obj), _) => Op::Dma32 { obj },
+        (18, _, _) if !gem.is_empty() => Op::Pin {
+            obj: u.choose(&gem)?.clone(),
+        },
+        (19, _, _) if !gem.is_empty() => Op::Unpin {
+            obj: u.choose(&gem)?.clone(),
+        },
+        (20, Some(obj), _) => Op::Zonecheck { obj },
         // Nothing fits this choice here: fall back to reclaim, which is always valid.
         _ => Op::Reclaim {
             bytes: pages(u, GEN_MAX_PAGES)?,

@@ -6,7 +6,7 @@
 //!   `Arbitrary` decoder so both only ever yield valid programs.
 //! - [`gen`]: decoding fuzzer bytes into a valid program with `arbitrary`.
 //!
-//! Names: objects (memfd, tmpfs file) and mappings are named by the program; swap devices are
+//! Names: objects (memfd, tmpfs file, GEM object) and mappings are named by the program; swap devices are
 //! named `swap0`, `swap1`, … after the virtio-blk disks the host attaches.
 
 pub mod gen;
@@ -22,6 +22,8 @@ pub const PAGE_SIZE: u64 = 4096;
 /// Largest object (file size) a program may ask for. Bounded so that one program cannot
 /// exhaust a 2 GiB guest, and so that DMA32 objects fit in the 1 GiB DMA32 zone.
 pub const MAX_OBJECT_SIZE: u64 = 256 << 20;
+/// Largest GEM object: DMA32 is about 1 GiB, and a pinned object must fit in it twice over.
+pub const MAX_GEM_SIZE: u64 = 128 << 20;
 /// Largest byte count for `reclaim`.
 pub const MAX_RECLAIM: u64 = 1 << 30;
 /// Number of swap devices the default VM attaches (`swap0`, `swap1`).
@@ -71,6 +73,35 @@ impl Advice {
             Advice::Dontneed => "dontneed",
             Advice::Remove => "remove",
         }
+    }
+}
+
+/// What a mapping maps and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MapKind {
+    /// `MAP_SHARED` of the object's file (for a GEM object: its shmem file).
+    Shared,
+    /// `MAP_PRIVATE` of the object's file.
+    Private,
+    /// A GEM object mapped through the DRM device (dumb map offset): `VM_PFNMAP`, shared,
+    /// pages inserted by the mock driver's fault handler.
+    Gem,
+}
+
+impl MapKind {
+    pub const ALL: [MapKind; 3] = [MapKind::Shared, MapKind::Private, MapKind::Gem];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            MapKind::Shared => "shared",
+            MapKind::Private => "private",
+            MapKind::Gem => "gem",
+        }
+    }
+
+    /// Whether writes through the mapping reach the file.
+    pub fn is_shared(self) -> bool {
+        self != MapKind::Private
     }
 }
 
@@ -124,7 +155,7 @@ pub enum Op {
         obj: ObjName,
         off: u64,
         len: u64,
-        shared: bool,
+        kind: MapKind,
     },
     Munmap {
         map: MapName,
@@ -161,6 +192,29 @@ pub enum Op {
     Close {
         obj: ObjName,
     },
+    /// A GEM object of the mock GMA500 driver (dumb-buffer create; its shmem mapping has the
+    /// `GFP_KERNEL | __GFP_DMA32` mask), optionally pinned at creation.
+    Gem {
+        obj: ObjName,
+        size: u64,
+        pinned: bool,
+    },
+    /// Apply `GFP_KERNEL | __GFP_DMA32` to a memfd's or tmpfs file's mapping (through the
+    /// mock driver, as a driver importing the file would).
+    Dma32 {
+        obj: ObjName,
+    },
+    /// Pin a GEM object's pages (as `psb_gem_pin` does to put them in the GTT).
+    Pin {
+        obj: ObjName,
+    },
+    Unpin {
+        obj: ObjName,
+    },
+    /// Observe every page of the object now and hold it to the zone rules.
+    Zonecheck {
+        obj: ObjName,
+    },
     /// Test only: `pwrite` the pattern behind the model's back (an unmodelled write path),
     /// so a later check must flag the data.
     Corrupt {
@@ -194,6 +248,11 @@ impl Op {
             Op::Swapoff { .. } => "swapoff",
             Op::Unlink { .. } => "unlink",
             Op::Close { .. } => "close",
+            Op::Gem { .. } => "gem",
+            Op::Dma32 { .. } => "dma32",
+            Op::Pin { .. } => "pin",
+            Op::Unpin { .. } => "unpin",
+            Op::Zonecheck { .. } => "zonecheck",
             Op::Corrupt { .. } => "corrupt",
             Op::Sysrq { .. } => "sysrq",
         }

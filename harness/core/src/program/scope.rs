@@ -4,13 +4,24 @@
 
 use std::collections::BTreeMap;
 
-use super::{Op, MAX_OBJECT_SIZE, MAX_RECLAIM, PAGE_SIZE};
+use super::{MapKind, Op, MAX_GEM_SIZE, MAX_OBJECT_SIZE, MAX_RECLAIM, PAGE_SIZE};
 
 /// What kind of file an object name refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjKind {
     Memfd,
     Tmpfs,
+    Gem,
+}
+
+impl ObjKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjKind::Memfd => "memfd",
+            ObjKind::Tmpfs => "tmpfs",
+            ObjKind::Gem => "gem",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -18,12 +29,14 @@ pub struct ObjState {
     pub kind: ObjKind,
     pub open: bool,
     pub unlinked: bool,
+    /// A GEM object's fixed size (whole pages); `None` for files, which can grow.
+    pub fixed_size: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
 pub struct MapState {
     pub len: u64,
-    pub shared: bool,
+    pub kind: MapKind,
 }
 
 /// A rule an operation broke: the argument at fault (for the column in parse errors) and why.
@@ -76,44 +89,84 @@ impl Scope {
     /// Checks `op` against the names live here and, if it is valid, applies its effect.
     pub fn apply(&mut self, op: &Op) -> Result<(), ScopeError> {
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } => {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } | Op::Gem { obj, size, .. } => {
                 self.fresh(obj, "obj")?;
                 check_size(*size)?;
-                let kind = if matches!(op, Op::Memfd { .. }) {
-                    ObjKind::Memfd
-                } else {
-                    ObjKind::Tmpfs
+                let kind = match op {
+                    Op::Memfd { .. } => ObjKind::Memfd,
+                    Op::Tmpfs { .. } => ObjKind::Tmpfs,
+                    _ => ObjKind::Gem,
                 };
+                if kind == ObjKind::Gem && (*size == 0 || *size > MAX_GEM_SIZE) {
+                    return Err(err("size", format!("a GEM object needs 1 to {MAX_GEM_SIZE} bytes (DMA32 is 1 GiB), not {size}")));
+                }
                 self.declared.push(obj.clone());
-                self.objects.insert(
-                    obj.clone(),
-                    ObjState {
-                        kind,
-                        open: true,
-                        unlinked: false,
-                    },
-                );
+                let fixed_size = (kind == ObjKind::Gem).then(|| size.next_multiple_of(PAGE_SIZE));
+                let state = ObjState {
+                    kind,
+                    open: true,
+                    unlinked: false,
+                    fixed_size,
+                };
+                self.objects.insert(obj.clone(), state);
             }
             Op::Ftruncate { obj, size } => {
-                self.open_obj(obj)?;
+                self.not_gem(obj, "resized")?;
                 check_size(*size)?;
+            }
+            Op::Punch { obj, off, len } => {
+                self.not_gem(obj, "hole-punched")?;
+                check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?;
+            }
+            Op::Dma32 { obj } => {
+                if self.open_obj(obj)?.kind == ObjKind::Gem {
+                    return Err(err(
+                        "obj",
+                        format!("`{obj}` is a GEM object: its mapping is DMA32 already"),
+                    ));
+                }
+            }
+            Op::Pin { obj } | Op::Unpin { obj } => {
+                if self.open_obj(obj)?.kind != ObjKind::Gem {
+                    return Err(err(
+                        "obj",
+                        format!("`{obj}` is not a GEM object: only GEM objects are pinned"),
+                    ));
+                }
+            }
+            Op::Zonecheck { obj } => {
+                self.open_obj(obj)?;
             }
             Op::Write { obj, off, len, .. }
             | Op::Check { obj, off, len }
-            | Op::Punch { obj, off, len }
-            | Op::Corrupt { obj, off, len, .. } => {
-                self.open_obj(obj)?;
-                check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?;
-            }
+            | Op::Corrupt { obj, off, len, .. } => match self.open_obj(obj)?.fixed_size {
+                Some(size) => check_range(*off, *len, size, "the GEM object's size")?,
+                None => check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?,
+            },
             Op::Mmap {
                 map,
                 obj,
                 off,
                 len,
-                shared,
+                kind,
             } => {
                 self.fresh(map, "map")?;
-                self.open_obj(obj)?;
+                let fixed_size = self.open_obj(obj)?.fixed_size;
+                match (*kind, fixed_size) {
+                    (MapKind::Gem, None) => {
+                        return Err(err(
+                            "obj",
+                            format!("`{obj}` is not a GEM object: `gem` maps GEM objects through the DRM device"),
+                        ))
+                    }
+                    (MapKind::Gem, Some(size)) if *off != 0 || *len > size => {
+                        return Err(err(
+                            "len",
+                            format!("a `gem` mapping starts at 0 and covers at most the object ({size} bytes)"),
+                        ))
+                    }
+                    _ => {}
+                }
                 if off % PAGE_SIZE != 0 {
                     return Err(err(
                         "off",
@@ -126,7 +179,7 @@ impl Scope {
                     map.clone(),
                     MapState {
                         len: *len,
-                        shared: *shared,
+                        kind: *kind,
                     },
                 );
             }
@@ -172,7 +225,10 @@ impl Scope {
                 if o.kind != ObjKind::Tmpfs {
                     return Err(err(
                         "obj",
-                        format!("`{obj}` is a memfd: only tmpfs files can be unlinked"),
+                        format!(
+                            "`{obj}` is a {}: only tmpfs files can be unlinked",
+                            o.kind.name()
+                        ),
                     ));
                 }
                 if o.unlinked {
@@ -205,6 +261,16 @@ impl Scope {
             return Err(err(
                 arg,
                 format!("`{name}` is already declared: names are not reused"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn not_gem(&self, name: &str, what: &str) -> Result<(), ScopeError> {
+        if self.open_obj(name)?.kind == ObjKind::Gem {
+            return Err(err(
+                "obj",
+                format!("`{name}` is a GEM object: it cannot be {what}"),
             ));
         }
         Ok(())

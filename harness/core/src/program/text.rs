@@ -16,7 +16,7 @@
 use std::fmt;
 
 use super::scope::{Scope, ScopeError};
-use super::{Advice, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, MAX_OPS};
+use super::{Advice, MapKind, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, MAX_OPS};
 
 /// A malformed program: where and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -134,15 +134,19 @@ impl fmt::Display for Op {
                 obj,
                 off,
                 len,
-                shared,
+                kind,
             } => {
-                let share = if *shared { "shared" } else { "private" };
+                let kind = kind.keyword();
                 write!(
                     f,
-                    "{kw} {map} {obj} off={} len={} {share}",
+                    "{kw} {map} {obj} off={} len={} {kind}",
                     Size(*off),
                     Size(*len)
                 )
+            }
+            Op::Gem { obj, size, pinned } => {
+                let pin = if *pinned { " pinned" } else { "" };
+                write!(f, "{kw} {obj} size={}{pin}", Size(*size))
             }
             Op::Munmap { map } => write!(f, "{kw} {map}"),
             Op::Touch {
@@ -180,7 +184,12 @@ impl fmt::Display for Op {
                 }
             }
             Op::Swapoff { dev } => write!(f, "{kw} swap{dev}"),
-            Op::Unlink { obj } | Op::Close { obj } => write!(f, "{kw} {obj}"),
+            Op::Unlink { obj }
+            | Op::Close { obj }
+            | Op::Dma32 { obj }
+            | Op::Pin { obj }
+            | Op::Unpin { obj }
+            | Op::Zonecheck { obj } => write!(f, "{kw} {obj}"),
             Op::Sysrq { key } => write!(f, "{kw} {key}"),
         }
     }
@@ -506,8 +515,18 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
             let map = a.name("a mapping name")?;
             let obj = a.name("an object name")?;
             let (off, len) = (a.size("off")?, a.size("len")?);
-            let shared = one_of(&mut a, "a sharing mode", &[("shared", true), ("private", false)])?;
-            Op::Mmap { map, obj, off, len, shared }
+            let choices: Vec<(&str, MapKind)> = MapKind::ALL.iter().map(|k| (k.keyword(), *k)).collect();
+            let kind = one_of(&mut a, "a mapping kind", &choices)?;
+            Op::Mmap { map, obj, off, len, kind }
+        }
+        "gem" => {
+            let obj = a.name("an object name")?;
+            let size = a.size("size")?;
+            let pinned = a.rest.iter().flatten().any(|t| t.text == "pinned");
+            if pinned {
+                one_of(&mut a, "a GEM flag", &[("pinned", ())])?;
+            }
+            Op::Gem { obj, size, pinned }
         }
         "munmap" => Op::Munmap { map: a.name("a mapping name")? },
         "touch" => {
@@ -544,6 +563,10 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "swapoff" => Op::Swapoff { dev: swap_dev(&mut a)? },
         "unlink" => Op::Unlink { obj: a.name("an object name")? },
         "close" => Op::Close { obj: a.name("an object name")? },
+        "dma32" => Op::Dma32 { obj: a.name("an object name")? },
+        "pin" => Op::Pin { obj: a.name("an object name")? },
+        "unpin" => Op::Unpin { obj: a.name("an object name")? },
+        "zonecheck" => Op::Zonecheck { obj: a.name("an object name")? },
         "sysrq" => {
             let col = a.next_positional_col();
             let k = a.positional("a sysrq key")?;
@@ -558,7 +581,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 col: tokens[0].col,
                 message: format!(
                     "unknown operation `{other}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
-                     touch, madvise, reclaim, swapon, swapoff, unlink, close, corrupt, sysrq)"
+                     touch, madvise, reclaim, swapon, swapoff, unlink, close, gem, dma32, pin, unpin, zonecheck, corrupt, sysrq)"
                 ),
             })
         }

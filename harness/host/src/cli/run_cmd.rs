@@ -52,11 +52,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
     let kernel = ctx.kernel(args.kernel.as_deref(), &fetch_events(&pb))?;
+    pb.set_message("building the mock GMA500 driver");
+    let module = ctx.mock_module(&kernel, &fetch_events(&pb))?;
     let accel = ctx.accel(&kernel.bzimage)?;
     let (dir, _tmp) = super::workdir(args.workdir.clone())?;
     let mut opts = SessionOptions::new(dir.clone(), accel);
     opts.op_timeout = Duration::from_secs(args.op_timeout);
     opts.smp = args.smp;
+    opts.modules = vec![module];
     pb.set_message(format!("booting {} under {accel}", kernel.release));
     let mut session = Session::boot(&kernel, &opts)?;
     pb.finish_and_clear();

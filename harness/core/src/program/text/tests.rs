@@ -117,7 +117,7 @@ fn errors_name_line_and_column() {
             "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K sideways\n",
             2,
             25,
-            "sharing mode",
+            "mapping kind",
         ),
         (
             "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K shared\ntouch v0 off=0 len=8K read\n",

@@ -1,0 +1,180 @@
+//! The mock GMA500 driver from the agent's side: open the DRM device, create GEM objects and
+//! get their shmem files, pin and unpin, apply the DMA32 mask to any shmem file, map GEM
+//! objects through the device, and read every page's state with PAGE_INFO.
+//!
+//! Layouts and ioctl numbers come from `shmemfuzz_core::uapi`, the mirror of the driver's
+//! uapi header (a test there compiles the header and compares). The two generic DRM ioctls
+//! used here (MODE_MAP_DUMB, GEM_CLOSE) are stable kernel ABI from `<drm/drm.h>`.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use shmemfuzz_core::protocol::{PageObs, PageState};
+use shmemfuzz_core::uapi;
+
+/// `struct drm_mode_map_dumb` and `struct drm_gem_close` from `<drm/drm_mode.h>`/`<drm/drm.h>`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct MapDumb {
+    handle: u32,
+    pad: u32,
+    offset: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Default)]
+struct GemClose {
+    handle: u32,
+    pad: u32,
+}
+
+const DRM_IOCTL_MODE_MAP_DUMB: u64 =
+    nix::request_code_readwrite!(b'd', 0xB3, std::mem::size_of::<MapDumb>()) as u64;
+const DRM_IOCTL_GEM_CLOSE: u64 =
+    nix::request_code_write!(b'd', 0x09, std::mem::size_of::<GemClose>()) as u64;
+
+fn ioctl<T>(fd: RawFd, request: u64, arg: &mut T) -> Result<(), Errno> {
+    // SAFETY: `arg` is a live, exclusively borrowed #[repr(C)] struct of the size the request
+    // encodes; the kernel reads and writes only within it.
+    let rc = unsafe { libc::ioctl(fd, request as libc::c_ulong, arg as *mut T) };
+    Errno::result(rc).map(drop)
+}
+
+/// The mock driver's DRM device.
+#[derive(Debug)]
+pub struct Dri {
+    dev: File,
+}
+
+impl Dri {
+    /// Opens the first DRM card whose driver is the mock.
+    pub fn open() -> Result<Dri, Errno> {
+        for i in 0..8 {
+            let name = std::fs::read_to_string(format!(
+                "/sys/class/drm/card{i}/device/driver/module/drivers"
+            ))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/class/drm/card{i}/device/uevent")))
+            .unwrap_or_default();
+            let path = format!("/dev/dri/card{i}");
+            if std::path::Path::new(&path).exists() && (name.contains("gma500") || i == 0) {
+                let dev = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(crate::sys::io_errno)?;
+                return Ok(Dri { dev });
+            }
+        }
+        Err(Errno::ENODEV)
+    }
+
+    fn fd(&self) -> RawFd {
+        self.dev.as_raw_fd()
+    }
+
+    /// A GEM object of `size` bytes (rounded up to pages by the driver); returns its handle.
+    pub fn create(&self, size: u64, pinned: bool) -> Result<u32, Errno> {
+        let mut a = uapi::drm_gma500_mock_gem_create {
+            size,
+            flags: if pinned {
+                uapi::GMA500_MOCK_CREATE_PINNED
+            } else {
+                0
+            },
+            handle: 0,
+        };
+        ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_GEM_CREATE, &mut a)?;
+        Ok(a.handle)
+    }
+
+    /// A descriptor of the object's shmem file.
+    pub fn shmem_fd(&self, handle: u32) -> Result<OwnedFd, Errno> {
+        let mut a = uapi::drm_gma500_mock_shmem_fd {
+            handle,
+            flags: uapi::GMA500_MOCK_FD_CLOEXEC,
+            fd: -1,
+            pad: 0,
+        };
+        ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_SHMEM_FD, &mut a)?;
+        // SAFETY: the driver just installed this descriptor for us and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(a.fd) })
+    }
+
+    pub fn pin(&self, handle: u32) -> Result<(), Errno> {
+        let mut a = uapi::drm_gma500_mock_pin {
+            handle,
+            pin_count: 0,
+        };
+        ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_PIN, &mut a)
+    }
+
+    pub fn unpin(&self, handle: u32) -> Result<(), Errno> {
+        let mut a = uapi::drm_gma500_mock_pin {
+            handle,
+            pin_count: 0,
+        };
+        ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_UNPIN, &mut a)
+    }
+
+    pub fn set_dma32(&self, fd: RawFd) -> Result<(), Errno> {
+        let mut a = uapi::drm_gma500_mock_set_dma32 { fd, flags: 0 };
+        ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_SET_DMA32, &mut a)
+    }
+
+    /// The fake offset to mmap the object through the device at.
+    pub fn map_offset(&self, handle: u32) -> Result<u64, Errno> {
+        let mut a = MapDumb {
+            handle,
+            ..MapDumb::default()
+        };
+        ioctl(self.fd(), DRM_IOCTL_MODE_MAP_DUMB, &mut a)?;
+        Ok(a.offset)
+    }
+
+    pub fn close_handle(&self, handle: u32) -> Result<(), Errno> {
+        let mut a = GemClose { handle, pad: 0 };
+        ioctl(self.fd(), DRM_IOCTL_GEM_CLOSE, &mut a)
+    }
+
+    pub fn device(&self) -> &File {
+        &self.dev
+    }
+
+    /// Every page of the shmem file behind `fd` (up to its size), and whether its mapping is
+    /// DMA32-constrained.
+    pub fn pages(&self, fd: RawFd) -> Result<(Vec<PageObs>, bool), Errno> {
+        let mut out = Vec::new();
+        let mut first = 0u64;
+        let mut buf = vec![uapi::drm_gma500_mock_page::default(); 4096];
+        loop {
+            let mut a = uapi::drm_gma500_mock_page_info {
+                fd,
+                count: buf.len() as u32,
+                first_index: first,
+                pages: buf.as_mut_ptr() as u64,
+                size: 0,
+                mapping_flags: 0,
+                pad: 0,
+            };
+            ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_PAGE_INFO, &mut a)?;
+            let total = a.size.div_ceil(4096);
+            let n = total.saturating_sub(first).min(buf.len() as u64) as usize;
+            out.extend(buf[..n].iter().map(|p| PageObs {
+                state: match p.state {
+                    uapi::GMA500_MOCK_PAGE_RESIDENT => PageState::Resident,
+                    uapi::GMA500_MOCK_PAGE_SWAPPED => PageState::Swapped,
+                    _ => PageState::Absent,
+                },
+                pfn: p.pfn,
+                pinned: p.flags
+                    & (uapi::GMA500_MOCK_PAGE_PINNED | uapi::GMA500_MOCK_PAGE_DMA_PINNED)
+                    != 0,
+            }));
+            first += n as u64;
+            if first >= total || n == 0 {
+                return Ok((out, a.mapping_flags & uapi::GMA500_MOCK_MAPPING_DMA32 != 0));
+            }
+        }
+    }
+}

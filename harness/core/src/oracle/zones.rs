@@ -1,0 +1,260 @@
+//! The zone oracle: pages of a DMA32-constrained object must live below 4 GiB once the
+//! kernel allocated them under the constraint.
+//!
+//! Precision rules (DESIGN.md, "Zone oracle precision"): write, read, fault and swapoff all
+//! allocate with the mapping's mask, so a page is **held** to the mask once it has been seen
+//! absent or swapped, or with a changed PFN, after the mask was set. Pages resident before the
+//! mask was set (observed right after `dma32`) are exempt until one of those happens. A GEM
+//! object is constrained from creation, so none of its pages is exempt; a pinned GEM page is
+//! held whatever its history. A held, resident page at or above 4 GiB is a finding whose
+//! signature names the object kind, the operation after which the page was first seen at
+//! that PFN, and the zone: `zone:memfd:willneed:Normal`.
+
+use std::collections::BTreeMap;
+
+use super::finding::{Finding, FindingKind};
+use crate::program::Op;
+use crate::protocol::{ObjObs, PageState};
+use crate::zoneinfo::{self, Zone, PFN_4G};
+
+#[derive(Clone, Debug, Default)]
+struct PageTrack {
+    exempt: bool,
+    pfn: Option<u64>,
+    /// Keyword of the operation after which the page was first seen at `pfn`.
+    arrived: &'static str,
+}
+
+#[derive(Clone, Debug)]
+struct ObjTrack {
+    kind: &'static str,
+    constrained: bool,
+    /// Set by `dma32`: the next observation decides which pages are exempt.
+    fresh_constraint: bool,
+    pages: Vec<PageTrack>,
+}
+
+/// Follows every object's pages through a run.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneTracker {
+    objects: BTreeMap<String, ObjTrack>,
+    /// (signature) -> pages seen violating, for the titles.
+    pub violations: BTreeMap<String, u64>,
+}
+
+/// Where an advice or access brings pages in, in words for titles.
+fn where_word(op: &Op) -> &'static str {
+    match op {
+        Op::Madvise { advice, .. } => advice.keyword(),
+        other => other.keyword(),
+    }
+}
+
+impl ZoneTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Advances the tracker past `op` (index `index`), with the observations taken after it.
+    pub fn step(
+        &mut self,
+        index: u32,
+        op: &Op,
+        ok: bool,
+        observed: &[ObjObs],
+        zones: &[Zone],
+    ) -> Vec<Finding> {
+        match op {
+            Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } => {
+                let kind = if matches!(op, Op::Memfd { .. }) {
+                    "memfd"
+                } else {
+                    "tmpfs"
+                };
+                self.objects.insert(
+                    obj.clone(),
+                    ObjTrack {
+                        kind,
+                        constrained: false,
+                        fresh_constraint: false,
+                        pages: Vec::new(),
+                    },
+                );
+            }
+            Op::Gem { obj, .. } => {
+                self.objects.insert(
+                    obj.clone(),
+                    ObjTrack {
+                        kind: "gem",
+                        constrained: true,
+                        fresh_constraint: false,
+                        pages: Vec::new(),
+                    },
+                );
+            }
+            Op::Dma32 { obj } if ok => {
+                // Only the first mask exempts what is resident: a second `dma32` changes nothing.
+                if let Some(t) = self.objects.get_mut(obj).filter(|t| !t.constrained) {
+                    t.constrained = true;
+                    t.fresh_constraint = true;
+                }
+            }
+            _ => {}
+        }
+        let came = where_word(op);
+        let mut findings = Vec::new();
+        for obs in observed {
+            let Some(t) = self.objects.get_mut(&obs.obj) else {
+                continue;
+            };
+            if t.pages.len() < obs.pages.len() {
+                // Pages never seen before are not exempt: they were allocated under the mask
+                // unless this is the observation that establishes the constraint.
+                t.pages.resize(obs.pages.len(), PageTrack::default());
+            }
+            for (i, (p, tr)) in obs.pages.iter().zip(t.pages.iter_mut()).enumerate() {
+                match p.state {
+                    PageState::Absent | PageState::Swapped => {
+                        tr.exempt = false;
+                        tr.pfn = None;
+                    }
+                    PageState::Resident => {
+                        if t.fresh_constraint {
+                            tr.exempt = true;
+                            tr.pfn = Some(p.pfn);
+                            tr.arrived = came;
+                        } else if tr.pfn != Some(p.pfn) {
+                            if tr.pfn.is_some() {
+                                tr.exempt = false;
+                            }
+                            tr.pfn = Some(p.pfn);
+                            tr.arrived = came;
+                        }
+                        let held = t.constrained && (!tr.exempt || p.pinned);
+                        if held && p.pfn >= PFN_4G {
+                            let zone = zoneinfo::zone_of(zones, p.pfn).unwrap_or("above-4G");
+                            let sig_place = format!("{}:{}:{zone}", t.kind, tr.arrived);
+                            let count = self.violations.entry(sig_place.clone()).or_insert(0);
+                            *count += 1;
+                            let title = format!(
+                                "page {i} of DMA32-constrained {} `{}` is in zone {zone} (PFN {:#x}) after op {index}; it arrived after `{}`",
+                                t.kind, obs.obj, p.pfn, tr.arrived
+                            );
+                            findings.push(Finding::new(
+                                FindingKind::Zone,
+                                &sig_place,
+                                title,
+                                Some(index),
+                                String::new(),
+                            ));
+                        }
+                    }
+                }
+            }
+            t.fresh_constraint = false;
+        }
+        findings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::parse;
+    use crate::protocol::PageObs;
+
+    fn zones() -> Vec<Zone> {
+        vec![
+            Zone {
+                name: "DMA32".into(),
+                start_pfn: 4096,
+                spanned: PFN_4G - 4096,
+                present: 1,
+                ..Zone::default()
+            },
+            Zone {
+                name: "Normal".into(),
+                start_pfn: PFN_4G,
+                spanned: 1 << 18,
+                present: 1,
+                ..Zone::default()
+            },
+        ]
+    }
+
+    fn obs(obj: &str, pages: &[(PageState, u64)]) -> Vec<ObjObs> {
+        let pages = pages
+            .iter()
+            .map(|&(state, pfn)| PageObs {
+                state,
+                pfn,
+                pinned: false,
+            })
+            .collect();
+        vec![ObjObs {
+            obj: obj.into(),
+            pages,
+        }]
+    }
+
+    const R: PageState = PageState::Resident;
+    const S: PageState = PageState::Swapped;
+    const HIGH: u64 = PFN_4G + 10;
+
+    #[test]
+    fn pages_resident_before_the_mask_are_exempt_until_they_move() {
+        let p = parse(
+            "memfd m size=8K\ndma32 m\nmadvise_placeholder\n"
+                .replace("madvise_placeholder\n", "")
+                .as_str(),
+        )
+        .expect("valid");
+        let mut z = ZoneTracker::new();
+        let zs = zones();
+        assert!(z
+            .step(0, &p.ops[0], true, &obs("m", &[(R, HIGH), (R, 5000)]), &zs)
+            .is_empty());
+        assert!(
+            z.step(1, &p.ops[1], true, &obs("m", &[(R, HIGH), (R, 5000)]), &zs)
+                .is_empty(),
+            "pre-mask pages are exempt"
+        );
+        let will = parse(
+            "memfd m size=8K\nmmap v m off=0 len=8K shared\nmadvise v off=0 len=8K willneed\n",
+        )
+        .expect("valid");
+        // Swapped out, then back in Normal: held now.
+        assert!(z
+            .step(2, &will.ops[2], true, &obs("m", &[(S, 0), (R, 5000)]), &zs)
+            .is_empty());
+        let f = z.step(
+            3,
+            &will.ops[2],
+            true,
+            &obs("m", &[(R, HIGH + 1), (R, 5000)]),
+            &zs,
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].signature, "zone:memfd:willneed:Normal");
+        // A changed PFN also ends the exemption.
+        let f = z.step(
+            4,
+            &p.ops[1],
+            true,
+            &obs("m", &[(R, 6000), (R, HIGH + 2)]),
+            &zs,
+        );
+        assert_eq!(f.len(), 1, "page 1 moved to Normal");
+    }
+
+    #[test]
+    fn gem_pages_are_held_from_creation_and_unconstrained_objects_never() {
+        let p = parse("gem g size=4K\nmemfd m size=4K\n").expect("valid");
+        let mut z = ZoneTracker::new();
+        let f = z.step(0, &p.ops[0], true, &obs("g", &[(R, HIGH)]), &zones());
+        assert_eq!(f[0].signature, "zone:gem:gem:Normal");
+        assert!(z
+            .step(1, &p.ops[1], true, &obs("m", &[(R, HIGH)]), &zones())
+            .is_empty());
+    }
+}
