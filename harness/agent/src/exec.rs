@@ -17,8 +17,11 @@ use nix::fcntl::{fallocate, open, FallocateFlags, OFlag};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
+use shmemfuzz_core::program::PAGE_SIZE;
 use shmemfuzz_core::program::{Advice, MapKind, Op, Program, TouchMode};
-use shmemfuzz_core::protocol::{write_frame, AgentMsg, DataCheck, ObjObs, OpRecord, OpResult};
+use shmemfuzz_core::protocol::{
+    write_frame, AgentMsg, DataCheck, ObjObs, OpRecord, OpResult, PageState, PagemapCheck,
+};
 
 use crate::gem::Dri;
 
@@ -34,6 +37,8 @@ struct Mapping {
     len: usize,
     /// File offset of the mapping's first byte (pattern bytes are keyed by file offset).
     file_off: u64,
+    obj: String,
+    kind: MapKind,
 }
 
 /// Everything the child needs to run a program.
@@ -72,11 +77,12 @@ impl State {
     }
 
     /// Pages of every watched object still open, plus `extra` (a `zonecheck`'s object).
-    fn observe(&self, extra: Option<&str>) -> Vec<ObjObs> {
+    fn observe(&self, extra: Option<&str>) -> (Vec<ObjObs>, Option<PagemapCheck>) {
         let Some(dri) = self.dri.as_ref() else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
-        self.watched
+        let observed: Vec<ObjObs> = self
+            .watched
             .iter()
             .map(String::as_str)
             .chain(extra.filter(|e| !self.watched.contains(*e)))
@@ -88,7 +94,46 @@ impl State {
                     pages,
                 })
             })
-            .collect()
+            .collect();
+        let check = self.cross_check(&observed);
+        (observed, check)
+    }
+
+    /// Compares PAGE_INFO with `/proc/self/pagemap` for every present page of a shared
+    /// file mapping of an observed object: the PFNs must agree. Needs CAP_SYS_ADMIN
+    /// (without it pagemap reads PFNs as zero), so `None` without it.
+    fn cross_check(&self, observed: &[ObjObs]) -> Option<PagemapCheck> {
+        use caps::{CapSet, Capability};
+        if !caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
+            return None;
+        }
+        let pagemap = File::open("/proc/self/pagemap").ok()?;
+        let mut check = PagemapCheck::default();
+        for m in self.maps.values().filter(|m| m.kind == MapKind::Shared) {
+            let Some(obs) = observed.iter().find(|o| o.obj == m.obj) else {
+                continue;
+            };
+            let first_vpn = m.addr.as_ptr() as u64 / PAGE_SIZE;
+            for i in 0..(m.len as u64).div_ceil(PAGE_SIZE) {
+                let mut entry = [0u8; 8];
+                if nix::sys::uio::pread(&pagemap, &mut entry, ((first_vpn + i) * 8) as i64).ok()
+                    != Some(8)
+                {
+                    continue;
+                }
+                let entry = u64::from_le_bytes(entry);
+                if entry >> 63 == 0 {
+                    continue; // not present in this process's page tables
+                }
+                let pfn = entry & ((1 << 55) - 1);
+                check.compared += 1;
+                let page = obs.pages.get((m.file_off / PAGE_SIZE + i) as usize);
+                if !page.is_some_and(|p| p.state == PageState::Resident && p.pfn == pfn) {
+                    check.mismatched += 1;
+                }
+            }
+        }
+        Some(check)
     }
 }
 
@@ -113,13 +158,15 @@ impl Executor<'_> {
                 Op::Zonecheck { obj } => Some(obj.as_str()),
                 _ => None,
             };
+            let (pages, pagemap) = st.observe(extra);
             let rec = OpRecord {
                 index: i as u32,
                 result,
                 data,
                 micros,
                 swap_used_kib: crate::sys::swap_used_kib(),
-                pages: st.observe(extra),
+                pages,
+                pagemap,
             };
             write_frame(&mut self.out, &AgentMsg::Op(rec))
                 .map_err(|e| format!("reporting op {i}: {e}"))?;
@@ -262,6 +309,8 @@ impl Executor<'_> {
                         addr,
                         len: *len as usize,
                         file_off: *off,
+                        obj: obj.clone(),
+                        kind: *kind,
                     },
                 );
             }

@@ -29,6 +29,39 @@ struct GemClose {
     pad: u32,
 }
 
+/// `struct drm_version` from `<drm/drm.h>` (only the name is asked for).
+#[repr(C)]
+#[derive(Debug)]
+struct DrmVersion {
+    version_major: i32,
+    version_minor: i32,
+    version_patchlevel: i32,
+    name_len: usize,
+    name: *mut u8,
+    date_len: usize,
+    date: *mut u8,
+    desc_len: usize,
+    desc: *mut u8,
+}
+
+impl Default for DrmVersion {
+    fn default() -> Self {
+        DrmVersion {
+            version_major: 0,
+            version_minor: 0,
+            version_patchlevel: 0,
+            name_len: 0,
+            name: std::ptr::null_mut(),
+            date_len: 0,
+            date: std::ptr::null_mut(),
+            desc_len: 0,
+            desc: std::ptr::null_mut(),
+        }
+    }
+}
+
+const DRM_IOCTL_VERSION: u64 =
+    nix::request_code_readwrite!(b'd', 0x00, std::mem::size_of::<DrmVersion>()) as u64;
 const DRM_IOCTL_MODE_MAP_DUMB: u64 =
     nix::request_code_readwrite!(b'd', 0xB3, std::mem::size_of::<MapDumb>()) as u64;
 const DRM_IOCTL_GEM_CLOSE: u64 =
@@ -48,21 +81,25 @@ pub struct Dri {
 }
 
 impl Dri {
-    /// Opens the first DRM card whose driver is the mock.
+    /// Opens the DRM card whose driver reports the name `gma500_mock` (DRM_IOCTL_VERSION).
     pub fn open() -> Result<Dri, Errno> {
-        for i in 0..8 {
-            let name = std::fs::read_to_string(format!(
-                "/sys/class/drm/card{i}/device/driver/module/drivers"
-            ))
-            .or_else(|_| std::fs::read_to_string(format!("/sys/class/drm/card{i}/device/uevent")))
-            .unwrap_or_default();
-            let path = format!("/dev/dri/card{i}");
-            if std::path::Path::new(&path).exists() && (name.contains("gma500") || i == 0) {
-                let dev = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .map_err(crate::sys::io_errno)?;
+        for i in 0..16 {
+            let Ok(dev) = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(format!("/dev/dri/card{i}"))
+            else {
+                continue;
+            };
+            let mut name = [0u8; 32];
+            let mut v = DrmVersion {
+                name_len: name.len(),
+                name: name.as_mut_ptr(),
+                ..DrmVersion::default()
+            };
+            if ioctl(dev.as_raw_fd(), DRM_IOCTL_VERSION, &mut v).is_ok()
+                && name.starts_with(b"gma500_mock")
+            {
                 return Ok(Dri { dev });
             }
         }

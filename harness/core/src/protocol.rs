@@ -142,6 +142,14 @@ pub struct ObjObs {
     pub pages: Vec<PageObs>,
 }
 
+/// The mock driver's PAGE_INFO against `/proc/self/pagemap` for the present pages of shared
+/// file mappings: they must name the same PFNs (a self-check of the introspection).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PagemapCheck {
+    pub compared: u32,
+    pub mismatched: u32,
+}
+
 /// One operation's record, as the agent observed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpRecord {
@@ -155,6 +163,8 @@ pub struct OpRecord {
     /// After the operation: the pages of every DMA32-constrained or pinned object still open,
     /// and of the object a `zonecheck` names.
     pub pages: Vec<ObjObs>,
+    /// `None` when nothing was observed or the agent lacks CAP_SYS_ADMIN.
+    pub pagemap: Option<PagemapCheck>,
 }
 
 /// How the program's child process ended.
@@ -301,6 +311,7 @@ mod tests {
             micros: 9,
             swap_used_kib: 0,
             pages: Vec::new(),
+            pagemap: None,
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

@@ -15,7 +15,7 @@ use serde::Serialize;
 use shmemfuzz_core::oracle::{Finding, Model};
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
-    ChildExit, DataCheck, ObjObs, OpResult, PageObs, PageState, Teardown,
+    ChildExit, DataCheck, ObjObs, OpResult, PageObs, PageState, PagemapCheck, Teardown,
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
@@ -57,6 +57,8 @@ pub struct TraceOp {
     pub swap_used_kib: u64,
     /// Pages of the observed objects after the operation.
     pub pages: Vec<TracePages>,
+    /// The introspection's self-check against /proc/self/pagemap.
+    pub pagemap: Option<PagemapCheck>,
 }
 
 /// One object's pages, one character per page index:
@@ -140,6 +142,7 @@ impl<'a> Trace<'a> {
                         .iter()
                         .map(|o| TracePages::new(o, &guest.zones))
                         .collect(),
+                    pagemap: r.pagemap,
                 })
             })
             .collect();
