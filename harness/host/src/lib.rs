@@ -1,6 +1,8 @@
 //! shmemfuzz host library: everything that runs on the host side of the VM boundary.
 //!
 //! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
+//! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
+//!   from kernels/configs/).
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`guest`]: what goes into the guest: the embedded agent, the initramfs, swap images.
 //! - [`initramfs`]: the newc cpio writer.
@@ -14,6 +16,7 @@ pub mod bench;
 pub mod context;
 pub mod guest;
 pub mod initramfs;
+pub mod kbuild;
 pub mod kernel;
 pub mod modbuild;
 pub mod session;

@@ -1,0 +1,238 @@
+//! Self-built kernel tests: build Debian's linux-source-6.1 with `kernels/configs/base.config`
+//! and the planted-regression patches (or reuse the cached build: a no-change rebuild does
+//! not run make), then boot it through the harness's own session path.
+//!
+//! `#[ignore]`d: a fresh build takes minutes (about 5 on 2 cores) and needs the Debian
+//! archive. Run with `cargo test -p shmemfuzz --test kbuild -- --ignored --nocapture`.
+
+mod fixture;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use fixture::{example, Workdir};
+use shmemfuzz::context::Context;
+use shmemfuzz::kbuild::{build_debian_source, BuiltKernel, KbuildEvent, SourceBuild};
+use shmemfuzz::session::{Session, SessionOptions};
+use shmemfuzz_core::protocol::ChildExit;
+
+/// The console line the planted-regression patch prints when its switch is on.
+const PLANTED_LINE: &str = "shmem: planted regression: shmem.planted_no_replace=1";
+/// The switch, as it goes on the kernel command line.
+const PLANTED_SWITCH: &str = "shmem.planted_no_replace=1";
+
+/// One build per test process; the build itself is also serialised by a lock file.
+static BUILT: Mutex<Option<BuiltKernel>> = Mutex::new(None);
+
+fn built() -> BuiltKernel {
+    let mut slot = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(k) = slot.as_ref() {
+        return k.clone();
+    }
+    let ctx = Context::new().expect("catalog loads");
+    let spec = SourceBuild::from_repo(&ctx.root, "6.1").expect("repo fragments and patches");
+    let k = build_debian_source(&ctx, &spec, &|e| match e {
+        KbuildEvent::Output { .. } => {}
+        other => eprintln!("kbuild: {other:?}"),
+    })
+    .unwrap_or_else(|e| panic!("building linux-source-6.1: {e}"));
+    let size = std::fs::metadata(&k.kernel.bzimage).map_or(0, |m| m.len());
+    eprintln!(
+        "kbuild: {} release {} in {} s (make ran: {}), bzImage {} bytes, patches {:?}",
+        k.kernel.id,
+        k.kernel.release,
+        k.build_secs,
+        k.ran_make,
+        size,
+        k.patches.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    *slot = Some(k.clone());
+    k
+}
+
+fn console(s: &Session) -> String {
+    std::fs::read_to_string(s.console_path()).unwrap_or_default()
+}
+
+/// Boots the self-built kernel with the mock GMA500 driver built against its build dir and
+/// `append` on the kernel command line. (Not `fixture::boot_with`: that builds the mock
+/// against a catalog kernel's headers.)
+fn boot(k: &BuiltKernel, wd: &Workdir, append: &[&str]) -> Session {
+    let ctx = Context::new().expect("catalog loads");
+    let accel = ctx.accel(&k.kernel.bzimage).expect("accelerator probe");
+    let mock = ctx
+        .mock_module_for_tree(&k.build_dir, &k.kernel.release)
+        .unwrap_or_else(|e| panic!("building the mock driver against {:?}: {e}", k.build_dir));
+    let mut opts = SessionOptions::new(wd.path().join("session"), accel);
+    opts.modules = vec![mock];
+    opts.append = append.iter().map(|a| a.to_string()).collect();
+    let s = Session::boot(&k.kernel, &opts)
+        .unwrap_or_else(|e| panic!("booting {}: {e:#}", k.kernel.id));
+    eprintln!(
+        "{}: ready after {} ms (guest uptime {} ms), modules loaded {:?}",
+        k.kernel.id, s.info.ready_after_ms, s.info.boot_ms, s.info.modules
+    );
+    assert_eq!(s.info.release, k.kernel.release, "booted the built kernel");
+    assert!(
+        s.info.release.starts_with("6.1.") && s.info.release.ends_with("-shmemfuzz"),
+        "{}",
+        s.info.release
+    );
+    assert_eq!(
+        s.info.modules,
+        ["gma500_mock.ko"],
+        "only the mock is loaded: virtio and drm are built in"
+    );
+    s
+}
+
+/// Runs the smallest swap round trip (no DMA32 mask: nothing to replace) and checks it is
+/// clean whichever way the switch is.
+fn roundtrip_is_clean(s: &mut Session) {
+    let program = example("pageout-roundtrip.prog");
+    let out = s.run(&program, &mut |_| {}).expect("the run completes");
+    assert_eq!(out.exit, Some(ChildExit::Completed));
+    assert_eq!(out.records.len(), program.ops.len());
+    // `madvise v0 ... pageout` (op 4) wrote the memfd's pages to the swap disk.
+    assert!(
+        out.records[4].swap_used_kib > 0,
+        "pageout reached swap: {:?}",
+        out.records[4]
+    );
+    assert!(
+        out.verdict.is_clean(),
+        "findings on the self-built kernel: {:#?}",
+        out.verdict.findings
+    );
+}
+
+/// The reference routes to `shmem_replace_folio` (examples/): the 6.1 WILLNEED route on a
+/// DMA32 memfd and on a GEM object, and swap readahead of neighbouring slots.
+const ROUTES: [&str; 3] = [
+    "dma32-willneed.prog",
+    "gem-willneed.prog",
+    "dma32-readahead.prog",
+];
+
+/// Runs one route and returns its findings' signatures.
+fn route_signatures(s: &mut Session, route: &str) -> Vec<String> {
+    let out = s
+        .run(&example(route), &mut |_| {})
+        .expect("the run completes");
+    assert_eq!(out.exit, Some(ChildExit::Completed));
+    let sigs: Vec<String> = out
+        .verdict
+        .signatures()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    eprintln!("{route}: {sigs:?}");
+    sigs
+}
+
+#[test]
+#[ignore = "builds a kernel"]
+fn switch_off_the_self_built_kernel_is_clean() {
+    let k = built();
+    let wd = Workdir::new("kbuild-off");
+    let mut s = boot(&k, &wd, &[]);
+    roundtrip_is_clean(&mut s);
+    let sigs: Vec<(&str, Vec<String>)> = ROUTES
+        .iter()
+        .map(|r| (*r, route_signatures(&mut s, r)))
+        .collect();
+    let text = console(&s);
+    s.shutdown();
+    for (route, sigs) in sigs {
+        assert!(
+            sigs.is_empty(),
+            "{route}: stock behaviour replaces the pages: {sigs:?}"
+        );
+    }
+    assert!(
+        !text.contains("planted regression"),
+        "the switch is off by default:\n{text}"
+    );
+}
+
+#[test]
+#[ignore = "builds a kernel"]
+fn switch_on_the_console_says_so_and_the_zone_oracle_catches_it() {
+    let k = built();
+    let wd = Workdir::new("kbuild-on");
+    let mut s = boot(&k, &wd, &[PLANTED_SWITCH]);
+    roundtrip_is_clean(&mut s);
+    let sigs: Vec<(&str, Vec<String>)> = ROUTES
+        .iter()
+        .map(|r| (*r, route_signatures(&mut s, r)))
+        .collect();
+    let text = console(&s);
+    s.shutdown();
+    let line = text.lines().find(|l| l.contains(PLANTED_LINE));
+    eprintln!("console: {line:?}");
+    assert!(
+        line.is_some(),
+        "the console shows the planted regression is on:\n{text}"
+    );
+    for (route, sigs) in &sigs {
+        let kind = if route.starts_with("gem") {
+            "zone:gem:"
+        } else {
+            "zone:memfd:"
+        };
+        assert!(
+            sigs.iter().any(|sig| sig.starts_with(kind)),
+            "{route}: pages of the DMA32 object left in Normal are a zone finding: {sigs:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "builds a kernel"]
+fn a_second_build_without_changes_does_not_run_make() {
+    let first = built();
+    let ctx = Context::new().expect("catalog loads");
+    let spec = SourceBuild::from_repo(&ctx.root, "6.1").expect("repo fragments and patches");
+    let again = build_debian_source(&ctx, &spec, &|_| {}).expect("rebuild");
+    assert!(!again.ran_make, "nothing changed: make must not run");
+    assert_eq!(again.kernel, first.kernel, "same id, release and paths");
+    assert_eq!(again.config_hash, first.config_hash);
+}
+
+#[test]
+#[ignore = "builds a kernel"]
+fn out_of_tree_modules_build_against_the_build_dir() {
+    let k = built();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("hello.c"),
+        "#include <linux/module.h>\nstatic int __init hello_init(void) { return 0; }\n\
+         module_init(hello_init);\nMODULE_LICENSE(\"GPL\");\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("Makefile"), "obj-m := hello.o\n").expect("write");
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(&k.build_dir)
+        .arg(format!("M={}", dir.path().display()))
+        .arg("modules")
+        .env_remove("MAKEFLAGS")
+        .output()
+        .expect("make runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let modinfo = Command::new("/usr/sbin/modinfo")
+        .args(["-F", "vermagic"])
+        .arg(dir.path().join("hello.ko"))
+        .output()
+        .expect("modinfo runs");
+    let vermagic = String::from_utf8_lossy(&modinfo.stdout);
+    assert!(
+        vermagic.starts_with(&format!("{} ", k.kernel.release)),
+        "built for this kernel: {vermagic}"
+    );
+}
