@@ -12,13 +12,19 @@ declare -A need=(
   [gcc]=gcc                              # crates with C parts
   [gcc-12]=gcc-12                        # the mock driver: Debian's kernels are built with gcc-12
   [make]=make
+  [flex]=flex                            # building kernels from source (kernels/configs/)
+  [bison]=bison
+  [bc]=bc
+  [perl]=perl
+  [xz]=xz-utils
+  [patch]=patch                          # kernels/regressions/*.patch
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
-# libraries, checked by package: the mock driver's build links against libelf (objtool)
-for pkg in libelf-dev libc6-dev; do
+# libraries, checked by package: objtool needs libelf, a kernel build's certs need openssl
+for pkg in libelf-dev libssl-dev libc6-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
 done
 if ! command -v cargo >/dev/null 2>&1; then

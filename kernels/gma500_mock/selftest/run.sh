@@ -4,8 +4,9 @@
 # Boots a kernel under QEMU (TCG) with the gma500_mock selftest as /init:
 #   kernels/gma500_mock/selftest/run.sh [catalog id, default debian-6.1]
 # The kernel and its headers come from the harness's cache (`shmemfuzz kernel fetch`);
-# set VMLINUZ and HEADERS (the build dir) to use others. Needs gcc, make, libelf-dev, cpio,
-# mkswap (util-linux) and qemu-system-x86. Exits 0 only if the guest printed
+# set VMLINUZ and HEADERS (the build dir), and MODDIR (lib/modules/<release>, if the kernel
+# has modules) to use others, e.g. a self-built tree. Needs gcc, make, cpio, mkswap
+# (util-linux) and qemu-system-x86. Exits 0 only if the guest printed
 # "SELFTEST PASS" and the console shows no kernel report.
 set -eu
 
@@ -22,15 +23,14 @@ if [ -z "${VMLINUZ:-}" ] || [ -z "${HEADERS:-}" ]; then
 	HEADERS=$(echo "$out" | sed -n 's/^headers: //p')
 	VMLINUZ=$(echo "$out" | sed -n "s/^$id: .* at //p")
 fi
-release=${VMLINUZ##*/vmlinuz-}
-moddir=$(dirname "$VMLINUZ")/../lib/modules/$release
+moddir=${MODDIR:-$(dirname "$VMLINUZ")/../lib/modules/${VMLINUZ##*/vmlinuz-}}
 echo "kernel $VMLINUZ"
 echo "headers $HEADERS"
 
 # $1 and its dependencies from modules.dep, dependencies first; nothing if built in.
 resolve() {
 	local line dep name
-	line=$(grep -E "(^|/)$1\.ko(\.xz)?:" "$moddir/modules.dep" || true)
+	line=$(grep -sE "(^|/)$1\.ko(\.xz)?:" "$moddir/modules.dep" || true)
 	[ -n "$line" ] || return 0
 	for dep in $(echo "${line#*:}" | tr ' ' '\n' | tac); do
 		name=${dep##*/}
