@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
 use crate::modbuild::{build_mock_module, ModBuildError};
 use crate::vm::{accel, Accel, VmError};
@@ -25,7 +26,29 @@ pub enum ContextError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Module(#[from] ModBuildError),
+    #[error(transparent)]
+    Build(#[from] KbuildError),
 }
+
+/// A kernel ready to boot with the mock GMA500 driver built for it.
+#[derive(Clone, Debug)]
+pub struct PreparedKernel {
+    pub kernel: FetchedKernel,
+    pub mock_module: PathBuf,
+}
+
+/// What preparing a kernel is doing, for progress display.
+#[derive(Clone, Debug)]
+pub enum PrepareEvent {
+    Fetch(FetchEvent),
+    Build(String),
+    Module,
+}
+
+/// Kernel ids built from Debian's source packages rather than taken from the catalog:
+/// `src-6.1` is linux-source-6.1 with `kernels/configs/base.config` and every patch in
+/// `kernels/regressions/` (whose switches are off unless given on the command line).
+pub const SOURCE_KERNELS: &[(&str, &str)] = &[("src-6.1", "6.1")];
 
 #[derive(Debug)]
 pub struct Context {
@@ -91,6 +114,35 @@ impl Context {
             .parent()
             .map_or_else(|| self.root.join(".cache"), Path::to_path_buf);
         Ok(build_mock_module(&src, build_dir, &cache, release)?)
+    }
+
+    /// A catalog kernel (fetched) or a `src-*` kernel (built), with its mock driver.
+    pub fn prepare(
+        &self,
+        id: Option<&str>,
+        progress: &dyn Fn(PrepareEvent),
+    ) -> Result<PreparedKernel, ContextError> {
+        if let Some((_, series)) = SOURCE_KERNELS.iter().find(|(sid, _)| Some(*sid) == id) {
+            let spec = SourceBuild::from_repo(&self.root, series)?;
+            let built = build_debian_source(self, &spec, &|e| {
+                if !matches!(e, KbuildEvent::Output { .. }) {
+                    progress(PrepareEvent::Build(format!("{e:?}")));
+                }
+            })?;
+            progress(PrepareEvent::Module);
+            let mock_module = self.mock_module_for_tree(&built.build_dir, &built.kernel.release)?;
+            return Ok(PreparedKernel {
+                kernel: built.kernel,
+                mock_module,
+            });
+        }
+        let kernel = self.kernel(id, &|e| progress(PrepareEvent::Fetch(e)))?;
+        progress(PrepareEvent::Module);
+        let mock_module = self.mock_module(&kernel, &|e| progress(PrepareEvent::Fetch(e)))?;
+        Ok(PreparedKernel {
+            kernel,
+            mock_module,
+        })
     }
 
     /// The accelerator to use with `kernel`: `SHMEMFUZZ_ACCEL`, else a cached, bounded probe.

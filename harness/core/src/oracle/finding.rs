@@ -204,6 +204,15 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
             ));
         }
     }
+    for f in v
+        .findings
+        .iter_mut()
+        .filter(|f| f.kind == FindingKind::Zone)
+    {
+        let place = f.signature.trim_start_matches("zone:");
+        let n = zone_tracker.violations.get(place).copied().unwrap_or(0);
+        f.detail = format!("{n} page observations in all break the DMA32 mask with this signature");
+    }
     for r in facts.reports.iter().filter(|r| r.is_finding) {
         v.push(Finding::new(
             FindingKind::Kernel,

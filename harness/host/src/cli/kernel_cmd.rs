@@ -24,6 +24,9 @@ pub fn list() -> anyhow::Result<ExitCode> {
             e.release, e.image.version, e.description
         );
     }
+    for (id, series) in shmemfuzz::context::SOURCE_KERNELS {
+        println!("{id:<18} {:<26} {:<22} {:<8} built from Debian's linux-source-{series} + kernels/configs + kernels/regressions", "-", "-", "-");
+    }
     println!("(* the default kernel)");
     Ok(ExitCode::SUCCESS)
 }

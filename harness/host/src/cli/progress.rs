@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use shmemfuzz::context::PrepareEvent;
 use shmemfuzz::kernel::FetchEvent;
 
 pub fn spinner(msg: impl Into<String>) -> ProgressBar {
@@ -24,5 +25,15 @@ pub fn fetch_events(pb: &ProgressBar) -> impl Fn(FetchEvent) + '_ {
         FetchEvent::Unpacking => pb.set_message("unpacking"),
         FetchEvent::Done => pb.set_message("fetched"),
         FetchEvent::AlreadyCached => pb.set_message("cached"),
+    }
+}
+
+/// A callback for preparing a kernel (fetch or build, then the mock driver) that updates `pb`.
+pub fn prepare_events(pb: &ProgressBar) -> impl Fn(PrepareEvent) + '_ {
+    let fetch = fetch_events(pb);
+    move |ev| match ev {
+        PrepareEvent::Fetch(f) => fetch(f),
+        PrepareEvent::Build(step) => pb.set_message(format!("building the kernel: {step}")),
+        PrepareEvent::Module => pb.set_message("building the mock GMA500 driver"),
     }
 }

@@ -12,13 +12,14 @@ use shmemfuzz::trace::Trace;
 use shmemfuzz_core::oracle::Model;
 use shmemfuzz_core::program::{self, Program};
 
-use super::progress::{fetch_events, spinner};
+use super::progress::{prepare_events, spinner};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The program file (see docs/program-format.md).
     program: PathBuf,
-    /// Catalog id of the kernel (default: the catalog's default).
+    /// Catalog id of the kernel (default: the catalog's default), or `src-6.1` to build
+    /// Debian's linux-source-6.1 with kernels/configs and kernels/regressions.
     #[arg(long)]
     kernel: Option<String>,
     /// Write the execution trace (JSON) here.
@@ -33,6 +34,10 @@ pub struct RunArgs {
     /// Keep the VM's files (console.log, images) here instead of a temporary directory.
     #[arg(long)]
     workdir: Option<PathBuf>,
+    /// Extra kernel command-line arguments (repeatable), e.g. a planted regression's switch
+    /// `shmem.planted_no_replace=1` on `--kernel src-6.1`.
+    #[arg(long)]
+    append: Vec<String>,
     /// vCPUs for the guest.
     #[arg(long, default_value_t = 1)]
     smp: u32,
@@ -51,15 +56,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
-    let kernel = ctx.kernel(args.kernel.as_deref(), &fetch_events(&pb))?;
-    pb.set_message("building the mock GMA500 driver");
-    let module = ctx.mock_module(&kernel, &fetch_events(&pb))?;
+    let prepared = ctx.prepare(args.kernel.as_deref(), &prepare_events(&pb))?;
+    let (kernel, module) = (prepared.kernel, prepared.mock_module);
     let accel = ctx.accel(&kernel.bzimage)?;
     let (dir, _tmp) = super::workdir(args.workdir.clone())?;
     let mut opts = SessionOptions::new(dir.clone(), accel);
     opts.op_timeout = Duration::from_secs(args.op_timeout);
     opts.smp = args.smp;
     opts.modules = vec![module];
+    opts.append = args.append.clone();
     pb.set_message(format!("booting {} under {accel}", kernel.release));
     let mut session = Session::boot(&kernel, &opts)?;
     pb.finish_and_clear();
