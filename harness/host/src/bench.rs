@@ -4,7 +4,8 @@
 //! The floor is an initramfs holding only `/init` (the agent binary, so the unpacked size is
 //! the same) started with `shmemfuzz_poweroff=1`, which the kernel passes to init as an
 //! environment variable: init powers off at once. Floor time is launch to QEMU exit; ready
-//! time is launch to the agent's `Ready` (mounts, module loading, devices, settings).
+//! time is launch to the agent's `Ready` (mounts, loading the virtio modules, drm and the mock
+//! driver, devices, settings).
 //! Runs alternate floor/ready so drifting machine load hits both alike.
 
 use std::path::Path;
@@ -37,6 +38,7 @@ impl BootFigures {
 /// Boots `runs` times each way; `progress` hears about each measurement.
 pub fn boot(
     kernel: &FetchedKernel,
+    modules: &[std::path::PathBuf],
     accel: Accel,
     smp: u32,
     runs: u32,
@@ -50,6 +52,7 @@ pub fn boot(
         figs.floor_ms.push(floor);
         let mut opts = SessionOptions::new(workdir.join(format!("ready{i}")), accel);
         opts.smp = smp;
+        opts.modules = modules.to_vec();
         let s = Session::boot(kernel, &opts)?;
         let ready = s.info.ready_after_ms;
         s.shutdown();
