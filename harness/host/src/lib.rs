@@ -13,6 +13,7 @@
 //! - [`bench`]: the boot benchmark.
 
 pub mod bench;
+mod cachedir;
 pub mod context;
 pub mod guest;
 pub mod initramfs;

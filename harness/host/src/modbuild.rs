@@ -27,7 +27,7 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -39,7 +39,6 @@ pub const BUILD_LIMIT: Duration = Duration::from_secs(300);
 const TAIL_LINES: usize = 30;
 /// Bump to invalidate every cached build (e.g. when the make command line changes).
 const KEY_VERSION: &str = "gma500_mock build v1";
-const PARTIAL_PREFIX: &str = ".partial-";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModBuildError {
@@ -124,9 +123,9 @@ pub fn build_mock_module(
     }
 
     require_tools(kdir)?;
-    remove_stale_partials(&root);
+    crate::cachedir::remove_stale_partials(&root);
     let work = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
+        .prefix(crate::cachedir::PARTIAL_PREFIX)
         .tempdir_in(&root)
         .map_err(|e| {
             ModBuildError::io(
@@ -413,30 +412,6 @@ fn tail(text: &str) -> String {
         lines.push_back(line);
     }
     Vec::from(lines).join("\n")
-}
-
-/// Removes work dirs a killed build left behind, once they are a day old.
-fn remove_stale_partials(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    let day = Duration::from_secs(24 * 3600);
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .is_some_and(|age| age > day);
-        if old
-            && entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(PARTIAL_PREFIX)
-        {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! behind that looks complete. The .deb and the tarball are not kept (the tree is 1.4 GB).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,10 +16,6 @@ use super::{KbuildError, KbuildEvent};
 
 /// File in a complete source tree: what was unpacked there.
 const MARKER: &str = ".shmemfuzz-source";
-/// Prefix of in-progress work directories in the source cache.
-const PARTIAL_PREFIX: &str = ".partial-";
-/// Partial directories older than this are leftovers of killed runs.
-const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Build timestamp when the package's changelog cannot be read.
 pub(crate) const FALLBACK_TIMESTAMP: &str = "Thu, 01 Jan 2015 00:00:00 +0000";
 
@@ -98,9 +93,9 @@ pub(crate) fn obtain(
     tools::require_all(FETCH_TOOLS)?;
     std::fs::create_dir_all(root)
         .map_err(|e| KbuildError::io(format!("cannot create {}", root.display()), e))?;
-    remove_stale_partials(root);
+    crate::cachedir::remove_stale_partials(root);
     let work = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
+        .prefix(crate::cachedir::PARTIAL_PREFIX)
         .tempdir_in(root)
         .map_err(|e| {
             KbuildError::io(
@@ -253,24 +248,6 @@ fn sha256_file(path: &Path) -> Result<String, KbuildError> {
     std::io::copy(&mut file, &mut hasher)
         .map_err(|e| KbuildError::io(format!("cannot read {}", path.display()), e))?;
     Ok(hex::encode(hasher.finalize()))
-}
-
-/// Removes `.partial-*` directories left by runs killed more than a day ago; errors ignored.
-fn remove_stale_partials(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.filter_map(Result::ok) {
-        let is_partial = e.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX);
-        let age = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok());
-        if is_partial && age.is_some_and(|a| a > STALE_AFTER) {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ impl KernelCache {
             .root
             .canonicalize()
             .map_err(|e| KernelError::io(format!("cannot resolve {}", self.root.display()), e))?;
-        store::remove_stale_partials(&root);
+        crate::cachedir::remove_stale_partials(&root);
 
         let pins = if headers {
             &entry.headers[..]
@@ -196,7 +196,7 @@ impl KernelCache {
             p.sha256 = apt::archive_sha256(&p.name, &p.version)?;
         }
         let work = tempfile::Builder::new()
-            .prefix(store::PARTIAL_PREFIX)
+            .prefix(crate::cachedir::PARTIAL_PREFIX)
             .tempdir_in(&root)
             .map_err(|e| {
                 KernelError::io(

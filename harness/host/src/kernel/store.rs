@@ -3,7 +3,6 @@
 //! headers' Makefile at the unpacked copy.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -12,10 +11,6 @@ use super::{KernelError, Package};
 /// File written into a tree just before it is renamed into place: a directory without it is
 /// not a complete fetch.
 pub(crate) const MARKER: &str = ".shmemfuzz-complete";
-/// Prefix of in-progress work directories inside the cache root.
-pub(crate) const PARTIAL_PREFIX: &str = ".partial-";
-/// Partial directories older than this are leftovers of killed runs.
-const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// What a complete directory holds (the marker's content).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,25 +69,6 @@ pub(crate) fn publish(tree: &Path, dest: &Path, marker: &Marker) -> Result<Marke
         }
     }
     unreachable!("the loop returns on its second attempt")
-}
-
-/// Removes `.partial-*` directories left by runs killed more than a day ago; errors ignored.
-pub(crate) fn remove_stale_partials(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.filter_map(Result::ok) {
-        let is_partial = e.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX);
-        let age = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok());
-        if is_partial && age.is_some_and(|a| a > STALE_AFTER) {
-            tracing::debug!(path = %e.path().display(), "removing abandoned partial kernel fetch");
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
 }
 
 /// Rewrites `include <anything>/usr/src/<rest>` lines to `include <new_root>/usr/src/<rest>`
