@@ -8,6 +8,7 @@
 //! - [`initramfs`]: the newc cpio writer.
 //! - [`swapimg`]: swap device images.
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
+//! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bench`]: the boot benchmark.
@@ -20,6 +21,7 @@ pub mod initramfs;
 pub mod kbuild;
 pub mod kernel;
 pub mod modbuild;
+pub mod runner;
 pub mod session;
 pub mod swapimg;
 pub mod trace;
