@@ -3,6 +3,7 @@
 //!
 //! - [`program`]: the program model, its text format and its `Arbitrary` decoder.
 //! - [`oracle`]: the reference model of object contents and expected results, and findings.
+//! - [`replay`]: diffing a replay against a recording (results, data, page states and zones).
 //! - [`protocol`]: the framed host/agent wire protocol.
 //! - [`console`]: parsing kernel console output into reports with titles and signatures.
 //! - [`zoneinfo`]: parsing `/proc/zoneinfo` into the guest's zone layout.
@@ -11,5 +12,6 @@ pub mod console;
 pub mod oracle;
 pub mod program;
 pub mod protocol;
+pub mod replay;
 pub mod uapi;
 pub mod zoneinfo;

@@ -11,9 +11,11 @@
 //! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
+//! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark.
 
 pub mod bench;
+pub mod bundle;
 mod cachedir;
 pub mod context;
 pub mod guest;

@@ -4,6 +4,7 @@
 mod bench_cmd;
 mod kernel_cmd;
 mod progress;
+mod replay_cmd;
 mod run_cmd;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ enum Command {
     },
     /// Boot a kernel, run a program, print each operation's result and the verdict.
     Run(run_cmd::RunArgs),
+    /// Replay a bundle (or a program) on the same or another kernel, diffed per operation.
+    Replay(replay_cmd::ReplayArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -87,6 +90,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KernelCommand::Fetch { id, headers },
         } => kernel_cmd::fetch(&id, headers),
         Command::Run(args) => run_cmd::run(args),
+        Command::Replay(args) => replay_cmd::replay(args),
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),

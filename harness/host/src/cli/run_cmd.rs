@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use shmemfuzz::bundle::{Bundle, BundleContents};
 use shmemfuzz::context::Context;
 use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz::trace::Trace;
@@ -22,6 +23,10 @@ pub struct RunArgs {
     /// Debian's linux-source-6.1 with kernels/configs and kernels/regressions.
     #[arg(long)]
     kernel: Option<String>,
+    /// Record the run as a bundle in this (new) directory: program, records, trace, console,
+    /// kernel identity and VM settings; `shmemfuzz replay DIR` replays it.
+    #[arg(long)]
+    bundle: Option<PathBuf>,
     /// Write the execution trace (JSON) here.
     #[arg(long)]
     trace: Option<PathBuf>,
@@ -89,7 +94,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing the trace {}", path.display()))?;
     }
     let console = session.console_path().to_path_buf();
+    let (info, qemu) = (session.info.clone(), session.command_line());
     session.shutdown();
+    if let Some(dir) = &args.bundle {
+        let contents =
+            BundleContents::from_run(&program, &outcome, &kernel, &info, qemu, &console, &opts)?;
+        Bundle::write(dir, &contents)?;
+        println!(
+            "bundle: {} (replay with `shmemfuzz replay {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
     if outcome.verdict.is_clean() {
         println!(
             "verdict: clean ({} ops, {} ms)",

@@ -1,0 +1,139 @@
+//! `shmemfuzz replay BUNDLE|PROGRAM [--kernel ID] [--runs N]`: replay a recording on the same
+//! or another kernel, diff every operation against it, and count how many runs reproduce the
+//! recorded signature.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use shmemfuzz::bundle::Bundle;
+use shmemfuzz::context::{Context, SOURCE_KERNELS};
+use shmemfuzz::runner::Runner;
+use shmemfuzz::session::SessionOptions;
+use shmemfuzz_core::program::{self, Program};
+
+use super::progress::{prepare_events, spinner};
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A bundle directory (from `run --bundle`, `repro` or `minimize`) or a program file.
+    input: PathBuf,
+    /// Kernel to replay on (default: the recording's kernel; a program defaults to the
+    /// catalog's default).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Kernel command-line arguments (default: the recording's).
+    #[arg(long)]
+    append: Option<Vec<String>>,
+    /// How many times to run it (each on the same guest while it survives).
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
+    /// Accept the test-only operations (`corrupt`, `sysrq`).
+    #[arg(long)]
+    allow_test_ops: bool,
+    /// Divergences printed per run.
+    #[arg(long, default_value_t = 10)]
+    show: usize,
+}
+
+/// The catalog or source-kernel id a recorded kernel id was built from.
+fn kernel_id_for(recorded: &str) -> String {
+    SOURCE_KERNELS
+        .iter()
+        .find(|(id, _)| recorded.starts_with(&format!("{id}-")))
+        .map_or_else(|| recorded.to_string(), |(id, _)| id.to_string())
+}
+
+fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
+    if input.is_dir() {
+        let b = Bundle::read(input)?;
+        return Ok((b.contents.program.clone(), Some(b)));
+    }
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+    Ok((p, None))
+}
+
+pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let (program, bundle) = load(&args.input)?;
+    if program.has_test_only_ops() && !args.allow_test_ops {
+        anyhow::bail!(
+            "{} uses test-only operations (corrupt, sysrq): pass --allow-test-ops",
+            args.input.display()
+        );
+    }
+    let recorded = bundle.as_ref().map(|b| &b.contents);
+    let kernel_id = args
+        .kernel
+        .clone()
+        .or_else(|| recorded.map(|c| kernel_id_for(&c.kernel.id)));
+    let ctx = Context::new()?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(kernel_id.as_deref(), &prepare_events(&pb))?;
+    let accel = ctx.accel(&prepared.kernel.bzimage)?;
+    let (dir, _tmp) = super::workdir(None)?;
+    let mut opts = SessionOptions::new(dir, accel);
+    if let Some(c) = recorded {
+        c.apply_to(&mut opts);
+    }
+    if let Some(append) = &args.append {
+        opts.append = append.clone();
+    }
+    let target = recorded.and_then(|c| c.signature.clone());
+    let kernel_name = prepared.kernel.id.clone();
+    let mut runner = Runner::new(prepared, opts);
+    let mut hits = 0u32;
+    for run in 1..=args.runs {
+        pb.set_message(format!("run {run}/{} on {kernel_name}", args.runs));
+        let out = runner.run(&program, &mut |_| {})?;
+        let sigs = out.verdict.signatures();
+        let hit = target.as_deref().is_some_and(|t| sigs.contains(&t));
+        hits += u32::from(hit);
+        pb.suspend(|| {
+            println!(
+                "run {run}: {}",
+                if sigs.is_empty() {
+                    "clean".to_string()
+                } else {
+                    sigs.join(", ")
+                }
+            );
+            if let (Some(c), Some(session)) = (recorded, runner_zones(&mut runner)) {
+                let divergences = c.diff(&out.records, &session);
+                match divergences.len() {
+                    0 => println!("  same results, data and page states/zones as the recording"),
+                    n => {
+                        println!("  {n} divergence(s) from the recording; first:");
+                        for d in divergences.iter().take(args.show) {
+                            println!("    {d}");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    pb.finish_and_clear();
+    runner.shutdown();
+    match &target {
+        Some(t) => println!(
+            "reproduced `{t}` in {hits}/{} runs on {kernel_name}",
+            args.runs
+        ),
+        None => println!(
+            "{} run(s) on {kernel_name}; the recording had no finding",
+            args.runs
+        ),
+    }
+    Ok(if hits > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The zones of the guest that ran last (a dead guest's are gone: use a fresh boot's).
+fn runner_zones(runner: &mut Runner) -> Option<Vec<shmemfuzz_core::zoneinfo::Zone>> {
+    runner.session().ok().map(|s| s.info.zones.clone())
+}
