@@ -8,15 +8,28 @@ use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::OpRecord;
 
 use crate::context::PreparedKernel;
-use crate::session::{RunOutcome, Session, SessionError, SessionOptions};
+use crate::session::{GuestInfo, RunOutcome, Session, SessionError, SessionOptions};
+
+/// The guest a run happened on, kept after the guest is gone (for bundles).
+#[derive(Clone, Debug)]
+pub struct LastGuest {
+    pub info: GuestInfo,
+    pub qemu: String,
+    /// Its console file (it stays until the runner's work directory is removed).
+    pub console: PathBuf,
+    /// The options it was booted with.
+    pub options: SessionOptions,
+}
 
 /// One kernel, one VM at a time, rebooted on demand.
 #[derive(Debug)]
 pub struct Runner {
     kernel: PreparedKernel,
     template: SessionOptions,
-    session: Option<Session>,
+    /// The booted guest and the options it was booted with.
+    session: Option<(Session, SessionOptions)>,
     boots: u32,
+    last: Option<LastGuest>,
 }
 
 impl Runner {
@@ -31,6 +44,7 @@ impl Runner {
             template,
             session: None,
             boots: 0,
+            last: None,
         }
     }
 
@@ -47,17 +61,15 @@ impl Runner {
     pub fn session(&mut self) -> Result<&mut Session, SessionError> {
         if self.session.is_none() {
             let mut opts = self.template.clone();
-            opts.workdir = self.workdir(self.boots);
+            opts.workdir = self.template.workdir.join(format!("boot{}", self.boots));
             self.boots += 1;
-            self.session = Some(Session::boot(&self.kernel.kernel, &opts)?);
+            let s = Session::boot(&self.kernel.kernel, &opts)?;
+            self.session = Some((s, opts));
         }
-        self.session
-            .as_mut()
-            .ok_or_else(|| SessionError::Agent("no session".into()))
-    }
-
-    fn workdir(&self, boot: u32) -> PathBuf {
-        self.template.workdir.join(format!("boot{boot}"))
+        match self.session.as_mut() {
+            Some((s, _)) => Ok(s),
+            None => Err(SessionError::Agent("no session".into())),
+        }
     }
 
     /// Runs `program`; if the guest did not survive it, the next run boots a new one.
@@ -66,23 +78,31 @@ impl Runner {
         program: &Program,
         on_record: &mut dyn FnMut(&OpRecord),
     ) -> Result<RunOutcome, SessionError> {
-        let session = self.session()?;
-        let result = session.run(program, on_record);
-        let dead = match &result {
-            Ok(out) => !out.vm_alive,
-            Err(_) => true,
+        self.session()?;
+        let Some((session, options)) = self.session.as_mut() else {
+            return Err(SessionError::Agent("no session".into()));
         };
-        if dead {
-            if let Some(s) = self.session.take() {
-                s.shutdown();
-            }
+        let result = session.run(program, on_record);
+        self.last = Some(LastGuest {
+            info: session.info.clone(),
+            qemu: session.command_line(),
+            console: session.console_path().to_path_buf(),
+            options: options.clone(),
+        });
+        if result.as_ref().map_or(true, |out| !out.vm_alive) {
+            self.shutdown();
         }
         result
     }
 
+    /// The guest of the last run.
+    pub fn last_guest(&self) -> Option<&LastGuest> {
+        self.last.as_ref()
+    }
+
     /// Powers the current guest off, if any.
     pub fn shutdown(&mut self) {
-        if let Some(s) = self.session.take() {
+        if let Some((s, _)) = self.session.take() {
             s.shutdown();
         }
     }

@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod kernel_cmd;
+mod minimize_cmd;
 mod progress;
 mod replay_cmd;
 mod run_cmd;
@@ -34,6 +35,8 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Replay a bundle (or a program) on the same or another kernel, diffed per operation.
     Replay(replay_cmd::ReplayArgs),
+    /// Shrink a bundle's program to one that reproduces the same signature; writes a new bundle.
+    Minimize(minimize_cmd::MinimizeArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -91,6 +94,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => kernel_cmd::fetch(&id, headers),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
+        Command::Minimize(args) => minimize_cmd::minimize(args),
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),

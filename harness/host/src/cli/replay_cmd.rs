@@ -26,6 +26,10 @@ pub struct ReplayArgs {
     /// Kernel command-line arguments (default: the recording's).
     #[arg(long)]
     append: Option<Vec<String>>,
+    /// Boot without the recording's kernel arguments (e.g. to replay a planted-regression
+    /// bundle on the same image with the switch off).
+    #[arg(long, conflicts_with = "append")]
+    no_append: bool,
     /// How many times to run it (each on the same guest while it survives).
     #[arg(long, default_value_t = 1)]
     runs: u32,
@@ -38,14 +42,14 @@ pub struct ReplayArgs {
 }
 
 /// The catalog or source-kernel id a recorded kernel id was built from.
-fn kernel_id_for(recorded: &str) -> String {
+pub(super) fn kernel_id_for(recorded: &str) -> String {
     SOURCE_KERNELS
         .iter()
         .find(|(id, _)| recorded.starts_with(&format!("{id}-")))
         .map_or_else(|| recorded.to_string(), |(id, _)| id.to_string())
 }
 
-fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
+pub(super) fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
     if input.is_dir() {
         let b = Bundle::read(input)?;
         return Ok((b.contents.program.clone(), Some(b)));
@@ -81,6 +85,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(append) = &args.append {
         opts.append = append.clone();
     }
+    if args.no_append {
+        opts.append.clear();
+    }
     let target = recorded.and_then(|c| c.signature.clone());
     let kernel_name = prepared.kernel.id.clone();
     let mut runner = Runner::new(prepared, opts);
@@ -100,8 +107,8 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                     sigs.join(", ")
                 }
             );
-            if let (Some(c), Some(session)) = (recorded, runner_zones(&mut runner)) {
-                let divergences = c.diff(&out.records, &session);
+            if let (Some(c), Some(last)) = (recorded, runner.last_guest()) {
+                let divergences = c.diff(&out.records, &last.info.zones);
                 match divergences.len() {
                     0 => println!("  same results, data and page states/zones as the recording"),
                     n => {
@@ -131,9 +138,4 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The zones of the guest that ran last (a dead guest's are gone: use a fresh boot's).
-fn runner_zones(runner: &mut Runner) -> Option<Vec<shmemfuzz_core::zoneinfo::Zone>> {
-    runner.session().ok().map(|s| s.info.zones.clone())
 }

@@ -1,0 +1,142 @@
+//! `shmemfuzz minimize BUNDLE`: shrink a bundle's program to one that reproduces the same
+//! signature (delta debugging over operations, then argument simplification), flaky-aware,
+//! within a budget, and write the result as a new bundle.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::context::Context;
+use shmemfuzz::runner::Runner;
+use shmemfuzz::session::SessionOptions;
+use shmemfuzz_core::minimize::{self, Budget, Options, Outcome};
+
+use super::progress::{prepare_events, spinner};
+use super::replay_cmd::kernel_id_for;
+
+#[derive(Debug, Args)]
+pub struct MinimizeArgs {
+    /// The bundle to minimize (it must carry a finding's signature).
+    bundle: PathBuf,
+    /// Where to write the minimized bundle (default: `<bundle>.min`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop after this many candidate evaluations.
+    #[arg(long, default_value_t = 200)]
+    max_runs: u64,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 1800)]
+    max_time: u64,
+    /// The reproduction rate to plan for (default: the bundle's hits/runs); a candidate is
+    /// rejected only after enough misses that a 5% chance remains it was unlucky.
+    #[arg(long)]
+    hit_rate: Option<f64>,
+}
+
+pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::read(&args.bundle)?;
+    let c = &bundle.contents;
+    let Some(target) = c.signature.clone() else {
+        anyhow::bail!(
+            "{} records no finding: there is nothing to minimize toward",
+            args.bundle.display()
+        );
+    };
+    let hit_rate = args
+        .hit_rate
+        .unwrap_or(f64::from(c.hits.hits) / f64::from(c.hits.runs.max(1)));
+    let ctx = Context::new()?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(Some(&kernel_id_for(&c.kernel.id)), &prepare_events(&pb))?;
+    let accel = ctx.accel(&prepared.kernel.bzimage)?;
+    let (dir, _tmp) = super::workdir(None)?;
+    let mut opts = SessionOptions::new(dir, accel);
+    c.apply_to(&mut opts);
+    let mut runner = Runner::new(prepared, opts);
+    let options = Options {
+        hit_rate,
+        swap_devices: c.swap_devices,
+        ..Options::default()
+    };
+    let per_candidate = options.runs_needed();
+    let budget = Budget {
+        max_runs: Some(args.max_runs),
+        max_time: Some(Duration::from_secs(args.max_time)),
+        ..Budget::default()
+    };
+    let started = Instant::now();
+    let mut oracle = |candidate: &shmemfuzz_core::program::Program| {
+        minimize::reproduce_within(per_candidate, || match runner.run(candidate, &mut |_| {}) {
+            Ok(out) => Outcome::judge(&target, &out.verdict.signatures()),
+            Err(e) => Outcome::Error(e.to_string()),
+        })
+    };
+    let result = minimize::minimize(&c.program, &options, &mut oracle, &budget, &mut |p| {
+        pb.set_message(format!(
+            "{:?}: {} of {} ops, {} runs, {:.0?}",
+            p.phase, p.ops, p.input_ops, p.runs, p.elapsed
+        ));
+    });
+    pb.set_message("recording the minimized program");
+    // One more run of the result, recorded as the new bundle (retried like a candidate).
+    let mut recorded = None;
+    for _ in 0..per_candidate.max(1) {
+        let out = runner.run(&result.program, &mut |_| {})?;
+        if out.verdict.signatures().contains(&target.as_str()) {
+            recorded = Some(out);
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    println!(
+        "{} -> {} ops in {:.1?} ({} candidate evaluations, {} guest boots), stopped: {:?}",
+        c.program.ops.len(),
+        result.program.ops.len(),
+        started.elapsed(),
+        result.runs,
+        runner.boots(),
+        result.stopped
+    );
+    if !result.other_signatures.is_empty() {
+        println!(
+            "other signatures seen on the way (not accepted): {}",
+            result.other_signatures.join(", ")
+        );
+    }
+    let Some(out) = recorded else {
+        anyhow::bail!(
+            "the minimized program did not reproduce `{target}` when recorded; nothing written"
+        );
+    };
+    let last = runner
+        .last_guest()
+        .ok_or_else(|| anyhow::anyhow!("no guest ran"))?
+        .clone();
+    let contents = BundleContents::from_run(
+        &result.program,
+        &out,
+        &runner.kernel().kernel,
+        &last.info,
+        last.qemu,
+        &last.console,
+        &last.options,
+    )?
+    .about(Some(target.clone()));
+    let contents = BundleContents {
+        hits: HitCount {
+            runs: c.hits.runs,
+            hits: c.hits.hits,
+        },
+        ..contents
+    };
+    let out_dir = args
+        .out
+        .unwrap_or_else(|| args.bundle.with_extension("min"));
+    Bundle::write(&out_dir, &contents)?;
+    println!("{}", result.program);
+    println!("bundle: {}", out_dir.display());
+    runner.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
