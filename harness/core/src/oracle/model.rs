@@ -339,7 +339,8 @@ impl Model {
     /// different effects (a failed swapoff leaves the device on).
     pub fn observe(&mut self, op: &Op, result: &OpResult) {
         match (op, result) {
-            (Op::Swapoff { dev }, OpResult::Errno(_)) => {
+            // swapoff failing for want of memory leaves the device on; EINVAL means it was off.
+            (Op::Swapoff { dev }, OpResult::Errno(errno::ENOMEM)) => {
                 if let Some(s) = self.swap_on.get_mut(usize::from(*dev)) {
                     *s = true;
                 }

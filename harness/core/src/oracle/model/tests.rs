@@ -91,3 +91,26 @@ fn truncate_drops_private_copies_past_the_end() {
     };
     assert!(expected.iter().all(|&b| b == 0));
 }
+
+#[test]
+fn a_refused_swapoff_of_a_device_that_is_off_leaves_it_off() {
+    // Found by `repro` on random fuzzer inputs: the model used to turn the device back on.
+    let p = parse("swapoff swap1\nswapoff swap1\nswapon swap1\n").expect("valid");
+    let mut m = Model::new(vec![true, false]);
+    for (op, got) in p.ops.iter().zip([
+        OpResult::Errno(errno::EINVAL),
+        OpResult::Errno(errno::EINVAL),
+        OpResult::Ok,
+    ]) {
+        let want = m.apply(op);
+        assert!(
+            want.allows(&got),
+            "{op}: model expects {want}, kernel said {got}"
+        );
+        m.observe(op, &got);
+    }
+    let off = Op::Swapoff { dev: 0 };
+    m.apply(&off);
+    m.observe(&off, &OpResult::Errno(errno::ENOMEM));
+    assert!(m.swap_on[0], "ENOMEM leaves the device on");
+}
