@@ -2,6 +2,7 @@
 //! Nothing here makes an OS call, so all of it is unit-testable and fuzzable.
 //!
 //! - [`program`]: the program model, its text format and its `Arbitrary` decoder.
+//! - [`export_c`]: a standalone C reproducer of a program that reports violations itself.
 //! - [`minimize`]: shrinking a reproducing program to a small one that reproduces the same signature.
 //! - [`oracle`]: the reference model of object contents and expected results, and findings.
 //! - [`replay`]: diffing a replay against a recording (results, data, page states and zones).
@@ -10,6 +11,7 @@
 //! - [`zoneinfo`]: parsing `/proc/zoneinfo` into the guest's zone layout.
 
 pub mod console;
+pub mod export_c;
 pub mod minimize;
 pub mod oracle;
 pub mod program;

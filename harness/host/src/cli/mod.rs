@@ -2,10 +2,12 @@
 //! ([`bench_cmd`]). Progress goes to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
+mod export_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
 mod progress;
 mod replay_cmd;
+mod repro_cmd;
 mod run_cmd;
 
 use std::path::PathBuf;
@@ -35,8 +37,14 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Replay a bundle (or a program) on the same or another kernel, diffed per operation.
     Replay(replay_cmd::ReplayArgs),
+    /// Replay crash files, corpus directories, programs or bundles; group findings by
+    /// signature and write one bundle per distinct finding.
+    Repro(repro_cmd::ReproArgs),
     /// Shrink a bundle's program to one that reproduces the same signature; writes a new bundle.
     Minimize(minimize_cmd::MinimizeArgs),
+    /// Write a standalone C reproducer of a bundle or program that reports the violation itself.
+    #[command(name = "export-c")]
+    ExportC(export_cmd::ExportArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -95,6 +103,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Minimize(args) => minimize_cmd::minimize(args),
+        Command::Repro(args) => repro_cmd::repro(args),
+        Command::ExportC(args) => export_cmd::export_c(args),
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),

@@ -1,0 +1,835 @@
+/* ---- helpers ---- */
+
+#define PFN_4G 0x100000ULL	/* the first page frame at 4 GiB: DMA32 ends below it */
+#define CHUNK (1U << 20)	/* reads and writes go in 1 MiB pieces, as the agent's */
+#define MAX_SIGS 64
+
+static int violations;
+static int card = -1;		/* the mock driver's DRM device */
+static int swap_on[N_SWAP];	/* which swap devices the model holds on */
+static unsigned long long taint_before;
+static int tmpfs_mounted;
+static unsigned char got_buf[CHUNK], want_buf[CHUNK];
+
+/* The operation running now. */
+static struct {
+	int index;
+	const char *keyword, *where, *text;
+	char result[48];
+} cur = { -1, "setup", "setup", "setup", "" };
+
+/* Messages for the signal handlers, written when each operation starts. */
+static char signal_msg[3][512];
+
+/* Every signature seen, with the pages behind each zone one. */
+static struct {
+	char sig[96];
+	unsigned long long pages;
+} sigs[MAX_SIGS];
+static int nsigs;
+
+static void note_signature(const char *sig, unsigned long long pages)
+{
+	int i;
+
+	for (i = 0; i < nsigs; i++) {
+		if (!strcmp(sigs[i].sig, sig)) {
+			sigs[i].pages += pages;
+			return;
+		}
+	}
+	if (nsigs < MAX_SIGS) {
+		snprintf(sigs[nsigs].sig, sizeof(sigs[nsigs].sig), "%s", sig);
+		sigs[nsigs++].pages = pages;
+	}
+}
+
+static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("VIOLATION: %s: ", sig);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	violations++;
+	note_signature(sig, pages);
+}
+
+static void die(const char *what)
+{
+	printf("SETUP FAILED: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+/* Names as shmemfuzz's signatures spell them (protocol.rs: errno::name). */
+static const char *errname(int e)
+{
+	switch (e) {
+	case EPERM: return "EPERM";
+	case ENOENT: return "ENOENT";
+	case EINTR: return "EINTR";
+	case EAGAIN: return "EAGAIN";
+	case ENOMEM: return "ENOMEM";
+	case EACCES: return "EACCES";
+	case EFAULT: return "EFAULT";
+	case EBUSY: return "EBUSY";
+	case ENODEV: return "ENODEV";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: return "E?";
+	}
+}
+
+static void on_signal(int sig)
+{
+	const char *m = signal_msg[sig == SIGBUS ? 0 : sig == SIGSEGV ? 1 : 2];
+	ssize_t r = write(STDOUT_FILENO, m, strlen(m));
+
+	(void)r;
+	_exit(1);
+}
+
+static void step(int index, const char *keyword, const char *where, const char *text)
+{
+	static const char *const names[2] = { "SIGBUS", "SIGSEGV" };
+	int i;
+
+	cur.index = index;
+	cur.keyword = keyword;
+	cur.where = where;
+	cur.text = text;
+	snprintf(cur.result, sizeof(cur.result), "?");
+	for (i = 0; i < 2; i++)
+		snprintf(signal_msg[i], sizeof(signal_msg[i]),
+			 "VIOLATION: signal:%s:%s: the program died of %s in op %d `%s`\nFAILED\n",
+			 names[i], keyword, names[i], index, text);
+	snprintf(signal_msg[2], sizeof(signal_msg[2]),
+		 "VIOLATION: hang:%s: op %d `%s` did not finish within %d s\nFAILED\n",
+		 keyword, index, text, OP_TIMEOUT);
+	printf("op %d: %s\n", index, text);
+	alarm(OP_TIMEOUT);
+}
+
+static void expect_result(int err, int ok_allowed, int errnum, const char *want)
+{
+	char sig[96];
+
+	if (err)
+		snprintf(cur.result, sizeof(cur.result), "%s (%d)", errname(err), err);
+	else
+		snprintf(cur.result, sizeof(cur.result), "ok");
+	if (err ? err == errnum : ok_allowed)
+		return;
+	snprintf(sig, sizeof(sig), "result:%s:%s", cur.keyword, err ? errname(err) : "ok");
+	violation(sig, 0, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
+		  err ? cur.result : "ok", want);
+}
+
+static void skipped(void)
+{
+	snprintf(cur.result, sizeof(cur.result), "skipped (past end-of-file)");
+}
+
+static void expect_swapon(int dev, int err)
+{
+	if (swap_on[dev]) {
+		expect_errno(err, EBUSY);
+		return;
+	}
+	swap_on[dev] = 1;
+	expect_ok(err);
+}
+
+static void expect_swapoff(int dev, int err)
+{
+	if (!swap_on[dev]) {
+		expect_errno(err, EINVAL);
+		return;
+	}
+	expect_ok_or(err, ENOMEM);
+	swap_on[dev] = err != 0;	/* a failed swapoff leaves the device on */
+}
+
+static void expect_gem_pinned(struct obj *o, int err)
+{
+	o->pins = 1;
+	expect_ok_or(err, ENOMEM);	/* pinning at creation may run out of DMA32 */
+	if (err)
+		o->pins = 0;
+}
+
+static void expect_pin(struct obj *o, int err)
+{
+	o->pins++;
+	expect_ok_or(err, ENOMEM);
+	if (err)
+		o->pins--;
+}
+
+static void expect_unpin(struct obj *o, int err)
+{
+	if (!o->pins) {
+		expect_errno(err, EINVAL);
+		return;
+	}
+	o->pins--;
+	expect_ok(err);
+}
+
+/* @pattern.c@ */
+
+/* Expected bytes of file offsets off .. off + len, from the segments. */
+static void expected_bytes(const struct seg *want, size_t n, uint64_t off, unsigned char *buf,
+			   size_t len)
+{
+	uint64_t end = off + len;
+	size_t i;
+
+	memset(buf, 0, len);
+	for (i = 0; i < n; i++) {
+		uint64_t lo = want[i].lo > off ? want[i].lo : off;
+		uint64_t hi = want[i].hi < end ? want[i].hi : end;
+
+		if (lo < hi && want[i].seed >= 0)
+			pattern_fill((uint32_t)want[i].seed, lo, buf + (lo - off), hi - lo);
+	}
+}
+
+/* The outcome of comparing bytes read back with the expected ones (protocol.rs: DataCheck). */
+struct data_check {
+	unsigned long long bad_bytes, bad_pages, last_page;
+	int have_first;
+	unsigned long long first_off;
+	unsigned char first_want, first_got;
+};
+
+static void compare(struct data_check *d, uint64_t base, const unsigned char *want,
+		    const unsigned char *got, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned long long page = (base + i) / 4096;
+
+		if (want[i] == got[i])
+			continue;
+		d->bad_bytes++;
+		if (!d->have_first) {
+			d->have_first = 1;
+			d->first_off = base + i;
+			d->first_want = want[i];
+			d->first_got = got[i];
+		}
+		if (d->bad_pages == 0 || d->last_page != page) {
+			d->bad_pages++;
+			d->last_page = page;
+		}
+	}
+}
+
+static void report_data(const struct data_check *d, const char *kind, const char *where,
+			uint64_t expected, uint64_t read)
+{
+	char sig[96];
+
+	if (!d->bad_bytes && read == expected)
+		return;
+	snprintf(sig, sizeof(sig), "data:%s:%s", kind, cur.keyword);
+	if (d->have_first)
+		violation(sig, 0, "op %d `%s`: %llu bytes in %llu pages differ from what was written; "
+			  "first difference at %s offset 0x%llx: expected 0x%02x, read 0x%02x; "
+			  "read %llu of %llu bytes", cur.index, cur.text, d->bad_bytes, d->bad_pages,
+			  where, d->first_off, d->first_want, d->first_got,
+			  (unsigned long long)read, (unsigned long long)expected);
+	else
+		violation(sig, 0, "op %d `%s`: short read: %llu of %llu bytes", cur.index, cur.text,
+			  (unsigned long long)read, (unsigned long long)expected);
+}
+
+static int write_pattern(int fd, uint64_t off, uint64_t len, uint32_t seed)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done < CHUNK ? len - done : CHUNK, w = 0;
+
+		pattern_fill(seed, off + done, got_buf, n);
+		while (w < n) {
+			ssize_t r = pwrite(fd, got_buf + w, n - w, off + done + w);
+
+			if (r < 0)
+				return errno;
+			w += r;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/*
+ * pread the range and compare it with the model. The model clips reads at end-of-file: the
+ * segments end there, and one byte more must not be readable.
+ */
+static int check_file(struct obj *o, uint64_t off, uint64_t len, const struct seg *want, size_t n)
+{
+	uint64_t expected = n ? want[n - 1].hi - off : 0, got = 0;
+	struct data_check d = { 0 };
+
+	if (o->fd < 0)
+		return EBADF;
+	while (got < expected) {
+		size_t chunk = expected - got < CHUNK ? expected - got : CHUNK;
+		ssize_t r = pread(o->fd, got_buf, chunk, off + got);
+
+		if (r < 0)
+			return errno;
+		if (r == 0)
+			break;
+		expected_bytes(want, n, off + got, want_buf, r);
+		compare(&d, off + got, want_buf, got_buf, r);
+		got += r;
+	}
+	if (expected < len) {
+		ssize_t r = pread(o->fd, got_buf, 1, off + expected);
+
+		if (r < 0)
+			return errno;
+		got += r;
+	}
+	report_data(&d, o->kind, "file", expected, got);
+	return 0;
+}
+
+static int touch_read(struct map *m, uint64_t off, uint64_t len, const struct seg *want, size_t n)
+{
+	struct data_check d = { 0 };
+	uint64_t done;
+
+	if (!m->addr)
+		return EBADF;
+	for (done = 0; done < len; done += CHUNK) {
+		size_t chunk = len - done < CHUNK ? len - done : CHUNK;
+
+		memcpy(got_buf, m->addr + off + done, chunk);
+		expected_bytes(want, n, m->file_off + off + done, want_buf, chunk);
+		compare(&d, off + done, want_buf, got_buf, chunk);
+	}
+	report_data(&d, m->obj->kind, "mapping", len, len);
+	return 0;
+}
+
+static int touch_write(struct map *m, uint64_t off, uint64_t len, uint32_t seed)
+{
+	uint64_t done;
+
+	if (!m->addr)
+		return EBADF;
+	for (done = 0; done < len; done += CHUNK) {
+		size_t chunk = len - done < CHUNK ? len - done : CHUNK;
+
+		pattern_fill(seed, m->file_off + off + done, got_buf, chunk);
+		memcpy(m->addr + off + done, got_buf, chunk);
+	}
+	return 0;
+}
+
+static int mapped(struct map *m)
+{
+	if (m->addr != MAP_FAILED)
+		return 0;
+	m->addr = NULL;
+	return errno;
+}
+
+static int advise(struct map *m, uint64_t off, uint64_t len, int advice)
+{
+	if (!m->addr)
+		return EINVAL;
+	return SYS(madvise(m->addr + off, len, advice));
+}
+
+static int unmap(struct map *m)
+{
+	unsigned char *addr = m->addr;
+
+	if (!addr)
+		return EINVAL;
+	m->addr = NULL;
+	return SYS(munmap(addr, m->len));
+}
+
+static int write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return errno;
+	r = write(fd, value, strlen(value));
+	if (r < 0)
+		err = errno;
+	else if ((size_t)r != strlen(value))
+		err = EIO;
+	close(fd);
+	return err;
+}
+
+/* ---- the mock GMA500 driver ---- */
+
+/* The DRM core ioctls used, as <drm/drm.h> and <drm/drm_mode.h> define them. */
+struct drm_version_arg {
+	int major, minor, patchlevel;
+	size_t name_len;
+	char *name;
+	size_t date_len;
+	char *date;
+	size_t desc_len;
+	char *desc;
+};
+struct dumb_map {
+	__u32 handle, pad;
+	__u64 offset;
+};
+struct gem_close {
+	__u32 handle, pad;
+};
+#define IOCTL_VERSION	_IOWR('d', 0x00, struct drm_version_arg)
+#define IOCTL_GEM_CLOSE	_IOW('d', 0x09, struct gem_close)
+#define IOCTL_MAP_DUMB	_IOWR('d', 0xB3, struct dumb_map)
+
+/* The DRM card whose driver is gma500_mock. */
+static int open_card(void)
+{
+	char path[32], name[32];
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		struct drm_version_arg v = { .name_len = sizeof(name), .name = name };
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		if (!ioctl(fd, IOCTL_VERSION, &v) && !strncmp(name, "gma500_mock", 11))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+static int gem_create(struct obj *o, uint64_t size, int pinned)
+{
+	struct drm_gma500_mock_gem_create c = {
+		.size = size, .flags = pinned ? GMA500_MOCK_CREATE_PINNED : 0,
+	};
+	struct drm_gma500_mock_shmem_fd f = { .flags = GMA500_MOCK_FD_CLOEXEC, .fd = -1 };
+
+	if (ioctl(card, DRM_IOCTL_GMA500_MOCK_GEM_CREATE, &c))
+		return errno;
+	o->handle = c.handle;
+	o->has_handle = 1;
+	/* read, write, mmap and madvise go to the object's shmem file */
+	f.handle = c.handle;
+	if (ioctl(card, DRM_IOCTL_GMA500_MOCK_SHMEM_FD, &f))
+		return errno;
+	o->fd = f.fd;
+	o->watched = 1;
+	return 0;
+}
+
+/* A mapping through the DRM device (VM_PFNMAP; pages inserted by the driver's fault handler). */
+static int gem_mmap(struct map *m)
+{
+	struct dumb_map a = { .handle = m->obj->handle };
+
+	if (!m->obj->has_handle)
+		return ENOENT;
+	if (ioctl(card, IOCTL_MAP_DUMB, &a))
+		return errno;
+	m->addr = mmap(NULL, m->len, PROT_READ | PROT_WRITE, MAP_SHARED, card, a.offset);
+	return mapped(m);
+}
+
+static int gem_pin(struct obj *o)
+{
+	struct drm_gma500_mock_pin a = { .handle = o->handle };
+
+	if (!o->has_handle)
+		return ENOENT;
+	return SYS(ioctl(card, DRM_IOCTL_GMA500_MOCK_PIN, &a));
+}
+
+static int gem_unpin(struct obj *o)
+{
+	struct drm_gma500_mock_pin a = { .handle = o->handle };
+
+	if (!o->has_handle)
+		return ENOENT;
+	return SYS(ioctl(card, DRM_IOCTL_GMA500_MOCK_UNPIN, &a));
+}
+
+/* GFP_KERNEL | __GFP_DMA32 on a memfd's or tmpfs file's mapping, as a driver importing it would. */
+static int set_dma32(struct obj *o)
+{
+	struct drm_gma500_mock_set_dma32 a = { .fd = o->fd };
+
+	if (o->fd < 0)
+		return EBADF;
+	if (ioctl(card, DRM_IOCTL_GMA500_MOCK_SET_DMA32, &a))
+		return errno;
+	o->watched = 1;
+	if (!o->constrained) {
+		/* the pages resident now were allocated before the mask: exempt until they move */
+		o->constrained = 1;
+		o->fresh_constraint = 1;
+	}
+	return 0;
+}
+
+/* close() the object's descriptor; for a GEM object also GEM_CLOSE its handle. */
+static int close_obj(struct obj *o)
+{
+	int fd = o->fd;
+
+	if (fd < 0)
+		return EBADF;
+	o->fd = -1;
+	if (close(fd))
+		return errno;
+	if (o->has_handle) {
+		struct gem_close a = { .handle = o->handle };
+
+		o->has_handle = 0;
+		return SYS(ioctl(card, IOCTL_GEM_CLOSE, &a));
+	}
+	return 0;
+}
+
+/* ---- the zone rule (harness/core/src/oracle/zones.rs) ---- */
+
+struct page_track {
+	int exempt;		/* resident before dma32 set the mask, and not moved since */
+	int has_pfn;
+	uint64_t pfn;		/* where the page was last seen */
+	const char *arrived;	/* the operation after which it was first seen there */
+};
+
+static const char *zone_name(unsigned int zone)
+{
+	switch (zone) {
+	case GMA500_MOCK_ZONE_DMA: return "DMA";
+	case GMA500_MOCK_ZONE_DMA32: return "DMA32";
+	case GMA500_MOCK_ZONE_NORMAL: return "Normal";
+	case GMA500_MOCK_ZONE_MOVABLE: return "Movable";
+	default: return "above-4G";
+	}
+}
+
+/* Every page of the object's shmem file, in PAGE_INFO calls of 4096 entries as the agent's. */
+static struct drm_gma500_mock_page *page_info(struct obj *o, size_t *count)
+{
+	static struct drm_gma500_mock_page *pages;
+	static size_t cap;
+	uint64_t first = 0;
+
+	for (;;) {
+		struct drm_gma500_mock_page_info a = {
+			.fd = o->fd, .count = 4096, .first_index = first,
+		};
+		uint64_t total, n;
+
+		if (cap < first + 4096) {
+			cap = first + 4096;
+			pages = realloc(pages, cap * sizeof(*pages));
+			if (!pages)
+				die("realloc");
+		}
+		a.pages = (uintptr_t)(pages + first);
+		if (ioctl(card, DRM_IOCTL_GMA500_MOCK_PAGE_INFO, &a)) {
+			printf("    %s: PAGE_INFO failed: %s\n", o->name, strerror(errno));
+			return NULL;
+		}
+		total = (a.size + 4095) / 4096;
+		n = total > first ? total - first : 0;
+		if (n > 4096)
+			n = 4096;
+		first += n;
+		if (first >= total || n == 0)
+			break;
+	}
+	*count = first;
+	return pages;
+}
+
+/*
+ * A page of a DMA32-constrained object is held to the mask once it has been seen absent or
+ * swapped, or at a changed PFN, after the mask was set; pages resident when dma32 set it are
+ * exempt until then (a GEM object is constrained from creation); a pinned page always is. A
+ * held page resident at or above 4 GiB breaks the rule.
+ */
+static void zone_step(struct obj *o, const struct drm_gma500_mock_page *pg, size_t n)
+{
+	unsigned long long resident = 0, swapped = 0, absent = 0, dma32 = 0, normal = 0;
+	unsigned long long other = 0, pinned = 0;
+	struct {
+		char sig[96];
+		unsigned long long pages;
+		size_t first;
+	} bad[8];
+	int nbad = 0, b;
+	size_t i;
+
+	if (o->npages < n) {
+		o->pages = realloc(o->pages, n * sizeof(*o->pages));
+		if (!o->pages)
+			die("realloc");
+		memset(o->pages + o->npages, 0, (n - o->npages) * sizeof(*o->pages));
+		o->npages = n;
+	}
+	for (i = 0; i < n; i++) {
+		struct page_track *t = &o->pages[i];
+		int pin = !!(pg[i].flags & (GMA500_MOCK_PAGE_PINNED | GMA500_MOCK_PAGE_DMA_PINNED));
+		char sig[96];
+
+		if (pg[i].state != GMA500_MOCK_PAGE_RESIDENT) {
+			swapped += pg[i].state == GMA500_MOCK_PAGE_SWAPPED;
+			absent += pg[i].state != GMA500_MOCK_PAGE_SWAPPED;
+			t->exempt = 0;
+			t->has_pfn = 0;
+			continue;
+		}
+		resident++;
+		dma32 += pg[i].zone == GMA500_MOCK_ZONE_DMA32;
+		normal += pg[i].zone == GMA500_MOCK_ZONE_NORMAL;
+		other += pg[i].zone != GMA500_MOCK_ZONE_DMA32 && pg[i].zone != GMA500_MOCK_ZONE_NORMAL;
+		pinned += pin;
+		if (o->fresh_constraint) {
+			t->exempt = 1;
+			t->has_pfn = 1;
+			t->pfn = pg[i].pfn;
+			t->arrived = cur.where;
+		} else if (!t->has_pfn || t->pfn != pg[i].pfn) {
+			if (t->has_pfn)
+				t->exempt = 0;
+			t->has_pfn = 1;
+			t->pfn = pg[i].pfn;
+			t->arrived = cur.where;
+		}
+		if (!o->constrained || (t->exempt && !pin) || pg[i].pfn < PFN_4G)
+			continue;
+		snprintf(sig, sizeof(sig), "zone:%s:%s:%s", o->kind, t->arrived,
+			 zone_name(pg[i].zone));
+		for (b = 0; b < nbad && strcmp(bad[b].sig, sig); b++)
+			;
+		if (b == nbad && nbad < (int)ARRAY_SIZE(bad)) {
+			snprintf(bad[nbad].sig, sizeof(bad[nbad].sig), "%s", sig);
+			bad[nbad].pages = 0;
+			bad[nbad++].first = i;
+		}
+		if (b < nbad)
+			bad[b].pages++;
+	}
+	o->fresh_constraint = 0;
+	printf("    %s: %zu pages: %llu resident (DMA32 %llu, Normal %llu, other %llu; pinned %llu), "
+	       "%llu swapped, %llu absent\n", o->name, n, resident, dma32, normal, other, pinned,
+	       swapped, absent);
+	for (b = 0; b < nbad; b++) {
+		const struct drm_gma500_mock_page *p = &pg[bad[b].first];
+
+		violation(bad[b].sig, bad[b].pages,
+			  "page %zu of DMA32-constrained %s `%s` is in zone %s (PFN 0x%llx) after op %d; "
+			  "it arrived after `%s` (%llu pages with this signature now)",
+			  bad[b].first, o->kind, o->name, zone_name(p->zone),
+			  (unsigned long long)p->pfn, cur.index, o->pages[bad[b].first].arrived,
+			  bad[b].pages);
+	}
+}
+
+static void end_step(struct obj *also)
+{
+	size_t i, n;
+
+	alarm(0);
+	printf("    -> %s\n", cur.result);
+	if (card < 0)
+		return;
+	/* objects[] is sorted by name, as the agent's set of watched objects */
+	for (i = 0; objects[i]; i++) {
+		struct obj *o = objects[i];
+		const struct drm_gma500_mock_page *pg;
+
+		if ((!o->watched && o != also) || o->fd < 0)
+			continue;
+		pg = page_info(o, &n);
+		if (pg)
+			zone_step(o, pg, n);
+	}
+}
+
+/* ---- setup and summary ---- */
+
+static unsigned long long read_taint(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	unsigned long long t = 0;
+
+	if (f) {
+		if (fscanf(f, "%llu", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	return t;
+}
+
+static int swap_active(const char *dev)
+{
+	char line[512], name[256];
+	FILE *f = fopen("/proc/swaps", "r");
+	int on = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%255s", name) == 1 && !strcmp(name, dev))
+			on = 1;
+	if (f)
+		fclose(f);
+	return on;
+}
+
+/* Pages present per zone, and whether any memory lies above 4 GiB (else nothing can break). */
+static void print_zones(void)
+{
+	char line[256], zone[32] = "";
+	unsigned long present, above = 0;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	printf("zones:");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %*d, zone %31s", zone) == 1)
+			continue;
+		if (sscanf(line, " present %lu", &present) == 1 && present) {
+			printf(" %s %lu MiB", zone, present >> 8);
+			if (strcmp(zone, "DMA") && strcmp(zone, "DMA32"))
+				above += present;
+		}
+	}
+	if (f)
+		fclose(f);
+	printf("\n");
+	if (!above)
+		printf("note: no memory above 4 GiB: no page can break the DMA32 mask here "
+		       "(boot with 1 GiB below 4 GiB and 1 GiB above)\n");
+}
+
+static void setup(void)
+{
+	static const char *const settings[][2] = {
+		/* what the shmemfuzz agent sets at boot: readahead and reclaim behave the same */
+		{ "/proc/sys/vm/page-cluster", "3" },
+		{ "/proc/sys/vm/swappiness", "60" },
+		{ "/proc/sys/kernel/sysrq", "1" },
+		{ "/sys/kernel/mm/transparent_hugepage/enabled", "never" },
+		{ "/sys/kernel/mm/transparent_hugepage/shmem_enabled", "deny" },
+		{ "/sys/module/zswap/parameters/enabled", "N" },
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	cpu_set_t cpu0;
+	size_t i;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (geteuid() != 0) {
+		errno = EPERM;
+		die("run this as root");
+	}
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	for (i = 0; i < ARRAY_SIZE(settings); i++)
+		write_file(settings[i][0], settings[i][1]);
+
+	/* a memory cgroup of its own (memory.reclaim), and CPU 0, as every shmemfuzz program */
+	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	if (mkdir(CGROUP, 0755) && errno != EEXIST)
+		die("mkdir " CGROUP " (is cgroup2 mounted on /sys/fs/cgroup?)");
+	errno = write_file(CGROUP "/cgroup.procs", "0");
+	if (errno)
+		die("joining " CGROUP);
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+		die("pinning to CPU 0");
+
+	/* swap: the first device on at the default priority, the others off */
+	for (i = 0; i < N_SWAP; i++) {
+		int on = swap_active(swap_dev[i]);
+
+		if (i == 0 && !on && swapon(swap_dev[0], 0))
+			die("swapon of the first swap device (formatted with mkswap?)");
+		if (i != 0 && on && swapoff(swap_dev[i]))
+			die("swapoff");
+		swap_on[i] = i == 0;
+	}
+
+	if (uses_tmpfs) {
+		mkdir("/run", 0755);
+		if (mkdir(TMPFS_DIR, 0755) && errno != EEXIST)
+			die("mkdir " TMPFS_DIR);
+		if (mount("tmpfs", TMPFS_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
+			die("mounting a tmpfs on " TMPFS_DIR);
+		tmpfs_mounted = 1;
+	}
+	if (uses_drm) {
+		card = open_card();
+		if (card < 0) {
+			errno = ENODEV;
+			die("no /dev/dri/card* of gma500_mock (load drm and gma500_mock.ko)");
+		}
+	}
+	print_zones();
+	taint_before = read_taint();
+	printf("setup: cgroup %s, CPU 0, swap on %s%s\n", CGROUP, swap_dev[0],
+	       uses_drm ? ", gma500_mock opened" : "");
+}
+
+static int finish(void)
+{
+	static const char letters[] = "PFSRMBUDAWCIOELKXT";
+	unsigned long long gained = read_taint() & ~taint_before;
+	char taint[32] = "", sig[48];
+	int i, n = 0, seen = 0;
+
+	if (tmpfs_mounted)
+		umount2(TMPFS_DIR, MNT_DETACH);
+	for (i = 0; letters[i]; i++)
+		if (gained & (1ULL << i))
+			taint[n++] = letters[i];
+	taint[n] = 0;
+	if (gained) {
+		snprintf(sig, sizeof(sig), "taint:%s", taint);
+		violation(sig, 0, "the kernel gained taint %s during the program (see dmesg)", taint);
+	}
+	for (i = 0; i < nsigs; i++) {
+		if (!strncmp(sigs[i].sig, "zone:", 5))
+			printf("summary: %s: %llu page observations break the DMA32 mask\n",
+			       sigs[i].sig, sigs[i].pages);
+		else
+			printf("summary: %s\n", sigs[i].sig);
+		seen |= !strcmp(sigs[i].sig, EXPECTED_SIGNATURE);
+	}
+	if (EXPECTED_SIGNATURE[0])
+		printf("expected signature %s: %s\n", EXPECTED_SIGNATURE,
+		       seen ? "reproduced" : "not seen");
+	if (violations) {
+		printf("FAILED: %d violations\n", violations);
+		return 1;
+	}
+	printf("OK\n");
+	return 0;
+}

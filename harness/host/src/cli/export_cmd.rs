@@ -1,0 +1,55 @@
+//! `shmemfuzz export-c BUNDLE|PROGRAM [-o FILE]`: a standalone, readable C reproducer that
+//! reports the violation itself when run in a guest (see `shmemfuzz_core::export_c`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use shmemfuzz_core::export_c::{export, ExportOptions};
+
+/// The mock driver's uapi header (the single source of its ioctl layout), pasted into
+/// reproducers so that they compile anywhere.
+const UAPI_TEXT: &str =
+    include_str!("../../../../kernels/gma500_mock/include/uapi/gma500_mock_drm.h");
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A bundle directory or a program file.
+    input: PathBuf,
+    /// Write the C file here (default: stdout).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// `#include "gma500_mock_drm.h"` instead of pasting the header in.
+    #[arg(long)]
+    include_uapi: bool,
+    /// Accept the test-only operations (`corrupt`, `sysrq`).
+    #[arg(long)]
+    allow_test_ops: bool,
+}
+
+pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let (program, bundle) = super::replay_cmd::load(&args.input)?;
+    let recorded = bundle.as_ref().map(|b| &b.contents);
+    let opts = ExportOptions {
+        inline_uapi: (!args.include_uapi).then(|| UAPI_TEXT.to_string()),
+        signature: recorded.and_then(|c| c.signature.clone()),
+        source: Some(args.input.display().to_string()),
+        kernel: recorded.map(|c| format!("{} ({})", c.kernel.id, c.kernel.release)),
+        allow_test_ops: args.allow_test_ops,
+        ..ExportOptions::default()
+    };
+    let c = export(&program, &opts)?;
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, c).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} (build: gcc -static -O2 -o repro {})",
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{c}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
