@@ -236,3 +236,71 @@ fn out_of_tree_modules_build_against_the_build_dir() {
         "built for this kernel: {vermagic}"
     );
 }
+
+/// Runs the shmemfuzz CLI in `dir`.
+fn cli(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("shmemfuzz runs");
+    (
+        o.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+#[ignore = "builds a kernel"]
+fn the_padded_planted_reproducer_minimizes_to_ten_ops_or_fewer_with_the_same_signature() {
+    built();
+    let wd = Workdir::new("kbuild-min");
+    let padded =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/willneed-padded.prog");
+    let padded = padded.to_str().expect("utf-8");
+    let (code, out) = cli(
+        &[
+            "run",
+            padded,
+            "--kernel",
+            "src-6.1",
+            "--append",
+            PLANTED_SWITCH,
+            "--bundle",
+            "b",
+        ],
+        wd.path(),
+    );
+    assert_eq!(code, Some(1), "the padded program reproduces: {out}");
+    assert!(out.contains("signature: zone:memfd:"), "{out}");
+    let started = std::time::Instant::now();
+    let (code, out) = cli(&["minimize", "b", "--out", "b.min"], wd.path());
+    eprintln!("minimize took {:.1?}:\n{out}", started.elapsed());
+    assert_eq!(code, Some(0), "{out}");
+    let min = shmemfuzz::bundle::Bundle::read(&wd.path().join("b.min")).expect("a valid bundle");
+    let ops = min.contents.program.ops.len();
+    assert!(ops <= 10, "{ops} ops left:\n{}", min.contents.program);
+    let original = shmemfuzz::bundle::Bundle::read(&wd.path().join("b")).expect("a valid bundle");
+    assert!(
+        original.contents.program.ops.len() >= 30,
+        "the input was padded with at least 20 operations"
+    );
+    assert_eq!(
+        min.contents.signature, original.contents.signature,
+        "the same bug, not another one"
+    );
+    // Replayed on the same image with the switch off (another kernel, in effect): the
+    // differences are reported per operation and the signature does not reproduce.
+    let (code, out) = cli(&["replay", "b.min", "--no-append"], wd.path());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("divergence(s) from the recording")
+            && out.contains("recorded resident in Normal, replayed resident in DMA32"),
+        "{out}"
+    );
+    assert!(out.contains("in 0/1 runs"), "{out}");
+}
