@@ -20,3 +20,38 @@ fn a_malformed_program_is_a_usage_error_naming_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2, column 25"), "{err}");
 }
+
+#[test]
+fn repro_names_every_input_it_cannot_decode_and_fails_cleanly_when_none_is_left() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let dir = wd.path().join("in");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("bad.prog"),
+        "memfd m0 size=4K\nwrite m0 off=0 len=4K\n",
+    )
+    .expect("write");
+    let bundle = dir.join("broken-bundle");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    std::fs::write(
+        bundle.join("bundle.json"),
+        "{\"format\": \"shmemfuzz-bundle\", \"version\": 1",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .arg("repro")
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.prog: line 2, column"),
+        "a malformed program names line and column: {err}"
+    );
+    assert!(
+        err.contains("broken-bundle"),
+        "a corrupt bundle is named: {err}"
+    );
+    assert!(err.contains("no input could be decoded"), "{err}");
+}
