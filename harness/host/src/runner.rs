@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::OpRecord;
 
+use crate::bundle::{BundleContents, BundleError, HitCount};
 use crate::context::PreparedKernel;
 use crate::session::{GuestInfo, RunOutcome, Session, SessionError, SessionOptions};
 
@@ -93,6 +94,32 @@ impl Runner {
             self.shutdown();
         }
         result
+    }
+
+    /// The last run as a bundle about `signature`, counting `hits` (its program and outcome
+    /// are the caller's; the guest, console and options are the runner's).
+    pub fn bundle_last_run(
+        &self,
+        program: &Program,
+        outcome: &RunOutcome,
+        signature: Option<String>,
+        hits: HitCount,
+    ) -> Result<BundleContents, BundleError> {
+        let last = self.last.as_ref().ok_or_else(|| BundleError::Invalid {
+            path: self.template.workdir.clone(),
+            message: "no run to record: nothing ran yet".into(),
+        })?;
+        let contents = BundleContents::from_run(
+            program,
+            outcome,
+            &self.kernel.kernel,
+            &last.info,
+            last.qemu.clone(),
+            &last.console,
+            &last.options,
+        )?
+        .about(signature);
+        Ok(BundleContents { hits, ..contents })
     }
 
     /// The guest of the last run.

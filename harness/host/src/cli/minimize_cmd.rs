@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::bundle::{Bundle, HitCount};
 use shmemfuzz::context::Context;
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
@@ -110,27 +110,11 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
             "the minimized program did not reproduce `{target}` when recorded; nothing written"
         );
     };
-    let last = runner
-        .last_guest()
-        .ok_or_else(|| anyhow::anyhow!("no guest ran"))?
-        .clone();
-    let contents = BundleContents::from_run(
-        &result.program,
-        &out,
-        &runner.kernel().kernel,
-        &last.info,
-        last.qemu,
-        &last.console,
-        &last.options,
-    )?
-    .about(Some(target.clone()));
-    let contents = BundleContents {
-        hits: HitCount {
-            runs: c.hits.runs,
-            hits: c.hits.hits,
-        },
-        ..contents
+    let hits = HitCount {
+        runs: c.hits.runs,
+        hits: c.hits.hits,
     };
+    let contents = runner.bundle_last_run(&result.program, &out, Some(target.clone()), hits)?;
     let out_dir = args
         .out
         .unwrap_or_else(|| args.bundle.with_extension("min"));

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::bundle::{Bundle, HitCount};
 use shmemfuzz::context::Context;
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
@@ -145,28 +145,14 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
                 if g.written.is_none() {
                     // The first occurrence of a signature becomes its bundle, written at once so
                     // an interrupted repro keeps what it found.
-                    let last = runner
-                        .last_guest()
-                        .ok_or_else(|| anyhow::anyhow!("no guest ran"))?
-                        .clone();
-                    let contents = BundleContents::from_run(
+                    let contents = runner.bundle_last_run(
                         &input.program,
                         &out,
-                        &runner.kernel().kernel,
-                        &last.info,
-                        last.qemu,
-                        &last.console,
-                        &last.options,
-                    )?
-                    .about(Some(sig.to_string()));
-                    let dest = args.out.join(bundle_name(sig));
-                    Bundle::write_replacing(
-                        &dest,
-                        &BundleContents {
-                            hits: HitCount { runs: 1, hits: 1 },
-                            ..contents
-                        },
+                        Some(sig.to_string()),
+                        HitCount { runs: 1, hits: 1 },
                     )?;
+                    let dest = args.out.join(bundle_name(sig));
+                    Bundle::write_replacing(&dest, &contents)?;
                     g.written = Some(dest);
                 }
             }
