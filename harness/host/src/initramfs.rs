@@ -257,26 +257,6 @@ impl InitramfsBuilder {
         )
     }
 
-    /// Adds a block device node.
-    pub fn block_device(
-        &mut self,
-        path: impl AsRef<Path>,
-        major: u32,
-        minor: u32,
-        mode: u32,
-    ) -> Result<&mut Self, InitramfsError> {
-        let path = normalize(path.as_ref())?;
-        self.add_leaf(
-            path,
-            mode,
-            Body::Device {
-                block: true,
-                major,
-                minor,
-            },
-        )
-    }
-
     /// Whether the archive has an entry at `path` (implicit directories included).
     pub fn contains(&self, path: impl AsRef<Path>) -> bool {
         normalize(path.as_ref()).is_ok_and(|p| self.index.contains_key(&p))
