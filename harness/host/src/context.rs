@@ -28,6 +28,8 @@ pub enum ContextError {
     Module(#[from] ModBuildError),
     #[error(transparent)]
     Build(#[from] KbuildError),
+    #[error("kernel tree {dir}: {problem}")]
+    Tree { dir: PathBuf, problem: String },
 }
 
 /// A kernel ready to boot with the mock GMA500 driver built for it.
@@ -139,6 +141,76 @@ impl Context {
         let kernel = self.kernel(id, &|e| progress(PrepareEvent::Fetch(e)))?;
         progress(PrepareEvent::Module);
         let mock_module = self.mock_module(&kernel, &|e| progress(PrepareEvent::Fetch(e)))?;
+        Ok(PreparedKernel {
+            kernel,
+            mock_module,
+        })
+    }
+
+    /// A kernel image from a build tree of the user's: `tree` is a `make O=` directory (or a
+    /// source tree built in place) with `.config`, `include/config/kernel.release` and the
+    /// modules installed under `<tree>/install` (`make modules_install
+    /// INSTALL_MOD_PATH=<tree>/install`, as `shmemfuzz` builds do). `image` defaults to
+    /// `<tree>/arch/x86/boot/bzImage`; given alone, its tree is the directory it was built in.
+    pub fn prepare_tree(
+        &self,
+        image: Option<&Path>,
+        tree: Option<&Path>,
+    ) -> Result<PreparedKernel, ContextError> {
+        if let Some(img) = image.filter(|i| !i.is_file()) {
+            return Err(ContextError::Tree {
+                dir: img.parent().map(Path::to_path_buf).unwrap_or_default(),
+                problem: format!("no kernel image at {}", img.display()),
+            });
+        }
+        let tree = match (tree, image) {
+            (Some(t), _) => t.to_path_buf(),
+            (None, Some(img)) => img
+                .ancestors()
+                .nth(4)
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            (None, None) => PathBuf::from("."),
+        };
+        let problem = |problem: String| ContextError::Tree {
+            dir: tree.clone(),
+            problem,
+        };
+        // QEMU and make run elsewhere: every path handed on must be absolute.
+        let tree = tree
+            .canonicalize()
+            .map_err(|e| problem(format!("cannot resolve it: {e}")))?;
+        let image = image
+            .map(|i| {
+                i.canonicalize()
+                    .map_err(|e| problem(format!("{}: {e}", i.display())))
+            })
+            .transpose()?;
+        let image = image.as_deref();
+        let release = std::fs::read_to_string(tree.join("include/config/kernel.release"))
+            .map(|s| s.trim().to_string())
+            .map_err(|e| problem(format!("no include/config/kernel.release ({e}): give the build directory with --kernel-tree")))?;
+        let bzimage = image.map_or_else(|| tree.join("arch/x86/boot/bzImage"), Path::to_path_buf);
+        if !bzimage.is_file() {
+            return Err(problem(format!("no kernel image at {}", bzimage.display())));
+        }
+        let modules_dir = tree.join("install/lib/modules").join(&release);
+        if !modules_dir.join("modules.dep").is_file() {
+            return Err(problem(format!(
+                "no {}/modules.dep: run `make O={} modules_install INSTALL_MOD_PATH={}/install`",
+                modules_dir.display(),
+                tree.display(),
+                tree.display()
+            )));
+        }
+        let kernel = FetchedKernel {
+            id: format!("tree-{release}"),
+            release: release.clone(),
+            bzimage,
+            modules_dir,
+            config: tree.join(".config"),
+        };
+        let mock_module = self.mock_module_for_tree(&tree, &release)?;
         Ok(PreparedKernel {
             kernel,
             mock_module,

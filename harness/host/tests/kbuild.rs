@@ -304,3 +304,47 @@ fn the_padded_planted_reproducer_minimizes_to_ten_ops_or_fewer_with_the_same_sig
     );
     assert!(out.contains("in 0/1 runs"), "{out}");
 }
+
+#[test]
+#[ignore = "builds a kernel"]
+fn replay_takes_a_kernel_image_from_a_build_tree() {
+    let k = built();
+    let wd = Workdir::new("kbuild-image");
+    let prog =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dma32-willneed.prog");
+    let (code, out) = cli(
+        &[
+            "run",
+            prog.to_str().expect("utf-8"),
+            "--kernel",
+            "src-6.1",
+            "--append",
+            PLANTED_SWITCH,
+            "--bundle",
+            "b",
+        ],
+        wd.path(),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let image = k.build_dir.join("arch/x86/boot/bzImage");
+    let (code, out) = cli(
+        &[
+            "replay",
+            "b",
+            "--kernel-image",
+            image.to_str().expect("utf-8"),
+        ],
+        wd.path(),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("same results, data and page states/zones as the recording"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("in 1/1 runs on tree-{}", k.kernel.release)),
+        "{out}"
+    );
+    let (code, out) = cli(&["replay", "b", "--kernel-tree", "/nonexistent"], wd.path());
+    assert_eq!(code, Some(2), "a missing tree is a usage error: {out}");
+}

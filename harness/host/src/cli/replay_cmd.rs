@@ -23,6 +23,14 @@ pub struct ReplayArgs {
     /// catalog's default).
     #[arg(long)]
     kernel: Option<String>,
+    /// Replay on this kernel image instead (a bzImage from a build tree of yours; see
+    /// --kernel-tree).
+    #[arg(long, conflicts_with = "kernel")]
+    kernel_image: Option<PathBuf>,
+    /// The build directory of --kernel-image (default: the tree the image was built in):
+    /// its .config, release and installed modules, and the mock driver is built against it.
+    #[arg(long, conflicts_with = "kernel")]
+    kernel_tree: Option<PathBuf>,
     /// Kernel command-line arguments (default: the recording's).
     #[arg(long)]
     append: Option<Vec<String>>,
@@ -75,7 +83,12 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| recorded.map(|c| kernel_id_for(&c.kernel.id)));
     let ctx = Context::new()?;
     let pb = spinner("preparing the kernel");
-    let prepared = ctx.prepare(kernel_id.as_deref(), &prepare_events(&pb))?;
+    let prepared = if args.kernel_image.is_some() || args.kernel_tree.is_some() {
+        pb.set_message("building the mock GMA500 driver against the tree");
+        ctx.prepare_tree(args.kernel_image.as_deref(), args.kernel_tree.as_deref())?
+    } else {
+        ctx.prepare(kernel_id.as_deref(), &prepare_events(&pb))?
+    };
     let accel = ctx.accel(&prepared.kernel.bzimage)?;
     let (dir, _tmp) = super::workdir(None)?;
     let mut opts = SessionOptions::new(dir, accel);
