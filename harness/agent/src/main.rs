@@ -14,6 +14,7 @@
 //! - [`supervise`]: fork, cgroup, per-operation deadline, teardown and accounting.
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
+mod coverage;
 mod exec;
 mod gem;
 mod setup;

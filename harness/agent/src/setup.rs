@@ -57,6 +57,8 @@ pub struct Guest {
     pub ready: AgentMsg,
     /// `/dev/vda`, `/dev/vdb`, … in the order of the host's disks.
     pub swap_paths: Vec<String>,
+    /// Kprobes on the mm functions, where the kernel has kprobe events.
+    pub probes: Option<crate::coverage::Probes>,
 }
 
 pub fn boot() -> Result<Guest, SetupError> {
@@ -115,6 +117,7 @@ pub fn boot() -> Result<Guest, SetupError> {
         port,
         ready,
         swap_paths,
+        probes: crate::coverage::Probes::install(),
     })
 }
 

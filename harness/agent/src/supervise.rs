@@ -44,6 +44,15 @@ pub fn run_program(
     fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
     fs::create_dir_all(&cgroup).map_err(|e| format!("creating cgroup {cgroup}: {e}"))?;
     let baseline = sys::accounting();
+    let hits_before = guest
+        .probes
+        .as_ref()
+        .map(|p| p.snapshot())
+        .unwrap_or_default();
+    let coverage = || match &guest.probes {
+        Some(p) => crate::coverage::Probes::delta(&hits_before, &p.snapshot()),
+        None => Vec::new(),
+    };
 
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
@@ -74,12 +83,18 @@ pub fn run_program(
                 baseline,
                 ..Teardown::default()
             },
+            coverage: coverage(),
         });
     }
     let teardown = teardown(guest, &dir, &cgroup, baseline);
     // Kernel messages of this run are on the console before this line: the host waits for it.
     sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
-    send(&AgentMsg::Done { id, exit, teardown })
+    send(&AgentMsg::Done {
+        id,
+        exit,
+        teardown,
+        coverage: coverage(),
+    })
 }
 
 fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {

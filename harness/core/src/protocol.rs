@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest frame either side accepts (1 MiB).
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -198,6 +198,14 @@ pub struct Teardown {
     pub settle_ms: u64,
 }
 
+/// How often one kernel function ran during a program (kprobe hit counts; only functions the
+/// kernel did not inline can be probed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FuncHits {
+    pub func: String,
+    pub hits: u64,
+}
+
 /// Host -> agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostMsg {
@@ -241,6 +249,8 @@ pub enum AgentMsg {
         id: u64,
         exit: ChildExit,
         teardown: Teardown,
+        /// Kernel functions the program ran (program start to end of teardown), by kprobes.
+        coverage: Vec<FuncHits>,
     },
     /// The agent could not do what it was asked (a harness failure, not a finding).
     Error {

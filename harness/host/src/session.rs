@@ -20,8 +20,8 @@ use shmemfuzz_core::oracle::finding::{judge, RunFacts};
 use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
-    read_frame, write_frame, AgentMsg, ChildExit, GuestSettings, HostMsg, OpRecord, ProtocolError,
-    Teardown, PROTOCOL_VERSION,
+    read_frame, write_frame, AgentMsg, ChildExit, FuncHits, GuestSettings, HostMsg, OpRecord,
+    ProtocolError, Teardown, PROTOCOL_VERSION,
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
@@ -138,6 +138,8 @@ pub struct RunOutcome {
     /// False when the guest died or was killed during the run.
     pub vm_alive: bool,
     pub wall_ms: u64,
+    /// Kernel functions the program ran, with hit counts (empty without kprobe events).
+    pub coverage: Vec<FuncHits>,
 }
 
 pub struct Session {
@@ -347,6 +349,7 @@ impl Session {
             verdict: Verdict::default(),
             vm_alive: true,
             wall_ms: 0,
+            coverage: Vec::new(),
         };
         let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
@@ -379,6 +382,7 @@ impl Session {
                     id: done,
                     exit,
                     teardown,
+                    coverage,
                 }) if done == id => {
                     if let ChildExit::ExecutorError { message } = &exit {
                         return Err(SessionError::Agent(format!(
@@ -386,6 +390,7 @@ impl Session {
                         )));
                     }
                     let hung = matches!(exit, ChildExit::Hung { .. });
+                    out.coverage = coverage;
                     out.exit = Some(exit);
                     out.teardown = (!hung).then_some(teardown);
                     if !end_seen {

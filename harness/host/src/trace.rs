@@ -15,7 +15,7 @@ use serde::Serialize;
 use shmemfuzz_core::oracle::{Finding, Model};
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
-    ChildExit, DataCheck, ObjObs, OpResult, PageObs, PageState, PagemapCheck, Teardown,
+    ChildExit, DataCheck, FuncHits, ObjObs, OpResult, PageObs, PageState, PagemapCheck, Teardown,
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
@@ -37,6 +37,8 @@ pub struct Trace<'a> {
     pub teardown: Option<&'a Teardown>,
     pub reports: Vec<TraceReport>,
     pub findings: &'a [Finding],
+    /// Kernel functions the program ran, with kprobe hit counts.
+    pub coverage: &'a [FuncHits],
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +175,7 @@ impl<'a> Trace<'a> {
             teardown: out.teardown.as_ref(),
             reports,
             findings: &out.verdict.findings,
+            coverage: &out.coverage,
         }
     }
 }

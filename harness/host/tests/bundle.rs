@@ -101,6 +101,7 @@ fn contents() -> BundleContents {
         truncated: false,
     };
     let outcome = RunOutcome {
+        coverage: Vec::new(),
         records: (0..7).map(record).collect(),
         exit: Some(ChildExit::Completed),
         teardown: Some(Teardown {

@@ -42,6 +42,17 @@ fn every_op_is_clean_on(kernel_id: &str) {
         "findings on a stock kernel: {:#?}",
         out.verdict.findings
     );
+    // Kernel coverage: the swap-in path of shmem ran, counted by kprobes.
+    let swapins = out
+        .coverage
+        .iter()
+        .find(|c| c.func == "shmem_swapin_folio")
+        .map_or(0, |c| c.hits);
+    assert!(
+        swapins > 0,
+        "kprobe coverage saw shmem swap-ins: {:?}",
+        out.coverage
+    );
     let t = out.teardown.expect("teardown report");
     assert_eq!(t.after.shmem_kib, t.baseline.shmem_kib);
     // A second program on the same guest starts from the same baseline.

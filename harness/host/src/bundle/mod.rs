@@ -457,6 +457,8 @@ impl Bundle {
                 verdict: outcome.verdict,
                 vm_alive: outcome.vm_alive,
                 wall_ms: outcome.wall_ms,
+                // Coverage is an observation of the recorded run, not kept in bundles.
+                coverage: Vec::new(),
             },
             guest: GuestInfo {
                 release: m.kernel.release.clone(),

@@ -106,6 +106,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    if !outcome.coverage.is_empty() {
+        let funcs: Vec<String> = outcome
+            .coverage
+            .iter()
+            .map(|c| format!("{} {}", c.func, c.hits))
+            .collect();
+        println!(
+            "kernel coverage ({} probed functions ran): {}",
+            funcs.len(),
+            funcs.join(", ")
+        );
+    }
     if outcome.verdict.is_clean() {
         println!(
             "verdict: clean ({} ops, {} ms)",
