@@ -57,8 +57,9 @@ pub struct Guest {
     pub ready: AgentMsg,
     /// `/dev/vda`, `/dev/vdb`, … in the order of the host's disks.
     pub swap_paths: Vec<String>,
-    /// Kprobes on the mm functions, where the kernel has kprobe events.
-    pub probes: Option<crate::coverage::Probes>,
+    /// Kprobes on the mm functions, where the kernel has kprobe events; installed at the
+    /// first program, not at boot (registering them is slow under TCG on 6.12).
+    pub probes: std::cell::OnceCell<Option<crate::coverage::Probes>>,
 }
 
 pub fn boot() -> Result<Guest, SetupError> {
@@ -117,7 +118,7 @@ pub fn boot() -> Result<Guest, SetupError> {
         port,
         ready,
         swap_paths,
-        probes: crate::coverage::Probes::install(),
+        probes: std::cell::OnceCell::new(),
     })
 }
 

@@ -44,12 +44,9 @@ pub fn run_program(
     fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
     fs::create_dir_all(&cgroup).map_err(|e| format!("creating cgroup {cgroup}: {e}"))?;
     let baseline = sys::accounting();
-    let hits_before = guest
-        .probes
-        .as_ref()
-        .map(|p| p.snapshot())
-        .unwrap_or_default();
-    let coverage = || match &guest.probes {
+    let probes = guest.probes.get_or_init(crate::coverage::Probes::install);
+    let hits_before = probes.as_ref().map(|p| p.snapshot()).unwrap_or_default();
+    let coverage = || match probes {
         Some(p) => crate::coverage::Probes::delta(&hits_before, &p.snapshot()),
         None => Vec::new(),
     };
