@@ -254,6 +254,29 @@ fn cli(args: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
     )
 }
 
+/// Runs `prog` on the self-built kernel with the planted switch and records bundle `b` in
+/// `dir`; the run must end in a finding. Returns the CLI's output.
+fn record_planted(prog: &std::path::Path, dir: &std::path::Path) -> String {
+    let prog = prog.to_str().expect("utf-8");
+    let args = [
+        "run",
+        prog,
+        "--kernel",
+        "src-6.1",
+        "--append",
+        PLANTED_SWITCH,
+        "--bundle",
+        "b",
+    ];
+    let (code, out) = cli(&args, dir);
+    assert_eq!(
+        code,
+        Some(1),
+        "{prog} reproduces on the planted kernel: {out}"
+    );
+    out
+}
+
 #[test]
 #[ignore = "builds a kernel"]
 fn the_padded_planted_reproducer_minimizes_to_ten_ops_or_fewer_with_the_same_signature() {
@@ -261,21 +284,7 @@ fn the_padded_planted_reproducer_minimizes_to_ten_ops_or_fewer_with_the_same_sig
     let wd = Workdir::new("kbuild-min");
     let padded =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/willneed-padded.prog");
-    let padded = padded.to_str().expect("utf-8");
-    let (code, out) = cli(
-        &[
-            "run",
-            padded,
-            "--kernel",
-            "src-6.1",
-            "--append",
-            PLANTED_SWITCH,
-            "--bundle",
-            "b",
-        ],
-        wd.path(),
-    );
-    assert_eq!(code, Some(1), "the padded program reproduces: {out}");
+    let out = record_planted(&padded, wd.path());
     assert!(out.contains("signature: zone:memfd:"), "{out}");
     let started = std::time::Instant::now();
     let (code, out) = cli(&["minimize", "b", "--out", "b.min"], wd.path());
@@ -312,20 +321,7 @@ fn replay_takes_a_kernel_image_from_a_build_tree() {
     let wd = Workdir::new("kbuild-image");
     let prog =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dma32-willneed.prog");
-    let (code, out) = cli(
-        &[
-            "run",
-            prog.to_str().expect("utf-8"),
-            "--kernel",
-            "src-6.1",
-            "--append",
-            PLANTED_SWITCH,
-            "--bundle",
-            "b",
-        ],
-        wd.path(),
-    );
-    assert_eq!(code, Some(1), "{out}");
+    record_planted(&prog, wd.path());
     let image = k.build_dir.join("arch/x86/boot/bzImage");
     let (code, out) = cli(
         &[
