@@ -18,6 +18,8 @@ declare -A need=(
   [perl]=perl
   [xz]=xz-utils
   [patch]=patch                          # kernels/regressions/*.patch
+  [cpio]=cpio                            # the initramfs writer's test reads archives back with it
+  [mkswap]=util-linux                    # the swap header's test compares with it
 )
 missing=()
 for cmd in "${!need[@]}"; do

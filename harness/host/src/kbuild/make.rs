@@ -276,9 +276,7 @@ mod tests {
 
     #[test]
     fn streams_output_and_reports_failures_with_the_tail() {
-        if tools::find(BUILD_TOOLS[0]).is_err() {
-            return;
-        }
+        tools::require(BUILD_TOOLS[0]);
         let d = fake_tree(
             "ok:\n\t@echo \"stamp=$$KBUILD_BUILD_USER arch=$(ARCH) o=$(notdir $(O))\"\n\
              bad:\n\t@echo compiling; echo 'mm/shmem.c:1: error: oops' >&2; exit 2\n",
@@ -310,9 +308,7 @@ mod tests {
 
     #[test]
     fn a_make_past_the_deadline_is_stopped() {
-        if tools::find(BUILD_TOOLS[0]).is_err() {
-            return;
-        }
+        tools::require(BUILD_TOOLS[0]);
         let d = fake_tree("slow:\n\t@echo start; sleep 30\n");
         let stamp = BuildStamp::default();
         let m = make(d.path(), &stamp, Duration::from_millis(700));

@@ -214,6 +214,15 @@ mod tests {
     const P2: &str = "--- a/f.txt\n+++ b/f.txt\n@@ -3,3 +3,3 @@\n three\n-four\n+FOUR\n five\n";
     const BAD: &str = "--- a/f.txt\n+++ b/f.txt\n@@ -1,2 +1,2 @@\n zero\n-two\n+2\n";
 
+    /// A temporary directory with `tree/f.txt` holding [`ORIG`].
+    fn orig_tree() -> (tempfile::TempDir, std::path::PathBuf) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir_all(&tree).expect("mkdir");
+        std::fs::write(tree.join("f.txt"), ORIG).expect("write");
+        (tmp, tree)
+    }
+
     fn patches(dir: &Path, list: &[(&str, &str)]) -> Vec<Wanted> {
         let paths: Vec<PathBuf> = list
             .iter()
@@ -228,9 +237,7 @@ mod tests {
 
     #[test]
     fn syncs_apply_revert_and_reapply_an_edited_patch() {
-        if tools::find(PATCH_TOOL).is_err() {
-            return; // `patch` not installed: nothing to exercise.
-        }
+        tools::require(PATCH_TOOL);
         let tmp = tempfile::tempdir().expect("tempdir");
         let (tree, pdir) = (tmp.path().join("tree"), tmp.path().join("p"));
         std::fs::create_dir_all(&tree).expect("mkdir");
@@ -262,13 +269,8 @@ mod tests {
 
     #[test]
     fn a_patch_that_does_not_apply_changes_nothing() {
-        if tools::find(PATCH_TOOL).is_err() {
-            return;
-        }
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let tree = tmp.path().join("tree");
-        std::fs::create_dir_all(&tree).expect("mkdir");
-        std::fs::write(tree.join("f.txt"), ORIG).expect("write");
+        tools::require(PATCH_TOOL);
+        let (tmp, tree) = orig_tree();
         let list = patches(tmp.path(), &[("1.patch", P1), ("bad.patch", BAD)]);
         let err = sync(&tree, &list, &|_| {}).expect_err("bad patch");
         assert!(
@@ -284,13 +286,8 @@ mod tests {
 
     #[test]
     fn a_tree_changed_by_hand_is_reported() {
-        if tools::find(PATCH_TOOL).is_err() {
-            return;
-        }
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let tree = tmp.path().join("tree");
-        std::fs::create_dir_all(&tree).expect("mkdir");
-        std::fs::write(tree.join("f.txt"), ORIG).expect("write");
+        tools::require(PATCH_TOOL);
+        let (tmp, tree) = orig_tree();
         let list = patches(tmp.path(), &[("1.patch", P1)]);
         sync(&tree, &list, &|_| {}).expect("apply");
         std::fs::write(tree.join("f.txt"), "rewritten\n").expect("write");
