@@ -1,138 +1,328 @@
-//! Decoding fuzzer bytes into a valid program with `arbitrary`.
+//! Decoding fuzzer bytes into a valid program with `arbitrary`, and encoding programs back.
 //!
-//! Every byte string decodes to a program that parses and runs: operations only name objects
-//! and mappings that are live at that point (checked with [`Scope`]), sizes stay small so one
-//! execution stays fast under TCG, and the test-only operations are never produced.
+//! The bytes are a sequence of fixed-size records, one per operation:
+//!
+//! ```text
+//!  0        1        2        3        4 ....... 8 ....... 12 ...... 16
+//! +--------+--------+--------+--------+---------+---------+---------+
+//! | op     | object | mapping| flags  |    A    |    B    |  seed   |
+//! +--------+--------+--------+--------+---------+---------+---------+
+//! ```
+//!
+//! `op` picks the operation from [`OP_TABLE`]; `object` and `mapping` pick among the names
+//! live at that point (modulo their number); `flags`, `A` and `B` are the operation's
+//! arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
+//! unaligned range); `seed` is a write seed. Each field is decoded with
+//! [`Unstructured::int_in_range`] from its own slice, so a field means the same thing wherever
+//! its record moves: inserting, deleting, duplicating or reordering records are operations on
+//! the program, and the structure-aware mutator ([`super::mutate`]) works on whole records.
+//!
+//! Every byte string decodes to a program that parses and runs: a record that makes no valid
+//! operation at its point (nothing live to name, name budget spent, [`Scope`] refuses it) is
+//! skipped; sizes stay small so one execution stays fast under TCG; the test-only operations
+//! are never produced. A short last record is read as if padded with zeros.
+//!
+//! [`encode`] is the inverse: it turns a program into records that decode to the same
+//! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration).
+//! It checks each record by decoding it, so what it returns always round-trips.
+
+use std::collections::HashMap;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
-use super::scope::Scope;
+use super::scope::{ObjKind, Scope};
 use super::{Advice, MapKind, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, PAGE_SIZE};
 
+/// Bytes per operation record.
+pub const RECORD_LEN: usize = 16;
 /// Largest object the decoder creates, in pages (4 MiB).
 pub const GEN_MAX_PAGES: u64 = 1024;
 /// Largest number of operations the decoder produces.
 pub const GEN_MAX_OPS: usize = 48;
-/// Objects and mappings a decoded program may declare (names `m0`…, `t0`…, `v0`…).
-const GEN_MAX_NAMES: usize = 8;
+/// Largest input the decoder reads: [`GEN_MAX_OPS`] records.
+pub const GEN_MAX_LEN: usize = GEN_MAX_OPS * RECORD_LEN;
+/// Objects and mappings a decoded program may declare.
+pub const GEN_MAX_NAMES: usize = 12;
+/// Largest `reclaim`, in pages.
+const GEN_MAX_RECLAIM_PAGES: u64 = 64 * GEN_MAX_PAGES;
+/// Flag bit asking for a byte-granular (unaligned) range.
+const UNALIGNED: u8 = 0x80;
+
+/// An operation kind, as the `op` byte selects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    Memfd,
+    Tmpfs,
+    Ftruncate,
+    Write,
+    Check,
+    Punch,
+    Mmap,
+    Munmap,
+    Touch,
+    Madvise,
+    Reclaim,
+    Swapon,
+    Swapoff,
+    Unlink,
+    Close,
+    Gem,
+    Dma32,
+    Pin,
+    Unpin,
+    Zonecheck,
+}
+
+use OpKind as K;
+
+/// `op byte % 32` → operation. Operations that move pages (touch, madvise, write, reclaim,
+/// check) appear more than once, so random records reach swap paths more often.
+pub const OP_TABLE: [OpKind; 32] = [
+    K::Memfd,
+    K::Tmpfs,
+    K::Ftruncate,
+    K::Write,
+    K::Check,
+    K::Punch,
+    K::Mmap,
+    K::Munmap,
+    K::Touch,
+    K::Madvise,
+    K::Reclaim,
+    K::Swapon,
+    K::Swapoff,
+    K::Unlink,
+    K::Close,
+    K::Gem,
+    K::Dma32,
+    K::Pin,
+    K::Unpin,
+    K::Zonecheck,
+    K::Write,
+    K::Touch,
+    K::Madvise,
+    K::Reclaim,
+    K::Check,
+    K::Mmap,
+    K::Dma32,
+    K::Memfd,
+    K::Gem,
+    K::Touch,
+    K::Madvise,
+    K::Write,
+];
+
+impl OpKind {
+    /// The kind of a (non test-only) operation.
+    pub fn of(op: &Op) -> Option<OpKind> {
+        Some(match op {
+            Op::Memfd { .. } => K::Memfd,
+            Op::Tmpfs { .. } => K::Tmpfs,
+            Op::Ftruncate { .. } => K::Ftruncate,
+            Op::Write { .. } => K::Write,
+            Op::Check { .. } => K::Check,
+            Op::Punch { .. } => K::Punch,
+            Op::Mmap { .. } => K::Mmap,
+            Op::Munmap { .. } => K::Munmap,
+            Op::Touch { .. } => K::Touch,
+            Op::Madvise { .. } => K::Madvise,
+            Op::Reclaim { .. } => K::Reclaim,
+            Op::Swapon { .. } => K::Swapon,
+            Op::Swapoff { .. } => K::Swapoff,
+            Op::Unlink { .. } => K::Unlink,
+            Op::Close { .. } => K::Close,
+            Op::Gem { .. } => K::Gem,
+            Op::Dma32 { .. } => K::Dma32,
+            Op::Pin { .. } => K::Pin,
+            Op::Unpin { .. } => K::Unpin,
+            Op::Zonecheck { .. } => K::Zonecheck,
+            Op::Corrupt { .. } | Op::Sysrq { .. } => return None,
+        })
+    }
+
+    /// The first `op` byte that selects this kind.
+    pub fn selector(self) -> u8 {
+        OP_TABLE.iter().position(|k| *k == self).unwrap_or(0) as u8
+    }
+}
 
 impl<'a> Arbitrary<'a> for Program {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let mut scope = Scope::new(DEFAULT_SWAP_DEVICES);
-        let mut ops = Vec::new();
         let mut names = 0usize;
+        let mut ops = Vec::new();
         while ops.len() < GEN_MAX_OPS && !u.is_empty() {
-            let op = gen_op(u, &scope, &mut names)?;
-            if scope.apply(&op).is_ok() {
-                ops.push(op);
+            let mut record = [0u8; RECORD_LEN];
+            let take = u.bytes(u.len().min(RECORD_LEN))?;
+            record[..take.len()].copy_from_slice(take);
+            if let Some(op) = decode_record(&record, &scope, names) {
+                if scope.apply(&op).is_ok() {
+                    names += usize::from(declares(&op));
+                    ops.push(op);
+                }
             }
         }
         Ok(Program::new(ops))
     }
 }
 
-fn pages(u: &mut Unstructured<'_>, max_pages: u64) -> Result<u64> {
-    Ok(u.int_in_range(1..=max_pages.max(1))? * PAGE_SIZE)
+/// Whether `op` declares a new name.
+fn declares(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Memfd { .. } | Op::Tmpfs { .. } | Op::Gem { .. } | Op::Mmap { .. }
+    )
 }
 
-/// An offset and length inside `limit` bytes; page-aligned when `aligned`.
-fn range(u: &mut Unstructured<'_>, limit: u64, aligned: bool) -> Result<(u64, u64)> {
-    if aligned || u.ratio(3, 4)? {
-        let total = (limit / PAGE_SIZE).max(1);
-        let first = u.int_in_range(0..=total - 1)?;
-        let count = u.int_in_range(1..=total - first)?;
-        return Ok((first * PAGE_SIZE, count * PAGE_SIZE));
+/// The record's fields.
+struct Fields<'r>(&'r [u8; RECORD_LEN]);
+
+impl Fields<'_> {
+    fn op(&self) -> OpKind {
+        OP_TABLE[usize::from(self.0[0]) % OP_TABLE.len()]
     }
-    let off = u.int_in_range(0..=limit.saturating_sub(1))?;
-    let len = u.int_in_range(1..=(limit - off).max(1))?;
-    Ok((off, len))
-}
-
-fn pick<'s, T>(u: &mut Unstructured<'_>, items: &'s [T]) -> Result<Option<&'s T>> {
-    if items.is_empty() {
-        return Ok(None);
+    fn flags(&self) -> u8 {
+        self.0[3]
     }
-    Ok(Some(u.choose(items)?))
-}
-
-fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<Op> {
-    let open: Vec<String> = scope.open_objects().map(|(n, _)| n.clone()).collect();
-    let maps: Vec<(String, u64)> = scope.maps.iter().map(|(n, m)| (n.clone(), m.len)).collect();
-    let tmpfs: Vec<String> = scope
-        .objects
-        .iter()
-        .filter(|(_, o)| o.kind == super::scope::ObjKind::Tmpfs && !o.unlinked)
-        .map(|(n, _)| n.clone())
-        .collect();
-    let gem: Vec<String> = scope
-        .open_objects()
-        .filter(|(_, o)| o.kind == super::scope::ObjKind::Gem)
-        .map(|(n, _)| n.clone())
-        .collect();
-    let can_declare = *names < GEN_MAX_NAMES;
-    let mut fresh = |prefix: &str| {
-        *names += 1;
-        format!("{prefix}{}", *names - 1)
-    };
-    let create = |u: &mut Unstructured<'_>, obj: String, tmpfs: bool| -> Result<Op> {
-        let size = pages(u, GEN_MAX_PAGES)?;
-        Ok(if tmpfs {
-            Op::Tmpfs { obj, size }
+    fn seed(&self) -> u32 {
+        u32::from_le_bytes([self.0[12], self.0[13], self.0[14], self.0[15]])
+    }
+    /// Argument A (bytes 4..8) in `lo..=hi`.
+    fn a(&self, lo: u64, hi: u64) -> u64 {
+        int_field(&self.0[4..8], lo, hi)
+    }
+    /// Argument B (bytes 8..12) in `lo..=hi`.
+    fn b(&self, lo: u64, hi: u64) -> u64 {
+        int_field(&self.0[8..12], lo, hi)
+    }
+    /// One of `items`, by the byte at `at`.
+    fn pick<T: Clone>(&self, at: usize, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[usize::from(self.0[at]) % items.len()].clone())
+    }
+    /// An offset and length inside `limit` bytes: pages unless `unaligned`.
+    fn range(&self, limit: u64, unaligned: bool) -> (u64, u64) {
+        if unaligned {
+            let off = self.a(0, limit.saturating_sub(1));
+            (off, self.b(1, (limit - off).max(1)))
         } else {
-            Op::Memfd { obj, size }
-        })
-    };
-    let choice = u.int_in_range(0u8..=20)?;
-    let obj = pick(u, &open)?.cloned();
-    let map = pick(u, &maps)?.cloned();
-    Ok(match (choice, obj, map) {
-        (0, _, _) | (1, None, _) if can_declare => create(u, fresh("m"), false)?,
-        (1, _, _) if can_declare => create(u, fresh("t"), true)?,
-        (2, Some(obj), _) => Op::Ftruncate {
-            obj,
-            size: pages(u, GEN_MAX_PAGES)?,
+            let total = (limit / PAGE_SIZE).max(1);
+            let first = self.a(0, total - 1);
+            (first * PAGE_SIZE, self.b(1, total - first) * PAGE_SIZE)
+        }
+    }
+}
+
+fn int_field(bytes: &[u8], lo: u64, hi: u64) -> u64 {
+    Unstructured::new(bytes).int_in_range(lo..=hi).unwrap_or(lo)
+}
+
+/// Writes `value` so that [`int_field`] over `lo..=hi` reads it back: `int_in_range` reads
+/// as many big-endian bytes as `hi - lo` needs and takes them modulo the range's size.
+fn put_int(bytes: &mut [u8], lo: u64, hi: u64, value: u64) {
+    let delta = hi - lo;
+    let width = (0..8).find(|n| delta >> (8 * n) == 0).unwrap_or(8);
+    let x = (value - lo).to_be_bytes();
+    bytes[..width].copy_from_slice(&x[8 - width..]);
+}
+
+/// Lists of live names a record can pick from.
+struct Live {
+    open: Vec<String>,
+    maps: Vec<(String, u64)>,
+    tmpfs: Vec<String>,
+    gem: Vec<String>,
+}
+
+impl Live {
+    fn of(scope: &Scope) -> Live {
+        let open_of = |kind: Option<ObjKind>| -> Vec<String> {
+            scope
+                .open_objects()
+                .filter(|(_, o)| kind.is_none_or(|k| o.kind == k))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        Live {
+            open: open_of(None),
+            maps: scope.maps.iter().map(|(n, m)| (n.clone(), m.len)).collect(),
+            tmpfs: scope
+                .objects
+                .iter()
+                .filter(|(_, o)| o.kind == ObjKind::Tmpfs && !o.unlinked)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            gem: open_of(Some(ObjKind::Gem)),
+        }
+    }
+}
+
+/// The operation one record makes at a point where `scope` holds and `names` names were
+/// declared, or `None` when it makes none.
+fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Option<Op> {
+    let f = Fields(record);
+    let live = Live::of(scope);
+    let fresh = |prefix: &str| (names < GEN_MAX_NAMES).then(|| format!("{prefix}{names}"));
+    let obj = || f.pick(1, &live.open);
+    let map = || f.pick(2, &live.maps);
+    let max_bytes = GEN_MAX_PAGES * PAGE_SIZE;
+    let unaligned = f.flags() & UNALIGNED != 0;
+    Some(match f.op() {
+        K::Memfd => Op::Memfd {
+            obj: fresh("m")?,
+            size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
         },
-        (3, Some(obj), _) => {
-            let (off, len) = range(u, GEN_MAX_PAGES * PAGE_SIZE, false)?;
+        K::Tmpfs => Op::Tmpfs {
+            obj: fresh("t")?,
+            size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
+        },
+        K::Ftruncate => Op::Ftruncate {
+            obj: obj()?,
+            size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
+        },
+        K::Write => {
+            let obj = obj()?;
+            let (off, len) = f.range(max_bytes, unaligned);
             Op::Write {
                 obj,
                 off,
                 len,
-                seed: u.arbitrary()?,
+                seed: f.seed(),
             }
         }
-        (4, Some(obj), _) => {
-            let (off, len) = range(u, GEN_MAX_PAGES * PAGE_SIZE, false)?;
+        K::Check => {
+            let obj = obj()?;
+            let (off, len) = f.range(max_bytes, unaligned);
             Op::Check { obj, off, len }
         }
-        (5, Some(obj), _) => {
-            let (off, len) = range(u, GEN_MAX_PAGES * PAGE_SIZE, false)?;
+        K::Punch => {
+            let obj = obj()?;
+            let (off, len) = f.range(max_bytes, unaligned);
             Op::Punch { obj, off, len }
         }
-        (6, Some(obj), _) if can_declare => {
-            let (off, len) = range(u, GEN_MAX_PAGES * PAGE_SIZE, true)?;
-            let kind = if gem.contains(&obj) {
-                *u.choose(&[MapKind::Shared, MapKind::Gem])?
-            } else if u.ratio(4, 5)? {
-                MapKind::Shared
-            } else {
+        K::Mmap => {
+            let obj = obj()?;
+            let kind = if live.gem.contains(&obj) {
+                [MapKind::Shared, MapKind::Gem][usize::from(f.flags() & 1)]
+            } else if f.flags() & 3 == 3 {
                 MapKind::Private
+            } else {
+                MapKind::Shared
             };
+            let (off, len) = f.range(max_bytes, false);
             Op::Mmap {
-                map: fresh("v"),
+                map: fresh("v")?,
                 obj,
                 off,
                 len,
                 kind,
             }
         }
-        (7, _, Some((map, _))) => Op::Munmap { map },
-        (8 | 9, _, Some((map, len))) => {
-            let (off, len) = range(u, len, false)?;
-            let mode = if u.arbitrary()? {
-                TouchMode::Write {
-                    seed: u.arbitrary()?,
-                }
+        K::Munmap => Op::Munmap { map: map()?.0 },
+        K::Touch => {
+            let (map, limit) = map()?;
+            let (off, len) = f.range(limit, unaligned);
+            let mode = if f.flags() & 1 != 0 {
+                TouchMode::Write { seed: f.seed() }
             } else {
                 TouchMode::Read
             };
@@ -143,56 +333,45 @@ fn gen_op(u: &mut Unstructured<'_>, scope: &Scope, names: &mut usize) -> Result<
                 mode,
             }
         }
-        (10 | 11, _, Some((map, len))) => {
-            let (off, len) = range(u, len, true)?;
+        K::Madvise => {
+            let (map, limit) = map()?;
+            let (off, len) = f.range(limit, false);
             Op::Madvise {
                 map,
                 off,
                 len,
-                advice: *u.choose(&Advice::ALL)?,
+                advice: Advice::ALL[usize::from(f.flags() & 7) % Advice::ALL.len()],
             }
         }
-        (12, _, _) => Op::Reclaim {
-            bytes: pages(u, 4 * GEN_MAX_PAGES)?,
+        K::Reclaim => Op::Reclaim {
+            bytes: f.a(1, GEN_MAX_RECLAIM_PAGES) * PAGE_SIZE,
         },
-        (13, _, _) => {
-            let dev = u.int_in_range(0..=DEFAULT_SWAP_DEVICES - 1)?;
-            if u.arbitrary()? {
-                Op::Swapon {
-                    dev,
-                    prio: if u.arbitrary()? {
-                        Some(u.int_in_range(-1..=10)?)
-                    } else {
-                        None
-                    },
-                }
-            } else {
-                Op::Swapoff { dev }
-            }
-        }
-        (14, _, _) => match pick(u, &tmpfs)? {
-            Some(obj) => Op::Unlink { obj: obj.clone() },
-            None => Op::Reclaim {
-                bytes: pages(u, GEN_MAX_PAGES)?,
-            },
+        K::Swapon => Op::Swapon {
+            dev: f.a(0, u64::from(DEFAULT_SWAP_DEVICES) - 1) as u8,
+            prio: (f.flags() & 1 != 0).then(|| f.b(0, 11) as i16 - 1),
         },
-        (15, Some(obj), _) => Op::Close { obj },
-        (16, _, _) if can_declare => Op::Gem {
-            obj: fresh("g"),
-            size: pages(u, GEN_MAX_PAGES)?,
-            pinned: u.ratio(1, 4)?,
+        K::Swapoff => Op::Swapoff {
+            dev: f.a(0, u64::from(DEFAULT_SWAP_DEVICES) - 1) as u8,
         },
-        (17, Some(obj), _) => Op::Dma32 { obj },
-        (18, _, _) if !gem.is_empty() => Op::Pin {
-            obj: u.choose(&gem)?.clone(),
+        K::Unlink => Op::Unlink {
+            obj: f.pick(1, &live.tmpfs)?,
         },
-        (19, _, _) if !gem.is_empty() => Op::Unpin {
-            obj: u.choose(&gem)?.clone(),
+        K::Close => Op::Close { obj: obj()? },
+        K::Gem => Op::Gem {
+            obj: fresh("g")?,
+            size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
+            pinned: f.flags() & 3 == 3,
         },
-        (20, Some(obj), _) => Op::Zonecheck { obj },
-        // Nothing fits this choice here: fall back to reclaim, which is always valid.
-        _ => Op::Reclaim {
-            bytes: pages(u, GEN_MAX_PAGES)?,
+        K::Dma32 => Op::Dma32 { obj: obj()? },
+        K::Pin => Op::Pin {
+            obj: f.pick(1, &live.gem)?,
         },
+        K::Unpin => Op::Unpin {
+            obj: f.pick(1, &live.gem)?,
+        },
+        K::Zonecheck => Op::Zonecheck { obj: obj()? },
     })
 }
+
+mod encode;
+pub use encode::{encode, EncodeError};

@@ -4,12 +4,15 @@
 //! - [`text`]: the readable text form (one operation a line) and its parser.
 //! - [`scope`]: which names are live at each point; shared by the parser and the
 //!   `Arbitrary` decoder so both only ever yield valid programs.
-//! - [`gen`]: decoding fuzzer bytes into a valid program with `arbitrary`.
+//! - [`gen`]: decoding fuzzer bytes into a valid program with `arbitrary` (fixed-size records
+//!   per operation), and encoding programs back into such bytes.
+//! - [`mutate`]: the structure-aware mutator over those records.
 //!
 //! Names: objects (memfd, tmpfs file, GEM object) and mappings are named by the program; swap devices are
 //! named `swap0`, `swap1`, … after the virtio-blk disks the host attaches.
 
 pub mod gen;
+pub mod mutate;
 pub mod scope;
 pub mod text;
 

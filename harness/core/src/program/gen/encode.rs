@@ -1,0 +1,245 @@
+//! Programs back into fuzzer bytes: the records of [`super`] that decode to a given program.
+//!
+//! Used to turn readable programs (`examples/`, minimized reproducers) into seed inputs for
+//! the fuzzer, and by the mutator's tests. Every record is checked by decoding it at its
+//! point, so a program outside what the decoder can make (too large, test-only operations,
+//! unaligned mappings, too many names) is refused with the operation and the reason.
+
+use super::*;
+
+/// A program the decoder cannot make.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation {op}: {reason}")]
+pub struct EncodeError {
+    /// 1-based index of the operation.
+    pub op: usize,
+    pub reason: String,
+}
+
+/// The bytes that decode to `program`, names made canonical.
+pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
+    let mut scope = Scope::new(DEFAULT_SWAP_DEVICES);
+    let mut names = 0usize;
+    let mut rename: HashMap<String, String> = HashMap::new();
+    let mut out = Vec::with_capacity(program.ops.len() * RECORD_LEN);
+    for (i, op) in program.ops.iter().enumerate() {
+        let fail = |reason: String| EncodeError { op: i + 1, reason };
+        if i >= GEN_MAX_OPS {
+            return Err(fail(format!(
+                "the decoder makes at most {GEN_MAX_OPS} operations"
+            )));
+        }
+        let want = canonical(op, &rename, names).map_err(fail)?;
+        let record = record_for(&want, &scope).map_err(fail)?;
+        match decode_record(&record, &scope, names) {
+            Some(got) if got == want => {}
+            _ if declares(&want) && names >= GEN_MAX_NAMES => {
+                return Err(fail(format!(
+                    "the decoder declares at most {GEN_MAX_NAMES} names"
+                )))
+            }
+            _ => return Err(fail("outside what the decoder makes".into())),
+        }
+        scope.apply(&want).map_err(|e| fail(e.message))?;
+        if let (Some(from), Some(to)) = (declared_name(op), declared_name(&want)) {
+            rename.insert(from.to_string(), to.to_string());
+            names += 1;
+        }
+        out.extend_from_slice(&record);
+    }
+    Ok(out)
+}
+
+/// The name `op` declares, if any.
+fn declared_name(op: &Op) -> Option<&str> {
+    match op {
+        Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
+        Op::Mmap { map, .. } => Some(map),
+        _ => None,
+    }
+}
+
+/// `op` with the decoder's names: a declared name becomes `<prefix><names>`, references
+/// follow `rename`.
+fn canonical(
+    op: &Op,
+    rename: &HashMap<String, String>,
+    names: usize,
+) -> std::result::Result<Op, String> {
+    let mut op = op.clone();
+    let declared = match &mut op {
+        Op::Memfd { obj, .. } => Some((obj, "m")),
+        Op::Tmpfs { obj, .. } => Some((obj, "t")),
+        Op::Gem { obj, .. } => Some((obj, "g")),
+        Op::Mmap { map, .. } => Some((map, "v")),
+        _ => None,
+    };
+    if let Some((name, prefix)) = declared {
+        *name = format!("{prefix}{names}");
+    }
+    let reference = match &mut op {
+        Op::Mmap { obj, .. }
+        | Op::Ftruncate { obj, .. }
+        | Op::Write { obj, .. }
+        | Op::Check { obj, .. }
+        | Op::Punch { obj, .. }
+        | Op::Unlink { obj }
+        | Op::Close { obj }
+        | Op::Dma32 { obj }
+        | Op::Pin { obj }
+        | Op::Unpin { obj }
+        | Op::Zonecheck { obj } => Some(obj),
+        Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
+        _ => None,
+    };
+    if let Some(name) = reference {
+        *name = rename
+            .get(name.as_str())
+            .ok_or_else(|| format!("`{name}` is not declared before"))?
+            .clone();
+    }
+    Ok(op)
+}
+
+/// Record fields under construction.
+struct Builder([u8; RECORD_LEN]);
+
+impl Builder {
+    fn a(&mut self, lo: u64, hi: u64, v: u64) -> std::result::Result<(), String> {
+        put_checked(&mut self.0[4..8], lo, hi, v)
+    }
+    fn b(&mut self, lo: u64, hi: u64, v: u64) -> std::result::Result<(), String> {
+        put_checked(&mut self.0[8..12], lo, hi, v)
+    }
+    fn seed(&mut self, seed: u32) {
+        self.0[12..16].copy_from_slice(&seed.to_le_bytes());
+    }
+    fn pick(&mut self, at: usize, items: &[String], name: &str) -> std::result::Result<(), String> {
+        let i = items
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| format!("`{name}` cannot be named here"))?;
+        self.0[at] = u8::try_from(i).map_err(|_| "too many live names".to_string())?;
+        Ok(())
+    }
+    fn range(&mut self, limit: u64, off: u64, len: u64) -> std::result::Result<(), String> {
+        if off % PAGE_SIZE == 0 && len % PAGE_SIZE == 0 {
+            let total = (limit / PAGE_SIZE).max(1);
+            let first = off / PAGE_SIZE;
+            self.a(0, total - 1, first)?;
+            self.b(1, total.saturating_sub(first).max(1), len / PAGE_SIZE)
+        } else {
+            self.0[3] |= UNALIGNED;
+            self.a(0, limit.saturating_sub(1), off)?;
+            self.b(1, limit.saturating_sub(off).max(1), len)
+        }
+    }
+}
+
+fn put_checked(bytes: &mut [u8], lo: u64, hi: u64, v: u64) -> std::result::Result<(), String> {
+    if !(lo..=hi).contains(&v) {
+        return Err(format!("{v} is outside the decoder's range {lo}..={hi}"));
+    }
+    put_int(bytes, lo, hi, v);
+    Ok(())
+}
+
+/// The record for `op` (already canonical) at a point where `scope` holds.
+fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], String> {
+    let kind = OpKind::of(op).ok_or("test-only operations are never decoded")?;
+    let mut r = Builder([0; RECORD_LEN]);
+    r.0[0] = kind.selector();
+    let live = Live::of(scope);
+    let maps: Vec<String> = live.maps.iter().map(|(n, _)| n.clone()).collect();
+    let map_len = |name: &str| live.maps.iter().find(|(n, _)| n == name).map(|(_, l)| *l);
+    let max_bytes = GEN_MAX_PAGES * PAGE_SIZE;
+    let pages = |bytes: u64| -> std::result::Result<u64, String> {
+        (bytes % PAGE_SIZE == 0)
+            .then_some(bytes / PAGE_SIZE)
+            .ok_or_else(|| format!("{bytes} is not a whole number of pages"))
+    };
+    match op {
+        Op::Memfd { size, .. } | Op::Tmpfs { size, .. } => r.a(1, GEN_MAX_PAGES, pages(*size)?)?,
+        Op::Ftruncate { obj, size } => {
+            r.pick(1, &live.open, obj)?;
+            r.a(1, GEN_MAX_PAGES, pages(*size)?)?;
+        }
+        Op::Write {
+            obj,
+            off,
+            len,
+            seed,
+        } => {
+            r.pick(1, &live.open, obj)?;
+            r.range(max_bytes, *off, *len)?;
+            r.seed(*seed);
+        }
+        Op::Check { obj, off, len } | Op::Punch { obj, off, len } => {
+            r.pick(1, &live.open, obj)?;
+            r.range(max_bytes, *off, *len)?;
+        }
+        Op::Mmap {
+            obj,
+            off,
+            len,
+            kind,
+            ..
+        } => {
+            r.pick(1, &live.open, obj)?;
+            r.0[3] = match kind {
+                MapKind::Shared => 0,
+                MapKind::Gem => 1,
+                MapKind::Private => 3,
+            };
+            r.range(max_bytes, *off, *len)?;
+        }
+        Op::Munmap { map } => r.pick(2, &maps, map)?,
+        Op::Touch {
+            map,
+            off,
+            len,
+            mode,
+        } => {
+            r.pick(2, &maps, map)?;
+            if let TouchMode::Write { seed } = mode {
+                r.0[3] = 1;
+                r.seed(*seed);
+            }
+            r.range(map_len(map).unwrap_or(0), *off, *len)?;
+        }
+        Op::Madvise {
+            map,
+            off,
+            len,
+            advice,
+        } => {
+            r.pick(2, &maps, map)?;
+            r.0[3] = Advice::ALL.iter().position(|a| a == advice).unwrap_or(0) as u8;
+            r.range(map_len(map).unwrap_or(0), *off, *len)?;
+        }
+        Op::Reclaim { bytes } => r.a(1, GEN_MAX_RECLAIM_PAGES, pages(*bytes)?)?,
+        Op::Swapon { dev, prio } => {
+            r.a(0, u64::from(DEFAULT_SWAP_DEVICES) - 1, u64::from(*dev))?;
+            if let Some(p) = prio {
+                r.0[3] = 1;
+                let p = u64::try_from(i64::from(*p) + 1).map_err(|_| "priority below -1")?;
+                r.b(0, 11, p)?;
+            }
+        }
+        Op::Swapoff { dev } => r.a(0, u64::from(DEFAULT_SWAP_DEVICES) - 1, u64::from(*dev))?,
+        Op::Unlink { obj } => r.pick(1, &live.tmpfs, obj)?,
+        Op::Close { obj } | Op::Dma32 { obj } | Op::Zonecheck { obj } => {
+            r.pick(1, &live.open, obj)?
+        }
+        Op::Gem { size, pinned, .. } => {
+            r.a(1, GEN_MAX_PAGES, pages(*size)?)?;
+            r.0[3] = if *pinned { 3 } else { 0 };
+        }
+        Op::Pin { obj } | Op::Unpin { obj } => r.pick(1, &live.gem, obj)?,
+        Op::Corrupt { .. } | Op::Sysrq { .. } => unreachable!("refused above"),
+    }
+    Ok(r.0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+use super::*;
+use crate::program::parse;
+
+fn decode(bytes: &[u8]) -> Program {
+    Program::arbitrary(&mut Unstructured::new(bytes)).expect("every input decodes")
+}
+
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn decoded_programs_encode_to_bytes_that_decode_to_them() {
+    let mut ops = 0;
+    for seed in 0..400 {
+        let p = decode(&bytes(seed, 16 * (1 + seed as usize % 40)));
+        let again = encode(&p).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{p}"));
+        assert_eq!(again.len(), p.ops.len() * RECORD_LEN);
+        assert_eq!(decode(&again), p, "seed {seed}");
+        ops += p.ops.len();
+    }
+    assert!(ops > 2000, "random records mostly make operations ({ops})");
+}
+
+#[test]
+fn examples_encode_with_canonical_names() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut encoded = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "prog") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let p = parse(&text).expect("examples parse");
+        let bytes = match encode(&p) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{}: not a seed: {e}", path.display());
+                continue;
+            }
+        };
+        let back = decode(&bytes);
+        assert_eq!(back.ops.len(), p.ops.len(), "{}", path.display());
+        for (a, b) in p.ops.iter().zip(&back.ops) {
+            assert_eq!(a.keyword(), b.keyword(), "{}", path.display());
+        }
+        assert_eq!(encode(&back).expect("canonical form encodes"), bytes);
+        encoded += 1;
+    }
+    assert!(encoded >= 4, "most examples are seeds ({encoded})");
+}
+
+#[test]
+fn a_record_means_the_same_after_it_moves() {
+    let p = parse(
+        "memfd a size=64K\nwrite a off=0 len=64K seed=1\nreclaim 1M\ndma32 a\ncheck a off=0 len=4K\n",
+    )
+    .expect("valid");
+    let mut bytes = encode(&p).expect("valid");
+    // Move `dma32` (record 4) before `write` (record 2).
+    let dma32: Vec<u8> = bytes.drain(3 * RECORD_LEN..4 * RECORD_LEN).collect();
+    bytes.splice(RECORD_LEN..RECORD_LEN, dma32);
+    let moved = decode(&bytes);
+    let text = moved.to_string();
+    assert_eq!(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        [
+            "memfd m0 size=64K",
+            "dma32 m0",
+            "write m0 off=0 len=64K seed=1",
+            "reclaim 1M",
+            "check m0 off=0 len=4K"
+        ]
+    );
+}
+
+#[test]
+fn programs_outside_the_decoder_are_refused_with_the_operation() {
+    let too_big = parse("memfd a size=64M\n").expect("valid");
+    let e = encode(&too_big).expect_err("refused");
+    assert_eq!(e.op, 1);
+    assert!(e.reason.contains("range"), "{e}");
+    let test_only = parse("memfd a size=4K\ncorrupt a off=0 len=1 seed=1\n").expect("valid");
+    assert_eq!(encode(&test_only).expect_err("refused").op, 2);
+    let unaligned_map = parse("memfd a size=64K\nmmap v a off=0 len=100 shared\n").expect("valid");
+    assert_eq!(encode(&unaligned_map).expect_err("refused").op, 2);
+}
+
+#[test]
+fn short_and_empty_inputs_decode() {
+    assert!(decode(&[]).ops.is_empty());
+    // One byte: a memfd record padded with zeros (op 0 = memfd, size 1 page).
+    assert_eq!(decode(&[0]).to_string().trim(), "memfd m0 size=4K");
+}

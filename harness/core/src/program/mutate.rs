@@ -1,0 +1,171 @@
+//! The structure-aware mutator: edits fuzzer inputs a whole operation record at a time.
+//!
+//! Inputs are sequences of [`RECORD_LEN`]-byte records (see [`super::gen`]), each decoding to
+//! one operation wherever it sits. Mutating records keeps every input meaningful: inserting a
+//! fresh operation, deleting, duplicating, swapping or moving operations, and tweaking one
+//! argument (the operation, which object or mapping it names, its flags, a size, offset or
+//! length, its seed). A small share of calls asks the caller for its byte-level mutation
+//! instead (libFuzzer's own), which finds what records cannot express (a torn record).
+//! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
+
+use super::gen::{OpKind, GEN_MAX_LEN, OP_TABLE, RECORD_LEN};
+
+/// What one call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    Insert,
+    Delete,
+    Duplicate,
+    Swap,
+    Move,
+    Tweak,
+    /// Nothing done here: apply the byte-level mutator.
+    ByteLevel,
+}
+
+/// Largest input worth producing for `max_len`: whole records, no more than the decoder reads.
+pub fn limit(max_len: usize) -> usize {
+    (max_len.min(GEN_MAX_LEN) / RECORD_LEN) * RECORD_LEN
+}
+
+/// Mutates `data` in place, keeping it within [`limit`]`(max_len)`.
+pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
+    let mut rng = fastrand::Rng::with_seed(u64::from(seed));
+    let limit = limit(max_len);
+    // A torn last record reads as zero-padded: make that explicit so records stay aligned.
+    data.resize(data.len().div_ceil(RECORD_LEN) * RECORD_LEN, 0);
+    let records = data.len() / RECORD_LEN;
+    let full = data.len() + RECORD_LEN > limit;
+    let roll = rng.u32(0..100);
+    let m = match roll {
+        _ if records == 0 => Mutation::Insert,
+        0..=7 => Mutation::ByteLevel,
+        8..=29 if !full => Mutation::Insert,
+        30..=41 if !full => Mutation::Duplicate,
+        42..=55 => Mutation::Delete,
+        56..=63 if records > 1 => Mutation::Swap,
+        64..=71 if records > 1 => Mutation::Move,
+        _ => Mutation::Tweak,
+    };
+    match m {
+        Mutation::Insert => {
+            let at = rng.usize(0..=records);
+            insert(data, at, &fresh_record(&mut rng));
+        }
+        Mutation::Duplicate => {
+            let from = rng.usize(0..records);
+            let record = data[span(from)].to_vec();
+            insert(data, rng.usize(0..=records), &record);
+        }
+        Mutation::Delete => {
+            data.drain(span(rng.usize(0..records)));
+        }
+        Mutation::Swap => {
+            let (a, b) = (rng.usize(0..records), rng.usize(0..records));
+            for i in 0..RECORD_LEN {
+                data.swap(a * RECORD_LEN + i, b * RECORD_LEN + i);
+            }
+        }
+        Mutation::Move => {
+            let record: Vec<u8> = data.drain(span(rng.usize(0..records))).collect();
+            insert(data, rng.usize(0..records), &record);
+        }
+        Mutation::Tweak => {
+            let at = rng.usize(0..records) * RECORD_LEN;
+            tweak(&mut data[at..at + RECORD_LEN], &mut rng);
+        }
+        Mutation::ByteLevel => {}
+    }
+    data.truncate(limit);
+    m
+}
+
+/// A child of two inputs: a prefix of records from `a`, the rest from `b` at the same cut or
+/// another, bounded by [`limit`]`(max_len)`.
+pub fn crossover(a: &[u8], b: &[u8], max_len: usize, seed: u32) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(u64::from(seed));
+    let cut_a = rng.usize(0..=a.len() / RECORD_LEN) * RECORD_LEN;
+    let cut_b = rng.usize(0..=b.len() / RECORD_LEN) * RECORD_LEN;
+    let mut out = a[..cut_a].to_vec();
+    out.extend_from_slice(&b[cut_b..]);
+    out.truncate(limit(max_len));
+    out
+}
+
+fn span(record: usize) -> std::ops::Range<usize> {
+    record * RECORD_LEN..(record + 1) * RECORD_LEN
+}
+
+fn insert(data: &mut Vec<u8>, record: usize, bytes: &[u8]) {
+    let at = (record * RECORD_LEN).min(data.len());
+    data.splice(at..at, bytes.iter().copied());
+}
+
+/// A random record whose operation is drawn evenly over the kinds (not over [`OP_TABLE`]'s
+/// weighted slots), with small arguments half of the time.
+fn fresh_record(rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
+    let mut r = [0u8; RECORD_LEN];
+    rng.fill(&mut r);
+    let kinds: Vec<OpKind> = OP_TABLE
+        .iter()
+        .enumerate()
+        .filter(|(i, k)| OP_TABLE[..*i].iter().all(|o| o != *k))
+        .map(|(_, k)| *k)
+        .collect();
+    r[0] = kinds[rng.usize(0..kinds.len())].selector();
+    if rng.bool() {
+        r[1] = rng.u8(0..4);
+        r[2] = rng.u8(0..4);
+        r[4..8].copy_from_slice(&small(rng));
+        r[8..12].copy_from_slice(&small(rng));
+    }
+    r
+}
+
+/// A field value read as a small number: zero, or a few pages.
+fn small(rng: &mut fastrand::Rng) -> [u8; 4] {
+    let v = rng.u16(0..64);
+    let [hi, lo] = v.to_be_bytes();
+    // One-byte ranges read byte 0, two-byte ranges bytes 0..2 (big-endian).
+    if rng.bool() {
+        [lo, 0, 0, 0]
+    } else {
+        [hi, lo, 0, 0]
+    }
+}
+
+/// Changes one field of `record`.
+fn tweak(record: &mut [u8], rng: &mut fastrand::Rng) {
+    match rng.u8(0..8) {
+        0 => record[0] = rng.u8(..),
+        1 => record[1] = record[1].wrapping_add(rng.u8(1..4)),
+        2 => record[2] = record[2].wrapping_add(rng.u8(1..4)),
+        3 => record[3] ^= 1 << rng.u8(0..8),
+        4 | 5 => {
+            let at = if rng.bool() { 4 } else { 8 };
+            let field = &mut record[at..at + 4];
+            match rng.u8(0..3) {
+                0 => field.copy_from_slice(&small(rng)),
+                1 => {
+                    let v = u16::from_be_bytes([field[0], field[1]]);
+                    let delta = rng.u16(1..16);
+                    let v = if rng.bool() {
+                        v.wrapping_add(delta)
+                    } else {
+                        v.wrapping_sub(delta)
+                    };
+                    field[..2].copy_from_slice(&v.to_be_bytes());
+                }
+                _ => rng.fill(field),
+            }
+        }
+        6 => rng.fill(&mut record[12..16]),
+        _ => {
+            let i = rng.usize(0..RECORD_LEN);
+            record[i] = rng.u8(..);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
