@@ -51,6 +51,8 @@ pub struct Executor<'a> {
     pub swap_paths: &'a [String],
     pub swap_on: Vec<bool>,
     pub out: File,
+    /// Trace the program's syscalls with KCOV (the kernel has it).
+    pub kcov: bool,
 }
 
 struct State {
@@ -148,9 +150,20 @@ impl Executor<'_> {
             handles: BTreeMap::new(),
             watched: BTreeSet::new(),
         };
+        // A failure to start KCOV loses coverage, not the run.
+        let mut kcov = self
+            .kcov
+            .then(crate::kcov::Kcov::start)
+            .and_then(Result::ok);
         for (i, op) in self.program.ops.iter().enumerate() {
             let start = Instant::now();
+            if let Some(k) = kcov.as_mut() {
+                k.reset();
+            }
             let (result, data) = self.perform(&mut st, &model, op);
+            if let Some(k) = kcov.as_mut() {
+                k.collect();
+            }
             model.apply(op);
             model.observe(op, &result);
             let micros = start.elapsed().as_micros() as u64;
@@ -170,6 +183,10 @@ impl Executor<'_> {
             };
             write_frame(&mut self.out, &AgentMsg::Op(rec))
                 .map_err(|e| format!("reporting op {i}: {e}"))?;
+        }
+        if let Some(k) = kcov {
+            write_frame(&mut self.out, &AgentMsg::Kcov(k.finish()))
+                .map_err(|e| format!("reporting KCOV coverage: {e}"))?;
         }
         let _ = self.out.flush();
         Ok(())

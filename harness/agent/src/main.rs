@@ -12,11 +12,15 @@
 //! - [`setup`]: mounts, modules, sysctls, the port, the swap devices.
 //! - [`exec`]: the program executor in the forked child.
 //! - [`supervise`]: fork, cgroup, per-operation deadline, teardown and accounting.
+//! - [`coverage`], [`kcov`]: kernel coverage by kprobes (any kernel) and KCOV (debug builds).
+//! - [`floor`]: runs a host-provided executable N times (the benchmark's C floor).
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
 mod coverage;
 mod exec;
+mod floor;
 mod gem;
+mod kcov;
 mod setup;
 mod supervise;
 mod sys;
@@ -73,6 +77,10 @@ fn run() -> Result<(), String> {
                     write_frame(&mut &guest.port, m).map_err(|e| format!("sending: {e}"))
                 };
                 supervise::run_program(&guest, id, &program, op_timeout_ms, &send)?;
+            }
+            HostMsg::Exec { id, path, runs } => {
+                write_frame(&mut &guest.port, &floor::run(id, &path, runs))
+                    .map_err(|e| format!("sending: {e}"))?;
             }
         }
     }

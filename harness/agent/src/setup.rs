@@ -60,6 +60,8 @@ pub struct Guest {
     /// Kprobes on the mm functions, where the kernel has kprobe events; installed at the
     /// first program, not at boot (registering them is slow under TCG on 6.12).
     pub probes: std::cell::OnceCell<Option<crate::coverage::Probes>>,
+    /// Whether the kernel has KCOV (debugfs mounted at the first program).
+    pub kcov: std::cell::OnceCell<bool>,
 }
 
 pub fn boot() -> Result<Guest, SetupError> {
@@ -119,6 +121,7 @@ pub fn boot() -> Result<Guest, SetupError> {
         ready,
         swap_paths,
         probes: std::cell::OnceCell::new(),
+        kcov: std::cell::OnceCell::new(),
     })
 }
 

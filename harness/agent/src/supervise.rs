@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 use shmemfuzz_core::program::Program;
-use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, ProtocolError, Teardown};
+use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, PcHits, ProtocolError, Teardown};
 
 use crate::exec::Executor;
 use crate::setup::{Guest, TMPFS_DIR};
@@ -51,6 +51,8 @@ pub fn run_program(
         None => Vec::new(),
     };
 
+    let kcov = *guest.kcov.get_or_init(crate::kcov::available);
+
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
@@ -63,13 +65,15 @@ pub fn run_program(
                 swap_paths: &guest.swap_paths,
                 swap_on,
                 out: File::from(tx),
+                kcov,
             };
             child_main(exec, &cgroup)
         }
         ForkResult::Parent { child } => child,
     };
     drop(tx);
-    let exit = watch(child, rx, op_timeout_ms, send)?;
+    let (exit, pcs) = watch(child, rx, op_timeout_ms, send)?;
+    let kcov = kcov.then(|| pcs.unwrap_or_default());
     if matches!(exit, ChildExit::Hung { .. }) {
         // The child is stuck in the kernel: teardown would hang too. The host ends the VM.
         sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
@@ -81,6 +85,7 @@ pub fn run_program(
                 ..Teardown::default()
             },
             coverage: coverage(),
+            kcov,
         });
     }
     let teardown = teardown(guest, &dir, &cgroup, baseline);
@@ -91,6 +96,7 @@ pub fn run_program(
         exit,
         teardown,
         coverage: coverage(),
+        kcov,
     })
 }
 
@@ -118,16 +124,18 @@ fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forwards the child's records until it ends; returns how it ended.
+/// Forwards the child's records until it ends; returns how it ended and its KCOV
+/// coverage, if it sent any.
 fn watch(
     child: Pid,
     rx: OwnedFd,
     op_timeout_ms: u64,
     send: &Send<'_>,
-) -> Result<ChildExit, String> {
+) -> Result<(ChildExit, Option<Vec<PcHits>>), String> {
     let mut pipe = File::from(rx);
     let mut next_op = 0u32;
     let mut exec_error = None;
+    let mut pcs = None;
     let timeout = PollTimeout::try_from(op_timeout_ms.min(i32::MAX as u64) as i32)
         .unwrap_or(PollTimeout::MAX);
     loop {
@@ -140,7 +148,7 @@ fn watch(
             let _ = sys::write_file("/proc/sysrq-trigger", "w");
             let _ = kill(child, Signal::SIGKILL);
             let _ = reap(child, Duration::from_secs(5));
-            return Ok(ChildExit::Hung { op: next_op });
+            return Ok((ChildExit::Hung { op: next_op }, None));
         }
         match read_frame::<AgentMsg>(&mut pipe) {
             Ok(AgentMsg::Op(rec)) => {
@@ -148,12 +156,13 @@ fn watch(
                 send(&AgentMsg::Op(rec))?;
             }
             Ok(AgentMsg::Error { message }) => exec_error = Some(message),
+            Ok(AgentMsg::Kcov(p)) => pcs = Some(p),
             Ok(_) => {}
             Err(ProtocolError::Closed) => break,
             Err(e) => return Err(format!("reading the program's records: {e}")),
         }
     }
-    Ok(match reap(child, Duration::from_secs(30)) {
+    let exit = match reap(child, Duration::from_secs(30)) {
         Some(WaitStatus::Signaled(_, sig, _)) => ChildExit::Signaled {
             signal: sig as i32,
             op: next_op,
@@ -163,7 +172,8 @@ fn watch(
             message: exec_error.unwrap_or_else(|| format!("executor ended with {other:?}")),
         },
         None => ChildExit::Hung { op: next_op },
-    })
+    };
+    Ok((exit, pcs))
 }
 
 /// Waits up to `limit` for `pid` to end.

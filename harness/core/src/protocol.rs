@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Largest frame either side accepts (1 MiB).
 pub const MAX_FRAME: u32 = 1 << 20;
 
@@ -206,6 +206,17 @@ pub struct FuncHits {
     pub hits: u64,
 }
 
+/// How often one kernel basic block ran during a program (KCOV, `KCOV_TRACE_PC`): the PC
+/// as KCOV reports it (KASLR offset removed, so it matches `System.map`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PcHits {
+    pub pc: u64,
+    pub hits: u32,
+}
+
+/// Most distinct PCs one program reports (12 bytes each on the wire, well inside a frame).
+pub const MAX_KCOV_PCS: usize = 60_000;
+
 /// Host -> agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostMsg {
@@ -214,6 +225,9 @@ pub enum HostMsg {
         program: Program,
         op_timeout_ms: u64,
     },
+    /// Run the executable `path` (from the initramfs) `runs` times, one after the other, each
+    /// in a fresh child; reply with [`AgentMsg::Executed`]. For the benchmark's C floor.
+    Exec { id: u64, path: String, runs: u32 },
     /// Power the guest off.
     Shutdown,
 }
@@ -251,6 +265,19 @@ pub enum AgentMsg {
         teardown: Teardown,
         /// Kernel functions the program ran (program start to end of teardown), by kprobes.
         coverage: Vec<FuncHits>,
+        /// Basic blocks the program's own syscalls ran, by KCOV; `None` when the kernel has
+        /// no KCOV. Not kswapd or writeback: KCOV follows one task.
+        kcov: Option<Vec<PcHits>>,
+    },
+    /// Sent by the program's executor to the agent (never to the host) before it exits.
+    Kcov(Vec<PcHits>),
+    /// The answer to [`HostMsg::Exec`]: runs that exited 0, the total wall time of all runs,
+    /// and how the others ended.
+    Executed {
+        id: u64,
+        ok: u32,
+        micros: u64,
+        failures: Vec<String>,
     },
     /// The agent could not do what it was asked (a harness failure, not a finding).
     Error {

@@ -32,16 +32,17 @@ pub const MOCK_DEPENDENCIES: &[&str] = &["drm"];
 
 /// Writes the initramfs for `kernel` to `dest`; returns the module paths in load order
 /// (inside the guest). `extra` are out-of-tree modules (the mock driver) loaded last, after
-/// their dependencies from the kernel's tree.
+/// their dependencies from the kernel's tree. `executables` go to `/opt/<file name>`.
 pub fn build_initramfs(
     kernel: &FetchedKernel,
     swap_devices: u8,
     extra: &[PathBuf],
+    executables: &[PathBuf],
     dest: &Path,
 ) -> Result<Vec<String>, GuestError> {
     let mut b = InitramfsBuilder::new();
     b.file("init", AGENT.to_vec(), 0o755)?;
-    for dir in ["proc", "sys", "dev", "run", "tmp"] {
+    for dir in ["proc", "sys", "dev", "run", "tmp", "opt"] {
         b.dir(dir, 0o755)?;
     }
     // PID 1 starts with the console as stdin/out/err only if the node exists before devtmpfs.
@@ -67,6 +68,10 @@ pub fn build_initramfs(
         let guest = format!("lib/modules/{}/extra/{name}", kernel.release);
         b.file_from_path(&guest, host_path, 0o644)?;
         guest_paths.push(format!("/{guest}"));
+    }
+    for host_path in executables {
+        let name = host_path.file_name().unwrap_or_default().to_string_lossy();
+        b.file_from_path(format!("opt/{name}"), host_path, 0o755)?;
     }
     let conf = format!(
         "modules={}\nswap_devices={swap_devices}\nport={AGENT_PORT}\n",

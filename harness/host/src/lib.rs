@@ -13,11 +13,14 @@
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark.
+//! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
+//!   counters.
 
 pub mod bench;
 pub mod bundle;
 mod cachedir;
 pub mod context;
+pub mod feedback;
 pub mod guest;
 pub mod initramfs;
 pub mod kbuild;

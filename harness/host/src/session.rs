@@ -21,7 +21,7 @@ use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
     read_frame, write_frame, AgentMsg, ChildExit, FuncHits, GuestSettings, HostMsg, OpRecord,
-    ProtocolError, Teardown, PROTOCOL_VERSION,
+    PcHits, ProtocolError, Teardown, PROTOCOL_VERSION,
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
@@ -78,6 +78,8 @@ pub struct SessionOptions {
     pub append: Vec<String>,
     /// Out-of-tree modules the agent loads last (the mock GMA500 driver).
     pub modules: Vec<PathBuf>,
+    /// Host executables copied into the guest as `/opt/<file name>` (for [`Session::exec`]).
+    pub executables: Vec<PathBuf>,
 }
 
 impl SessionOptions {
@@ -95,6 +97,7 @@ impl SessionOptions {
             lifetime: Duration::from_secs(3600),
             append: Vec::new(),
             modules: Vec::new(),
+            executables: Vec::new(),
         }
     }
 }
@@ -140,6 +143,19 @@ pub struct RunOutcome {
     pub wall_ms: u64,
     /// Kernel functions the program ran, with hit counts (empty without kprobe events).
     pub coverage: Vec<FuncHits>,
+    /// Basic blocks the program's syscalls ran (KCOV); `None` when the kernel has no KCOV.
+    pub kcov: Option<Vec<PcHits>>,
+}
+
+/// What [`Session::exec`] measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Runs that exited 0.
+    pub ok: u32,
+    /// The agent's wall time for all runs.
+    pub micros: u64,
+    /// How the other runs ended.
+    pub failures: Vec<String>,
 }
 
 pub struct Session {
@@ -169,7 +185,13 @@ impl Session {
         std::fs::create_dir_all(&opts.workdir)
             .map_err(|e| SessionError::Workdir(opts.workdir.clone(), e))?;
         let initramfs = opts.workdir.join("initramfs.cpio");
-        guest::build_initramfs(kernel, opts.swap_devices, &opts.modules, &initramfs)?;
+        guest::build_initramfs(
+            kernel,
+            opts.swap_devices,
+            &opts.modules,
+            &opts.executables,
+            &initramfs,
+        )?;
         let disks = guest::create_swap_images(&opts.workdir, opts.swap_devices, opts.swap_size)?;
         let mut cfg = VmConfig::new(kernel.bzimage.clone(), initramfs, opts.workdir.join("vm"));
         cfg.lifetime = opts.lifetime;
@@ -350,6 +372,7 @@ impl Session {
             vm_alive: true,
             wall_ms: 0,
             coverage: Vec::new(),
+            kcov: None,
         };
         let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
@@ -383,6 +406,7 @@ impl Session {
                     exit,
                     teardown,
                     coverage,
+                    kcov,
                 }) if done == id => {
                     if let ChildExit::ExecutorError { message } = &exit {
                         return Err(SessionError::Agent(format!(
@@ -391,6 +415,7 @@ impl Session {
                     }
                     let hung = matches!(exit, ChildExit::Hung { .. });
                     out.coverage = coverage;
+                    out.kcov = kcov;
                     out.exit = Some(exit);
                     out.teardown = (!hung).then_some(teardown);
                     if !end_seen {
@@ -536,6 +561,57 @@ impl Session {
             Some(op),
             self.console_tail(),
         )
+    }
+
+    /// Runs the guest executable `path` (see [`SessionOptions::executables`]) `runs` times
+    /// in a row, each bounded by the agent; for the benchmark's floor.
+    pub fn exec(&mut self, path: &str, runs: u32) -> Result<ExecOutcome, SessionError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = HostMsg::Exec {
+            id,
+            path: path.to_string(),
+            runs,
+        };
+        write_frame(&mut self.chan, &msg)
+            .map_err(|e| SessionError::Agent(format!("sending the exec request: {e}")))?;
+        let limit = (self.op_timeout + self.host_margin) * runs.max(1);
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Agent(AgentMsg::Executed {
+                    id: got,
+                    ok,
+                    micros,
+                    failures,
+                })) if got == id => {
+                    return Ok(ExecOutcome {
+                        ok,
+                        micros,
+                        failures,
+                    })
+                }
+                Ok(Event::Console(bytes)) => {
+                    self.feed_console(&bytes);
+                }
+                Ok(Event::Agent(AgentMsg::Log { .. })) => {}
+                Ok(Event::AgentGone(why) | Event::AgentBad(why)) => {
+                    return Err(SessionError::Agent(why))
+                }
+                Ok(Event::Agent(other)) => {
+                    return Err(SessionError::Protocol(format!(
+                        "unexpected message while waiting for exec: {other:?}"
+                    )))
+                }
+                Ok(Event::ConsoleClosed) => {}
+                Err(_) => {
+                    return Err(SessionError::Agent(format!(
+                        "no answer to exec of {path} within {limit:?}"
+                    )))
+                }
+            }
+        }
     }
 
     /// Asks the agent to power off and waits (bounded) for QEMU to exit; kills it otherwise.

@@ -102,6 +102,7 @@ fn contents() -> BundleContents {
     };
     let outcome = RunOutcome {
         coverage: Vec::new(),
+        kcov: None,
         records: (0..7).map(record).collect(),
         exit: Some(ChildExit::Completed),
         teardown: Some(Teardown {
@@ -121,6 +122,7 @@ fn contents() -> BundleContents {
         reports: vec![report],
         verdict: Verdict {
             findings: vec![finding],
+            ..Verdict::default()
         },
         vm_alive: true,
         wall_ms: 1234,

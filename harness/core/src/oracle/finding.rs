@@ -88,6 +88,10 @@ impl Finding {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
+    /// DMA32 pages that came back from swap at a new PFN, by `kind:op`
+    /// ([`ZoneTracker::replaced`]): what the run reached, not what it found.
+    #[serde(default)]
+    pub replaced: BTreeMap<String, u64>,
 }
 
 impl Verdict {
@@ -213,6 +217,7 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
         let n = zone_tracker.violations.get(place).copied().unwrap_or(0);
         f.detail = format!("{n} page observations in all break the DMA32 mask with this signature");
     }
+    v.replaced = std::mem::take(&mut zone_tracker.replaced);
     for r in facts.reports.iter().filter(|r| r.is_finding) {
         v.push(Finding::new(
             FindingKind::Kernel,

@@ -23,6 +23,10 @@ struct PageTrack {
     pfn: Option<u64>,
     /// Keyword of the operation after which the page was first seen at `pfn`.
     arrived: &'static str,
+    /// The last PFN the page was seen resident at, kept across swap-outs.
+    last_pfn: Option<u64>,
+    /// Seen swapped since it was last resident.
+    swapped: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +44,11 @@ pub struct ZoneTracker {
     objects: BTreeMap<String, ObjTrack>,
     /// (signature) -> pages seen violating, for the titles.
     pub violations: BTreeMap<String, u64>,
+    /// `kind:op` -> pages of constrained objects that came back from swap at a new PFN
+    /// after that operation: the kernel allocated them again on swap-in (through
+    /// `shmem_replace_folio` when the swap cache copy was outside the mask). Coverage for
+    /// the fuzzer, not a finding.
+    pub replaced: BTreeMap<String, u64>,
 }
 
 /// Where an advice or access brings pages in, in words for titles.
@@ -117,8 +126,20 @@ impl ZoneTracker {
                     PageState::Absent | PageState::Swapped => {
                         tr.exempt = false;
                         tr.pfn = None;
+                        tr.swapped |= p.state == PageState::Swapped;
                     }
                     PageState::Resident => {
+                        if t.constrained
+                            && tr.swapped
+                            && tr.last_pfn.is_some_and(|last| last != p.pfn)
+                        {
+                            *self
+                                .replaced
+                                .entry(format!("{}:{came}", t.kind))
+                                .or_insert(0) += 1;
+                        }
+                        tr.swapped = false;
+                        tr.last_pfn = Some(p.pfn);
                         if t.fresh_constraint {
                             tr.exempt = true;
                             tr.pfn = Some(p.pfn);
@@ -200,6 +221,26 @@ mod tests {
     const R: PageState = PageState::Resident;
     const S: PageState = PageState::Swapped;
     const HIGH: u64 = PFN_4G + 10;
+
+    #[test]
+    fn pages_back_from_swap_at_a_new_pfn_count_as_replaced() {
+        let p = parse("memfd m size=8K\ndma32 m\ncheck m off=0 len=8K\n").expect("valid");
+        let mut z = ZoneTracker::new();
+        let zs = zones();
+        z.step(0, &p.ops[0], true, &obs("m", &[(R, 5000), (R, 5001)]), &zs);
+        z.step(1, &p.ops[1], true, &obs("m", &[(R, 5000), (R, 5001)]), &zs);
+        z.step(2, &p.ops[2], true, &obs("m", &[(S, 0), (S, 0)]), &zs);
+        // Page 0 comes back elsewhere, page 1 at its old PFN (the swap cache kept it).
+        z.step(3, &p.ops[2], true, &obs("m", &[(R, 7000), (R, 5001)]), &zs);
+        assert_eq!(z.replaced.get("memfd:check"), Some(&1));
+        // Unconstrained objects never count.
+        let q = parse("memfd n size=4K\n").expect("valid");
+        let mut z = ZoneTracker::new();
+        z.step(0, &q.ops[0], true, &obs("n", &[(R, 5000)]), &zs);
+        z.step(1, &q.ops[0], true, &obs("n", &[(S, 0)]), &zs);
+        z.step(2, &q.ops[0], true, &obs("n", &[(R, 6000)]), &zs);
+        assert!(z.replaced.is_empty());
+    }
 
     #[test]
     fn pages_resident_before_the_mask_are_exempt_until_they_move() {

@@ -459,6 +459,7 @@ impl Bundle {
                 wall_ms: outcome.wall_ms,
                 // Coverage is an observation of the recorded run, not kept in bundles.
                 coverage: Vec::new(),
+                kcov: None,
             },
             guest: GuestInfo {
                 release: m.kernel.release.clone(),

@@ -1,0 +1,158 @@
+//! Kernel coverage as fuzzer feedback: what one run reached, as libFuzzer counters.
+//!
+//! libFuzzer keeps an input when it sets a counter it has not seen set, or moves one into a
+//! new magnitude bucket (1, 2, 3, 4–7, 8–15, 16–31, 32–127, 128+). The host process's own
+//! coverage says nothing about the kernel, so the fuzz target writes these counters into
+//! libFuzzer's extra-counter section after each run. Regions, each indexed by a stable hash:
+//!
+//! | region | what | value |
+//! |---|---|---|
+//! | functions | kprobe hit counts of the mm functions the agent probes | hits, and hits/128 |
+//! | outcomes | each operation kind with its result (errno) and how the program ended | count |
+//! | replaced | DMA32 pages back from swap at a new PFN, by object kind and operation | pages |
+//! | kcov | basic blocks in mm/ the program's syscalls ran (KCOV kernels only) | hits |
+//!
+//! A page replacement is counted even though it is no finding: an input that makes the
+//! kernel allocate a constrained page again on swap-in is one step from the bug class this
+//! tool exists for, so libFuzzer keeps it. [`Feedback`] also accumulates what a campaign has
+//! reached so far, for progress lines.
+
+mod mmtext;
+
+use std::collections::{BTreeSet, HashSet};
+
+use shmemfuzz_core::program::gen::OpKind;
+use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::OpResult;
+
+use crate::session::RunOutcome;
+
+pub use mmtext::{MmText, MmTextError};
+
+const FUNC_SLOTS: usize = 512;
+const OUTCOME_SLOTS: usize = 1024;
+const REPLACED_SLOTS: usize = 256;
+const KCOV_SLOTS: usize = 1 << 16;
+const FUNC_BASE: usize = 0;
+const OUTCOME_BASE: usize = FUNC_BASE + FUNC_SLOTS;
+const REPLACED_BASE: usize = OUTCOME_BASE + OUTCOME_SLOTS;
+const KCOV_BASE: usize = REPLACED_BASE + REPLACED_SLOTS;
+/// Bytes of counters [`Feedback::fill`] writes.
+pub const COUNTERS_LEN: usize = KCOV_BASE + KCOV_SLOTS;
+
+/// FNV-1a: a stable hash (the same slot in every process and release), unlike std's.
+fn slot(bytes: &[u8], slots: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % slots as u64) as usize
+}
+
+fn bump(counter: &mut u8, by: u64) {
+    *counter = u64::from(*counter).saturating_add(by).min(255) as u8;
+}
+
+/// What a campaign has reached, summed over runs.
+#[derive(Debug, Default)]
+pub struct Feedback {
+    mm_text: Option<MmText>,
+    /// Probed functions that ran at least once.
+    pub functions: BTreeSet<String>,
+    /// Distinct mm/ PCs seen (KCOV kernels).
+    pub pcs: HashSet<u64>,
+    /// Pages back from swap at a new PFN, over all runs.
+    pub replaced_pages: u64,
+    /// Runs in which at least one page was replaced.
+    pub replacing_runs: u64,
+    /// Runs fed in.
+    pub runs: u64,
+}
+
+impl Feedback {
+    /// `mm_text` keeps KCOV PCs to mm/; without it (no build tree), every PC counts.
+    pub fn new(mm_text: Option<MmText>) -> Self {
+        Feedback {
+            mm_text,
+            ..Feedback::default()
+        }
+    }
+
+    /// Whether KCOV PCs are filtered to mm/.
+    pub fn filters_mm(&self) -> bool {
+        self.mm_text.is_some()
+    }
+
+    /// Writes the counters of one run of `program` into `counters` (at least
+    /// [`COUNTERS_LEN`] bytes, zeroed by the caller as libFuzzer does before each run), and
+    /// adds the run to the totals.
+    pub fn fill(&mut self, program: &Program, out: &RunOutcome, counters: &mut [u8]) {
+        let counters = &mut counters[..COUNTERS_LEN];
+        self.runs += 1;
+        for f in &out.coverage {
+            let at = FUNC_BASE + 2 * slot(f.func.as_bytes(), FUNC_SLOTS / 2);
+            bump(&mut counters[at], f.hits);
+            bump(&mut counters[at + 1], f.hits >> 7);
+            if f.hits > 0 {
+                self.functions.insert(f.func.clone());
+            }
+        }
+        for rec in &out.records {
+            let Some(op) = program.ops.get(rec.index as usize) else {
+                continue;
+            };
+            let kind = OpKind::of(op).map_or("test", |_| op.keyword());
+            let result = match &rec.result {
+                OpResult::Ok => "ok".to_string(),
+                other => other.to_string(),
+            };
+            let key = format!("{kind}:{result}");
+            bump(
+                &mut counters[OUTCOME_BASE + slot(key.as_bytes(), OUTCOME_SLOTS)],
+                1,
+            );
+        }
+        if let Some(exit) = &out.exit {
+            let key = format!("exit:{exit:?}");
+            bump(
+                &mut counters[OUTCOME_BASE + slot(key.as_bytes(), OUTCOME_SLOTS)],
+                1,
+            );
+        }
+        let mut replaced = 0;
+        for (key, pages) in &out.verdict.replaced {
+            bump(
+                &mut counters[REPLACED_BASE + slot(key.as_bytes(), REPLACED_SLOTS)],
+                *pages,
+            );
+            replaced += pages;
+        }
+        self.replaced_pages += replaced;
+        self.replacing_runs += u64::from(replaced > 0);
+        for p in out.kcov.iter().flatten() {
+            if self.mm_text.as_ref().is_some_and(|t| !t.contains(p.pc)) {
+                continue;
+            }
+            self.pcs.insert(p.pc);
+            let at = KCOV_BASE + slot(&p.pc.to_le_bytes(), KCOV_SLOTS);
+            bump(&mut counters[at], u64::from(p.hits));
+        }
+    }
+
+    /// One line for progress output: `fns 21 · mm PCs 3456 · replaced 120 pages in 4 runs`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("kernel fns {}", self.functions.len());
+        if !self.pcs.is_empty() {
+            s.push_str(&format!(" · mm PCs {}", self.pcs.len()));
+        }
+        s.push_str(&format!(
+            " · replaced {} pages in {} runs",
+            self.replaced_pages, self.replacing_runs
+        ));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;
