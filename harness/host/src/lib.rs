@@ -13,6 +13,7 @@
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark.
+//! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters.
 
@@ -21,6 +22,7 @@ pub mod bundle;
 mod cachedir;
 pub mod context;
 pub mod feedback;
+pub mod fuzzing;
 pub mod guest;
 pub mod initramfs;
 pub mod kbuild;

@@ -776,3 +776,16 @@ mod pretty {
         }
     }
 }
+
+/// A directory name for a signature: its characters outside `[A-Za-z0-9._-]` become `_`.
+pub fn dir_name(sig: &str) -> String {
+    sig.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

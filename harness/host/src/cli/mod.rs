@@ -1,8 +1,9 @@
-//! Subcommands: `kernel list|fetch` ([`kernel_cmd`]), `run` ([`run_cmd`]), `bench boot`
-//! ([`bench_cmd`]). Progress goes to stderr through indicatif; results to stdout.
+//! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch` ([`kernel_cmd`]), `run`
+//! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bench`. Progress goes to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
 mod export_cmd;
+mod fuzz_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
 mod progress;
@@ -33,6 +34,9 @@ enum Command {
         #[command(subcommand)]
         command: KernelCommand,
     },
+    /// Fuzz a kernel for a bounded time: libFuzzer workers guided by the kernel's coverage,
+    /// one VM each; findings triaged into bundles by signature.
+    Fuzz(fuzz_cmd::FuzzArgs),
     /// Boot a kernel, run a program, print each operation's result and the verdict.
     Run(run_cmd::RunArgs),
     /// Replay a bundle (or a program) on the same or another kernel, diffed per operation.
@@ -100,6 +104,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kernel {
             command: KernelCommand::Fetch { id, headers },
         } => kernel_cmd::fetch(&id, headers),
+        Command::Fuzz(args) => fuzz_cmd::fuzz(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Minimize(args) => minimize_cmd::minimize(args),

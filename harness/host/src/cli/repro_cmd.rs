@@ -151,7 +151,7 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
                         Some(sig.to_string()),
                         HitCount { runs: 1, hits: 1 },
                     )?;
-                    let dest = args.out.join(bundle_name(sig));
+                    let dest = args.out.join(shmemfuzz::bundle::dir_name(sig));
                     Bundle::write_replacing(&dest, &contents)?;
                     g.written = Some(dest);
                 }
@@ -203,17 +203,4 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// A directory name for a signature: its characters outside `[A-Za-z0-9._-]` become `_`.
-fn bundle_name(sig: &str) -> String {
-    sig.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

@@ -1,0 +1,154 @@
+//! `shmemfuzz fuzz`: a bounded fuzzing campaign on one kernel (the main job).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use shmemfuzz::context::Context;
+use shmemfuzz::fuzzing::build::build_target;
+use shmemfuzz::fuzzing::campaign::{self, CampaignOptions, CampaignStatus};
+
+use super::progress::{prepare_events, spinner};
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// Kernel: a catalog id or `src-6.1` (default: the catalog's default).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Extra kernel arguments (repeatable), e.g. `--append shmem.planted_no_replace=1`.
+    #[arg(long)]
+    append: Vec<String>,
+    /// Workers, one VM each (one per CPU core is the most that helps under TCG).
+    #[arg(long, default_value_t = 1)]
+    jobs: u32,
+    /// How long to fuzz, e.g. `90s`, `10m`, `2h`.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// The corpus directory new inputs go to (default: fuzz/corpus/shmem_ops, the one
+    /// `cargo fuzz run shmem_ops` uses, which holds the seeds).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// More corpus directories to read at start, never written (repeatable).
+    #[arg(long)]
+    seeds: Vec<PathBuf>,
+    /// Where findings (bundles, crash files), logs and stats go (default: fuzz/findings).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// End at the first finding.
+    #[arg(long)]
+    stop_on_finding: bool,
+    /// A prebuilt `shmem_ops` libFuzzer binary instead of building one.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new()?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(args.kernel.as_deref(), &prepare_events(&pb))?;
+    pb.finish_and_clear();
+    let binary = match args.binary {
+        Some(b) => b,
+        None => {
+            eprintln!("building the fuzz target (fuzz/, cached after the first build)");
+            build_target(&ctx.root)?
+        }
+    };
+    let opts = CampaignOptions {
+        binary,
+        kernel: Some(prepared.kernel.id.clone()),
+        append: args.append,
+        jobs: args.jobs,
+        duration: args.duration,
+        corpus: args
+            .corpus
+            .unwrap_or_else(|| ctx.root.join("fuzz/corpus/shmem_ops")),
+        seeds: args.seeds,
+        out: args.out.unwrap_or_else(|| ctx.root.join("fuzz/findings")),
+        stop_on_finding: args.stop_on_finding,
+    };
+    let inputs = std::fs::read_dir(&opts.corpus).map_or(0, |d| d.count());
+    eprintln!(
+        "fuzzing {}{} with {} worker(s) for {}; corpus {} ({inputs} inputs); findings in {}",
+        prepared.kernel.id,
+        if opts.append.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", opts.append.join(" "))
+        },
+        opts.jobs,
+        humantime::format_duration(opts.duration),
+        opts.corpus.display(),
+        opts.out.display()
+    );
+    let bar = ProgressBar::new(opts.duration.as_secs());
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:20}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let status = campaign::run(&opts, &mut |s| {
+        bar.set_position(s.elapsed.as_secs());
+        bar.set_message(s.line());
+    })
+    .context("running the campaign")?;
+    bar.finish_and_clear();
+    print_summary(&status, &opts);
+    Ok(if !status.findings.is_empty() {
+        ExitCode::from(1)
+    } else if status.execs == 0 || !status.abandoned.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
+    println!(
+        "{} executions in {} ({:.2}/s), {} boots, {} harness failures",
+        s.execs,
+        humantime::format_duration(Duration::from_secs(s.elapsed.as_secs())),
+        s.execs_per_sec(),
+        s.boots,
+        s.harness_failures
+    );
+    println!(
+        "kernel coverage: {} mm functions ran{}; {} DMA32 pages came back from swap at a new PFN",
+        s.functions,
+        if s.mm_pcs > 0 {
+            format!(", {} mm/ PCs (KCOV)", s.mm_pcs)
+        } else {
+            String::new()
+        },
+        s.replaced_pages
+    );
+    println!("corpus: {} inputs in {}", s.corpus, opts.corpus.display());
+    for a in &s.abandoned {
+        println!("harness failure (not a finding): {a}");
+    }
+    if s.findings.is_empty() {
+        println!("no findings");
+        return;
+    }
+    println!(
+        "{:<44} {:>5} {:>10}  bundle",
+        "signature", "hits", "first at"
+    );
+    for (sig, f) in &s.findings {
+        println!(
+            "{sig:<44} {:>5} {:>9}s  {}",
+            f.hits,
+            f.first_at.as_secs(),
+            f.bundle
+                .as_ref()
+                .map_or_else(|| "(not recorded)".into(), |b| b.display().to_string())
+        );
+    }
+    println!(
+        "crash files: {}; replay with `shmemfuzz replay <bundle>`, shrink with `shmemfuzz minimize <bundle>`",
+        opts.out.join("crashes").display()
+    );
+}

@@ -1,0 +1,326 @@
+//! A bounded fuzzing campaign: long-lived libFuzzer workers, one VM each.
+//!
+//! libFuzzer's own `-fork`/`-jobs` modes restart jobs faster than a VM boots (job N gets
+//! `min(300, N)` seconds), so each worker here is one libFuzzer process that boots its VM
+//! once and fuzzes until the campaign's end, all sharing one corpus directory (libFuzzer
+//! reloads what the others add). A worker that stops early is restarted: after a finding
+//! (its target panicked, libFuzzer saved the input), or after its harness gave up (then at
+//! most [`MAX_RESTARTS`] times). Each worker incarnation writes its own stats file; the
+//! campaign sums them for progress and the summary, and findings are triaged by signature
+//! into `<out>/bundles/<signature>` by the targets themselves.
+//!
+//! Layout of `<out>`: `bundles/` (one per signature), `crashes/` (libFuzzer's artifacts,
+//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json`.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shmemfuzz_core::program::gen::GEN_MAX_LEN;
+
+use super::stats::WorkerStats;
+use crate::bundle::dir_name;
+
+/// Restarts of one worker after its harness gave up, before the worker is abandoned.
+pub const MAX_RESTARTS: u32 = 3;
+/// How long past the campaign's end a worker may take to stop before it is killed.
+const GRACE: Duration = Duration::from_secs(30);
+/// Exit code of a target that gave up on its harness (`_exit(2)`, no crash artifact).
+pub const HARNESS_EXIT: i32 = 2;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CampaignOptions {
+    /// The `shmem_ops` libFuzzer binary ([`super::build::build_target`]).
+    pub binary: PathBuf,
+    pub kernel: Option<String>,
+    pub append: Vec<String>,
+    pub jobs: u32,
+    pub duration: Duration,
+    /// Where new inputs go (a plain libFuzzer corpus directory, created if missing).
+    pub corpus: PathBuf,
+    /// More corpus directories read at start (seeds), never written.
+    pub seeds: Vec<PathBuf>,
+    /// Findings, logs, stats.
+    pub out: PathBuf,
+    /// End the campaign at the first finding.
+    pub stop_on_finding: bool,
+}
+
+/// Why a campaign could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the fuzz target {0} does not exist: build it first (shmemfuzz fuzz builds it)")]
+    NoBinary(PathBuf),
+}
+
+/// One signature's findings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Campaign time of the first.
+    pub first_at: Duration,
+    /// Worker incarnations that hit it.
+    pub hits: u32,
+    /// Its bundle, when the target could write one.
+    pub bundle: Option<PathBuf>,
+}
+
+/// Live figures, for progress lines, and the final summary.
+#[derive(Clone, Debug, Default)]
+pub struct CampaignStatus {
+    pub elapsed: Duration,
+    pub execs: u64,
+    pub corpus: usize,
+    pub functions: usize,
+    pub mm_pcs: u64,
+    pub replaced_pages: u64,
+    pub boots: u32,
+    pub harness_failures: u64,
+    pub workers_running: u32,
+    pub findings: BTreeMap<String, Found>,
+    /// Workers abandoned, with the last lines of their log.
+    pub abandoned: Vec<String>,
+}
+
+impl CampaignStatus {
+    pub fn execs_per_sec(&self) -> f64 {
+        self.execs as f64 / self.elapsed.as_secs_f64().max(1e-3)
+    }
+
+    /// `execs 1234 (5.1/s) · corpus 87 · kernel fns 24 · mm PCs 0 · replaced 512 · findings 1`
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "execs {} ({:.1}/s) · corpus {} · kernel fns {}",
+            self.execs,
+            self.execs_per_sec(),
+            self.corpus,
+            self.functions
+        );
+        if self.mm_pcs > 0 {
+            s.push_str(&format!(" · mm PCs {}", self.mm_pcs));
+        }
+        s.push_str(&format!(
+            " · replaced pages {} · findings {}",
+            self.replaced_pages,
+            self.findings.len()
+        ));
+        s
+    }
+}
+
+struct Worker {
+    index: u32,
+    incarnation: u32,
+    child: Option<Child>,
+    restarts: u32,
+    /// Stats of finished incarnations, already counted.
+    done: Vec<WorkerStats>,
+}
+
+impl Worker {
+    fn stats_path(&self, out: &Path, n: u32) -> PathBuf {
+        out.join(format!("stats/w{}-{n}.json", self.index))
+    }
+    fn log_path(&self, out: &Path) -> PathBuf {
+        out.join(format!("logs/w{}-{}.log", self.index, self.incarnation))
+    }
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CampaignError + 'a {
+    move |source| CampaignError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs the campaign to its end; `progress` is called about once a second.
+pub fn run(
+    opts: &CampaignOptions,
+    progress: &mut dyn FnMut(&CampaignStatus),
+) -> Result<CampaignStatus, CampaignError> {
+    if !opts.binary.is_file() {
+        return Err(CampaignError::NoBinary(opts.binary.clone()));
+    }
+    for dir in ["bundles", "crashes", "logs", "stats"] {
+        let d = opts.out.join(dir);
+        std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
+    }
+    std::fs::create_dir_all(&opts.corpus).map_err(io("creating", &opts.corpus))?;
+    let start = Instant::now();
+    let end = start + opts.duration;
+    let mut workers: Vec<Worker> = (0..opts.jobs.max(1))
+        .map(|index| Worker {
+            index,
+            incarnation: 0,
+            child: None,
+            restarts: 0,
+            done: Vec::new(),
+        })
+        .collect();
+    let mut status = CampaignStatus::default();
+    let mut stopping = false;
+    let mut term_sent: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        for w in workers.iter_mut() {
+            if let Some(child) = w.child.as_mut() {
+                let Ok(Some(exit)) = child.try_wait() else {
+                    continue;
+                };
+                w.child = None;
+                if let Some(s) = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation)) {
+                    w.done.push(s);
+                }
+                if exit.code() == Some(HARNESS_EXIT) {
+                    w.restarts += 1;
+                    if w.restarts > MAX_RESTARTS {
+                        status.abandoned.push(format!(
+                            "worker {}: the harness failed {} times; last log lines:\n{}",
+                            w.index,
+                            w.restarts,
+                            tail(&w.log_path(&opts.out), 8)
+                        ));
+                        w.restarts = u32::MAX;
+                    }
+                }
+                w.incarnation += 1;
+            }
+            let left = end.saturating_duration_since(now);
+            if w.child.is_none() && !stopping && w.restarts <= MAX_RESTARTS && left.as_secs() >= 10
+            {
+                w.child = Some(spawn(opts, w, left)?);
+            }
+        }
+        status = collect(opts, &workers, start);
+        progress(&status);
+        if opts.stop_on_finding && !status.findings.is_empty() {
+            stopping = true;
+        }
+        let running = workers.iter().filter(|w| w.child.is_some()).count();
+        if running == 0
+            && (stopping || now >= end || workers.iter().all(|w| w.restarts > MAX_RESTARTS))
+        {
+            break;
+        }
+        // libFuzzer ends by itself at -max_total_time; a run in flight may take a while.
+        if stopping || now >= end {
+            let since = *term_sent.get_or_insert(now);
+            let signal = if now.duration_since(since) >= GRACE {
+                libc::SIGKILL
+            } else {
+                libc::SIGTERM
+            };
+            for c in workers.iter_mut().filter_map(|w| w.child.as_mut()) {
+                if stopping || signal == libc::SIGKILL {
+                    // SAFETY: signalling our own child by pid.
+                    unsafe { libc::kill(c.id() as i32, signal) };
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(collect(opts, &workers, start))
+}
+
+fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, CampaignError> {
+    let log_path = w.log_path(&opts.out);
+    let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
+    let log2 = log.try_clone().map_err(io("opening", &log_path))?;
+    let mut cmd = Command::new(&opts.binary);
+    cmd.arg(&opts.corpus)
+        .args(&opts.seeds)
+        .arg(format!(
+            "-max_total_time={}",
+            left.as_secs().saturating_sub(5)
+        ))
+        .arg(format!(
+            "-artifact_prefix={}/",
+            opts.out.join("crashes").display()
+        ))
+        .arg(format!("-max_len={GEN_MAX_LEN}"))
+        // The harness bounds every operation itself; this only catches a stuck harness.
+        .arg("-timeout=1200")
+        .arg("-print_final_stats=1")
+        // The first input boots the VM: not a slow input worth saving.
+        .arg("-report_slow_units=100000")
+        .env("SHMEMFUZZ_STATS", w.stats_path(&opts.out, w.incarnation))
+        .env("SHMEMFUZZ_BUNDLES", opts.out.join("bundles"))
+        .env("SHMEMFUZZ_APPEND", opts.append.join(" "))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    if let Some(k) = &opts.kernel {
+        cmd.env("SHMEMFUZZ_KERNEL", k);
+    }
+    // SAFETY: prctl only; the worker (and, through its own PDEATHSIG, its QEMU) dies with us.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(io("starting", &opts.binary))
+}
+
+fn collect(opts: &CampaignOptions, workers: &[Worker], start: Instant) -> CampaignStatus {
+    let mut s = CampaignStatus {
+        elapsed: start.elapsed(),
+        corpus: std::fs::read_dir(&opts.corpus).map_or(0, |d| d.count()),
+        workers_running: workers.iter().filter(|w| w.child.is_some()).count() as u32,
+        ..CampaignStatus::default()
+    };
+    let mut functions = std::collections::BTreeSet::new();
+    for w in workers {
+        let live = w
+            .child
+            .as_ref()
+            .and_then(|_| WorkerStats::read(&w.stats_path(&opts.out, w.incarnation)));
+        for st in w.done.iter().chain(live.as_ref()) {
+            s.execs += st.runs;
+            s.boots += st.boots;
+            s.harness_failures += st.harness_failures;
+            s.replaced_pages += st.replaced_pages;
+            s.mm_pcs = s.mm_pcs.max(st.mm_pcs);
+            functions.extend(st.functions.iter().cloned());
+            for sig in &st.findings {
+                let bundle = opts.out.join("bundles").join(dir_name(sig));
+                let f = s.findings.entry(sig.clone()).or_insert(Found {
+                    first_at: s.elapsed,
+                    hits: 0,
+                    bundle: bundle.is_dir().then_some(bundle),
+                });
+                f.hits += 1;
+                let at = Duration::from_millis(st.updated_ms)
+                    .checked_sub(Duration::from_millis(unix_ms(start)))
+                    .unwrap_or_default();
+                f.first_at = f.first_at.min(at);
+            }
+        }
+    }
+    s.functions = functions.len();
+    s
+}
+
+/// `start` as milliseconds since the epoch.
+fn unix_ms(start: Instant) -> u64 {
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now_unix.saturating_sub(start.elapsed()).as_millis() as u64
+}
+
+/// The last `n` lines of a file.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,18 @@
+//! Fuzzing a real kernel: the logic behind the `shmem_ops` libFuzzer target and the
+//! `shmemfuzz fuzz` campaign that runs it.
+//!
+//! - [`target`]: one fuzzer process: decode an input, run it on the process's VM, turn the
+//!   kernel's coverage into libFuzzer counters, triage a finding into a bundle, publish stats.
+//! - [`stats`]: the per-worker stats file the target writes and the campaign reads.
+//! - [`build`]: building the target binary for a campaign.
+//! - [`campaign`]: long-lived workers (one VM each), live progress, restarts, summary.
+//!
+//! The target is configured by environment variables, so that `cargo fuzz run shmem_ops`
+//! and the campaign drive the same code ([`target::Env`]).
+
+pub mod build;
+pub mod campaign;
+pub mod stats;
+pub mod target;
+
+pub use target::{FuzzTarget, TargetError, Verdict};

@@ -1,0 +1,257 @@
+//! One fuzzer process: a VM booted at the first input and reused for every input after it.
+//!
+//! Configured by environment variables ([`Env`]), so `cargo fuzz run shmem_ops` and the
+//! campaign's workers run the same code:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `SHMEMFUZZ_KERNEL` | catalog id, `src-6.1`, … | the catalog's default |
+//! | `SHMEMFUZZ_APPEND` | extra kernel arguments, space-separated | none |
+//! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] | not written |
+//! | `SHMEMFUZZ_BUNDLES` | where each new finding's bundle goes (`<dir>/<signature>`) | not written |
+//! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory |
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use arbitrary::{Arbitrary, Unstructured};
+use shmemfuzz_core::program::Program;
+
+use super::stats::WorkerStats;
+use crate::bundle::{dir_name, Bundle, HitCount};
+use crate::context::{Context, ContextError};
+use crate::feedback::{Feedback, MmText};
+use crate::runner::Runner;
+use crate::session::SessionOptions;
+
+/// How often the stats file is rewritten.
+const STATS_EVERY: Duration = Duration::from_secs(3);
+/// Harness failures in a row after which the worker gives up (the kernel or the machine is
+/// not usable; going on would only reject inputs).
+const MAX_FAILURES_IN_A_ROW: u32 = 3;
+
+/// The target's configuration, from the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub kernel: Option<String>,
+    pub append: Vec<String>,
+    pub stats: Option<PathBuf>,
+    pub bundles: Option<PathBuf>,
+    pub workdir: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_env() -> Env {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Env {
+            kernel: var("SHMEMFUZZ_KERNEL"),
+            append: var("SHMEMFUZZ_APPEND")
+                .map(|a| a.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
+            stats: var("SHMEMFUZZ_STATS").map(PathBuf::from),
+            bundles: var("SHMEMFUZZ_BUNDLES").map(PathBuf::from),
+            workdir: var("SHMEMFUZZ_WORKDIR").map(PathBuf::from),
+        }
+    }
+}
+
+/// Why the target could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("preparing the kernel: {0}")]
+    Kernel(#[from] ContextError),
+    #[error("loading the kernel catalog: {0}")]
+    Catalog(#[from] crate::kernel::KernelError),
+    #[error("probing the accelerator: {0}")]
+    Accel(#[from] crate::vm::VmError),
+    #[error("creating the VM's working directory: {0}")]
+    Workdir(std::io::Error),
+}
+
+/// What one input did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It decoded to no operation (libFuzzer should not keep it).
+    Empty,
+    /// It ran and the oracle found nothing.
+    Clean,
+    /// The harness could not run it (not a finding; the VM is rebooted for the next input).
+    /// `give_up` when that happened too often in a row to go on.
+    HarnessFailure { message: String, give_up: bool },
+    /// The kernel failed: `message` names the signature, shows the program and the commands.
+    Finding { signature: String, message: String },
+}
+
+/// One fuzzer process's state.
+#[derive(Debug)]
+pub struct FuzzTarget {
+    runner: Runner,
+    feedback: Feedback,
+    stats: WorkerStats,
+    env: Env,
+    kernel_id: String,
+    _tempdir: Option<tempfile::TempDir>,
+    stats_written: Option<Instant>,
+    failures_in_a_row: u32,
+}
+
+impl FuzzTarget {
+    /// Prepares the kernel (fetch or build, mock driver) and the runner; the VM boots at the
+    /// first input.
+    pub fn start(env: Env) -> Result<FuzzTarget, TargetError> {
+        let ctx = Context::new()?;
+        let kernel = ctx.prepare(env.kernel.as_deref(), &|_| {})?;
+        let accel = ctx.accel(&kernel.kernel.bzimage)?;
+        let (workdir, tempdir) = match &env.workdir {
+            Some(w) => (w.clone(), None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("shmemfuzz-fuzz-")
+                    .tempdir()
+                    .map_err(TargetError::Workdir)?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        // KCOV PCs are kept to mm/ when the kernel's build tree is at hand (self-built).
+        let mm_text = kernel
+            .kernel
+            .config
+            .parent()
+            .and_then(|dir| MmText::from_build_dir(dir).ok());
+        let mut opts = SessionOptions::new(workdir, accel);
+        opts.append = env.append.clone();
+        let kernel_id = kernel.kernel.id.clone();
+        Ok(FuzzTarget {
+            runner: Runner::new(kernel, opts),
+            feedback: Feedback::new(mm_text),
+            stats: WorkerStats {
+                kernel: kernel_id.clone(),
+                ..WorkerStats::default()
+            },
+            env,
+            kernel_id,
+            _tempdir: tempdir,
+            stats_written: None,
+            failures_in_a_row: 0,
+        })
+    }
+
+    pub fn feedback(&self) -> &Feedback {
+        &self.feedback
+    }
+
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Runs the program `data` decodes to, and writes the kernel's coverage of it into
+    /// `counters` (at least [`crate::feedback::COUNTERS_LEN`] bytes).
+    pub fn execute(&mut self, data: &[u8], counters: &mut [u8]) -> Verdict {
+        let Ok(program) = Program::arbitrary_take_rest(Unstructured::new(data)) else {
+            return Verdict::Empty;
+        };
+        if program.ops.is_empty() {
+            self.stats.empty += 1;
+            return Verdict::Empty;
+        }
+        let start = Instant::now();
+        let result = self.runner.run(&program, &mut |_| {});
+        self.stats.busy_ms += start.elapsed().as_millis() as u64;
+        self.stats.boots = self.runner.boots();
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                self.stats.harness_failures += 1;
+                self.failures_in_a_row += 1;
+                self.write_stats(true);
+                return Verdict::HarnessFailure {
+                    message: e.to_string(),
+                    give_up: self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW,
+                };
+            }
+        };
+        self.failures_in_a_row = 0;
+        self.stats.runs += 1;
+        self.feedback.fill(&program, &out, counters);
+        self.stats.functions = self.feedback.functions.iter().cloned().collect();
+        self.stats.mm_pcs = self.feedback.pcs.len() as u64;
+        self.stats.replaced_pages = self.feedback.replaced_pages;
+        self.stats.replacing_runs = self.feedback.replacing_runs;
+        let Some(finding) = out.verdict.findings.first() else {
+            self.write_stats(false);
+            return Verdict::Clean;
+        };
+        let signature = finding.signature.clone();
+        self.stats.findings.push(signature.clone());
+        let bundle = self.env.bundles.as_ref().map(|dir| {
+            let dest = dir.join(dir_name(&signature));
+            if dest.join("bundle.json").is_file() {
+                // One bundle per signature: the first found is kept.
+                return (dest, Ok(()));
+            }
+            let written = self
+                .runner
+                .bundle_last_run(
+                    &program,
+                    &out,
+                    Some(signature.clone()),
+                    HitCount { runs: 1, hits: 1 },
+                )
+                .and_then(|c| Bundle::write_replacing(&dest, &c));
+            (dest, written)
+        });
+        self.write_stats(true);
+        let mut message = format!(
+            "shmemfuzz finding: {signature}\n  {}\n  on {}{}\n\nprogram:\n{program}\n",
+            finding.title,
+            self.kernel_id,
+            if self.env.append.is_empty() {
+                String::new()
+            } else {
+                format!(" with `{}`", self.env.append.join(" "))
+            }
+        );
+        let append = if self.env.append.is_empty() {
+            String::new()
+        } else {
+            format!(" --append '{}'", self.env.append.join(" "))
+        };
+        match bundle {
+            Some((dest, Ok(()))) => message.push_str(&format!(
+                "recorded in {0}\n  shmemfuzz replay {0}\n  shmemfuzz minimize {0}\n  shmemfuzz export-c {0}\n",
+                dest.display()
+            )),
+            Some((dest, Err(e))) => {
+                message.push_str(&format!("(could not record {}: {e})\n", dest.display()))
+            }
+            None => {}
+        }
+        message.push_str(&format!(
+            "reproduce the crash file libFuzzer writes below:\n  shmemfuzz repro <crash-file> --kernel {}{append} --out bundles\n  shmemfuzz minimize bundles/{}\n",
+            self.kernel_id,
+            dir_name(&signature)
+        ));
+        Verdict::Finding { signature, message }
+    }
+
+    fn write_stats(&mut self, now: bool) {
+        let Some(path) = self.env.stats.clone() else {
+            return;
+        };
+        if now
+            || self
+                .stats_written
+                .is_none_or(|t| t.elapsed() >= STATS_EVERY)
+        {
+            // Stats are for progress lines: a failed write must not stop the fuzzer.
+            let _ = self.stats.write(&path);
+            self.stats_written = Some(Instant::now());
+        }
+    }
+
+    /// Powers the VM off (libFuzzer calls no destructors at exit).
+    pub fn shutdown(&mut self) {
+        self.write_stats(true);
+        self.runner.shutdown();
+    }
+}
