@@ -2,6 +2,7 @@
 //! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bench`. Progress goes to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
+mod corpus_cmd;
 mod export_cmd;
 mod fuzz_cmd;
 mod kernel_cmd;
@@ -49,6 +50,11 @@ enum Command {
     /// Write a standalone C reproducer of a bundle or program that reports the violation itself.
     #[command(name = "export-c")]
     ExportC(export_cmd::ExportArgs),
+    /// Between readable programs and fuzzer corpus files: encode seeds, decode inputs.
+    Corpus {
+        #[command(subcommand)]
+        command: corpus_cmd::CorpusCommand,
+    },
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -110,6 +116,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Minimize(args) => minimize_cmd::minimize(args),
         Command::Repro(args) => repro_cmd::repro(args),
         Command::ExportC(args) => export_cmd::export_c(args),
+        Command::Corpus { command } => corpus_cmd::corpus(command),
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),

@@ -7,7 +7,7 @@
 //!
 //! | region | what | value |
 //! |---|---|---|
-//! | functions | kprobe hit counts of the mm functions the agent probes | hits, and hits/128 |
+//! | functions | kprobe hit counts of the mm functions the agent probes | bit length of hits |
 //! | outcomes | each operation kind with its result (errno) and how the program ended | count |
 //! | replaced | DMA32 pages back from swap at a new PFN, by object kind and operation | pages |
 //! | kcov | basic blocks in mm/ the program's syscalls ran (KCOV kernels only) | hits |
@@ -91,9 +91,15 @@ impl Feedback {
         let counters = &mut counters[..COUNTERS_LEN];
         self.runs += 1;
         for f in &out.coverage {
-            let at = FUNC_BASE + 2 * slot(f.func.as_bytes(), FUNC_SLOTS / 2);
-            bump(&mut counters[at], f.hits);
-            bump(&mut counters[at + 1], f.hits >> 7);
+            // Kprobe counts are global: kswapd and kworkers add to them whatever the program
+            // does. The bit length (1, 2–3, 4–7, 8–15, …) keeps orders of magnitude and drops
+            // that jitter; libFuzzer's buckets over it then separate 1, 2–3, 4–7, 8–127,
+            // 128–32767 hits.
+            let at = FUNC_BASE + slot(f.func.as_bytes(), FUNC_SLOTS);
+            bump(
+                &mut counters[at],
+                u64::from(u64::BITS - f.hits.leading_zeros()),
+            );
             if f.hits > 0 {
                 self.functions.insert(f.func.clone());
             }
