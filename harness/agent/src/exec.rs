@@ -116,20 +116,21 @@ impl State {
                 continue;
             };
             let first_vpn = m.addr.as_ptr() as u64 / PAGE_SIZE;
-            for i in 0..(m.len as u64).div_ceil(PAGE_SIZE) {
-                let mut entry = [0u8; 8];
-                if nix::sys::uio::pread(&pagemap, &mut entry, ((first_vpn + i) * 8) as i64).ok()
-                    != Some(8)
-                {
-                    continue;
-                }
-                let entry = u64::from_le_bytes(entry);
+            let pages = (m.len as u64).div_ceil(PAGE_SIZE) as usize;
+            // One read for the whole mapping: 8 bytes per page.
+            let mut entries = vec![0u8; pages * 8];
+            let Ok(got) = nix::sys::uio::pread(&pagemap, &mut entries, (first_vpn * 8) as i64)
+            else {
+                continue;
+            };
+            for (i, raw) in entries[..got - got % 8].chunks_exact(8).enumerate() {
+                let entry = u64::from_le_bytes(raw.try_into().unwrap_or_default());
                 if entry >> 63 == 0 {
                     continue; // not present in this process's page tables
                 }
                 let pfn = entry & ((1 << 55) - 1);
                 check.compared += 1;
-                let page = obs.pages.get((m.file_off / PAGE_SIZE + i) as usize);
+                let page = obs.pages.get((m.file_off / PAGE_SIZE) as usize + i);
                 if !page.is_some_and(|p| p.state == PageState::Resident && p.pfn == pfn) {
                     check.mismatched += 1;
                 }

@@ -74,6 +74,9 @@ fn ioctl<T>(fd: RawFd, request: u64, arg: &mut T) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// Bytes per page, as PAGE_INFO counts them.
+const PAGE_BYTES: u64 = 4096;
+
 /// The mock driver's DRM device.
 #[derive(Debug)]
 pub struct Dri {
@@ -179,12 +182,12 @@ impl Dri {
     }
 
     /// Every page of the shmem file behind `fd` (up to its size), and whether its mapping is
-    /// DMA32-constrained.
+    /// DMA32-constrained. A first call with no pages reads the size, so the module walks and
+    /// copies only the object's own pages (asking for a fixed 4096 made the observation after
+    /// every operation the largest cost of a run under TCG).
     pub fn pages(&self, fd: RawFd) -> Result<(Vec<PageObs>, bool), Errno> {
-        let mut out = Vec::new();
-        let mut first = 0u64;
-        let mut buf = vec![uapi::drm_gma500_mock_page::default(); 4096];
-        loop {
+        const CHUNK: u64 = 4096;
+        let query = |first: u64, buf: &mut [uapi::drm_gma500_mock_page]| {
             let mut a = uapi::drm_gma500_mock_page_info {
                 fd,
                 count: buf.len() as u32,
@@ -194,9 +197,17 @@ impl Dri {
                 mapping_flags: 0,
                 pad: 0,
             };
-            ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_PAGE_INFO, &mut a)?;
-            let total = a.size.div_ceil(4096);
-            let n = total.saturating_sub(first).min(buf.len() as u64) as usize;
+            ioctl(self.fd(), uapi::DRM_IOCTL_GMA500_MOCK_PAGE_INFO, &mut a).map(|_| a)
+        };
+        let info = query(0, &mut [])?;
+        let dma32 = info.mapping_flags & uapi::GMA500_MOCK_MAPPING_DMA32 != 0;
+        let total = info.size.div_ceil(PAGE_BYTES);
+        let mut out = Vec::with_capacity(total as usize);
+        let mut buf = vec![uapi::drm_gma500_mock_page::default(); total.min(CHUNK) as usize];
+        let mut first = 0u64;
+        while first < total {
+            let n = (total - first).min(CHUNK) as usize;
+            query(first, &mut buf[..n])?;
             out.extend(buf[..n].iter().map(|p| PageObs {
                 state: match p.state {
                     uapi::GMA500_MOCK_PAGE_RESIDENT => PageState::Resident,
@@ -209,9 +220,7 @@ impl Dri {
                     != 0,
             }));
             first += n as u64;
-            if first >= total || n == 0 {
-                return Ok((out, a.mapping_flags & uapi::GMA500_MOCK_MAPPING_DMA32 != 0));
-            }
         }
+        Ok((out, dma32))
     }
 }

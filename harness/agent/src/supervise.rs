@@ -30,6 +30,28 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 
 type Send<'a> = dyn Fn(&AgentMsg) -> Result<(), String> + 'a;
 
+/// Where the agent's time goes in one run, reported in [`Teardown::phases_us`].
+struct Phases {
+    mark: Instant,
+    list: Vec<(String, u64)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases {
+            mark: Instant::now(),
+            list: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    fn lap(&mut self, name: &str) {
+        self.list
+            .push((name.to_string(), self.mark.elapsed().as_micros() as u64));
+        self.mark = Instant::now();
+    }
+}
+
 pub fn run_program(
     guest: &Guest,
     id: u64,
@@ -37,6 +59,7 @@ pub fn run_program(
     op_timeout_ms: u64,
     send: &Send<'_>,
 ) -> Result<(), String> {
+    let mut phases = Phases::new();
     restore_default_swap(guest);
     let swap_on: Vec<bool> = (0..guest.swap_paths.len()).map(|i| i == 0).collect();
     let dir = format!("{TMPFS_DIR}/p{id}");
@@ -52,6 +75,7 @@ pub fn run_program(
     };
 
     let kcov = *guest.kcov.get_or_init(crate::kcov::available);
+    phases.lap("setup");
 
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
@@ -74,6 +98,7 @@ pub fn run_program(
     drop(tx);
     let (exit, pcs) = watch(child, rx, op_timeout_ms, send)?;
     let kcov = kcov.then(|| pcs.unwrap_or_default());
+    phases.lap("program");
     if matches!(exit, ChildExit::Hung { .. }) {
         // The child is stuck in the kernel: teardown would hang too. The host ends the VM.
         sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
@@ -88,14 +113,17 @@ pub fn run_program(
             kcov,
         });
     }
-    let teardown = teardown(guest, &dir, &cgroup, baseline);
+    let mut teardown = teardown(guest, &dir, &cgroup, baseline, &mut phases);
+    let coverage = coverage();
+    phases.lap("coverage");
+    teardown.phases_us = phases.list;
     // Kernel messages of this run are on the console before this line: the host waits for it.
     sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
     send(&AgentMsg::Done {
         id,
         exit,
         teardown,
-        coverage: coverage(),
+        coverage,
         kcov,
     })
 }
@@ -195,15 +223,19 @@ fn teardown(
     dir: &str,
     cgroup: &str,
     baseline: shmemfuzz_core::protocol::Accounting,
+    phases: &mut Phases,
 ) -> Teardown {
+    let mut phase = |name: &str| phases.lap(&format!("teardown: {name}"));
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let _ = fs::remove_file(e.path());
         }
     }
     let _ = fs::remove_dir(dir);
+    phase("remove files");
     let _ = sys::write_file(&format!("{cgroup}/memory.reclaim"), "1G");
     let _ = fs::remove_dir(cgroup);
+    phase("reclaim cgroup");
     let mut stuck = Vec::new();
     for path in sys::active_swaps() {
         if !swapoff_bounded(&path, SWAPOFF_DEADLINE) {
@@ -215,6 +247,7 @@ fn teardown(
             stuck.push(u8::try_from(dev).unwrap_or(u8::MAX));
         }
     }
+    phase("swapoff");
     let start = Instant::now();
     let mut after = sys::accounting();
     while after.shmem_kib != baseline.shmem_kib && start.elapsed() < SETTLE_DEADLINE {
@@ -222,14 +255,18 @@ fn teardown(
         after = sys::accounting();
     }
     let settle_ms = start.elapsed().as_millis() as u64;
+    phase("settle");
     restore_default_swap(guest);
+    phase("swapon");
     let swap_used_kib = sys::accounting().swap_used_kib;
     after.swap_used_kib = swap_used_kib;
+    phase("accounting");
     Teardown {
         baseline,
         after,
         swapoff_stuck: stuck,
         settle_ms,
+        phases_us: Vec::new(),
     }
 }
 

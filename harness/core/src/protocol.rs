@@ -196,6 +196,10 @@ pub struct Teardown {
     pub swapoff_stuck: Vec<u8>,
     /// Milliseconds the teardown polled before accounting settled (or gave up).
     pub settle_ms: u64,
+    /// Where the agent's time went in this run: (phase, microseconds), in order (setup,
+    /// program, each teardown step, coverage).
+    #[serde(default)]
+    pub phases_us: Vec<(String, u64)>,
 }
 
 /// How often one kernel function ran during a program (kprobe hit counts; only functions the

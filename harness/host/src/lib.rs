@@ -12,7 +12,7 @@
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
-//! - [`bench`]: the boot benchmark.
+//! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters.
@@ -21,6 +21,7 @@ pub mod bench;
 pub mod bundle;
 mod cachedir;
 pub mod context;
+pub mod exec_bench;
 pub mod feedback;
 pub mod fuzzing;
 pub mod guest;

@@ -118,6 +118,7 @@ fn contents() -> BundleContents {
             },
             swapoff_stuck: Vec::new(),
             settle_ms: 12,
+            phases_us: vec![("program".into(), 1200)],
         }),
         reports: vec![report],
         verdict: Verdict {

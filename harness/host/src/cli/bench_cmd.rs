@@ -1,6 +1,10 @@
-//! `shmemfuzz bench boot`: prints cold boot figures and their ratio.
+//! `shmemfuzz bench boot|exec`: print cold boot figures, and executions per second beside
+//! the C floor, with their ratios.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
 
 use shmemfuzz::bench::{self, median};
 use shmemfuzz::context::Context;
@@ -41,5 +45,59 @@ pub fn boot(kernel: Option<&str>, runs: u32, smp: u32) -> anyhow::Result<ExitCod
         figs.ready_ms
     );
     println!("ratio ready/floor                 {:.2}", figs.ratio());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(
+    kernel: Option<&str>,
+    program: Option<PathBuf>,
+    rounds: u32,
+    runs: u32,
+) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new()?;
+    let path = program.unwrap_or_else(|| ctx.root.join("examples/bench-reference.prog"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let prog = shmemfuzz_core::program::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(kernel, &prepare_events(&pb))?;
+    let accel = ctx.accel(&prepared.kernel.bzimage)?;
+    let (dir, _keep) = super::workdir(None)?;
+    pb.set_message(format!(
+        "{} rounds of {runs} executions each way on {}",
+        rounds, prepared.kernel.release
+    ));
+    let opts = shmemfuzz::session::SessionOptions::new(dir, accel);
+    let figs =
+        shmemfuzz::exec_bench::exec_bench(&prepared, &prog, opts, rounds, runs, &|what, rate| {
+            pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
+        })?;
+    pb.finish_and_clear();
+    println!(
+        "kernel          {} ({})",
+        prepared.kernel.id, prepared.kernel.release
+    );
+    println!(
+        "program         {} ({} operations); {accel}, -smp 1; {rounds} rounds x {runs} runs each way",
+        path.display(),
+        prog.ops.len()
+    );
+    println!(
+        "harness (run + oracle, as one fuzzer execution)  {:>7.2} executions/s",
+        figs.harness_per_sec()
+    );
+    println!(
+        "floor (static C export, same syscalls and checks) {:>6.2} executions/s",
+        figs.floor_per_sec()
+    );
+    println!(
+        "ratio harness/floor                               {:>6.2}",
+        figs.ratio()
+    );
+    println!("one harness execution, on average:");
+    for (phase, ms) in &figs.breakdown {
+        println!("  {phase:<44} {ms:>8.1} ms");
+    }
     Ok(ExitCode::SUCCESS)
 }

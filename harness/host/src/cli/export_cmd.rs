@@ -8,10 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz_core::export_c::{export, ExportOptions};
 
-/// The mock driver's uapi header (the single source of its ioctl layout), pasted into
-/// reproducers so that they compile anywhere.
-const UAPI_TEXT: &str =
-    include_str!("../../../../kernels/gma500_mock/include/uapi/gma500_mock_drm.h");
+use shmemfuzz::exec_bench::MOCK_UAPI_HEADER as UAPI_TEXT;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

@@ -87,6 +87,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         smp: u32,
     },
+    /// Executions per second of a program through the harness beside a static C loop doing
+    /// the same syscalls in the same guest (the floor), and their ratio.
+    Exec {
+        #[arg(long)]
+        kernel: Option<String>,
+        /// The program (default: examples/bench-reference.prog, 15 operations).
+        #[arg(long)]
+        program: Option<PathBuf>,
+        /// Rounds, alternating harness and floor.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Executions per round, each way.
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+    },
 }
 
 /// Shared `--workdir` handling: a given directory is kept, a temporary one is removed.
@@ -120,5 +135,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),
+        Command::Bench {
+            command:
+                BenchCommand::Exec {
+                    kernel,
+                    program,
+                    rounds,
+                    runs,
+                },
+        } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs),
     }
 }

@@ -118,6 +118,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             funcs.join(", ")
         );
     }
+    if let Some(pcs) = &outcome.kcov {
+        let mm = kernel
+            .config
+            .parent()
+            .and_then(|d| shmemfuzz::feedback::MmText::from_build_dir(d).ok());
+        let in_mm = mm.map_or_else(
+            || "mm/ unknown without the build tree".to_string(),
+            |t| format!("{} in mm/", pcs.iter().filter(|p| t.contains(p.pc)).count()),
+        );
+        println!("KCOV: {} basic blocks ran ({in_mm})", pcs.len());
+    }
+    if !outcome.verdict.replaced.is_empty() {
+        let r: Vec<String> = outcome
+            .verdict
+            .replaced
+            .iter()
+            .map(|(k, n)| format!("{n} after {k}"))
+            .collect();
+        println!("DMA32 pages back from swap at a new PFN: {}", r.join(", "));
+    }
     if outcome.verdict.is_clean() {
         println!(
             "verdict: clean ({} ops, {} ms)",
