@@ -48,7 +48,8 @@ pub enum PrepareEvent {
 }
 
 /// Kernel ids built from Debian's source packages rather than taken from the catalog:
-/// `src-6.1` is linux-source-6.1 with `kernels/configs/base.config` and every patch in
+/// `src-6.1` is linux-source-6.1 with `kernels/configs/base.config` + `debug.config` (KCOV,
+/// DEBUG_VM) and every patch in
 /// `kernels/regressions/` (whose switches are off unless given on the command line).
 pub const SOURCE_KERNELS: &[(&str, &str)] = &[("src-6.1", "6.1")];
 

@@ -1,5 +1,5 @@
-//! Self-built kernel tests: build Debian's linux-source-6.1 with `kernels/configs/base.config`
-//! and the planted-regression patches (or reuse the cached build: a no-change rebuild does
+//! Self-built kernel tests: build Debian's linux-source-6.1 with `kernels/configs/base.config`,
+//! `debug.config` (KCOV, DEBUG_VM) and the planted-regression patches (or reuse the cached build: a no-change rebuild does
 //! not run make), then boot it through the harness's own session path.
 //!
 //! `#[ignore]`d: a fresh build takes minutes (about 5 on 2 cores) and needs the Debian
@@ -106,6 +106,20 @@ fn roundtrip_is_clean(s: &mut Session) {
     );
 }
 
+/// The debug fragment's KCOV: the executor's syscalls are traced, and the host finds mm/'s
+/// share of the PCs from the build tree (System.map + nm over mm/built-in.a).
+fn kcov_sees_mm(k: &BuiltKernel, s: &mut Session) {
+    let out = s
+        .run(&example("pageout-roundtrip.prog"), &mut |_| {})
+        .expect("the run completes");
+    let pcs = out.kcov.expect("the debug fragment has KCOV");
+    let mm = shmemfuzz::feedback::MmText::from_build_dir(&k.build_dir).expect("mm/ ranges");
+    let in_mm = pcs.iter().filter(|p| mm.contains(p.pc)).count();
+    eprintln!("KCOV: {} PCs, {in_mm} in mm/", pcs.len());
+    assert!(in_mm > 100, "the swap round trip runs mm/ code: {in_mm} PCs");
+    assert!(in_mm < pcs.len(), "and code outside mm/ (syscall entry, fs)");
+}
+
 /// The reference routes to `shmem_replace_folio` (examples/): the 6.1 WILLNEED route on a
 /// DMA32 memfd and on a GEM object, and swap readahead of neighbouring slots.
 const ROUTES: [&str; 3] = [
@@ -137,6 +151,7 @@ fn switch_off_the_self_built_kernel_is_clean() {
     let wd = Workdir::new("kbuild-off");
     let mut s = boot(&k, &wd, &[]);
     roundtrip_is_clean(&mut s);
+    kcov_sees_mm(&k, &mut s);
     let sigs: Vec<(&str, Vec<String>)> = ROUTES
         .iter()
         .map(|r| (*r, route_signatures(&mut s, r)))

@@ -120,7 +120,7 @@ impl SourceBuild {
         }
     }
 
-    /// The repository's build: `kernels/configs/base.config` and every
+    /// The repository's build: `kernels/configs/base.config` + `debug.config` and every
     /// `kernels/regressions/*.patch` in name order, under the source tree `root`.
     pub fn from_repo(root: &Path, series: &str) -> Result<Self, KbuildError> {
         let dir = root.join("kernels/regressions");
@@ -132,7 +132,10 @@ impl SourceBuild {
             .collect();
         patches.sort();
         Ok(SourceBuild {
-            fragments: vec![root.join("kernels/configs/base.config")],
+            fragments: vec![
+                root.join("kernels/configs/base.config"),
+                root.join("kernels/configs/debug.config"),
+            ],
             patches,
             ..SourceBuild::new(series)
         })
