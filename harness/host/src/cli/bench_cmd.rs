@@ -1,5 +1,5 @@
-//! `shmemfuzz bench boot|exec`: print cold boot figures, and executions per second beside
-//! the C floor, with their ratios.
+//! `shmemfuzz bench boot|exec|find`: cold boot figures, executions per second beside the C
+//! floor (with their ratios), and the time from a cold start to the first zone finding.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +98,81 @@ pub fn exec(
     println!("one harness execution, on average:");
     for (phase, ms) in &figs.breakdown {
         println!("  {phase:<44} {ms:>8.1} ms");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn find(
+    kernel: &str,
+    append: Vec<String>,
+    runs: u32,
+    limit: std::time::Duration,
+    seeds: Option<PathBuf>,
+    corpus: &str,
+) -> anyhow::Result<ExitCode> {
+    use shmemfuzz::fuzzing::campaign::CampaignOptions;
+    use shmemfuzz::fuzzing::findbench::{median_secs, time_to_first, FindRun};
+    let ctx = Context::new()?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(Some(kernel), &prepare_events(&pb))?;
+    pb.finish_and_clear();
+    let binary = shmemfuzz::fuzzing::build::build_target(&ctx.root)?;
+    let seeds = seeds.unwrap_or_else(|| ctx.root.join("fuzz/corpus/shmem_ops"));
+    let template = CampaignOptions {
+        binary,
+        kernel: Some(prepared.kernel.id.clone()),
+        append: append.clone(),
+        jobs: 1,
+        duration: limit,
+        corpus: PathBuf::new(),
+        seeds: Vec::new(),
+        out: PathBuf::new(),
+        stop_on_finding: true,
+    };
+    let modes: Vec<bool> = match corpus {
+        "empty" => vec![false],
+        "seeded" => vec![true],
+        _ => vec![false, true],
+    };
+    let mut all: Vec<FindRun> = Vec::new();
+    for seeded in modes.iter().copied() {
+        for i in 1..=runs {
+            let pb = spinner(format!(
+                "{} corpus, campaign {i}/{runs} (limit {})",
+                if seeded { "seed" } else { "empty" },
+                humantime::format_duration(limit)
+            ));
+            let r = time_to_first(&template, seeded.then(|| seeds.clone()), limit, "zone:")?;
+            pb.finish_and_clear();
+            println!(
+                "  {} corpus, run {i}: {} ({} executions{})",
+                if seeded { "seed " } else { "empty" },
+                r.secs.map_or_else(
+                    || "no zone finding within the limit".into(),
+                    |s| format!("first zone finding after {s:.0} s")
+                ),
+                r.execs,
+                r.signature
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(", first finding {s}"))
+            );
+            all.push(r);
+        }
+    }
+    println!(
+        "kernel {} [{}], one worker, TCG; time from campaign start (VM boot included)",
+        prepared.kernel.id,
+        append.join(" ")
+    );
+    for seeded in modes {
+        let runs: Vec<&FindRun> = all.iter().filter(|r| r.seeded == seeded).collect();
+        println!(
+            "median time to first zone finding, {} corpus: {:.0} s ({} of {} runs found one)",
+            if seeded { "seed" } else { "empty" },
+            median_secs(&runs, limit),
+            runs.iter().filter(|r| r.secs.is_some()).count(),
+            runs.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

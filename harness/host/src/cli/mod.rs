@@ -102,6 +102,27 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
+    /// Time from a cold start to the first zone finding on a kernel with a planted
+    /// regression: campaigns from an empty corpus and from the seeds, median of each.
+    Find {
+        /// Default: src-6.1 with `--append shmem.planted_no_replace=1`.
+        #[arg(long, default_value = "src-6.1")]
+        kernel: String,
+        #[arg(long, default_value = "shmem.planted_no_replace=1")]
+        append: Vec<String>,
+        /// Campaigns each way.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Give up on one campaign after this long.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        limit: std::time::Duration,
+        /// The seed corpus (default: fuzz/corpus/shmem_ops).
+        #[arg(long)]
+        seeds: Option<PathBuf>,
+        /// Skip the empty-corpus campaigns, or the seeded ones.
+        #[arg(long, value_parser = ["both", "empty", "seeded"], default_value = "both")]
+        corpus: String,
+    },
 }
 
 /// Shared `--workdir` handling: a given directory is kept, a temporary one is removed.
@@ -144,5 +165,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     runs,
                 },
         } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs),
+        Command::Bench {
+            command:
+                BenchCommand::Find {
+                    kernel,
+                    append,
+                    runs,
+                    limit,
+                    seeds,
+                    corpus,
+                },
+        } => bench_cmd::find(&kernel, append, runs, limit, seeds, &corpus),
     }
 }

@@ -6,12 +6,14 @@
 //! - [`stats`]: the per-worker stats file the target writes and the campaign reads.
 //! - [`build`]: building the target binary for a campaign.
 //! - [`campaign`]: long-lived workers (one VM each), live progress, restarts, summary.
+//! - [`findbench`]: time from a cold start to the first finding (`bench find`).
 //!
 //! The target is configured by environment variables, so that `cargo fuzz run shmem_ops`
 //! and the campaign drive the same code ([`target::Env`]).
 
 pub mod build;
 pub mod campaign;
+pub mod findbench;
 pub mod stats;
 pub mod target;
 
