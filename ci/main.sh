@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# The main job on the default kernel: set up, fetch the default Debian kernel, boot it under
-# QEMU and run the example program, printing every operation and the verdict.
-# Exit status: 0 clean, 1 finding, 2 harness or usage error.
+# The main job: a bounded fuzzing campaign on the default kernel (Debian 6.1).
+#   ci/main.sh                          10 minutes, one worker
+#   ci/main.sh --duration 1h --jobs 2   any `shmemfuzz fuzz` option
+# Sets up the host, builds shmemfuzz and the fuzz target, fetches the kernel, then fuzzes
+# with live progress; findings go to fuzz/findings/bundles/<signature>.
+# Exit status: 0 clean, 1 finding (the kernel failed), 2 harness or usage error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/setup.sh
 cargo build --release --locked -p shmemfuzz
-exec target/release/shmemfuzz run "${1:-examples/every-op.prog}" "${@:2}"
+has_duration=no
+for a in "$@"; do [ "$a" = --duration ] && has_duration=yes; done
+if [ "$has_duration" = no ]; then set -- --duration 10m "$@"; fi
+exec target/release/shmemfuzz fuzz "$@"

@@ -2,7 +2,8 @@
 # The test suite CI runs (.ci/run calls this). Tiers, in order:
 #   1. format and lints;
 #   2. unit, golden-file and CLI tests (no VM);
-#   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs.
+#   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
+#   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh).
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,10 +21,13 @@ step "unit, golden and CLI tests"
 cargo test --workspace --locked
 
 step "VM tests (real kernels under QEMU)"
-cargo test -p shmemfuzz --locked --test vm --test vm_boot --test vm_zone --test vm_runner --test vm_replay -- --ignored --test-threads 2 --skip measure_boot_times
+cargo test -p shmemfuzz --locked --test vm --test vm_boot --test vm_zone --test vm_runner --test vm_replay --test vm_fuzz -- --ignored --test-threads 2 --skip measure_boot_times
 
 step "self-built kernel with the planted regression (a fresh build takes ~5 min; cached after)"
 cargo test -p shmemfuzz --locked --test kbuild --test export_c -- --ignored --test-threads 2
+
+step "fuzz smoke: the main job for 60 s on Debian 6.1 (builds the fuzz target, ~3 min fresh)"
+ci/fuzz-smoke.sh 60s
 
 step "no QEMU left behind"
 if pgrep -a qemu-system-x86 | grep -v '<defunct>' | grep -q shmemfuzz; then
