@@ -120,7 +120,9 @@ pub fn find(
     let seeds = seeds.unwrap_or_else(|| ctx.root.join("fuzz/corpus/shmem_ops"));
     let template = CampaignOptions {
         binary,
-        kernel: Some(prepared.kernel.id.clone()),
+        // The id as given: a built kernel's resolved id (src-6.1-<hash>) is not an id
+        // the workers' Context::prepare knows.
+        kernel: Some(kernel.to_string()),
         append: append.clone(),
         jobs: 1,
         duration: limit,

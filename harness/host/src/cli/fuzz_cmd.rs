@@ -59,7 +59,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     };
     let opts = CampaignOptions {
         binary,
-        kernel: Some(prepared.kernel.id.clone()),
+        // As given: a built kernel's resolved id (src-6.1-<hash>) is not one the workers'
+        // Context::prepare knows.
+        kernel: args.kernel.clone(),
         append: args.append,
         jobs: args.jobs,
         duration: args.duration,

@@ -1,7 +1,7 @@
 use super::*;
 use shmemfuzz_core::oracle::Verdict;
 use shmemfuzz_core::program::parse;
-use shmemfuzz_core::protocol::{ChildExit, FuncHits, OpRecord, PcHits};
+use shmemfuzz_core::protocol::{ChildExit, FuncHits, ObjObs, OpRecord, PageObs, PageState, PcHits};
 
 const SYSTEM_MAP: &str = "\
 ffffffff81000000 T _text
@@ -28,7 +28,19 @@ fn record(index: u32, result: OpResult) -> OpRecord {
 
 fn outcome() -> RunOutcome {
     RunOutcome {
-        records: vec![record(0, OpResult::Ok), record(1, OpResult::Errno(11))],
+        records: vec![record(0, OpResult::Ok), {
+            let mut r = record(1, OpResult::Errno(11));
+            let swapped = PageObs {
+                state: PageState::Swapped,
+                pfn: 0,
+                pinned: false,
+            };
+            r.pages = vec![ObjObs {
+                obj: "m".into(),
+                pages: vec![swapped, swapped],
+            }];
+            r
+        }],
         exit: Some(ChildExit::Completed),
         teardown: None,
         reports: Vec::new(),
@@ -81,10 +93,11 @@ fn a_run_sets_counters_in_every_region_and_filters_kcov_to_mm() {
         "300 hits: 9 bits"
     );
     assert_eq!(
-        set(OUTCOME_BASE..REPLACED_BASE),
+        set(OUTCOME_BASE..CONSTRAINED_BASE),
         3,
         "two results and the exit"
     );
+    assert_eq!(set(CONSTRAINED_BASE..REPLACED_BASE), 1, "reclaim:swapped");
     assert_eq!(set(REPLACED_BASE..KCOV_BASE), 1);
     assert_eq!(set(KCOV_BASE..COUNTERS_LEN), 1, "only the mm PC");
     assert_eq!(fb.pcs.len(), 1);

@@ -60,6 +60,8 @@ pub enum CampaignError {
     },
     #[error("the fuzz target {0} does not exist: build it first (shmemfuzz fuzz builds it)")]
     NoBinary(PathBuf),
+    #[error("no worker could run (a harness failure, not a finding):\n{0}")]
+    NoWorker(String),
 }
 
 /// One signature's findings.

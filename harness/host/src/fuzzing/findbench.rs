@@ -48,6 +48,9 @@ pub fn time_to_first(
         ..template.clone()
     };
     let status = campaign::run(&opts, &mut |_| {})?;
+    if status.execs == 0 && !status.abandoned.is_empty() {
+        return Err(CampaignError::NoWorker(status.abandoned.join("\n")));
+    }
     let first = status.findings.iter().min_by_key(|(_, f)| f.first_at);
     Ok(FindRun {
         seeded: seeds.is_some(),
