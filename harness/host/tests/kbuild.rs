@@ -116,8 +116,14 @@ fn kcov_sees_mm(k: &BuiltKernel, s: &mut Session) {
     let mm = shmemfuzz::feedback::MmText::from_build_dir(&k.build_dir).expect("mm/ ranges");
     let in_mm = pcs.iter().filter(|p| mm.contains(p.pc)).count();
     eprintln!("KCOV: {} PCs, {in_mm} in mm/", pcs.len());
-    assert!(in_mm > 100, "the swap round trip runs mm/ code: {in_mm} PCs");
-    assert!(in_mm < pcs.len(), "and code outside mm/ (syscall entry, fs)");
+    assert!(
+        in_mm > 100,
+        "the swap round trip runs mm/ code: {in_mm} PCs"
+    );
+    assert!(
+        in_mm < pcs.len(),
+        "and code outside mm/ (syscall entry, fs)"
+    );
 }
 
 /// The reference routes to `shmem_replace_folio` (examples/): the 6.1 WILLNEED route on a

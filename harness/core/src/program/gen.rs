@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `op` picks the operation from [`OP_TABLE`]; `object` and `mapping` pick among the names
-//! live at that point (modulo their number); `flags`, `A` and `B` are the operation's
+//! live at that point, newest first (modulo their number); `flags`, `A` and `B` are the operation's
 //! arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
 //! unaligned range); `seed` is a write seed. Each field is decoded with
 //! [`Unstructured::int_in_range`] from its own slice, so a field means the same thing wherever
@@ -148,21 +148,72 @@ impl OpKind {
 
 impl<'a> Arbitrary<'a> for Program {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let mut scope = Scope::new(DEFAULT_SWAP_DEVICES);
-        let mut names = 0usize;
-        let mut ops = Vec::new();
-        while ops.len() < GEN_MAX_OPS && !u.is_empty() {
+        let mut d = Decoder::new();
+        while d.ops.len() < GEN_MAX_OPS && !u.is_empty() {
             let mut record = [0u8; RECORD_LEN];
             let take = u.bytes(u.len().min(RECORD_LEN))?;
             record[..take.len()].copy_from_slice(take);
-            if let Some(op) = decode_record(&record, &scope, names) {
-                if scope.apply(&op).is_ok() {
-                    names += usize::from(declares(&op));
-                    ops.push(op);
-                }
+            d.push(&record);
+        }
+        Ok(Program::new(d.ops))
+    }
+}
+
+/// Decoding state between records: what is live, how many names were declared.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    pub scope: Scope,
+    names: usize,
+    pub ops: Vec<Op>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Decoder {
+            scope: Scope::new(DEFAULT_SWAP_DEVICES),
+            names: 0,
+            ops: Vec::new(),
+        }
+    }
+
+    /// Decodes one record at this point; skipped if it makes no valid operation.
+    pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
+        if let Some(op) = decode_record(record, &self.scope, self.names) {
+            if self.scope.apply(&op).is_ok() {
+                self.names += usize::from(declares(&op));
+                self.ops.push(op);
             }
         }
-        Ok(Program::new(ops))
+    }
+
+    /// The state after the whole records of `bytes`.
+    pub fn after(bytes: &[u8]) -> Decoder {
+        let mut d = Decoder::new();
+        for chunk in bytes.chunks_exact(RECORD_LEN) {
+            if d.ops.len() >= GEN_MAX_OPS {
+                break;
+            }
+            let mut record = [0u8; RECORD_LEN];
+            record.copy_from_slice(chunk);
+            d.push(&record);
+        }
+        d
+    }
+
+    /// What a record's object byte (1) and mapping byte (2) pick from here: the lists
+    /// [`decode_record`] indexes, so a mutator can aim a record at a given name.
+    pub fn live_objects(&self) -> Vec<String> {
+        Live::of(&self.scope).open
+    }
+
+    pub fn live_maps(&self) -> Vec<String> {
+        Live::of(&self.scope).maps.into_iter().map(|(n, _)| n).collect()
     }
 }
 
@@ -234,26 +285,48 @@ struct Live {
 }
 
 impl Live {
+    /// The live names, newest first (declared names end in their declaration number), so
+    /// that a small index — what a fresh or mutated record mostly holds — means "what the
+    /// program made last", and stays meaning that when earlier records move.
     fn of(scope: &Scope) -> Live {
         let open_of = |kind: Option<ObjKind>| -> Vec<String> {
-            scope
-                .open_objects()
-                .filter(|(_, o)| kind.is_none_or(|k| o.kind == k))
-                .map(|(n, _)| n.clone())
-                .collect()
+            newest_first(
+                scope
+                    .open_objects()
+                    .filter(|(_, o)| kind.is_none_or(|k| o.kind == k))
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            )
         };
+        let mut maps: Vec<(String, u64)> =
+            scope.maps.iter().map(|(n, m)| (n.clone(), m.len)).collect();
+        maps.sort_by_key(|(n, _)| std::cmp::Reverse(declaration(n)));
         Live {
             open: open_of(None),
-            maps: scope.maps.iter().map(|(n, m)| (n.clone(), m.len)).collect(),
-            tmpfs: scope
-                .objects
-                .iter()
-                .filter(|(_, o)| o.kind == ObjKind::Tmpfs && !o.unlinked)
-                .map(|(n, _)| n.clone())
-                .collect(),
+            maps,
+            tmpfs: newest_first(
+                scope
+                    .objects
+                    .iter()
+                    .filter(|(_, o)| o.kind == ObjKind::Tmpfs && !o.unlinked)
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            ),
             gem: open_of(Some(ObjKind::Gem)),
         }
     }
+}
+
+/// The declaration number at the end of a decoded name (`m12` -> 12).
+fn declaration(name: &str) -> u32 {
+    name.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(0)
+}
+
+fn newest_first(mut names: Vec<String>) -> Vec<String> {
+    names.sort_by_key(|n| std::cmp::Reverse(declaration(n)));
+    names
 }
 
 /// The operation one record makes at a point where `scope` holds and `names` names were

@@ -2,18 +2,20 @@
 //!
 //! Inputs are sequences of [`RECORD_LEN`]-byte records (see [`super::gen`]), each decoding to
 //! one operation wherever it sits. Mutating records keeps every input meaningful: inserting a
-//! fresh operation, deleting, duplicating, swapping or moving operations, and tweaking one
+//! fresh operation or one that uses what the program has made so far, deleting, duplicating, swapping or moving operations, and tweaking one
 //! argument (the operation, which object or mapping it names, its flags, a size, offset or
 //! length, its seed). A small share of calls asks the caller for its byte-level mutation
 //! instead (libFuzzer's own), which finds what records cannot express (a torn record).
 //! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
 
-use super::gen::{OpKind, GEN_MAX_LEN, OP_TABLE, RECORD_LEN};
+use super::gen::{Decoder, OpKind, GEN_MAX_LEN, OP_TABLE, RECORD_LEN};
 
 /// What one call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutation {
     Insert,
+    /// Insert an operation that uses what is live at that point (see [`insert_use`]).
+    InsertUse,
     Delete,
     Duplicate,
     Swap,
@@ -40,9 +42,10 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
     let m = match roll {
         _ if records == 0 => Mutation::Insert,
         0..=7 => Mutation::ByteLevel,
-        8..=29 if !full => Mutation::Insert,
-        30..=41 if !full => Mutation::Duplicate,
-        42..=55 => Mutation::Delete,
+        8..=17 if !full => Mutation::Insert,
+        18..=33 if !full => Mutation::InsertUse,
+        34..=43 if !full => Mutation::Duplicate,
+        44..=55 => Mutation::Delete,
         56..=63 if records > 1 => Mutation::Swap,
         64..=71 if records > 1 => Mutation::Move,
         _ => Mutation::Tweak,
@@ -51,6 +54,16 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
         Mutation::Insert => {
             let at = rng.usize(0..=records);
             insert(data, at, &fresh_record(&mut rng));
+        }
+        Mutation::InsertUse => {
+            // Half of the time at the end: what a program does next with what it made.
+            let at = if rng.bool() {
+                records
+            } else {
+                rng.usize(0..=records)
+            };
+            let record = insert_use(&data[..at * RECORD_LEN], &mut rng);
+            insert(data, at, &record);
         }
         Mutation::Duplicate => {
             let from = rng.usize(0..records);
@@ -120,6 +133,57 @@ fn fresh_record(rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
         r[8..12].copy_from_slice(&small(rng));
     }
     r
+}
+
+/// A record for an operation that fits after `prefix`: one that creates an object when
+/// nothing is live, otherwise one that uses the objects (and mappings) live there, aimed at
+/// the newest of them half of the time (index 0, see [`super::gen`]): what a program just made is what it goes on using.
+/// (syzkaller's call priorities play the same role: calls that consume the resources the
+/// program has are the likely useful ones.)
+fn insert_use(prefix: &[u8], rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
+    use OpKind as K;
+    let d = Decoder::after(prefix);
+    let objects = d.live_objects();
+    let maps = d.live_maps();
+    let kinds: &[OpKind] = if objects.is_empty() {
+        &[K::Memfd, K::Tmpfs, K::Gem]
+    } else if maps.is_empty() {
+        &[
+            K::Write,
+            K::Check,
+            K::Dma32,
+            K::Mmap,
+            K::Reclaim,
+            K::Punch,
+            K::Zonecheck,
+            K::Memfd,
+            K::Gem,
+        ]
+    } else {
+        &[
+            K::Write,
+            K::Check,
+            K::Dma32,
+            K::Reclaim,
+            K::Touch,
+            K::Madvise,
+            K::Munmap,
+            K::Mmap,
+        ]
+    };
+    let mut r = fresh_record(rng);
+    r[0] = kinds[rng.usize(0..kinds.len())].selector();
+    r[1] = aim(&objects, rng);
+    r[2] = aim(&maps, rng);
+    r
+}
+
+/// An index into `names` (newest first): the newest half of the time.
+fn aim(names: &[String], rng: &mut fastrand::Rng) -> u8 {
+    if names.is_empty() || rng.bool() {
+        return 0;
+    }
+    rng.usize(0..names.len()) as u8
 }
 
 /// A field value read as a small number: zero, or a few pages.

@@ -8,7 +8,7 @@
 //! | region | what | value |
 //! |---|---|---|
 //! | functions | kprobe hit counts of the mm functions the agent probes | bit length of hits |
-//! | outcomes | each operation kind with its result (errno) and how the program ended | count |
+//! | outcomes | each operation kind with its result (errno) and how the program ended | 1 |
 //! | constrained | pages of DMA32-constrained or pinned objects by state (resident, swapped, absent) after each operation kind | bit length of pages |
 //! | replaced | DMA32 pages back from swap at a new PFN, by object kind and operation | pages |
 //! | kcov | basic blocks in mm/ the program's syscalls ran (KCOV kernels only) | 1 |
@@ -125,11 +125,10 @@ impl Feedback {
                 OpResult::Ok => "ok".to_string(),
                 other => other.to_string(),
             };
+            // Presence, not a count: counting rewarded repeating an operation (a corpus of
+            // ever longer runs of `reclaim`).
             let key = format!("{kind}:{result}");
-            bump(
-                &mut counters[OUTCOME_BASE + slot(key.as_bytes(), OUTCOME_SLOTS)],
-                1,
-            );
+            counters[OUTCOME_BASE + slot(key.as_bytes(), OUTCOME_SLOTS)] = 1;
             for (state, pages) in page_states(&rec.pages) {
                 let key = format!("{kind}:{state}");
                 let at = CONSTRAINED_BASE + slot(key.as_bytes(), CONSTRAINED_SLOTS);
