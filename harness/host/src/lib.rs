@@ -9,6 +9,7 @@
 //! - [`swapimg`]: swap device images.
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
 //! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
+//! - [`reproduce`]: replaying a program n times and counting hits of a signature.
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
@@ -29,6 +30,7 @@ pub mod initramfs;
 pub mod kbuild;
 pub mod kernel;
 pub mod modbuild;
+pub mod reproduce;
 pub mod runner;
 pub mod session;
 pub mod swapimg;

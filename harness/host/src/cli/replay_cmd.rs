@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz::bundle::Bundle;
 use shmemfuzz::context::{Context, SOURCE_KERNELS};
+use shmemfuzz::reproduce::replay_counting;
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
 use shmemfuzz_core::program::{self, Program};
@@ -104,36 +105,44 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let target = recorded.and_then(|c| c.signature.clone());
     let kernel_name = prepared.kernel.id.clone();
     let mut runner = Runner::new(prepared, opts);
-    let mut hits = 0u32;
-    for run in 1..=args.runs {
-        pb.set_message(format!("run {run}/{} on {kernel_name}", args.runs));
-        let out = runner.run(&program, &mut |_| {})?;
-        let sigs = out.verdict.signatures();
-        let hit = target.as_deref().is_some_and(|t| sigs.contains(&t));
-        hits += u32::from(hit);
-        pb.suspend(|| {
-            println!(
-                "run {run}: {}",
-                if sigs.is_empty() {
-                    "clean".to_string()
-                } else {
-                    sigs.join(", ")
-                }
-            );
-            if let (Some(c), Some(last)) = (recorded, runner.last_guest()) {
-                let divergences = c.diff(&out.records, &last.info.zones);
-                match divergences.len() {
-                    0 => println!("  same results, data and page states/zones as the recording"),
-                    n => {
-                        println!("  {n} divergence(s) from the recording; first:");
-                        for d in divergences.iter().take(args.show) {
-                            println!("    {d}");
+    pb.set_message(format!("run 1/{} on {kernel_name}", args.runs));
+    let tally = replay_counting(
+        &mut runner,
+        &program,
+        target.as_deref(),
+        args.runs,
+        &mut |runner, run, out, _hit| {
+            let sigs = out.verdict.signatures();
+            pb.suspend(|| {
+                println!(
+                    "run {run}: {}",
+                    if sigs.is_empty() {
+                        "clean".to_string()
+                    } else {
+                        sigs.join(", ")
+                    }
+                );
+                if let (Some(c), Some(last)) = (recorded, runner.last_guest()) {
+                    let divergences = c.diff(&out.records, &last.info.zones);
+                    match divergences.len() {
+                        0 => {
+                            println!("  same results, data and page states/zones as the recording")
+                        }
+                        n => {
+                            println!("  {n} divergence(s) from the recording; first:");
+                            for d in divergences.iter().take(args.show) {
+                                println!("    {d}");
+                            }
                         }
                     }
                 }
+            });
+            if run < args.runs {
+                pb.set_message(format!("run {}/{} on {kernel_name}", run + 1, args.runs));
             }
-        });
-    }
+        },
+    )?;
+    let hits = tally.hits;
     pb.finish_and_clear();
     runner.shutdown();
     match &target {
