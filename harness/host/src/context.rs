@@ -119,7 +119,8 @@ impl Context {
         Ok(build_mock_module(&src, build_dir, &cache, release)?)
     }
 
-    /// A catalog kernel (fetched) or a `src-*` kernel (built), with its mock driver.
+    /// A catalog kernel (fetched), a `src-*` kernel (built) or a `tree-*` kernel (registered
+    /// by `shmemfuzz kernel build`), with its mock driver.
     pub fn prepare(
         &self,
         id: Option<&str>,
@@ -138,6 +139,17 @@ impl Context {
                 kernel: built.kernel,
                 mock_module,
             });
+        }
+        // A kernel registered by `shmemfuzz kernel build` (`tree-<commit>-<config>`).
+        if let Some(r) = id
+            .map(|id| crate::kbuild::lookup(&crate::kbuild::cache_dir(self), id))
+            .transpose()?
+            .flatten()
+        {
+            progress(PrepareEvent::Module);
+            let mut k = self.prepare_tree(None, Some(&r.build_dir))?;
+            k.kernel.id = r.id;
+            return Ok(k);
         }
         let kernel = self.kernel(id, &|e| progress(PrepareEvent::Fetch(e)))?;
         progress(PrepareEvent::Module);

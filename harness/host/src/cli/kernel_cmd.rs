@@ -1,10 +1,14 @@
-//! `shmemfuzz kernel list` and `shmemfuzz kernel fetch <id>`.
+//! `shmemfuzz kernel list`, `shmemfuzz kernel fetch <id>` and `shmemfuzz kernel build --src
+//! DIR` (any tree or git revision, registered as `tree-<commit>-<config>`).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use shmemfuzz::context::Context;
+use shmemfuzz::kbuild::{build_src, cache_dir, default_jobs, SrcBuild};
 
-use super::progress::{fetch_events, spinner};
+use super::progress::{fetch_events, kbuild_events, spinner};
 
 pub fn list() -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
@@ -44,5 +48,80 @@ pub fn fetch(id: &str, headers: bool) -> anyhow::Result<ExitCode> {
         pb.finish_and_clear();
     }
     println!("{id}: {} at {}", k.release, k.bzimage.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `shmemfuzz kernel build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The kernel source tree (a git checkout or an unpacked tarball).
+    #[arg(long)]
+    src: PathBuf,
+    /// Build this git revision (in a worktree shmemfuzz owns) instead of the tree as it is.
+    #[arg(long)]
+    rev: Option<String>,
+    /// Config fragments merged after kernels/configs/base.config, in order (repeatable),
+    /// e.g. kernels/configs/debug.config.
+    #[arg(long = "config", value_name = "FRAGMENT")]
+    configs: Vec<PathBuf>,
+    /// make -j (default: CPUs + 1).
+    #[arg(short = 'j', long)]
+    jobs: Option<u32>,
+    /// Wall-time limit of the build, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+}
+
+/// base.config, then the user's fragments.
+pub(super) fn fragments(ctx: &Context, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut f = vec![ctx.root.join("kernels/configs/base.config")];
+    f.extend(extra.iter().cloned());
+    f
+}
+
+pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new()?;
+    let spec = SrcBuild {
+        src: args.src.clone(),
+        rev: args.rev.clone(),
+        fragments: fragments(&ctx, &args.configs),
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let pb = spinner(format!("building {}", args.src.display()));
+    let built = build_src(&cache_dir(&ctx), &spec, &kbuild_events(&pb))?;
+    pb.set_message("building the mock GMA500 driver against the tree");
+    let r = &built.registered;
+    ctx.mock_module_for_tree(&r.build_dir, &r.release)?;
+    pb.finish_and_clear();
+    println!("kernel {}", r.id);
+    println!("  release     {}", r.release);
+    if let Some(c) = &r.commit {
+        println!(
+            "  commit      {c}{}",
+            if r.dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        );
+    }
+    println!("  config hash {}", r.config_hash);
+    println!("  build dir   {}", r.build_dir.display());
+    println!(
+        "  bzImage     {} (sha256 {})",
+        built.output.bzimage.display(),
+        r.bzimage_sha256
+    );
+    println!(
+        "  built in {:.0} s{}",
+        built.build_secs,
+        if built.output.ran_make {
+            ""
+        } else {
+            " (up to date)"
+        }
+    );
+    println!("use it with: shmemfuzz run PROGRAM --kernel {}", r.id);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
-//! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch` ([`kernel_cmd`]), `run`
-//! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bench`. Progress goes to stderr through indicatif; results to stdout.
+//! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch|build` ([`kernel_cmd`]), `run`
+//! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bench`. Progress goes
+//! to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
 mod corpus_cmd;
@@ -74,6 +75,9 @@ enum KernelCommand {
         #[arg(long)]
         headers: bool,
     },
+    /// Build a kernel source tree (or a git revision of it) out of tree with
+    /// kernels/configs/base.config and register it as a kernel the other commands accept.
+    Build(kernel_cmd::BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +150,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kernel {
             command: KernelCommand::Fetch { id, headers },
         } => kernel_cmd::fetch(&id, headers),
+        Command::Kernel {
+            command: KernelCommand::Build(args),
+        } => kernel_cmd::build(args),
         Command::Fuzz(args) => fuzz_cmd::fuzz(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),

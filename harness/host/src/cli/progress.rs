@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use shmemfuzz::context::PrepareEvent;
+use shmemfuzz::kbuild::KbuildEvent;
 use shmemfuzz::kernel::FetchEvent;
 
 pub fn spinner(msg: impl Into<String>) -> ProgressBar {
@@ -35,5 +36,14 @@ pub fn prepare_events(pb: &ProgressBar) -> impl Fn(PrepareEvent) + '_ {
         PrepareEvent::Fetch(f) => fetch(f),
         PrepareEvent::Build(step) => pb.set_message(format!("building the kernel: {step}")),
         PrepareEvent::Module => pb.set_message("building the mock GMA500 driver"),
+    }
+}
+
+/// A callback for kernel builds: the step, or make's latest output line.
+pub fn kbuild_events(pb: &ProgressBar) -> impl Fn(KbuildEvent) + '_ {
+    move |ev| match ev {
+        KbuildEvent::Output { line } => pb.set_message(format!("building: {}", line.trim())),
+        KbuildEvent::UpToDate => pb.set_message("up to date"),
+        other => pb.set_message(format!("{other:?}")),
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct Make<'a> {
     pub deadline: Instant,
     /// The limit the deadline came from, for the error message.
     pub limit: Duration,
+    /// `CC=` for make, if not the default compiler.
+    pub cc: Option<&'a str>,
 }
 
 impl Make<'_> {
@@ -87,6 +89,9 @@ impl Make<'_> {
             format!("O={}", self.build_dir.display()),
             "ARCH=x86_64".to_string(),
         ];
+        if let Some(cc) = self.cc {
+            all.push(format!("CC={cc}"));
+        }
         all.extend(args.iter().cloned());
         let mut cmd = Command::new(make);
         cmd.args(&all)
@@ -271,6 +276,7 @@ mod tests {
             stamp,
             deadline: Instant::now() + limit,
             limit,
+            cc: None,
         }
     }
 

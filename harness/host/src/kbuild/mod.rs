@@ -14,6 +14,9 @@
 //! 4. `make.rs`: make's environment (reproducible [`BuildStamp`]), its output streamed as
 //!    [`KbuildEvent::Output`] and kept in `build.log`, and the wall-time limit.
 //!
+//! 5. `srcbuild.rs` ([`build_src`]): any tree or git revision (in a worktree of its own),
+//!    registered as `tree-<commit>-<config>` for `--kernel`; `git.rs`: the git commands.
+//!
 //! Cache layout, next to the Debian kernels (`<cache>` is the parent of
 //! `Context::cache.root()`, normally `<repo>/.cache`):
 //! ```text
@@ -38,9 +41,11 @@
 
 mod config;
 mod error;
+pub mod git;
 mod make;
 mod patches;
 mod source;
+mod srcbuild;
 mod tools;
 mod tree;
 
@@ -56,6 +61,9 @@ pub use error::KbuildError;
 pub use make::BuildStamp;
 pub use patches::{PatchId, PATCH_COMMAND};
 pub use source::DebianSource;
+pub use srcbuild::{
+    build_src, file_sha256, fragments_hash, lookup, Registered, SrcBuild, SrcBuilt,
+};
 pub use tree::{build_tree, default_jobs, TreeBuild, TreeOutput, BASE_CONFIG, INSTALL_DIR};
 
 /// Progress of a build, for a spinner or a log; the module itself never prints.
@@ -222,6 +230,7 @@ pub fn build_debian_source(
         timeout: spec.timeout,
         stamp,
         inputs_key: Some(hex::encode(key.finalize())),
+        cc: None,
     };
     let out = tree::build_tree_until(&tb, deadline, progress)?;
     let id = kernel_id(&spec.series, &package, &version, &applied, &out.config_hash);

@@ -56,6 +56,8 @@ pub struct TreeBuild {
     /// present, make is not run at all. Leave it `None` for trees edited by hand (a git
     /// checkout): make then always runs and finds what changed.
     pub inputs_key: Option<String>,
+    /// `make CC=…` (e.g. `ccache gcc`), on every make command so the config matches.
+    pub cc: Option<String>,
 }
 
 /// What [`build_tree`] produced.
@@ -142,6 +144,7 @@ pub(crate) fn build_tree_until(
         stamp: &b.stamp,
         deadline,
         limit: b.timeout,
+        cc: b.cc.as_deref(),
     };
     let config_path = dir.join(".config");
     let configured = std::fs::read_to_string(dir.join(FRAGMENT_HASH)).ok();
@@ -333,6 +336,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             stamp: BuildStamp::default(),
             inputs_key: None,
+            cc: None,
         };
         match build_tree(&b, &|_| {}) {
             Err(KbuildError::MissingFile { path, .. }) => assert!(path.ends_with("nope/Makefile")),
