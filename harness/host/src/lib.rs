@@ -10,6 +10,7 @@
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
 //! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
 //! - [`reproduce`]: replaying a program n times and counting hits of a signature.
+//! - [`bisect`]: finding the first bad commit or Debian version for a reproducer.
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
@@ -19,6 +20,7 @@
 //!   counters.
 
 pub mod bench;
+pub mod bisect;
 pub mod bundle;
 mod cachedir;
 pub mod context;

@@ -55,3 +55,40 @@ fn repro_names_every_input_it_cannot_decode_and_fails_cleanly_when_none_is_left(
     );
     assert!(err.contains("no input could be decoded"), "{err}");
 }
+
+fn shmemfuzz(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn bisect_refuses_bad_arguments_before_building_anything() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let missing = wd.path().join("no-bundle");
+    let m = missing.to_str().expect("utf-8");
+    let (code, out) = shmemfuzz(&["bisect", "--debian", "6.1.0-53..6.1.0-55", "--repro", m]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("no-bundle"), "the bundle is named: {out}");
+    let (code, out) = shmemfuzz(&["bisect", "--repro", m]);
+    assert_eq!(code, Some(2), "neither --src nor --debian: {out}");
+    let (code, out) = shmemfuzz(&["bisect", "--src", ".", "--good", "a", "--repro", m]);
+    assert_eq!(code, Some(2), "--bad missing: {out}");
+    assert!(out.contains("--bad"), "{out}");
+}
+
+#[test]
+fn kernel_build_names_a_missing_source_tree() {
+    let (code, out) = shmemfuzz(&["kernel", "build", "--src", "/nonexistent/linux"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("/nonexistent/linux"), "{out}");
+}

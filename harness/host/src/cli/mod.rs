@@ -1,8 +1,10 @@
 //! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch|build` ([`kernel_cmd`]), `run`
-//! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bench`. Progress goes
+//! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bisect` ([`bisect_cmd`]),
+//! `bench`. Progress goes
 //! to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
+mod bisect_cmd;
 mod corpus_cmd;
 mod export_cmd;
 mod fuzz_cmd;
@@ -56,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: corpus_cmd::CorpusCommand,
     },
+    /// Find the first bad git commit or Debian kernel version for a reproducer bundle.
+    Bisect(bisect_cmd::BisectArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -154,6 +158,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KernelCommand::Build(args),
         } => kernel_cmd::build(args),
         Command::Fuzz(args) => fuzz_cmd::fuzz(args),
+        Command::Bisect(args) => bisect_cmd::bisect(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Minimize(args) => minimize_cmd::minimize(args),

@@ -21,7 +21,7 @@
 mod apt;
 mod cache;
 mod catalog;
-mod debver;
+pub(crate) mod debver;
 mod error;
 mod fallback;
 mod modules;

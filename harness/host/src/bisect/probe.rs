@@ -1,0 +1,177 @@
+//! The real [`Probe`]s: kernels built from git revisions ([`GitKernels`]) or Debian kernel
+//! packages ([`DebianKernels`]), each replaying the bundle's program in QEMU with the
+//! bundle's session options ([`Replayer`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use shmemfuzz_core::program::Program;
+
+use super::{BisectError, Build, Probe, Replay};
+use crate::bundle::BundleContents;
+use crate::context::{Context, ContextError, PreparedKernel};
+use crate::kbuild::{self, build_src, KbuildError, KbuildEvent, SrcBuild};
+use crate::reproduce::replay_counting;
+use crate::runner::Runner;
+use crate::session::SessionOptions;
+
+/// Replays a bundle's program on the kernel last made ready.
+#[derive(Debug)]
+pub struct Replayer {
+    program: Program,
+    target: String,
+    bundle: BundleContents,
+    /// Keep the bundle's kernel arguments (false: boot without them).
+    pub keep_append: bool,
+    /// Parent of each replay's work directory.
+    workdir: PathBuf,
+    kernel: Option<PreparedKernel>,
+}
+
+impl Replayer {
+    /// `bundle` must be about a signature (checked by the caller).
+    pub fn new(bundle: BundleContents, workdir: &Path) -> Self {
+        Replayer {
+            program: bundle.program.clone(),
+            target: bundle.signature.clone().unwrap_or_default(),
+            bundle,
+            keep_append: true,
+            workdir: workdir.to_path_buf(),
+            kernel: None,
+        }
+    }
+
+    fn set_kernel(&mut self, k: PreparedKernel) {
+        self.kernel = Some(k);
+    }
+
+    fn replay(&mut self, ctx: &Context, rev: &str, runs: u32) -> Result<Replay, BisectError> {
+        let Some(kernel) = self.kernel.clone() else {
+            return Ok(Replay::NoBoot {
+                reason: format!("{rev} was not built"),
+            });
+        };
+        let accel = ctx
+            .accel(&kernel.kernel.bzimage)
+            .map_err(|e| BisectError::State {
+                path: kernel.kernel.bzimage.clone(),
+                message: format!("accelerator probe: {e}"),
+            })?;
+        let dir = self.workdir.join("replay");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut opts = SessionOptions::new(dir.clone(), accel);
+        self.bundle.apply_to(&mut opts);
+        if !self.keep_append {
+            opts.append.clear();
+        }
+        let mut runner = Runner::new(kernel, opts);
+        let result = replay_counting(
+            &mut runner,
+            &self.program,
+            Some(&self.target),
+            runs,
+            &mut |_, _, _, _| {},
+        );
+        runner.shutdown();
+        drop(runner);
+        let _ = std::fs::remove_dir_all(&dir);
+        match result {
+            Ok(t) => Ok(Replay::Ran(t)),
+            // A kernel that does not boot, panics at boot or hangs the agent says nothing
+            // about the bug: a skip, with the reason.
+            Err(e) => Ok(Replay::NoBoot {
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+}
+
+/// Git revisions of a kernel repository, built in shmemfuzz's worktree of it.
+pub struct GitKernels<'a> {
+    pub ctx: &'a Context,
+    pub repo: PathBuf,
+    pub fragments: Vec<PathBuf>,
+    pub jobs: u32,
+    pub timeout: Duration,
+    pub replayer: Replayer,
+    pub progress: &'a dyn Fn(KbuildEvent),
+}
+
+impl std::fmt::Debug for GitKernels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitKernels")
+            .field("repo", &self.repo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Probe for GitKernels<'_> {
+    fn build(&mut self, rev: &str) -> Result<Build, BisectError> {
+        self.replayer.kernel = None;
+        let spec = SrcBuild {
+            src: self.repo.clone(),
+            rev: Some(rev.to_string()),
+            fragments: self.fragments.clone(),
+            jobs: self.jobs,
+            timeout: self.timeout,
+        };
+        let built = match build_src(&kbuild::cache_dir(self.ctx), &spec, self.progress) {
+            Ok(b) => b,
+            // The commit does not build (compile error, config that does not resolve): skip.
+            Err(e @ (KbuildError::MakeFailed { .. } | KbuildError::ConfigMismatch { .. })) => {
+                return Ok(Build::Failed {
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let r = &built.registered;
+        match self.ctx.prepare_tree(None, Some(&r.build_dir)) {
+            Ok(mut k) => {
+                k.kernel.id = r.id.clone();
+                self.replayer.set_kernel(k);
+                Ok(Build::Image {
+                    sha256: r.bzimage_sha256.clone(),
+                })
+            }
+            Err(ContextError::Module(e)) => Ok(Build::Failed {
+                reason: format!("the mock GMA500 driver does not build against it: {e}"),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn replay(&mut self, rev: &str, runs: u32) -> Result<Replay, BisectError> {
+        self.replayer.replay(self.ctx, rev, runs)
+    }
+}
+
+/// Debian kernel packages of the catalog (fetched, with the mock driver built against their
+/// headers).
+#[derive(Debug)]
+pub struct DebianKernels<'a> {
+    pub ctx: &'a Context,
+    pub replayer: Replayer,
+}
+
+impl Probe for DebianKernels<'_> {
+    fn build(&mut self, rev: &str) -> Result<Build, BisectError> {
+        self.replayer.kernel = None;
+        let k = match self.ctx.prepare(Some(rev), &|_| {}) {
+            Ok(k) => k,
+            Err(ContextError::Module(e)) => {
+                return Ok(Build::Failed {
+                    reason: format!("the mock GMA500 driver does not build for it: {e}"),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let sha256 = kbuild::file_sha256(&k.kernel.bzimage)?;
+        self.replayer.set_kernel(k);
+        Ok(Build::Image { sha256 })
+    }
+
+    fn replay(&mut self, rev: &str, runs: u32) -> Result<Replay, BisectError> {
+        self.replayer.replay(self.ctx, rev, runs)
+    }
+}
