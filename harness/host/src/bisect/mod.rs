@@ -115,14 +115,13 @@ pub fn bisect(
 ) -> Result<Report, BisectError> {
     let mut new_steps = 0;
     let outcome = loop {
-        let i = match next(
-            &state
-                .revs()
-                .iter()
-                .map(|r| r.rev.clone())
-                .collect::<Vec<_>>(),
-            &state.verdicts(),
-        ) {
+        let revs: Vec<String> = state.revs().iter().map(|r| r.rev.clone()).collect();
+        let planned = if opts.every {
+            next_every(&revs, &state.verdicts())
+        } else {
+            next(&revs, &state.verdicts())
+        };
+        let i = match planned {
             Next::Done(o) => break Some(o),
             Next::Test(i) => i,
         };
@@ -229,7 +228,7 @@ pub fn step_line(s: &Step) -> String {
             }
         ),
         (None, None) => match &s.verdict {
-            Verdict::BuildFailed { reason } => format!("build failed: {}", last_line(reason)),
+            Verdict::BuildFailed { reason } => format!("build failed: {}", first_error(reason)),
             Verdict::NoBoot { reason } => format!("did not boot: {}", last_line(reason)),
             _ => String::new(),
         },
@@ -240,6 +239,13 @@ pub fn step_line(s: &Step) -> String {
         s.build_secs,
         s.replay_secs
     )
+}
+
+/// The compiler's first `error:` line of a failed build, else its last line.
+fn first_error(s: &str) -> &str {
+    s.lines()
+        .find(|l| l.contains("error:") || l.contains("Error:"))
+        .map_or_else(|| last_line(s), str::trim)
 }
 
 fn last_line(s: &str) -> &str {
@@ -306,7 +312,10 @@ pub fn report_lines(state: &State, r: &Report) -> Vec<String> {
             verdict.word()
         )),
     }
-    if r.outcome.is_some() {
+    if matches!(
+        r.outcome,
+        Some(Outcome::FirstBad { .. } | Outcome::OneOf { .. })
+    ) {
         let tested = state.steps().iter().filter(|s| s.tally.is_some()).count();
         out.push(format!(
             "confidence {:.4} (hit rate {:.2} over the recording and the bad steps; {} good verdict(s), {} kernel(s) replayed, {} step(s))",

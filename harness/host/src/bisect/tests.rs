@@ -212,3 +212,25 @@ fn a_flaky_reproducer_lowers_the_confidence_and_a_kernel_that_does_not_boot_is_s
     assert!((r.hit_rate - 5.0 / 7.0).abs() < 1e-9, "{}", r.hit_rate);
     assert!(r.confidence < 1.0 && r.confidence > 0.9, "{}", r.confidence);
 }
+
+#[test]
+fn every_tests_all_revisions_even_when_the_bad_end_is_good() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut st = State::open(d.path(), key(), revs(9), false).expect("state");
+    let mut fake = synthetic();
+    let clean: &'static [&'static str] = &[];
+    for img in ["i6", "i7", "i8"] {
+        fake.outcomes.insert(img, vec![clean]);
+    }
+    let o = Options {
+        every: true,
+        ..opts(None)
+    };
+    let r = bisect(&mut fake, &mut st, &o, &mut |_| {}).expect("bisect");
+    assert_eq!(r.outcome, Some(Outcome::BadEndGood { rev: "c8".into() }));
+    assert_eq!(st.steps().len(), 9, "a verdict for each revision");
+    assert_eq!(
+        fake.builds,
+        ["c8", "c0", "c7", "c6", "c5", "c4", "c3", "c2", "c1"]
+    );
+}
