@@ -161,6 +161,10 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
         let id = hex::encode(Sha256::digest(format!("{key:?}").as_bytes()));
         cache_dir(&ctx).join("bisect").join(&id[..12])
     });
+    // Absolute: QEMU's sockets and make's paths live under it, and they run elsewhere.
+    std::fs::create_dir_all(&workdir)
+        .with_context(|| format!("creating the work directory {}", workdir.display()))?;
+    let workdir = workdir.canonicalize()?;
     let mut state = State::open(&workdir, key.clone(), revs, args.restart)?;
     let n = state.revs().len();
     println!(
