@@ -31,6 +31,16 @@ pub fn list() -> anyhow::Result<ExitCode> {
     for (id, series) in shmemfuzz::context::SOURCE_KERNELS {
         println!("{id:<18} {:<26} {:<22} {:<8} built from Debian's linux-source-{series} + kernels/configs + kernels/regressions", "-", "-", "-");
     }
+    for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {
+        println!(
+            "{:<18} {:<26} {:<22} {:<8} `kernel build` of {}",
+            r.id,
+            r.release,
+            "-",
+            "built",
+            r.source.display()
+        );
+    }
     println!("(* the default kernel)");
     Ok(ExitCode::SUCCESS)
 }

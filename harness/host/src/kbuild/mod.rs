@@ -62,7 +62,7 @@ pub use make::BuildStamp;
 pub use patches::{PatchId, PATCH_COMMAND};
 pub use source::DebianSource;
 pub use srcbuild::{
-    build_src, file_sha256, fragments_hash, lookup, Registered, SrcBuild, SrcBuilt,
+    build_src, file_sha256, fragments_hash, lookup, registered, Registered, SrcBuild, SrcBuilt,
 };
 pub use tree::{build_tree, default_jobs, TreeBuild, TreeOutput, BASE_CONFIG, INSTALL_DIR};
 

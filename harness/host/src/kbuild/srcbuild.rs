@@ -202,6 +202,18 @@ fn register(cache: &Path, r: &Registered) -> Result<(), KbuildError> {
         .map_err(|e| KbuildError::io(format!("cannot write {}", path.display()), e))
 }
 
+/// Every registered kernel (for `kernel list`), by id; unreadable entries are left out.
+pub fn registered(cache: &Path) -> Vec<Registered> {
+    let mut out: Vec<Registered> = std::fs::read_dir(cache.join("build/registry"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| toml::from_str(&std::fs::read_to_string(e.path()).ok()?).ok())
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
 /// The registered kernel `id`, if there is one: `Ok(None)` when the id is unknown, an error
 /// when its build directory now holds another image.
 pub fn lookup(cache: &Path, id: &str) -> Result<Option<Registered>, KbuildError> {
@@ -260,6 +272,7 @@ mod tests {
         };
         register(d.path(), &r).expect("register");
         assert_eq!(lookup(d.path(), &r.id).expect("lookup"), Some(r.clone()));
+        assert_eq!(registered(d.path()), std::slice::from_ref(&r));
         assert_eq!(lookup(d.path(), "tree-unknown").expect("lookup"), None);
         assert_eq!(lookup(d.path(), "debian-6.1").expect("lookup"), None);
         std::fs::write(bd.join("arch/x86/boot/bzImage"), "image 2").expect("write");
