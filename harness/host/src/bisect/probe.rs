@@ -118,10 +118,27 @@ impl Probe for GitKernels<'_> {
         let built = match build_src(&kbuild::cache_dir(self.ctx), &spec, self.progress) {
             Ok(b) => b,
             // The commit does not build (compile error, config that does not resolve): skip.
-            Err(e @ (KbuildError::MakeFailed { .. } | KbuildError::ConfigMismatch { .. })) => {
+            Err(e @ KbuildError::ConfigMismatch { .. }) => {
                 return Ok(Build::Failed {
                     reason: e.to_string(),
                 })
+            }
+            Err(KbuildError::MakeFailed {
+                command, log, tail, ..
+            }) => {
+                // The tail often holds only the warnings that followed the error.
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let last_make = text.rfind("\n$ make").map_or(text.as_str(), |i| &text[i..]);
+                let error = last_make
+                    .lines()
+                    .find(|l| l.contains(": error:") || l.contains(": fatal error:"))
+                    .unwrap_or("");
+                return Ok(Build::Failed {
+                    reason: format!(
+                        "{error}\n`{command}` failed (log: {})\n{tail}",
+                        log.display()
+                    ),
+                });
             }
             Err(e) => return Err(e.into()),
         };

@@ -106,10 +106,18 @@ pub fn report_lines(state: &State, r: &Report) -> Vec<String> {
         Some(Outcome::GoodEndBad { rev }) => out.push(format!(
             "the good end {rev} already reproduces the signature: choose an older --good"
         )),
-        Some(Outcome::EndSkipped { rev, verdict }) => out.push(format!(
-            "the end {rev} cannot be tested: {} ({verdict:?})",
-            verdict.word()
-        )),
+        Some(Outcome::EndSkipped { rev, verdict }) => {
+            let why = match verdict {
+                Verdict::BuildFailed { reason } => first_error(reason).to_string(),
+                Verdict::NoBoot { reason } => last_line(reason).to_string(),
+                Verdict::Unrelated { signatures } => signatures.join(", "),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "the end {rev} cannot be tested: {}: {why} (choose another end; state.json has the details)",
+                verdict.word()
+            ));
+        }
     }
     if matches!(
         r.outcome,
