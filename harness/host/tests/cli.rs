@@ -92,3 +92,40 @@ fn kernel_build_names_a_missing_source_tree() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("/nonexistent/linux"), "{out}");
 }
+
+#[test]
+fn kernel_build_names_a_revision_that_does_not_exist_and_a_tree_that_is_not_a_kernel() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let st = Command::new("git")
+            .arg("-C")
+            .arg(wd.path())
+            .args(args)
+            .status()
+            .expect("git runs");
+        assert!(st.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(wd.path().join("README"), "not a kernel\n").expect("write");
+    git(&["add", "README"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "x",
+    ]);
+    let src = wd.path().to_str().expect("utf-8");
+    let (code, out) = shmemfuzz(&["kernel", "build", "--src", src, "--rev", "no-such-rev"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("`no-such-rev` does not name a commit"),
+        "{out}"
+    );
+    let (code, out) = shmemfuzz(&["kernel", "build", "--src", src]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("looking for a kernel source tree"), "{out}");
+}

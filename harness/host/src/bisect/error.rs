@@ -9,6 +9,7 @@ use crate::context::ContextError;
 use crate::kbuild::KbuildError;
 use crate::kernel::KernelError;
 use crate::session::SessionError;
+use crate::vm::VmError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BisectError {
@@ -47,6 +48,8 @@ pub enum BisectError {
     Kernel(#[from] KernelError),
     #[error(transparent)]
     Session(#[from] SessionError),
+    #[error(transparent)]
+    Vm(#[from] VmError),
     #[error("{context}: {source}")]
     Io {
         context: String,
