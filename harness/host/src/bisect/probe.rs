@@ -51,12 +51,7 @@ impl Replayer {
                 reason: format!("{rev} was not built"),
             });
         };
-        let accel = ctx
-            .accel(&kernel.kernel.bzimage)
-            .map_err(|e| BisectError::State {
-                path: kernel.kernel.bzimage.clone(),
-                message: format!("accelerator probe: {e}"),
-            })?;
+        let accel = ctx.accel(&kernel.kernel.bzimage)?;
         let dir = self.workdir.join("replay");
         let _ = std::fs::remove_dir_all(&dir);
         let mut opts = SessionOptions::new(dir.clone(), accel);
