@@ -148,7 +148,15 @@ pub fn bisect(
             state.steps().len() + 1
         ));
         events(&ev);
+        tracing::info!(rev = %rev, index = i, "bisect: testing");
         let step = test_one(probe, state, i, &rev, opts.runs, events)?;
+        tracing::info!(
+            rev = %rev,
+            verdict = step.verdict.word(),
+            build_secs = step.build_secs,
+            replay_secs = step.replay_secs,
+            "bisect: step done"
+        );
         state.log(&step_line(&step));
         events(&BisectEvent::Stepped(step.clone()));
         state.push(step)?;
