@@ -29,7 +29,7 @@ cargo test -p shmemfuzz --locked --test kbuild --test export_c -- --ignored --te
 step "fuzz smoke: the main job for 60 s on Debian 6.1 (builds the fuzz target, ~3 min fresh)"
 ci/fuzz-smoke.sh 60s
 
-step "bisection over a synthetic git history and Debian versions (~11 min fresh; ~2 min cached)"
+step "bisection over a synthetic git history and Debian versions (~11 min fresh; 2–6 min cached)"
 cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1
 
 step "no QEMU left behind"

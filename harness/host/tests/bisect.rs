@@ -2,7 +2,7 @@
 //! plain `cargo test` stays fast: run with
 //! `cargo test -p shmemfuzz --test bisect -- --ignored --nocapture --test-threads 1`.
 //! Measured on 2 cores: 11 min from nothing (history 69 s, first kernel build 462 s), about
-//! 2 min with the history and build directory cached.
+//! 2–6 min with the history and build directory cached.
 //!
 //! - The synthetic history (`tests/data/synthetic-history.sh`): a git repository over
 //!   Debian's linux-source-6.1 with eight commits to mm/shmem.c, one an unconditional
