@@ -213,7 +213,11 @@ impl Decoder {
     }
 
     pub fn live_maps(&self) -> Vec<String> {
-        Live::of(&self.scope).maps.into_iter().map(|(n, _)| n).collect()
+        Live::of(&self.scope)
+            .maps
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     }
 }
 

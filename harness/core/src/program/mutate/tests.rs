@@ -112,6 +112,12 @@ fn the_replacement_route_is_reachable_from_an_empty_input() {
         }
     }
     reached.sort_unstable();
-    eprintln!("route reached in {} of 20 runs; mutations: {reached:?}", reached.len());
-    assert!(reached.len() >= 15, "the route is reached in most runs: {reached:?}");
+    eprintln!(
+        "route reached in {} of 20 runs; mutations: {reached:?}",
+        reached.len()
+    );
+    assert!(
+        reached.len() >= 15,
+        "the route is reached in most runs: {reached:?}"
+    );
 }
