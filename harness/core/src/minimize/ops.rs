@@ -5,41 +5,6 @@ use std::collections::{HashMap, HashSet};
 use super::{Halt, Run, Step};
 use crate::program::Op;
 
-/// The name `op` declares, if any.
-fn declares(op: &Op) -> Option<&str> {
-    match op {
-        Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
-        Op::Mmap { map, .. } => Some(map),
-        _ => None,
-    }
-}
-
-/// The name `op` uses (an object or a mapping declared earlier), if any.
-fn uses(op: &Op) -> Option<&str> {
-    match op {
-        Op::Mmap { obj, .. }
-        | Op::Ftruncate { obj, .. }
-        | Op::Write { obj, .. }
-        | Op::Check { obj, .. }
-        | Op::Punch { obj, .. }
-        | Op::Unlink { obj }
-        | Op::Close { obj }
-        | Op::Dma32 { obj }
-        | Op::Pin { obj }
-        | Op::Unpin { obj }
-        | Op::Zonecheck { obj }
-        | Op::Corrupt { obj, .. } => Some(obj),
-        Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
-        Op::Memfd { .. }
-        | Op::Tmpfs { .. }
-        | Op::Gem { .. }
-        | Op::Reclaim { .. }
-        | Op::Swapon { .. }
-        | Op::Swapoff { .. }
-        | Op::Sysrq { .. } => None,
-    }
-}
-
 /// Positions of `ops` kept when the positions in `remove` go, together with every operation
 /// that uses a name a removed operation declared (transitively: `memfd m0` takes
 /// `mmap v0 m0 …` and with it every `touch v0 …`).
@@ -47,8 +12,8 @@ pub(super) fn keep_without(ops: &[Op], remove: impl Fn(usize) -> bool) -> Vec<us
     let mut dead: HashSet<&str> = HashSet::new();
     let mut keep = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
-        if remove(i) || uses(op).is_some_and(|n| dead.contains(n)) {
-            dead.extend(declares(op));
+        if remove(i) || op.used_name().is_some_and(|n| dead.contains(n)) {
+            dead.extend(op.declared_name());
         } else {
             keep.push(i);
         }
@@ -76,14 +41,14 @@ fn units(ops: &[Op], unit: Unit) -> Vec<usize> {
     let mut families = 0;
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        let family = match uses(op).and_then(|n| family_of_name.get(n)) {
+        let family = match op.used_name().and_then(|n| family_of_name.get(n)) {
             Some(&f) => f,
             None => {
                 families += 1;
                 families - 1
             }
         };
-        if let Some(name) = declares(op) {
+        if let Some(name) = op.declared_name() {
             family_of_name.insert(name, family);
         }
         out.push(family);

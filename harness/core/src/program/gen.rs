@@ -186,7 +186,7 @@ impl Decoder {
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
         if let Some(op) = decode_record(record, &self.scope, self.names) {
             if self.scope.apply(&op).is_ok() {
-                self.names += usize::from(declares(&op));
+                self.names += usize::from(op.declared_name().is_some());
                 self.ops.push(op);
             }
         }
@@ -219,14 +219,6 @@ impl Decoder {
             .map(|(n, _)| n)
             .collect()
     }
-}
-
-/// Whether `op` declares a new name.
-fn declares(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Memfd { .. } | Op::Tmpfs { .. } | Op::Gem { .. } | Op::Mmap { .. }
-    )
 }
 
 /// The record's fields.

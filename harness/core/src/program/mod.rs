@@ -266,6 +266,62 @@ impl Op {
     pub fn is_test_only(&self) -> bool {
         matches!(self, Op::Corrupt { .. } | Op::Sysrq { .. })
     }
+
+    /// The name this operation declares (an object or a mapping), if any.
+    pub fn declared_name(&self) -> Option<&str> {
+        match self {
+            Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
+            Op::Mmap { map, .. } => Some(map),
+            _ => None,
+        }
+    }
+
+    /// The earlier-declared name this operation uses, if any (`mmap` uses its object).
+    pub fn used_name(&self) -> Option<&str> {
+        match self {
+            Op::Mmap { obj, .. }
+            | Op::Ftruncate { obj, .. }
+            | Op::Write { obj, .. }
+            | Op::Check { obj, .. }
+            | Op::Punch { obj, .. }
+            | Op::Unlink { obj }
+            | Op::Close { obj }
+            | Op::Dma32 { obj }
+            | Op::Pin { obj }
+            | Op::Unpin { obj }
+            | Op::Zonecheck { obj }
+            | Op::Corrupt { obj, .. } => Some(obj),
+            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
+            _ => None,
+        }
+    }
+
+    /// [`Op::declared_name`] and [`Op::used_name`], mutable (for renaming).
+    pub fn names_mut(&mut self) -> (Option<&mut String>, Option<&mut String>) {
+        match self {
+            Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => {
+                (Some(obj), None)
+            }
+            Op::Mmap { map, obj, .. } => (Some(map), Some(obj)),
+            Op::Ftruncate { obj, .. }
+            | Op::Write { obj, .. }
+            | Op::Check { obj, .. }
+            | Op::Punch { obj, .. }
+            | Op::Unlink { obj }
+            | Op::Close { obj }
+            | Op::Dma32 { obj }
+            | Op::Pin { obj }
+            | Op::Unpin { obj }
+            | Op::Zonecheck { obj }
+            | Op::Corrupt { obj, .. } => (None, Some(obj)),
+            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => {
+                (None, Some(map))
+            }
+            Op::Reclaim { .. } | Op::Swapon { .. } | Op::Swapoff { .. } | Op::Sysrq { .. } => {
+                (None, None)
+            }
+        }
+    }
 }
 
 impl Program {

@@ -33,7 +33,7 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
         let record = record_for(&want, &scope).map_err(fail)?;
         match decode_record(&record, &scope, names) {
             Some(got) if got == want => {}
-            _ if declares(&want) && names >= GEN_MAX_NAMES => {
+            _ if want.declared_name().is_some() && names >= GEN_MAX_NAMES => {
                 return Err(fail(format!(
                     "the decoder declares at most {GEN_MAX_NAMES} names"
                 )))
@@ -41,22 +41,13 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
             _ => return Err(fail("outside what the decoder makes".into())),
         }
         scope.apply(&want).map_err(|e| fail(e.message))?;
-        if let (Some(from), Some(to)) = (declared_name(op), declared_name(&want)) {
+        if let (Some(from), Some(to)) = (op.declared_name(), want.declared_name()) {
             rename.insert(from.to_string(), to.to_string());
             names += 1;
         }
         out.extend_from_slice(&record);
     }
     Ok(out)
-}
-
-/// The name `op` declares, if any.
-fn declared_name(op: &Op) -> Option<&str> {
-    match op {
-        Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
-        Op::Mmap { map, .. } => Some(map),
-        _ => None,
-    }
 }
 
 /// `op` with the decoder's names: a declared name becomes `<prefix><names>`, references
@@ -67,32 +58,17 @@ fn canonical(
     names: usize,
 ) -> std::result::Result<Op, String> {
     let mut op = op.clone();
-    let declared = match &mut op {
-        Op::Memfd { obj, .. } => Some((obj, "m")),
-        Op::Tmpfs { obj, .. } => Some((obj, "t")),
-        Op::Gem { obj, .. } => Some((obj, "g")),
-        Op::Mmap { map, .. } => Some((map, "v")),
-        _ => None,
+    let prefix = match &op {
+        Op::Memfd { .. } => "m",
+        Op::Tmpfs { .. } => "t",
+        Op::Gem { .. } => "g",
+        _ => "v",
     };
-    if let Some((name, prefix)) = declared {
+    let (declared, used) = op.names_mut();
+    if let Some(name) = declared {
         *name = format!("{prefix}{names}");
     }
-    let reference = match &mut op {
-        Op::Mmap { obj, .. }
-        | Op::Ftruncate { obj, .. }
-        | Op::Write { obj, .. }
-        | Op::Check { obj, .. }
-        | Op::Punch { obj, .. }
-        | Op::Unlink { obj }
-        | Op::Close { obj }
-        | Op::Dma32 { obj }
-        | Op::Pin { obj }
-        | Op::Unpin { obj }
-        | Op::Zonecheck { obj } => Some(obj),
-        Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
-        _ => None,
-    };
-    if let Some(name) = reference {
+    if let Some(name) = used {
         *name = rename
             .get(name.as_str())
             .ok_or_else(|| format!("`{name}` is not declared before"))?
