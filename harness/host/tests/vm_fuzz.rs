@@ -79,3 +79,25 @@ fn kernel_coverage_grows_and_a_replacing_run_sets_new_counters() {
     eprintln!("{} ({} new counters)", t.feedback().summary(), new.len());
     t.shutdown();
 }
+
+/// The execution benchmark's machinery: the program's C export runs as the floor beside the
+/// agent (HostMsg::Exec) and both sides complete clean runs. Figures are printed, not
+/// asserted: speed is measured by `shmemfuzz bench exec`, never by tests.
+#[test]
+#[ignore = "boots a VM"]
+fn the_exec_benchmark_runs_harness_and_c_floor_in_one_guest() {
+    let wd = Workdir::new("exec-bench");
+    let ctx = shmemfuzz::context::Context::new().expect("catalog");
+    let kernel = ctx.prepare(Some("debian-6.1"), &|_| {}).expect("kernel");
+    let accel = ctx.accel(&kernel.kernel.bzimage).expect("accel");
+    let opts = shmemfuzz::session::SessionOptions::new(wd.path().to_path_buf(), accel);
+    let program = example("bench-reference.prog");
+    let figs = shmemfuzz::exec_bench::exec_bench(&kernel, &program, opts, 1, 2, &|what, rate| {
+        eprintln!("{what}: {rate:.2}/s")
+    })
+    .expect("both sides run clean");
+    assert_eq!(figs.rounds.len(), 1);
+    assert!(figs.harness_per_sec() > 0.0 && figs.floor_per_sec() > 0.0);
+    let phases: Vec<&str> = figs.breakdown.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(phases.contains(&"agent: program"), "{phases:?}");
+}
