@@ -52,7 +52,11 @@ fn cli(args: &[&str], dir: &Path) -> (Option<i32>, String) {
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {
+    // GIT_DIR & co. from a calling git (rebase --exec) would redirect us to its repository.
     let o = Command::new("git")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
         .arg("-C")
         .arg(repo)
         .args(args)

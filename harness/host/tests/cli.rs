@@ -97,7 +97,11 @@ fn kernel_build_names_a_missing_source_tree() {
 fn kernel_build_names_a_revision_that_does_not_exist_and_a_tree_that_is_not_a_kernel() {
     let wd = tempfile::tempdir().expect("tempdir");
     let git = |args: &[&str]| {
+        // GIT_DIR & co. from a calling git (rebase --exec) would redirect us to its repository.
         let st = Command::new("git")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
             .arg("-C")
             .arg(wd.path())
             .args(args)

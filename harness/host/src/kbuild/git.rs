@@ -11,9 +11,26 @@ use std::process::Command;
 
 use super::KbuildError;
 
+/// Variables through which a calling git (a hook, `rebase --exec`) would point every git we
+/// run at its own repository instead of `dir`: running the tests under `git rebase --exec`
+/// once rewrote the calling repository's config this way.
+const GIT_LOCATION_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+];
+
 /// Runs `git -C dir args` and returns its stdout (trimmed), or the failure with git's stderr.
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, KbuildError> {
-    let out = Command::new("git")
+    let mut cmd = Command::new("git");
+    for var in GIT_LOCATION_VARS {
+        cmd.env_remove(var);
+    }
+    let out = cmd
         .arg("-C")
         .arg(dir)
         .args(args)

@@ -19,6 +19,8 @@
 #   7 a comment
 #   8 a no-op static inline helper         (tag synth-bad)
 set -euo pipefail
+# A calling git (hook, rebase --exec) would point every git below at its own repository.
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR
 src=$1 dest=$2 patch=$3
 if [ -d "$dest/.git" ] && git -C "$dest" rev-parse -q --verify refs/tags/synth-bad >/dev/null; then
   exit 0
