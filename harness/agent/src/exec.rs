@@ -2,6 +2,12 @@
 //! to CPU 0). Each operation is performed with real syscalls; the reference model says what
 //! must come back and whether a touch would fault (then it is skipped, never performed). After
 //! each operation one `AgentMsg::Op` frame goes to the supervisor through the pipe.
+//!
+//! A threaded section (`threads` … `join`) runs in [`section`]: one OS thread per `thread`
+//! block, started together at a barrier, each with the descriptors and mappings its block
+//! uses moved into its own [`State`].
+
+mod section;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_void;
@@ -10,7 +16,8 @@ use std::io::Write;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, open, FallocateFlags, OFlag};
@@ -41,6 +48,10 @@ struct Mapping {
     kind: MapKind,
 }
 
+// SAFETY: a mapping is an address range of this process; the `State` owning it moves to the
+// one thread that uses it during a section (and back after the join), never shared.
+unsafe impl Send for Mapping {}
+
 /// Everything the child needs to run a program.
 pub struct Executor<'a> {
     pub program: &'a Program,
@@ -55,11 +66,13 @@ pub struct Executor<'a> {
     pub kcov: bool,
 }
 
+#[derive(Default)]
 struct State {
     fds: BTreeMap<String, OwnedFd>,
     maps: BTreeMap<String, Mapping>,
-    /// The mock driver's device, opened at the first operation that needs it.
-    dri: Option<Dri>,
+    /// The mock driver's device, opened at the first operation that needs it (shared with
+    /// the threads of a section: GEM handles belong to the open file).
+    dri: Option<Arc<Dri>>,
     /// GEM handles by object name.
     handles: BTreeMap<String, u32>,
     /// Objects whose pages are observed after every operation (DMA32-constrained or pinned).
@@ -69,9 +82,9 @@ struct State {
 impl State {
     fn dri(&mut self) -> Result<&Dri, Errno> {
         if self.dri.is_none() {
-            self.dri = Some(Dri::open()?);
+            self.dri = Some(Arc::new(Dri::open()?));
         }
-        self.dri.as_ref().ok_or(Errno::ENODEV)
+        self.dri.as_deref().ok_or(Errno::ENODEV)
     }
 
     fn handle(&self, obj: &str) -> Result<u32, Errno> {
@@ -142,55 +155,77 @@ impl State {
 
 impl Executor<'_> {
     /// Runs every operation; returns only when all are done (a signal may end it earlier).
-    pub fn run(mut self) -> Result<(), String> {
+    pub fn run(self) -> Result<(), String> {
         let mut model = Model::new(self.swap_on.clone());
-        let mut st = State {
-            fds: BTreeMap::new(),
-            maps: BTreeMap::new(),
-            dri: None,
-            handles: BTreeMap::new(),
-            watched: BTreeSet::new(),
-        };
-        // A failure to start KCOV loses coverage, not the run.
+        let mut st = State::default();
+        // A failure to start KCOV loses coverage, not the run. KCOV follows the main thread
+        // only: a section's threads are not traced.
         let mut kcov = self
             .kcov
             .then(crate::kcov::Kcov::start)
             .and_then(Result::ok);
-        for (i, op) in self.program.ops.iter().enumerate() {
-            let start = Instant::now();
+        // The threads of a section write records too: one frame at a time.
+        let out = Mutex::new(&self.out);
+        let mut i = 0;
+        while i < self.program.ops.len() {
+            if self.program.ops[i] == Op::Threads {
+                i = self.run_section(&mut st, &mut model, i, &out)?;
+                continue;
+            }
             if let Some(k) = kcov.as_mut() {
                 k.reset();
             }
-            let (result, data) = self.perform(&mut st, &model, op);
+            let rec = self.step(&mut st, &mut model, i);
             if let Some(k) = kcov.as_mut() {
                 k.collect();
             }
-            model.apply(op);
-            model.observe(op, &result);
-            let micros = start.elapsed().as_micros() as u64;
-            let extra = match op {
-                Op::Zonecheck { obj } => Some(obj.as_str()),
-                _ => None,
-            };
-            let (pages, pagemap) = st.observe(extra);
-            let rec = OpRecord {
-                index: i as u32,
-                result,
-                data,
-                micros,
-                swap_used_kib: crate::sys::swap_used_kib(),
-                pages,
-                pagemap,
-            };
-            write_frame(&mut self.out, &AgentMsg::Op(rec))
-                .map_err(|e| format!("reporting op {i}: {e}"))?;
+            send(&out, rec)?;
+            i += 1;
         }
+        let mut out = &self.out;
         if let Some(k) = kcov {
-            write_frame(&mut self.out, &AgentMsg::Kcov(k.finish()))
+            write_frame(&mut out, &AgentMsg::Kcov(k.finish()))
                 .map_err(|e| format!("reporting KCOV coverage: {e}"))?;
         }
-        let _ = self.out.flush();
+        let _ = out.flush();
         Ok(())
+    }
+
+    /// Performs operation `i`, advances `model` past it and returns its record.
+    fn step(&self, st: &mut State, model: &mut Model, i: usize) -> OpRecord {
+        let op = &self.program.ops[i];
+        let start = Instant::now();
+        let (result, data) = self.perform(st, model, op);
+        model.apply(op);
+        model.observe(op, &result);
+        let micros = start.elapsed().as_micros() as u64;
+        let extra = match op {
+            Op::Zonecheck { obj } => Some(obj.as_str()),
+            _ => None,
+        };
+        let (pages, pagemap) = st.observe(extra);
+        OpRecord {
+            index: i as u32,
+            result,
+            data,
+            micros,
+            swap_used_kib: crate::sys::swap_used_kib(),
+            pages,
+            pagemap,
+        }
+    }
+
+    /// Where a tmpfs file lives: the agent's directory for the program, or the program's
+    /// own mount it was created `on`.
+    fn tmpfs_path(&self, obj: &str) -> String {
+        let on = self.program.ops.iter().find_map(|op| match op {
+            Op::Tmpfs { obj: o, on, .. } if o == obj => Some(on.as_deref()),
+            _ => None,
+        });
+        match on.flatten() {
+            Some(mnt) => format!("{}/{mnt}/{obj}", self.dir),
+            None => format!("{}/{obj}", self.dir),
+        }
     }
 
     fn fd<'s>(&self, st: &'s State, obj: &str) -> Result<&'s OwnedFd, Errno> {
@@ -239,10 +274,10 @@ impl Executor<'_> {
                 nix::unistd::ftruncate(&fd, *size as i64)?;
                 st.fds.insert(obj.clone(), fd);
             }
-            Op::Tmpfs { obj, size } => {
+            Op::Tmpfs { obj, size, .. } => {
                 let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC;
                 let raw = open(
-                    format!("{}/{obj}", self.dir).as_str(),
+                    self.tmpfs_path(obj).as_str(),
                     flags,
                     Mode::from_bits_truncate(0o600),
                 )?;
@@ -379,7 +414,28 @@ impl Executor<'_> {
                 // SAFETY: `path` is a valid NUL-terminated string.
                 Errno::result(unsafe { libc::swapoff(path.as_ptr()) })?;
             }
-            Op::Unlink { obj } => nix::unistd::unlink(format!("{}/{obj}", self.dir).as_str())?,
+            Op::Unlink { obj } => nix::unistd::unlink(self.tmpfs_path(obj).as_str())?,
+            Op::Mount { mnt } => {
+                let path = format!("{}/{mnt}", self.dir);
+                nix::unistd::mkdir(path.as_str(), Mode::from_bits_truncate(0o700))?;
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    path.as_str(),
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::empty(),
+                    Some("mode=0700"),
+                )?;
+            }
+            Op::Umount { mnt } => nix::mount::umount(format!("{}/{mnt}", self.dir).as_str())?,
+            Op::Delay { micros } => std::thread::sleep(Duration::from_micros(u64::from(*micros))),
+            Op::Spin { iters } => {
+                for i in 0..*iters {
+                    std::hint::black_box(i);
+                    std::hint::spin_loop();
+                }
+            }
+            // The section's structure: `section` does the work around them.
+            Op::Threads | Op::Thread { .. } | Op::Join => {}
             Op::Close { obj } => {
                 let fd = st.fds.remove(obj).ok_or(Errno::EBADF)?;
                 nix::unistd::close(std::os::fd::IntoRawFd::into_raw_fd(fd))?;
@@ -422,6 +478,15 @@ impl Executor<'_> {
         let p = self.swap_paths.get(usize::from(dev)).ok_or(Errno::ENOENT)?;
         std::ffi::CString::new(p.as_str()).map_err(|_| Errno::EINVAL)
     }
+}
+
+/// Sends one record to the supervisor (one frame at a time, whichever thread).
+fn send(out: &Mutex<&File>, rec: OpRecord) -> Result<(), String> {
+    let i = rec.index;
+    let mut out = out
+        .lock()
+        .map_err(|_| "a thread died holding the record pipe")?;
+    write_frame(&mut *out, &AgentMsg::Op(rec)).map_err(|e| format!("reporting op {i}: {e}"))
 }
 
 fn write_pattern(fd: &OwnedFd, off: u64, len: u64, seed: u32) -> Result<(), Errno> {

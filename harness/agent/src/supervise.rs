@@ -16,6 +16,7 @@ use nix::sched::{sched_setaffinity, CpuSet};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
+use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, PcHits, ProtocolError, Teardown};
 
@@ -96,7 +97,7 @@ pub fn run_program(
         ForkResult::Parent { child } => child,
     };
     drop(tx);
-    let (exit, pcs) = watch(child, rx, op_timeout_ms, send)?;
+    let (exit, pcs) = watch(child, rx, Progress::new(program), op_timeout_ms, send)?;
     let kcov = kcov.then(|| pcs.unwrap_or_default());
     phases.lap("program");
     if matches!(exit, ChildExit::Hung { .. }) {
@@ -153,10 +154,12 @@ fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {
 }
 
 /// Forwards the child's records until it ends; returns how it ended and its KCOV
-/// coverage, if it sent any.
+/// coverage, if it sent any. The deadline runs from the last record of any thread, so a
+/// thread stuck in the kernel ends the program as a hang at the lowest operation in flight.
 fn watch(
     child: Pid,
     rx: OwnedFd,
+    mut progress: Progress,
     op_timeout_ms: u64,
     send: &Send<'_>,
 ) -> Result<(ChildExit, Option<Vec<PcHits>>), String> {
@@ -180,7 +183,9 @@ fn watch(
         }
         match read_frame::<AgentMsg>(&mut pipe) {
             Ok(AgentMsg::Op(rec)) => {
-                next_op = rec.index + 1;
+                // The host judges the order; here it only says which op is in flight.
+                let _ = progress.accept(rec.index);
+                next_op = progress.in_flight().unwrap_or(rec.index + 1);
                 send(&AgentMsg::Op(rec))?;
             }
             Ok(AgentMsg::Error { message }) => exec_error = Some(message),
@@ -228,7 +233,14 @@ fn teardown(
     let mut phase = |name: &str| phases.lap(&format!("teardown: {name}"));
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
-            let _ = fs::remove_file(e.path());
+            // A directory is a tmpfs the program mounted (`mount`): detach it, which frees
+            // its files once nothing uses them (the child is gone), then remove the directory.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+                let _ = fs::remove_dir(e.path());
+            } else {
+                let _ = fs::remove_file(e.path());
+            }
         }
     }
     let _ = fs::remove_dir(dir);

@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Largest frame either side accepts (1 MiB).
 pub const MAX_FRAME: u32 = 1 << 20;
 

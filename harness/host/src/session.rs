@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use shmemfuzz_core::console::{ConsoleScanner, KernelReport, ReportKind};
 use shmemfuzz_core::oracle::finding::{judge, RunFacts};
 use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
+use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
     read_frame, write_frame, AgentMsg, ChildExit, FuncHits, GuestSettings, HostMsg, OpRecord,
@@ -379,6 +380,8 @@ impl Session {
         let mut last_event = Instant::now();
         let mut end_seen = false;
         let marker = format!("{END_MARKER} {id}");
+        // Records come in program order, except that the threads of a section interleave.
+        let mut progress = Progress::new(program);
         loop {
             let timeout = quiet_limit.saturating_sub(last_event.elapsed());
             let event = match self.events.recv_timeout(timeout) {
@@ -391,13 +394,7 @@ impl Session {
             last_event = Instant::now();
             match event {
                 Event::Agent(AgentMsg::Op(rec)) => {
-                    let expected = out.records.len() as u32;
-                    if rec.index != expected || rec.index as usize >= program.ops.len() {
-                        return Err(SessionError::Protocol(format!(
-                            "record for op {} where op {expected} was due",
-                            rec.index
-                        )));
-                    }
+                    progress.accept(rec.index).map_err(SessionError::Protocol)?;
                     on_record(&rec);
                     out.records.push(rec);
                 }
@@ -456,6 +453,8 @@ impl Session {
                 }
             }
         }
+        // Stored and judged in program order (a section's records arrive interleaved).
+        out.records.sort_by_key(|r| r.index);
         let mut verdict = judge(&RunFacts {
             program,
             swap_on: (0..self.info.swap_devices.len()).map(|i| i == 0).collect(),
@@ -476,7 +475,7 @@ impl Session {
             .iter()
             .any(|f| matches!(f.kind, FindingKind::Kernel | FindingKind::Hang));
         if !out.vm_alive && !explained {
-            let op = out.records.len() as u32;
+            let op = progress.in_flight().unwrap_or(out.records.len() as u32);
             let title = format!("the guest died during op {op} without a kernel report");
             verdict.push(Finding::new(
                 FindingKind::Kernel,

@@ -154,11 +154,34 @@ pub fn export(program: &Program, opts: &ExportOptions) -> Result<String, ExportE
     Ok(out)
 }
 
+/// Why `op` has no C form: threaded sections, delays and the program's own mounts are not
+/// exported (the reproducer is single-threaded and uses the agent's tmpfs directory only).
+fn not_exported(op: &Op) -> Option<String> {
+    match op {
+        Op::Threads
+        | Op::Thread { .. }
+        | Op::Join
+        | Op::Delay { .. }
+        | Op::Spin { .. }
+        | Op::Mount { .. }
+        | Op::Umount { .. }
+        | Op::Tmpfs { on: Some(_), .. } => Some(format!(
+            "`{}`: threaded sections, delays and program mounts are not exported to C; \
+             replay the program with `shmemfuzz run` instead",
+            op.keyword()
+        )),
+        _ => None,
+    }
+}
+
 /// Checks every operation in scope and collects the names, seeds and devices used.
 fn collect(program: &Program, opts: &ExportOptions) -> Result<Names, ExportError> {
     let mut scope = Scope::new(opts.swap_devices.len() as u8);
     let mut n = Names::default();
     for (i, op) in program.ops.iter().enumerate() {
+        if let Some(why) = not_exported(op) {
+            return Err(op_error(i, op, why));
+        }
         if op.is_test_only() && !opts.allow_test_ops {
             return Err(op_error(
                 i,
@@ -552,7 +575,7 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             "\tobj_{obj}.fd = memfd_create(\"shmemfuzz-{obj}\", MFD_CLOEXEC);\n\
              \terr = obj_{obj}.fd < 0 ? errno : SYS(ftruncate(obj_{obj}.fd, {size:#x}));\n"
         ),
-        Op::Tmpfs { obj, size } => format!(
+        Op::Tmpfs { obj, size, .. } => format!(
             "\tobj_{obj}.fd = open(TMPFS_DIR \"/{obj}\", O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);\n\
              \terr = obj_{obj}.fd < 0 ? errno : SYS(ftruncate(obj_{obj}.fd, {size:#x}));\n"
         ),
@@ -694,6 +717,13 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             "\terr = write_file(\"/proc/sysrq-trigger\", {});\n",
             c_string(&key.to_string())
         ),
+        Op::Threads
+        | Op::Thread { .. }
+        | Op::Join
+        | Op::Delay { .. }
+        | Op::Spin { .. }
+        | Op::Mount { .. }
+        | Op::Umount { .. } => unreachable!("refused by collect (not_exported)"),
     };
     Ok(StepCode { call, dynamic })
 }

@@ -31,6 +31,8 @@ fn examples() -> Vec<(String, Program)> {
             let prog = parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, prog)
         })
+        // Threaded sections and program mounts have no C form (see `not_exported`).
+        .filter(|(_, prog)| prog.ops.iter().all(|op| not_exported(op).is_none()))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(out.len() >= 6, "examples found: {}", out.len());
@@ -374,4 +376,17 @@ fn the_guest_init_compiles_static() {
         &["-static", "-O2", "-Wall", "-Wextra", "-Werror"],
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn threaded_programs_are_refused_with_the_operation() {
+    let prog = parse("memfd m0 size=4K\nthreads\nthread a\n  close m0\njoin\n").expect("valid");
+    let e = export(&prog, &ExportOptions::default()).expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains("threads") && text.contains("not exported to C"),
+        "{text}"
+    );
+    let prog = parse("mount f0\n").expect("valid");
+    assert!(export(&prog, &ExportOptions::default()).is_err());
 }

@@ -394,7 +394,7 @@ fn check(ops: &[Op], swap_devices: u8) -> Result<(), (usize, ScopeError)> {
     for (i, op) in ops.iter().enumerate() {
         scope.apply(op).map_err(|e| (i, e))?;
     }
-    Ok(())
+    scope.finish().map_err(|e| (ops.len().saturating_sub(1), e))
 }
 
 /// Why a phase stopped early.

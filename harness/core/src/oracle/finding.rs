@@ -159,7 +159,12 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
     let kinds = object_kinds(facts.program);
     let mut model = Model::new(facts.swap_on.clone());
     let mut zone_tracker = ZoneTracker::new();
-    for rec in facts.records {
+    // In program order: a threaded section's records arrive interleaved. (Threads of a
+    // section share no object, mount or swap device, so each lane's order is all the
+    // model needs; program order keeps that.)
+    let mut records: Vec<&OpRecord> = facts.records.iter().collect();
+    records.sort_by_key(|r| r.index);
+    for rec in records {
         let Some(op) = ops.get(rec.index as usize) else {
             continue;
         };

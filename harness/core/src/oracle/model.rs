@@ -7,7 +7,7 @@
 //! touch writes only the bytes below end-of-file (the tail of the last page stays zero, so
 //! every byte of a valid page is checkable).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +151,10 @@ pub struct Model {
     pub objects: BTreeMap<String, ObjectModel>,
     pub maps: BTreeMap<String, MappingModel>,
     pub swap_on: Vec<bool>,
+    /// Objects whose descriptor is open.
+    pub open: BTreeSet<String>,
+    /// Files on the program's own tmpfs mounts: object -> mount.
+    pub on_mount: BTreeMap<String, String>,
 }
 
 fn page_floor(x: u64) -> u64 {
@@ -161,9 +165,8 @@ impl Model {
     /// A model at program start: `swap_on[i]` says whether swap device `i` is on.
     pub fn new(swap_on: Vec<bool>) -> Self {
         Model {
-            objects: BTreeMap::new(),
-            maps: BTreeMap::new(),
             swap_on,
+            ..Model::default()
         }
     }
 
@@ -219,15 +222,31 @@ impl Model {
     /// Advances the model by `op` and returns what the kernel may answer.
     pub fn apply(&mut self, op: &Op) -> Expect {
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } => {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } => {
                 self.objects.insert(obj.clone(), ObjectModel::new(*size));
+                self.open.insert(obj.clone());
+                if let Op::Tmpfs { on: Some(m), .. } = op {
+                    self.on_mount.insert(obj.clone(), m.clone());
+                }
                 Expect::Ok
             }
+            Op::Close { obj } => {
+                self.open.remove(obj);
+                Expect::Ok
+            }
+            Op::Threads
+            | Op::Thread { .. }
+            | Op::Join
+            | Op::Delay { .. }
+            | Op::Spin { .. }
+            | Op::Mount { .. } => Expect::Ok,
+            Op::Umount { mnt } => self.umount(mnt),
             Op::Gem { obj, size, pinned } => {
                 // The driver rounds GEM objects up to whole pages.
                 let mut o = ObjectModel::new(size.next_multiple_of(PAGE_SIZE));
                 o.pins = u32::from(*pinned);
                 self.objects.insert(obj.clone(), o);
+                self.open.insert(obj.clone());
                 // Pinning at creation allocates every page from DMA32, which may run out.
                 if *pinned {
                     Expect::OkOr(vec![errno::ENOMEM])
@@ -271,11 +290,9 @@ impl Model {
                 }
                 Expect::Ok
             }
-            Op::Check { .. }
-            | Op::Close { .. }
-            | Op::Unlink { .. }
-            | Op::Sysrq { .. }
-            | Op::Corrupt { .. } => Expect::Ok,
+            Op::Check { .. } | Op::Unlink { .. } | Op::Sysrq { .. } | Op::Corrupt { .. } => {
+                Expect::Ok
+            }
             Op::Mmap {
                 map,
                 obj,
@@ -313,6 +330,28 @@ impl Model {
             Op::Swapon { dev, .. } => self.set_swap(*dev, true),
             Op::Swapoff { dev } => self.set_swap(*dev, false),
         }
+    }
+
+    /// An unmount fails with EBUSY while a file on it is open or mapped (the descriptor's or
+    /// the mapping's file pins the mount); otherwise the files on it are gone.
+    fn umount(&mut self, mnt: &str) -> Expect {
+        let on: Vec<String> = self
+            .on_mount
+            .iter()
+            .filter(|(_, m)| *m == mnt)
+            .map(|(o, _)| o.clone())
+            .collect();
+        let busy = on
+            .iter()
+            .any(|o| self.open.contains(o) || self.maps.values().any(|m| m.obj == *o));
+        if busy {
+            return Expect::Errno(errno::EBUSY);
+        }
+        for o in on {
+            self.objects.remove(&o);
+            self.on_mount.remove(&o);
+        }
+        Expect::Ok
     }
 
     fn set_swap(&mut self, dev: u8, on: bool) -> Expect {

@@ -9,7 +9,8 @@
 //! +--------+--------+--------+--------+---------+---------+---------+
 //! ```
 //!
-//! `op` picks the operation from [`OP_TABLE`]; `object` and `mapping` pick among the names
+//! `op` picks the operation from [`OP_TABLE`] (an `op` byte of `0xE0 + i` for `i` below the
+//! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts); `object` and `mapping` pick among the names
 //! live at that point, newest first (modulo their number); `flags`, `A` and `B` are the operation's
 //! arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
 //! unaligned range); `seed` is a write seed. Each field is decoded with
@@ -47,6 +48,16 @@ pub const GEN_MAX_NAMES: usize = 12;
 const GEN_MAX_RECLAIM_PAGES: u64 = 64 * GEN_MAX_PAGES;
 /// Flag bit asking for a byte-granular (unaligned) range.
 const UNALIGNED: u8 = 0x80;
+/// Flag bit of a `tmpfs` record asking for a file on one of the program's mounts.
+const ON_MOUNT: u8 = 0x02;
+/// `op` bytes from here select [`EXT_TABLE`].
+const EXT_BASE: u8 = 0xE0;
+/// Threads one decoded section starts at most.
+pub const GEN_MAX_THREADS: usize = 4;
+/// Longest decoded `delay`, in microseconds.
+const GEN_MAX_DELAY_US: u64 = 2000;
+/// Most iterations of a decoded `spin`.
+const GEN_MAX_SPIN: u64 = 100_000;
 
 /// An operation kind, as the `op` byte selects it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,9 +82,33 @@ pub enum OpKind {
     Pin,
     Unpin,
     Zonecheck,
+    Threads,
+    Thread,
+    Join,
+    Delay,
+    Spin,
+    Mount,
+    Umount,
 }
 
 use OpKind as K;
+
+/// `op` byte `EXT_BASE + i` → operation: the rarer kinds, so that random records seldom open
+/// threaded sections (each costs a thread start in the guest).
+pub const EXT_TABLE: [OpKind; 7] = [
+    K::Threads,
+    K::Thread,
+    K::Join,
+    K::Delay,
+    K::Spin,
+    K::Mount,
+    K::Umount,
+];
+
+/// The name of thread `i` of a decoded section: `a`, `b`, ….
+pub fn thread_name(i: usize) -> String {
+    char::from(b'a' + (i % 26) as u8).to_string()
+}
 
 /// `op byte % 32` → operation. Operations that move pages (touch, madvise, write, reclaim,
 /// check) appear more than once, so random records reach swap paths more often.
@@ -136,13 +171,23 @@ impl OpKind {
             Op::Pin { .. } => K::Pin,
             Op::Unpin { .. } => K::Unpin,
             Op::Zonecheck { .. } => K::Zonecheck,
+            Op::Threads => K::Threads,
+            Op::Thread { .. } => K::Thread,
+            Op::Join => K::Join,
+            Op::Delay { .. } => K::Delay,
+            Op::Spin { .. } => K::Spin,
+            Op::Mount { .. } => K::Mount,
+            Op::Umount { .. } => K::Umount,
             Op::Corrupt { .. } | Op::Sysrq { .. } => return None,
         })
     }
 
     /// The first `op` byte that selects this kind.
     pub fn selector(self) -> u8 {
-        OP_TABLE.iter().position(|k| *k == self).unwrap_or(0) as u8
+        match EXT_TABLE.iter().position(|k| *k == self) {
+            Some(i) => EXT_BASE + i as u8,
+            None => OP_TABLE.iter().position(|k| *k == self).unwrap_or(0) as u8,
+        }
     }
 }
 
@@ -155,6 +200,7 @@ impl<'a> Arbitrary<'a> for Program {
             record[..take.len()].copy_from_slice(take);
             d.push(&record);
         }
+        d.finish();
         Ok(Program::new(d.ops))
     }
 }
@@ -185,10 +231,29 @@ impl Decoder {
     /// Decodes one record at this point; skipped if it makes no valid operation.
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
         if let Some(op) = decode_record(record, &self.scope, self.names) {
+            // Inside a section the last free place is the `join`'s.
+            let full = self.scope.section.is_some() && self.ops.len() + 1 >= GEN_MAX_OPS;
+            if full && op != Op::Join {
+                return;
+            }
             if self.scope.apply(&op).is_ok() {
                 self.names += usize::from(op.declared_name().is_some());
                 self.ops.push(op);
             }
+        }
+    }
+
+    /// Ends the program: a section still open is joined (or dropped, if it has no thread:
+    /// then it is only its `threads`, as nothing else is valid before the first `thread`).
+    pub fn finish(&mut self) {
+        let Some(sec) = &self.scope.section else {
+            return;
+        };
+        if sec.threads.is_empty() {
+            self.ops.pop();
+            self.scope.section = None;
+        } else if self.scope.apply(&Op::Join).is_ok() {
+            self.ops.push(Op::Join);
         }
     }
 
@@ -226,7 +291,11 @@ struct Fields<'r>(&'r [u8; RECORD_LEN]);
 
 impl Fields<'_> {
     fn op(&self) -> OpKind {
-        OP_TABLE[usize::from(self.0[0]) % OP_TABLE.len()]
+        let ext = usize::from(self.0[0].wrapping_sub(EXT_BASE));
+        match (self.0[0] >= EXT_BASE, EXT_TABLE.get(ext)) {
+            (true, Some(k)) => *k,
+            _ => OP_TABLE[usize::from(self.0[0]) % OP_TABLE.len()],
+        }
     }
     fn flags(&self) -> u8 {
         self.0[3]
@@ -278,6 +347,8 @@ struct Live {
     maps: Vec<(String, u64)>,
     tmpfs: Vec<String>,
     gem: Vec<String>,
+    /// The program's tmpfs mounts still mounted.
+    mounts: Vec<String>,
 }
 
 impl Live {
@@ -285,17 +356,23 @@ impl Live {
     /// that a small index — what a fresh or mutated record mostly holds — means "what the
     /// program made last", and stays meaning that when earlier records move.
     fn of(scope: &Scope) -> Live {
+        // Inside a threaded section a thread sees only what no other thread of it uses.
+        let mine = |n: &String| !scope.claimed_elsewhere(n);
         let open_of = |kind: Option<ObjKind>| -> Vec<String> {
             newest_first(
                 scope
                     .open_objects()
-                    .filter(|(_, o)| kind.is_none_or(|k| o.kind == k))
+                    .filter(|(n, o)| kind.is_none_or(|k| o.kind == k) && mine(n))
                     .map(|(n, _)| n.clone())
                     .collect(),
             )
         };
-        let mut maps: Vec<(String, u64)> =
-            scope.maps.iter().map(|(n, m)| (n.clone(), m.len)).collect();
+        let mut maps: Vec<(String, u64)> = scope
+            .maps
+            .iter()
+            .filter(|(n, _)| mine(n))
+            .map(|(n, m)| (n.clone(), m.len))
+            .collect();
         maps.sort_by_key(|(n, _)| std::cmp::Reverse(declaration(n)));
         Live {
             open: open_of(None),
@@ -304,11 +381,19 @@ impl Live {
                 scope
                     .objects
                     .iter()
-                    .filter(|(_, o)| o.kind == ObjKind::Tmpfs && !o.unlinked)
+                    .filter(|(n, o)| o.kind == ObjKind::Tmpfs && !o.unlinked && mine(n))
                     .map(|(n, _)| n.clone())
                     .collect(),
             ),
             gem: open_of(Some(ObjKind::Gem)),
+            mounts: newest_first(
+                scope
+                    .mounts
+                    .iter()
+                    .filter(|(n, on)| **on && mine(n))
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            ),
         }
     }
 }
@@ -343,6 +428,11 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         K::Tmpfs => Op::Tmpfs {
             obj: fresh("t")?,
             size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
+            on: if f.flags() & ON_MOUNT != 0 {
+                f.pick(2, &live.mounts)
+            } else {
+                None
+            },
         },
         K::Ftruncate => Op::Ftruncate {
             obj: obj()?,
@@ -439,6 +529,24 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
             obj: f.pick(1, &live.gem)?,
         },
         K::Zonecheck => Op::Zonecheck { obj: obj()? },
+        K::Threads => Op::Threads,
+        K::Thread => {
+            let n = scope.section.as_ref()?.threads.len();
+            (n < GEN_MAX_THREADS).then(|| Op::Thread {
+                name: thread_name(n),
+            })?
+        }
+        K::Join => Op::Join,
+        K::Delay => Op::Delay {
+            micros: f.a(0, GEN_MAX_DELAY_US) as u32,
+        },
+        K::Spin => Op::Spin {
+            iters: f.a(0, GEN_MAX_SPIN) as u32,
+        },
+        K::Mount => Op::Mount { mnt: fresh("f")? },
+        K::Umount => Op::Umount {
+            mnt: f.pick(1, &live.mounts)?,
+        },
     })
 }
 

@@ -15,6 +15,7 @@ pub mod gen;
 pub mod mutate;
 pub mod scope;
 pub mod text;
+pub mod threads;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,12 @@ pub const MAX_RECLAIM: u64 = 1 << 30;
 pub const DEFAULT_SWAP_DEVICES: u8 = 2;
 /// Upper bound on operations in one program, so decoding and execution stay bounded.
 pub const MAX_OPS: usize = 512;
+/// Most threads one threaded section may start.
+pub const MAX_THREADS: usize = 8;
+/// Longest `delay` (1 s): well inside any per-operation deadline.
+pub const MAX_DELAY_US: u32 = 1_000_000;
+/// Most iterations of a `spin` busy loop.
+pub const MAX_SPIN: u32 = 100_000_000;
 
 /// A program: operations plus the comment and blank lines that precede each of them, so that
 /// the text form round-trips exactly.
@@ -48,6 +55,8 @@ pub struct Program {
 pub type ObjName = String;
 /// A mapping name, same syntax as object names and in the same namespace.
 pub type MapName = String;
+/// A private tmpfs mount's name, same syntax and namespace as object names.
+pub type MntName = String;
 
 /// The `madvise(2)` advice values programs use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -125,10 +134,12 @@ pub enum Op {
         obj: ObjName,
         size: u64,
     },
-    /// Create a file on the agent's per-program tmpfs directory + `ftruncate(size)`.
+    /// Create a file on the agent's per-program tmpfs directory (or on the program's own
+    /// tmpfs mount `on`) + `ftruncate(size)`.
     Tmpfs {
         obj: ObjName,
         size: u64,
+        on: Option<MntName>,
     },
     Ftruncate {
         obj: ObjName,
@@ -218,6 +229,31 @@ pub enum Op {
     Zonecheck {
         obj: ObjName,
     },
+    /// Opens a threaded section: the `thread` blocks up to [`Op::Join`] start together (a
+    /// barrier) and are joined (see [`threads`]).
+    Threads,
+    /// Starts the block of operations one thread of the section runs, in order.
+    Thread {
+        name: String,
+    },
+    /// Joins every thread of the section: the next quiescent point.
+    Join,
+    /// Sleeps `micros` microseconds (to shift one thread's operations against another's).
+    Delay {
+        micros: u32,
+    },
+    /// Busy-loops `iters` iterations (a finer, CPU-bound delay).
+    Spin {
+        iters: u32,
+    },
+    /// Mounts a private tmpfs for the program (under the program's directory).
+    Mount {
+        mnt: MntName,
+    },
+    /// Unmounts it: EBUSY while a file on it is open or mapped; otherwise its files go.
+    Umount {
+        mnt: MntName,
+    },
     /// Test only: `pwrite` the pattern behind the model's back (an unmodelled write path),
     /// so a later check must flag the data.
     Corrupt {
@@ -256,6 +292,13 @@ impl Op {
             Op::Pin { .. } => "pin",
             Op::Unpin { .. } => "unpin",
             Op::Zonecheck { .. } => "zonecheck",
+            Op::Threads => "threads",
+            Op::Thread { .. } => "thread",
+            Op::Join => "join",
+            Op::Delay { .. } => "delay",
+            Op::Spin { .. } => "spin",
+            Op::Mount { .. } => "mount",
+            Op::Umount { .. } => "umount",
             Op::Corrupt { .. } => "corrupt",
             Op::Sysrq { .. } => "sysrq",
         }
@@ -267,11 +310,12 @@ impl Op {
         matches!(self, Op::Corrupt { .. } | Op::Sysrq { .. })
     }
 
-    /// The name this operation declares (an object or a mapping), if any.
+    /// The name this operation declares (an object, a mapping or a mount), if any.
     pub fn declared_name(&self) -> Option<&str> {
         match self {
             Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
             Op::Mmap { map, .. } => Some(map),
+            Op::Mount { mnt } => Some(mnt),
             _ => None,
         }
     }
@@ -292,6 +336,7 @@ impl Op {
             | Op::Zonecheck { obj }
             | Op::Corrupt { obj, .. } => Some(obj),
             Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
+            Op::Tmpfs { on: Some(mnt), .. } | Op::Umount { mnt } => Some(mnt),
             _ => None,
         }
     }
@@ -299,9 +344,10 @@ impl Op {
     /// [`Op::declared_name`] and [`Op::used_name`], mutable (for renaming).
     pub fn names_mut(&mut self) -> (Option<&mut String>, Option<&mut String>) {
         match self {
-            Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => {
-                (Some(obj), None)
-            }
+            Op::Memfd { obj, .. } | Op::Gem { obj, .. } => (Some(obj), None),
+            Op::Tmpfs { obj, on, .. } => (Some(obj), on.as_mut()),
+            Op::Mount { mnt } => (Some(mnt), None),
+            Op::Umount { mnt } => (None, Some(mnt)),
             Op::Mmap { map, obj, .. } => (Some(map), Some(obj)),
             Op::Ftruncate { obj, .. }
             | Op::Write { obj, .. }
@@ -317,10 +363,22 @@ impl Op {
             Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => {
                 (None, Some(map))
             }
-            Op::Reclaim { .. } | Op::Swapon { .. } | Op::Swapoff { .. } | Op::Sysrq { .. } => {
-                (None, None)
-            }
+            Op::Reclaim { .. }
+            | Op::Swapon { .. }
+            | Op::Swapoff { .. }
+            | Op::Sysrq { .. }
+            | Op::Threads
+            | Op::Thread { .. }
+            | Op::Join
+            | Op::Delay { .. }
+            | Op::Spin { .. } => (None, None),
         }
+    }
+
+    /// The structure of a threaded section (`threads`, `thread`, `join`): markers that
+    /// perform nothing themselves.
+    pub fn is_section_marker(&self) -> bool {
+        matches!(self, Op::Threads | Op::Thread { .. } | Op::Join)
     }
 }
 
@@ -334,6 +392,11 @@ impl Program {
 
     pub fn has_test_only_ops(&self) -> bool {
         self.ops.iter().any(Op::is_test_only)
+    }
+
+    /// Whether the program has a threaded section.
+    pub fn is_threaded(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::Threads))
     }
 
     /// The comment/blank lines before operation `i` (or trailing, for `i == ops.len()`).

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{MapKind, Op, MAX_GEM_SIZE, MAX_OBJECT_SIZE, MAX_RECLAIM, PAGE_SIZE};
+use super::{
+    MapKind, Op, MAX_DELAY_US, MAX_GEM_SIZE, MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, MAX_THREADS,
+    PAGE_SIZE,
+};
 
 /// What kind of file an object name refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +34,25 @@ pub struct ObjState {
     pub unlinked: bool,
     /// A GEM object's fixed size (whole pages); `None` for files, which can grow.
     pub fixed_size: Option<u64>,
+    /// The program's tmpfs mount the file lives on (`tmpfs … on=NAME`).
+    pub mount: Option<String>,
 }
 
 #[derive(Clone, Debug)]
 pub struct MapState {
     pub len: u64,
     pub kind: MapKind,
+    /// The object it maps.
+    pub obj: String,
+}
+
+/// The threaded section being read: its threads so far and which thread uses what.
+#[derive(Clone, Debug, Default)]
+pub struct SectionScope {
+    pub threads: Vec<String>,
+    /// Object, mount or swap device name -> the thread (index) that uses it. A resource
+    /// belongs to one thread per section, so the model stays exact (see `threads`).
+    claims: BTreeMap<String, usize>,
 }
 
 /// A rule an operation broke: the argument at fault (for the column in parse errors) and why.
@@ -65,6 +81,10 @@ pub struct Scope {
     /// Every name ever declared: names are never reused within a program.
     declared: Vec<String>,
     pub swap_devices: u8,
+    /// The program's tmpfs mounts: name -> still mounted.
+    pub mounts: BTreeMap<String, bool>,
+    /// Inside `threads` … `join`.
+    pub section: Option<SectionScope>,
 }
 
 impl Scope {
@@ -74,7 +94,175 @@ impl Scope {
             maps: BTreeMap::new(),
             declared: Vec::new(),
             swap_devices,
+            mounts: BTreeMap::new(),
+            section: None,
         }
+    }
+
+    /// Checks the end of the program: every threaded section is joined.
+    pub fn finish(&self) -> Result<(), ScopeError> {
+        match self.section {
+            Some(_) => Err(ScopeError {
+                arg: None,
+                message: "`threads` without `join`: the program ends inside a threaded section"
+                    .into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `name` (object, mapping or mount) is used by another thread of the current
+    /// section than the one being read.
+    pub fn claimed_elsewhere(&self, name: &str) -> bool {
+        let Some(sec) = &self.section else {
+            return false;
+        };
+        let key = self.maps.get(name).map_or(name, |m| m.obj.as_str());
+        let mine = sec.threads.len().checked_sub(1);
+        sec.claims.get(key).is_some_and(|t| Some(*t) != mine)
+    }
+
+    /// Checks the threaded-section rules for `op` and, if it is valid, applies it.
+    pub fn apply(&mut self, op: &Op) -> Result<(), ScopeError> {
+        let claims = self.section_rules(op)?;
+        self.apply_op(op)?;
+        if let Some(sec) = self.section.as_mut() {
+            let me = sec.threads.len().saturating_sub(1);
+            for (res, _) in claims {
+                sec.claims.insert(res, me);
+            }
+        }
+        Ok(())
+    }
+
+    /// Structure of sections, and the one-thread-per-resource rule: returns the resources
+    /// `op` uses (with the argument naming each) for the current thread to claim.
+    fn section_rules(&mut self, op: &Op) -> Result<Vec<(String, &'static str)>, ScopeError> {
+        let whole = |message: &str| ScopeError {
+            arg: None,
+            message: message.to_string(),
+        };
+        match (op, &mut self.section) {
+            (Op::Threads, Some(_)) => return Err(whole("threaded sections do not nest")),
+            (Op::Threads, None) => {
+                self.section = Some(SectionScope::default());
+                return Ok(Vec::new());
+            }
+            (Op::Thread { .. } | Op::Join, None) => {
+                return Err(whole(&format!(
+                    "`{}` outside a threaded section: open one with `threads`",
+                    op.keyword()
+                )))
+            }
+            (Op::Thread { name }, Some(sec)) => {
+                if sec.threads.iter().any(|t| t == name) {
+                    return Err(err(
+                        "name",
+                        format!("thread `{name}` is already in this section"),
+                    ));
+                }
+                if sec.threads.len() == MAX_THREADS {
+                    return Err(whole(&format!(
+                        "more than {MAX_THREADS} threads in one section"
+                    )));
+                }
+                sec.threads.push(name.clone());
+                return Ok(Vec::new());
+            }
+            (Op::Join, Some(sec)) => {
+                if sec.threads.is_empty() {
+                    return Err(whole("`join` of a section with no `thread`"));
+                }
+                self.section = None;
+                return Ok(Vec::new());
+            }
+            (_, None) => return Ok(Vec::new()),
+            (_, Some(sec)) if sec.threads.is_empty() => {
+                return Err(whole("after `threads` comes `thread NAME`"))
+            }
+            (_, Some(_)) => {}
+        }
+        let resources = self.resources(op);
+        let sec = self.section.as_ref().map(|s| (s.threads.len() - 1, s));
+        if let Some((me, sec)) = sec {
+            for (res, arg) in &resources {
+                if let Some(&owner) = sec.claims.get(res).filter(|t| **t != me) {
+                    return Err(err(
+                        arg,
+                        format!(
+                            "`{res}` is used by thread `{}` of this section: threads may not share an object, mount or swap device",
+                            sec.threads[owner]
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(resources)
+    }
+
+    /// What `op` touches, for the one-thread-per-resource rule: objects (a mapping counts
+    /// as its object), mounts (an unmount also every file on it), swap devices.
+    fn resources(&self, op: &Op) -> Vec<(String, &'static str)> {
+        let map_obj = |m: &str| {
+            self.maps
+                .get(m)
+                .map_or_else(|| m.to_string(), |s| s.obj.clone())
+        };
+        match op {
+            Op::Tmpfs { obj, on, .. } => {
+                let mut v = vec![(obj.clone(), "obj")];
+                v.extend(on.iter().map(|m| (m.clone(), "on")));
+                v
+            }
+            Op::Memfd { obj, .. }
+            | Op::Gem { obj, .. }
+            | Op::Ftruncate { obj, .. }
+            | Op::Write { obj, .. }
+            | Op::Check { obj, .. }
+            | Op::Punch { obj, .. }
+            | Op::Unlink { obj }
+            | Op::Close { obj }
+            | Op::Dma32 { obj }
+            | Op::Pin { obj }
+            | Op::Unpin { obj }
+            | Op::Zonecheck { obj }
+            | Op::Corrupt { obj, .. } => vec![(obj.clone(), "obj")],
+            Op::Mmap { obj, .. } => vec![(obj.clone(), "obj")],
+            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => {
+                vec![(map_obj(map), "map")]
+            }
+            Op::Swapon { dev, .. } | Op::Swapoff { dev } => {
+                vec![(super::swap_name(*dev), "dev")]
+            }
+            Op::Mount { mnt } => vec![(mnt.clone(), "mnt")],
+            Op::Umount { mnt } => {
+                let mut v = vec![(mnt.clone(), "mnt")];
+                v.extend(
+                    self.objects
+                        .iter()
+                        .filter(|(_, o)| o.mount.as_deref() == Some(mnt.as_str()))
+                        .map(|(n, _)| (n.clone(), "mnt")),
+                );
+                v
+            }
+            Op::Reclaim { .. }
+            | Op::Delay { .. }
+            | Op::Spin { .. }
+            | Op::Sysrq { .. }
+            | Op::Threads
+            | Op::Thread { .. }
+            | Op::Join => Vec::new(),
+        }
+    }
+
+    /// Whether a file on `mnt` is open or mapped: then `umount` fails with EBUSY.
+    pub fn mount_busy(&self, mnt: &str) -> bool {
+        let on = |o: &ObjState| o.mount.as_deref() == Some(mnt);
+        self.objects.values().any(|o| on(o) && o.open)
+            || self
+                .maps
+                .values()
+                .any(|m| self.objects.get(&m.obj).is_some_and(on))
     }
 
     /// Objects whose descriptor is still open.
@@ -87,10 +275,19 @@ impl Scope {
     }
 
     /// Checks `op` against the names live here and, if it is valid, applies its effect.
-    pub fn apply(&mut self, op: &Op) -> Result<(), ScopeError> {
+    fn apply_op(&mut self, op: &Op) -> Result<(), ScopeError> {
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } | Op::Gem { obj, size, .. } => {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } | Op::Gem { obj, size, .. } => {
                 self.fresh(obj, "obj")?;
+                let mount = match op {
+                    Op::Tmpfs { on: Some(m), .. } => {
+                        if self.mounts.get(m) != Some(&true) {
+                            return Err(err("on", format!("no tmpfs mounted as `{m}`")));
+                        }
+                        Some(m.clone())
+                    }
+                    _ => None,
+                };
                 check_size(*size)?;
                 let kind = match op {
                     Op::Memfd { .. } => ObjKind::Memfd,
@@ -107,6 +304,7 @@ impl Scope {
                     open: true,
                     unlinked: false,
                     fixed_size,
+                    mount,
                 };
                 self.objects.insert(obj.clone(), state);
             }
@@ -180,6 +378,7 @@ impl Scope {
                     MapState {
                         len: *len,
                         kind: *kind,
+                        obj: obj.clone(),
                     },
                 );
             }
@@ -244,6 +443,42 @@ impl Scope {
                     o.open = false;
                 }
             }
+            Op::Mount { mnt } => {
+                self.fresh(mnt, "mnt")?;
+                self.declared.push(mnt.clone());
+                self.mounts.insert(mnt.clone(), true);
+            }
+            Op::Umount { mnt } => {
+                if self.mounts.get(mnt) != Some(&true) {
+                    return Err(err("mnt", format!("no tmpfs mounted as `{mnt}`")));
+                }
+                // Busy: EBUSY and nothing changes. Otherwise its files go with it.
+                if !self.mount_busy(mnt) {
+                    self.mounts.insert(mnt.clone(), false);
+                    for o in self.objects.values_mut() {
+                        if o.mount.as_deref() == Some(mnt.as_str()) {
+                            o.unlinked = true;
+                        }
+                    }
+                }
+            }
+            Op::Delay { micros } => {
+                if *micros > MAX_DELAY_US {
+                    return Err(err(
+                        "micros",
+                        format!("a delay is at most {MAX_DELAY_US} us, not {micros}"),
+                    ));
+                }
+            }
+            Op::Spin { iters } => {
+                if *iters > MAX_SPIN {
+                    return Err(err(
+                        "iters",
+                        format!("a spin is at most {MAX_SPIN} iterations, not {iters}"),
+                    ));
+                }
+            }
+            Op::Threads | Op::Thread { .. } | Op::Join => {}
             Op::Sysrq { key } => {
                 if !SYSRQ_KEYS.contains(*key) {
                     return Err(err(

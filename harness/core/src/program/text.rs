@@ -37,6 +37,7 @@ pub fn parse_with(text: &str, swap_devices: u8) -> Result<Program, ParseError> {
     let mut program = Program::default();
     let mut pending_notes = Vec::new();
     let mut scope = Scope::new(swap_devices);
+    let mut section_line = 0;
     for (idx, raw) in text.lines().enumerate() {
         let line_no = idx + 1;
         let line = raw.trim_end();
@@ -57,10 +58,18 @@ pub fn parse_with(text: &str, swap_devices: u8) -> Result<Program, ParseError> {
         scope
             .apply(&op)
             .map_err(|e| scope_error(e, &tokens, line_no))?;
+        if op == Op::Threads {
+            section_line = line_no;
+        }
         program.notes.resize(program.ops.len(), Vec::new());
         program.notes.push(std::mem::take(&mut pending_notes));
         program.ops.push(op);
     }
+    scope.finish().map_err(|e| ParseError {
+        line: section_line,
+        col: 1,
+        message: e.message,
+    })?;
     if !pending_notes.is_empty() {
         program.notes.resize(program.ops.len(), Vec::new());
         program.notes.push(pending_notes);
@@ -76,16 +85,32 @@ pub(crate) fn trim_notes(notes: &mut Vec<Vec<String>>) {
     }
 }
 
+/// How far the operations of a `thread` block (and their comments) are indented.
+const THREAD_INDENT: &str = "  ";
+
 /// Writes the canonical text form.
 pub fn print(program: &Program) -> String {
     let mut out = String::new();
+    let mut in_thread = false;
     for (i, op) in program.ops.iter().enumerate() {
+        let indented = in_thread && !matches!(op, Op::Thread { .. } | Op::Join);
         for note in program.notes_before(i) {
+            if indented && !note.is_empty() {
+                out.push_str(THREAD_INDENT);
+            }
             out.push_str(note);
             out.push('\n');
         }
+        if indented {
+            out.push_str(THREAD_INDENT);
+        }
         out.push_str(&op.to_string());
         out.push('\n');
+        match op {
+            Op::Thread { .. } => in_thread = true,
+            Op::Join => in_thread = false,
+            _ => {}
+        }
     }
     for note in program.notes_before(program.ops.len()) {
         out.push_str(note);
@@ -104,9 +129,24 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kw = self.keyword();
         match self {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size } | Op::Ftruncate { obj, size } => {
+            Op::Memfd { obj, size } | Op::Ftruncate { obj, size } => {
                 write!(f, "{kw} {obj} size={}", Size(*size))
             }
+            Op::Tmpfs { obj, size, on } => {
+                write!(f, "{kw} {obj} size={}", Size(*size))?;
+                match on {
+                    Some(m) => write!(f, " on={m}"),
+                    None => Ok(()),
+                }
+            }
+            Op::Threads | Op::Join => write!(f, "{kw}"),
+            Op::Thread { name } => write!(f, "{kw} {name}"),
+            Op::Delay { micros } if *micros > 0 && micros % 1000 == 0 => {
+                write!(f, "{kw} {}ms", micros / 1000)
+            }
+            Op::Delay { micros } => write!(f, "{kw} {micros}us"),
+            Op::Spin { iters } => write!(f, "{kw} {iters}"),
+            Op::Mount { mnt } | Op::Umount { mnt } => write!(f, "{kw} {mnt}"),
             Op::Write {
                 obj,
                 off,
@@ -211,6 +251,19 @@ impl fmt::Display for Size {
     }
 }
 
+/// Parses a duration `200us` or `5ms` into microseconds.
+pub fn parse_duration(s: &str) -> Option<u32> {
+    let (digits, scale) = match (s.strip_suffix("us"), s.strip_suffix("ms")) {
+        (Some(d), _) => (d, 1),
+        (_, Some(d)) => (d, 1000),
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u32>().ok()?.checked_mul(scale)
+}
+
 /// Parses `123`, `0x1000`, `4K`, `2M`, `1G` (binary suffixes).
 pub fn parse_size(s: &str) -> Option<u64> {
     let (digits, shift) = match s.as_bytes().last()? {
@@ -281,7 +334,10 @@ fn scope_error(e: ScopeError, tokens: &[Token<'_>], line: usize) -> ParseError {
             let positional = match (tokens[0].text, arg) {
                 ("mmap", "map") => Some(1),
                 ("mmap", "obj") => Some(2),
-                (_, "obj" | "map" | "dev" | "key" | "bytes") => Some(1),
+                (
+                    _,
+                    "obj" | "map" | "dev" | "key" | "bytes" | "name" | "mnt" | "micros" | "iters",
+                ) => Some(1),
                 _ => None,
             };
             match positional {
@@ -489,7 +545,16 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
             let size = a.size("size")?;
             match kw {
                 "memfd" => Op::Memfd { obj, size },
-                "tmpfs" => Op::Tmpfs { obj, size },
+                "tmpfs" => {
+                    let on = match a.keyed("on")? {
+                        Some((m, col)) => {
+                            check_name(m).map_err(|message| LineError { col, message })?;
+                            Some(m.to_string())
+                        }
+                        None => None,
+                    };
+                    Op::Tmpfs { obj, size, on }
+                }
                 _ => Op::Ftruncate { obj, size },
             }
         }
@@ -567,6 +632,21 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "pin" => Op::Pin { obj: a.name("an object name")? },
         "unpin" => Op::Unpin { obj: a.name("an object name")? },
         "zonecheck" => Op::Zonecheck { obj: a.name("an object name")? },
+        "threads" => Op::Threads,
+        "join" => Op::Join,
+        "thread" => Op::Thread { name: a.name("a thread name")? },
+        "mount" => Op::Mount { mnt: a.name("a mount name")? },
+        "umount" => Op::Umount { mnt: a.name("a mount name")? },
+        "delay" => {
+            let col = a.next_positional_col();
+            let v = a.positional("a duration (e.g. 200us, 5ms)")?;
+            Op::Delay { micros: parse_duration(v).ok_or_else(|| LineError { col, message: format!("`{v}` is not a duration (e.g. 200us, 5ms)") })? }
+        }
+        "spin" => {
+            let col = a.next_positional_col();
+            let v = a.positional("an iteration count")?;
+            Op::Spin { iters: Args::number(v, col, "spin", "an iteration count").map_err(|_| LineError { col, message: format!("`{v}` is not an iteration count") })? }
+        }
         "sysrq" => {
             let col = a.next_positional_col();
             let k = a.positional("a sysrq key")?;
@@ -581,7 +661,8 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 col: tokens[0].col,
                 message: format!(
                     "unknown operation `{other}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
-                     touch, madvise, reclaim, swapon, swapoff, unlink, close, gem, dma32, pin, unpin, zonecheck, corrupt, sysrq)"
+                     touch, madvise, reclaim, swapon, swapoff, unlink, close, gem, dma32, pin, unpin, zonecheck, \
+                     threads, thread, join, delay, spin, mount, umount, corrupt, sysrq)"
                 ),
             })
         }

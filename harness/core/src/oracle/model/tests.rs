@@ -114,3 +114,33 @@ fn a_refused_swapoff_of_a_device_that_is_off_leaves_it_off() {
     m.observe(&off, &OpResult::Errno(errno::ENOMEM));
     assert!(m.swap_on[0], "ENOMEM leaves the device on");
 }
+
+#[test]
+fn umount_is_busy_while_a_file_on_it_is_open_or_mapped() {
+    let p = crate::program::parse(
+        "mount f0\ntmpfs t0 size=8K on=f0\nwrite t0 off=0 len=8K seed=3\nmmap v0 t0 off=0 len=8K shared\n\
+         umount f0\nclose t0\numount f0\nmunmap v0\numount f0\n",
+    )
+    .expect("parses");
+    let mut m = Model::new(vec![true]);
+    let got: Vec<Expect> = p.ops.iter().map(|op| m.apply(op)).collect();
+    let busy = Expect::Errno(errno::EBUSY);
+    assert_eq!(got[4], busy, "open and mapped");
+    assert_eq!(got[6], busy, "still mapped");
+    assert_eq!(got[8], Expect::Ok);
+    assert!(!m.objects.contains_key("t0"), "its files went with it");
+}
+
+#[test]
+fn a_threaded_section_is_modelled_in_program_order() {
+    let p = crate::program::parse(
+        "memfd m0 size=8K\nwrite m0 off=0 len=8K seed=1\nthreads\nthread a\n  swapoff swap0\n\
+         thread b\n  check m0 off=0 len=8K\n  close m0\njoin\nswapon swap0\n",
+    )
+    .expect("parses");
+    let mut m = Model::new(vec![true]);
+    let got: Vec<Expect> = p.ops.iter().map(|op| m.apply(op)).collect();
+    assert_eq!(got[4], Expect::OkOr(vec![errno::ENOMEM]), "swapoff races");
+    assert_eq!(got[6], Expect::Ok);
+    assert_eq!(got[9], Expect::Ok, "swap0 is off after the join");
+}

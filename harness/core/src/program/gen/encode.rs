@@ -29,7 +29,10 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
                 "the decoder makes at most {GEN_MAX_OPS} operations"
             )));
         }
-        let want = canonical(op, &rename, names).map_err(fail)?;
+        let mut want = canonical(op, &rename, names).map_err(fail)?;
+        if let (Op::Thread { name }, Some(sec)) = (&mut want, &scope.section) {
+            *name = thread_name(sec.threads.len());
+        }
         let record = record_for(&want, &scope).map_err(fail)?;
         match decode_record(&record, &scope, names) {
             Some(got) if got == want => {}
@@ -62,6 +65,7 @@ fn canonical(
         Op::Memfd { .. } => "m",
         Op::Tmpfs { .. } => "t",
         Op::Gem { .. } => "g",
+        Op::Mount { .. } => "f",
         _ => "v",
     };
     let (declared, used) = op.names_mut();
@@ -135,7 +139,18 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
             .ok_or_else(|| format!("{bytes} is not a whole number of pages"))
     };
     match op {
-        Op::Memfd { size, .. } | Op::Tmpfs { size, .. } => r.a(1, GEN_MAX_PAGES, pages(*size)?)?,
+        Op::Memfd { size, .. } => r.a(1, GEN_MAX_PAGES, pages(*size)?)?,
+        Op::Tmpfs { size, on, .. } => {
+            r.a(1, GEN_MAX_PAGES, pages(*size)?)?;
+            if let Some(m) = on {
+                r.0[3] = ON_MOUNT;
+                r.pick(2, &live.mounts, m)?;
+            }
+        }
+        Op::Threads | Op::Thread { .. } | Op::Join | Op::Mount { .. } => {}
+        Op::Delay { micros } => r.a(0, GEN_MAX_DELAY_US, u64::from(*micros))?,
+        Op::Spin { iters } => r.a(0, GEN_MAX_SPIN, u64::from(*iters))?,
+        Op::Umount { mnt } => r.pick(1, &live.mounts, mnt)?,
         Op::Ftruncate { obj, size } => {
             r.pick(1, &live.open, obj)?;
             r.a(1, GEN_MAX_PAGES, pages(*size)?)?;

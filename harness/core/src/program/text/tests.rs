@@ -197,3 +197,115 @@ fn decoded_programs_are_valid_and_round_trip() {
         "the decoder mostly yields operations ({nonempty}/500)"
     );
 }
+
+const THREADED: &str = "\
+memfd m0 size=32M
+mount f0
+tmpfs t0 size=1M on=f0
+write m0 off=0 len=32M seed=1
+mmap v0 m0 off=0 len=32M shared
+madvise v0 off=0 len=32M pageout
+threads
+thread a
+  # swapoff reads every page back
+  swapoff swap0
+thread b
+
+  delay 200us
+  spin 1000
+  close m0
+  munmap v0
+  close t0
+  umount f0
+join
+# after the join the model is exact again
+reclaim 4K
+";
+
+#[test]
+fn threaded_sections_round_trip_byte_for_byte() {
+    let p = parse(THREADED).expect("parses");
+    assert_eq!(print(&p), THREADED);
+    assert_eq!(parse(&print(&p)).expect("reparses"), p);
+    assert!(p.is_threaded());
+    assert_eq!(p.ops[7], Op::Thread { name: "a".into() });
+    assert_eq!(p.ops[10], Op::Delay { micros: 200 });
+    // Indentation is not significant: a flat spelling parses to the same program.
+    let flat: String = THREADED
+        .lines()
+        .map(|l| l.trim_start().to_string() + "\n")
+        .collect();
+    let q = parse(&flat).expect("flat spelling parses");
+    assert_eq!(q.ops, p.ops);
+    assert_eq!(print(&q), THREADED);
+}
+
+#[test]
+fn delays_print_in_the_largest_exact_unit() {
+    for (text, micros, canonical) in [
+        ("delay 5ms", 5000, "delay 5ms"),
+        ("delay 5000us", 5000, "delay 5ms"),
+        ("delay 0us", 0, "delay 0us"),
+        ("delay 1500us", 1500, "delay 1500us"),
+    ] {
+        let p = parse(&format!("{text}\n")).expect("parses");
+        assert_eq!(p.ops, [Op::Delay { micros }], "{text}");
+        assert_eq!(print(&p), format!("{canonical}\n"));
+    }
+}
+
+#[test]
+fn malformed_sections_are_reported_with_line_and_column() {
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("threads\nthreads\n", 2, 1, "do not nest"),
+        ("thread a\n", 1, 1, "outside a threaded section"),
+        ("join\n", 1, 1, "outside a threaded section"),
+        ("threads\nreclaim 4K\n", 2, 1, "after `threads` comes `thread NAME`"),
+        ("threads\njoin\n", 2, 1, "no `thread`"),
+        ("reclaim 4K\nthreads\nthread a\nreclaim 4K\n", 2, 1, "without `join`"),
+        ("threads\nthread a\nthread a\njoin\n", 3, 8, "already in this section"),
+        ("threads\nthread A\n", 2, 8, "not a name"),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  write m0 off=0 len=4K seed=1\nthread b\n  close m0\njoin\n",
+            6,
+            9,
+            "used by thread `a`",
+        ),
+        (
+            "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K shared\nthreads\nthread a\n  close m0\nthread b\n  munmap v0\njoin\n",
+            7,
+            10,
+            "`m0` is used by thread `a`",
+        ),
+        (
+            "threads\nthread a\n  swapoff swap0\nthread b\n  swapon swap0\njoin\n",
+            5,
+            10,
+            "`swap0` is used by thread `a`",
+        ),
+        ("delay 5s\n", 1, 7, "not a duration"),
+        ("delay 2000ms\n", 1, 7, "at most"),
+        ("spin x\n", 1, 6, "not an iteration count"),
+        ("tmpfs t0 size=4K on=f0\n", 1, 21, "no tmpfs mounted as `f0`"),
+        ("umount f0\n", 1, 8, "no tmpfs mounted"),
+        ("mount f0\nmount f0\n", 2, 7, "already declared"),
+    ];
+    for (text, line, col, msg) in cases {
+        let (l, c, m) = error_at(text);
+        assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+        assert!(m.contains(msg), "{text:?}: {m}");
+    }
+}
+
+#[test]
+fn a_busy_unmount_keeps_its_files_and_a_clean_one_removes_them() {
+    // Open: umount is EBUSY, the file stays usable.
+    parse("mount f0\ntmpfs t0 size=4K on=f0\numount f0\nwrite t0 off=0 len=4K seed=1\n")
+        .expect("busy unmount leaves t0");
+    // Closed: umount takes t0 with it; unlinking it is refused.
+    let (l, _, m) = error_at("mount f0\ntmpfs t0 size=4K on=f0\nclose t0\numount f0\nunlink t0\n");
+    assert_eq!(l, 5, "{m}");
+    // And the mount cannot be unmounted twice.
+    let (l, _, m) = error_at("mount f0\numount f0\numount f0\n");
+    assert_eq!(l, 3, "{m}");
+}

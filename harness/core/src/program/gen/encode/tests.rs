@@ -103,3 +103,64 @@ fn short_and_empty_inputs_decode() {
     // One byte: a memfd record padded with zeros (op 0 = memfd, size 1 page).
     assert_eq!(decode(&[0]).to_string().trim(), "memfd m0 size=4K");
 }
+
+/// Random records with every fourth `op` byte moved into the extended table.
+fn threaded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut b = bytes(seed, len);
+    for (i, r) in b.chunks_mut(RECORD_LEN).enumerate() {
+        if i % 4 == 1 {
+            r[0] = EXT_BASE + r[0] % EXT_TABLE.len() as u8;
+        }
+    }
+    b
+}
+
+#[test]
+fn the_decoder_makes_threaded_sections_that_encode_back() {
+    let mut threaded = 0;
+    let mut raced = 0;
+    for seed in 0..400 {
+        let p = decode(&threaded_bytes(seed, 16 * (8 + seed as usize % 40)));
+        assert!(p.ops.len() <= GEN_MAX_OPS, "seed {seed}");
+        // Valid: the text form parses back to it.
+        let text = crate::program::text::print(&p);
+        assert_eq!(
+            parse(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}")),
+            p
+        );
+        let again = encode(&p).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{p}"));
+        assert_eq!(decode(&again), p, "seed {seed}");
+        threaded += usize::from(p.is_threaded());
+        raced += usize::from(
+            p.ops
+                .iter()
+                .filter(|o| matches!(o, Op::Thread { .. }))
+                .count()
+                >= 2,
+        );
+    }
+    assert!(
+        threaded > 50 && raced > 20,
+        "{threaded} threaded, {raced} with two threads"
+    );
+}
+
+#[test]
+fn a_race_program_encodes_with_canonical_thread_and_mount_names() {
+    let p = parse(
+        "mount scratch\ntmpfs big size=1M on=scratch\nwrite big off=0 len=1M seed=1\nclose big\n\
+         threads\nthread left\n  swapoff swap0\nthread right\n  delay 20us\n  spin 10\n  umount scratch\njoin\n",
+    )
+    .expect("valid");
+    let back = decode(&encode(&p).expect("encodes"));
+    let text = crate::program::text::print(&back);
+    assert!(
+        text.contains("mount f0\ntmpfs t1 size=1M on=f0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("thread a\n  swapoff swap0\nthread b\n  delay 20us\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("  umount f0\njoin\n"), "{text}");
+}
