@@ -2,7 +2,7 @@
 //!
 //! Inputs are sequences of [`RECORD_LEN`]-byte records (see [`super::gen`]), each decoding to
 //! one operation wherever it sits. Mutating records keeps every input meaningful: inserting a
-//! fresh operation or one that uses what the program has made so far, deleting, duplicating, swapping or moving operations, and tweaking one
+//! fresh operation or one that uses what the program has made so far, deleting, duplicating, swapping or moving operations, wrapping a stretch of them in a two-thread section, and tweaking one
 //! argument (the operation, which object or mapping it names, its flags, a size, offset or
 //! length, its seed). A small share of calls asks the caller for its byte-level mutation
 //! instead (libFuzzer's own), which finds what records cannot express (a torn record).
@@ -21,6 +21,8 @@ pub enum Mutation {
     Swap,
     Move,
     Tweak,
+    /// Wrap a stretch of records in a threaded section of two threads (see [`section`]).
+    Section,
     /// Nothing done here: apply the byte-level mutator.
     ByteLevel,
 }
@@ -48,6 +50,7 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
         44..=55 => Mutation::Delete,
         56..=63 if records > 1 => Mutation::Swap,
         64..=71 if records > 1 => Mutation::Move,
+        72..=74 if data.len() + 4 * RECORD_LEN <= limit => Mutation::Section,
         _ => Mutation::Tweak,
     };
     match m {
@@ -87,6 +90,7 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
             let at = rng.usize(0..records) * RECORD_LEN;
             tweak(&mut data[at..at + RECORD_LEN], &mut rng);
         }
+        Mutation::Section => section(data, records, &mut rng),
         Mutation::ByteLevel => {}
     }
     data.truncate(limit);
@@ -112,6 +116,26 @@ fn span(record: usize) -> std::ops::Range<usize> {
 fn insert(data: &mut Vec<u8>, record: usize, bytes: &[u8]) {
     let at = (record * RECORD_LEN).min(data.len());
     data.splice(at..at, bytes.iter().copied());
+}
+
+/// `threads` + `thread a` before a record, `thread b` at or after it, `join` at or after
+/// that: the records between race each other (those that would share an object with the
+/// other thread decode to nothing, see `Scope`).
+fn section(data: &mut Vec<u8>, records: usize, rng: &mut fastrand::Rng) {
+    let marker = |kind: OpKind| {
+        let mut r = [0u8; RECORD_LEN];
+        r[0] = kind.selector();
+        r
+    };
+    let start = rng.usize(0..=records);
+    let mid = rng.usize(start..=records);
+    let end = rng.usize(mid..=records);
+    // From the back, so the earlier positions stay where they were.
+    insert(data, end, &marker(OpKind::Join));
+    insert(data, mid, &marker(OpKind::Thread));
+    let mut open = marker(OpKind::Threads).to_vec();
+    open.extend_from_slice(&marker(OpKind::Thread));
+    insert(data, start, &open);
 }
 
 /// A random record whose operation is drawn evenly over the kinds (not over [`OP_TABLE`]'s

@@ -121,3 +121,31 @@ fn the_replacement_route_is_reachable_from_an_empty_input() {
         "the route is reached in most runs: {reached:?}"
     );
 }
+
+#[test]
+fn sections_wrap_records_in_two_racing_threads() {
+    let base = crate::program::gen::encode(
+        &crate::program::parse(
+            "memfd m0 size=64K\nwrite m0 off=0 len=64K seed=1\nreclaim 64K\nswapoff swap0\nclose m0\n",
+        )
+        .expect("valid"),
+    )
+    .expect("encodes");
+    let mut two = 0;
+    for seed in 0..2000 {
+        let mut data = base.clone();
+        if mutate(&mut data, 4096, seed) != Mutation::Section {
+            continue;
+        }
+        let p = decode(&data);
+        assert!(p.is_threaded() || p.ops.len() <= 5, "seed {seed}: {p}");
+        two += usize::from(
+            p.ops
+                .iter()
+                .filter(|o| matches!(o, crate::program::Op::Thread { .. }))
+                .count()
+                == 2,
+        );
+    }
+    assert!(two > 5, "sections with two threads: {two}");
+}
