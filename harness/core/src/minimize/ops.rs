@@ -8,17 +8,41 @@ use crate::program::Op;
 /// Positions of `ops` kept when the positions in `remove` go, together with every operation
 /// that uses a name a removed operation declared (transitively: `memfd m0` takes
 /// `mmap v0 m0 …` and with it every `touch v0 …`).
+///
+/// A threaded section's markers (`threads`, `thread`, `join`) go together: removing any of
+/// them flattens the section (its operations stay, in program order), which is how the
+/// minimizer learns that a finding needs no race.
 pub(super) fn keep_without(ops: &[Op], remove: impl Fn(usize) -> bool) -> Vec<usize> {
+    let flattened = flattened_markers(ops, &remove);
     let mut dead: HashSet<&str> = HashSet::new();
     let mut keep = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
-        if remove(i) || op.used_name().is_some_and(|n| dead.contains(n)) {
+        if remove(i) || flattened.contains(&i) || op.used_name().is_some_and(|n| dead.contains(n)) {
             dead.extend(op.declared_name());
         } else {
             keep.push(i);
         }
     }
     keep
+}
+
+/// The markers of every section one of whose markers `remove` takes.
+fn flattened_markers(ops: &[Op], remove: &impl Fn(usize) -> bool) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    let mut markers: Vec<usize> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if !op.is_section_marker() {
+            continue;
+        }
+        markers.push(i);
+        if *op == Op::Join {
+            if markers.iter().any(|&m| remove(m)) {
+                out.extend(markers.iter().copied());
+            }
+            markers.clear();
+        }
+    }
+    out
 }
 
 /// What the operation phase removes at a time.

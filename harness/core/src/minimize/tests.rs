@@ -964,3 +964,49 @@ fn a_closure_is_an_oracle() {
     assert_eq!(out.program.ops.len(), 1);
     assert_eq!(calls, out.runs);
 }
+
+#[test]
+fn removing_a_section_marker_flattens_the_section() {
+    let p = ops("\
+memfd m0 size=4K
+threads
+thread a
+swapoff swap0
+thread b
+close m0
+join
+reclaim 4K
+");
+    let flat = vec![0, 3, 5, 7];
+    for marker in [1, 2, 4, 6] {
+        assert_eq!(keep_without(&p, |i| i == marker), flat, "marker {marker}");
+    }
+    // An operation of a thread goes alone.
+    assert_eq!(keep_without(&p, |i| i == 3), vec![0, 1, 2, 4, 5, 6, 7]);
+}
+
+#[test]
+fn a_finding_that_needs_no_race_minimizes_to_a_flat_program() {
+    let input = Program::new(ops("\
+memfd m0 size=4K
+memfd m1 size=4K
+threads
+thread a
+write m1 off=0 len=4K seed=1
+swapoff swap0
+thread b
+close m0
+join
+reclaim 4K
+"));
+    // The "bug": any program that swaps swap0 off.
+    let mut fake = Fake::new(|p: &Program| {
+        if p.ops.iter().any(|o| matches!(o, Op::Swapoff { .. })) {
+            Outcome::Reproduces
+        } else {
+            Outcome::Clean
+        }
+    });
+    let out = run(&input, &Options::default(), &mut fake, &Budget::default());
+    assert_eq!(print(&out.program), "swapoff swap0\n");
+}
