@@ -229,22 +229,42 @@ impl Decoder {
     }
 
     /// Decodes one record at this point; skipped if it makes no valid operation.
+    /// An operation right after `threads` that is not a `thread` starts thread `a` first
+    /// (so a `threads` record never swallows the records after it).
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
-        if let Some(op) = decode_record(record, &self.scope, self.names) {
-            // Inside a section the last free place is the `join`'s.
-            let full = self.scope.section.is_some() && self.ops.len() + 1 >= GEN_MAX_OPS;
-            if full && op != Op::Join {
-                return;
-            }
-            if self.scope.apply(&op).is_ok() {
+        let Some(op) = decode_record(record, &self.scope, self.names) else {
+            return;
+        };
+        let first_thread = self
+            .scope
+            .section
+            .as_ref()
+            .is_some_and(|s| s.threads.is_empty())
+            && !matches!(op, Op::Thread { .. } | Op::Join);
+        // Inside a section the last free place is the `join`'s.
+        let needed = 1 + usize::from(first_thread);
+        let full = self.scope.section.is_some() && self.ops.len() + needed >= GEN_MAX_OPS;
+        if full && op != Op::Join {
+            return;
+        }
+        if first_thread {
+            let thread = Op::Thread {
+                name: thread_name(0),
+            };
+            let mut scope = self.scope.clone();
+            if scope.apply(&thread).is_ok() && scope.apply(&op).is_ok() {
+                self.scope = scope;
                 self.names += usize::from(op.declared_name().is_some());
-                self.ops.push(op);
+                self.ops.extend([thread, op]);
             }
+        } else if self.scope.apply(&op).is_ok() {
+            self.names += usize::from(op.declared_name().is_some());
+            self.ops.push(op);
         }
     }
 
     /// Ends the program: a section still open is joined (or dropped, if it has no thread:
-    /// then it is only its `threads`, as nothing else is valid before the first `thread`).
+    /// then it is only its `threads`, the input's last operation).
     pub fn finish(&mut self) {
         let Some(sec) = &self.scope.section else {
             return;

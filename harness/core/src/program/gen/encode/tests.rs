@@ -164,3 +164,30 @@ fn a_race_program_encodes_with_canonical_thread_and_mount_names() {
     );
     assert!(text.ends_with("  umount f0\njoin\n"), "{text}");
 }
+
+#[test]
+fn records_after_threads_start_thread_a_and_an_open_section_is_joined() {
+    let record = |kind: OpKind| {
+        let mut r = [0u8; RECORD_LEN];
+        r[0] = kind.selector();
+        r
+    };
+    let bytes: Vec<u8> = [
+        OpKind::Memfd,
+        OpKind::Threads,
+        OpKind::Reclaim,
+        OpKind::Close,
+    ]
+    .into_iter()
+    .flat_map(record)
+    .collect();
+    let p = decode(&bytes);
+    assert_eq!(
+        crate::program::text::print(&p),
+        "memfd m0 size=4K\nthreads\nthread a\n  reclaim 4K\n  close m0\njoin\n"
+    );
+    assert_eq!(decode(&encode(&p).expect("encodes")), p);
+    // A `threads` with nothing after it is dropped.
+    let p = decode(&[record(OpKind::Memfd), record(OpKind::Threads)].concat());
+    assert_eq!(p.ops.len(), 1);
+}
