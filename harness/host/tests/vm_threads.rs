@@ -4,6 +4,8 @@
 
 mod fixture;
 
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fixture::{boot, boot_with, example, kernel, Workdir};
@@ -18,7 +20,11 @@ fn race_examples_are_clean_on(kernel_id: &str) {
     let wd = Workdir::new(&format!("race-{kernel_id}"));
     let k = kernel(kernel_id);
     let mut s = boot(&k, &wd);
-    for name in ["race-swapoff-close.prog", "race-swapoff-umount.prog"] {
+    for name in [
+        "race-swapoff-close.prog",
+        "race-swapoff-unlink.prog",
+        "race-swapoff-umount.prog",
+    ] {
         let program = example(name);
         let swapoff = program
             .ops
@@ -131,4 +137,53 @@ fn a_stuck_thread_is_a_hang_finding_for_its_operation() {
         out.verdict.findings
     );
     s.shutdown();
+}
+
+fn shmemfuzz(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("shmemfuzz runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn a_race_recorded_on_two_cpus_replays_through_the_cli() {
+    let wd = Workdir::new("threads-replay");
+    kernel("debian-6.1");
+    let prog = fixture::examples_dir().join("race-swapoff-close.prog");
+    let prog = prog.to_str().expect("utf-8");
+    let rec = shmemfuzz(
+        &[
+            "run",
+            prog,
+            "--kernel",
+            "debian-6.1",
+            "--smp",
+            "2",
+            "--bundle",
+            "b",
+        ],
+        wd.path(),
+    );
+    let out = text(&rec);
+    assert_eq!(rec.status.code(), Some(0), "{out}");
+    assert!(out.contains("verdict: clean"), "{out}");
+    assert!(
+        out.contains("thread a") && out.contains("join"),
+        "records of every thread are printed: {out}"
+    );
+    let rep = shmemfuzz(&["replay", "b", "--runs", "2"], wd.path());
+    let out = text(&rep);
+    assert_eq!(rep.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches(": clean\n").count(), 2, "{out}");
 }
