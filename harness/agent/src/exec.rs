@@ -426,7 +426,14 @@ impl Executor<'_> {
                     Some("mode=0700"),
                 )?;
             }
-            Op::Umount { mnt } => nix::mount::umount(format!("{}/{mnt}", self.dir).as_str())?,
+            Op::Umount { mnt, detach } => {
+                let flags = if *detach {
+                    nix::mount::MntFlags::MNT_DETACH
+                } else {
+                    nix::mount::MntFlags::empty()
+                };
+                nix::mount::umount2(format!("{}/{mnt}", self.dir).as_str(), flags)?
+            }
             Op::Delay { micros } => std::thread::sleep(Duration::from_micros(u64::from(*micros))),
             Op::Spin { iters } => {
                 for i in 0..*iters {

@@ -22,6 +22,7 @@ fn race_examples_are_clean_on(kernel_id: &str) {
     let mut s = boot(&k, &wd);
     for name in [
         "race-swapoff-close.prog",
+        "race-swapoff-detach.prog",
         "race-swapoff-unlink.prog",
         "race-swapoff-umount.prog",
     ] {

@@ -240,7 +240,7 @@ impl Model {
             | Op::Delay { .. }
             | Op::Spin { .. }
             | Op::Mount { .. } => Expect::Ok,
-            Op::Umount { mnt } => self.umount(mnt),
+            Op::Umount { mnt, detach } => self.umount(mnt, *detach),
             Op::Gem { obj, size, pinned } => {
                 // The driver rounds GEM objects up to whole pages.
                 let mut o = ObjectModel::new(size.next_multiple_of(PAGE_SIZE));
@@ -333,21 +333,21 @@ impl Model {
     }
 
     /// An unmount fails with EBUSY while a file on it is open or mapped (the descriptor's or
-    /// the mapping's file pins the mount); otherwise the files on it are gone.
-    fn umount(&mut self, mnt: &str) -> Expect {
+    /// the mapping's file pins the mount); otherwise the files on it are gone. A detached
+    /// unmount succeeds at once; the files still open or mapped keep their contents.
+    fn umount(&mut self, mnt: &str, detach: bool) -> Expect {
         let on: Vec<String> = self
             .on_mount
             .iter()
             .filter(|(_, m)| *m == mnt)
             .map(|(o, _)| o.clone())
             .collect();
-        let busy = on
-            .iter()
-            .any(|o| self.open.contains(o) || self.maps.values().any(|m| m.obj == *o));
-        if busy {
+        let in_use = |o: &String| self.open.contains(o) || self.maps.values().any(|m| m.obj == *o);
+        if !detach && on.iter().any(in_use) {
             return Expect::Errno(errno::EBUSY);
         }
-        for o in on {
+        let gone: Vec<String> = on.into_iter().filter(|o| !in_use(o)).collect();
+        for o in gone {
             self.objects.remove(&o);
             self.on_mount.remove(&o);
         }

@@ -566,6 +566,7 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         K::Mount => Op::Mount { mnt: fresh("f")? },
         K::Umount => Op::Umount {
             mnt: f.pick(1, &live.mounts)?,
+            detach: f.flags() & 1 != 0,
         },
     })
 }

@@ -251,8 +251,11 @@ pub enum Op {
         mnt: MntName,
     },
     /// Unmounts it: EBUSY while a file on it is open or mapped; otherwise its files go.
+    /// `detach` (`MNT_DETACH`) always succeeds: the mount leaves the namespace at once and
+    /// goes (with its files) when the last open descriptor or mapping of them does.
     Umount {
         mnt: MntName,
+        detach: bool,
     },
     /// Test only: `pwrite` the pattern behind the model's back (an unmodelled write path),
     /// so a later check must flag the data.
@@ -336,7 +339,7 @@ impl Op {
             | Op::Zonecheck { obj }
             | Op::Corrupt { obj, .. } => Some(obj),
             Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
-            Op::Tmpfs { on: Some(mnt), .. } | Op::Umount { mnt } => Some(mnt),
+            Op::Tmpfs { on: Some(mnt), .. } | Op::Umount { mnt, .. } => Some(mnt),
             _ => None,
         }
     }
@@ -347,7 +350,7 @@ impl Op {
             Op::Memfd { obj, .. } | Op::Gem { obj, .. } => (Some(obj), None),
             Op::Tmpfs { obj, on, .. } => (Some(obj), on.as_mut()),
             Op::Mount { mnt } => (Some(mnt), None),
-            Op::Umount { mnt } => (None, Some(mnt)),
+            Op::Umount { mnt, .. } => (None, Some(mnt)),
             Op::Mmap { map, obj, .. } => (Some(map), Some(obj)),
             Op::Ftruncate { obj, .. }
             | Op::Write { obj, .. }

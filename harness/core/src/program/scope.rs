@@ -235,7 +235,7 @@ impl Scope {
                 vec![(super::swap_name(*dev), "dev")]
             }
             Op::Mount { mnt } => vec![(mnt.clone(), "mnt")],
-            Op::Umount { mnt } => {
+            Op::Umount { mnt, .. } => {
                 let mut v = vec![(mnt.clone(), "mnt")];
                 v.extend(
                     self.objects
@@ -448,12 +448,13 @@ impl Scope {
                 self.declared.push(mnt.clone());
                 self.mounts.insert(mnt.clone(), true);
             }
-            Op::Umount { mnt } => {
+            Op::Umount { mnt, detach } => {
                 if self.mounts.get(mnt) != Some(&true) {
                     return Err(err("mnt", format!("no tmpfs mounted as `{mnt}`")));
                 }
-                // Busy: EBUSY and nothing changes. Otherwise its files go with it.
-                if !self.mount_busy(mnt) {
+                // Busy: EBUSY and nothing changes. Otherwise its files go with it (detached:
+                // their names go at once; open ones stay usable through their descriptors).
+                if *detach || !self.mount_busy(mnt) {
                     self.mounts.insert(mnt.clone(), false);
                     for o in self.objects.values_mut() {
                         if o.mount.as_deref() == Some(mnt.as_str()) {

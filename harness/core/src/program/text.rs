@@ -146,7 +146,11 @@ impl fmt::Display for Op {
             }
             Op::Delay { micros } => write!(f, "{kw} {micros}us"),
             Op::Spin { iters } => write!(f, "{kw} {iters}"),
-            Op::Mount { mnt } | Op::Umount { mnt } => write!(f, "{kw} {mnt}"),
+            Op::Mount { mnt } => write!(f, "{kw} {mnt}"),
+            Op::Umount { mnt, detach } => {
+                let detach = if *detach { " detach" } else { "" };
+                write!(f, "{kw} {mnt}{detach}")
+            }
             Op::Write {
                 obj,
                 off,
@@ -636,7 +640,14 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "join" => Op::Join,
         "thread" => Op::Thread { name: a.name("a thread name")? },
         "mount" => Op::Mount { mnt: a.name("a mount name")? },
-        "umount" => Op::Umount { mnt: a.name("a mount name")? },
+        "umount" => {
+            let mnt = a.name("a mount name")?;
+            let detach = a.rest.iter().flatten().any(|t| t.text == "detach");
+            if detach {
+                one_of(&mut a, "an unmount flag", &[("detach", ())])?;
+            }
+            Op::Umount { mnt, detach }
+        }
         "delay" => {
             let col = a.next_positional_col();
             let v = a.positional("a duration (e.g. 200us, 5ms)")?;

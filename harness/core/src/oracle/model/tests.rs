@@ -144,3 +144,17 @@ fn a_threaded_section_is_modelled_in_program_order() {
     assert_eq!(got[6], Expect::Ok);
     assert_eq!(got[9], Expect::Ok, "swap0 is off after the join");
 }
+
+#[test]
+fn a_detached_unmount_succeeds_and_open_files_keep_their_data() {
+    let p = crate::program::parse(
+        "mount f0\ntmpfs t0 size=8K on=f0\ntmpfs t1 size=8K on=f0\nwrite t0 off=0 len=8K seed=3\n\
+         close t1\numount f0 detach\ncheck t0 off=0 len=8K\n",
+    )
+    .expect("parses");
+    let mut m = Model::new(vec![true]);
+    let got: Vec<Expect> = p.ops.iter().map(|op| m.apply(op)).collect();
+    assert_eq!(got[5], Expect::Ok);
+    assert!(!m.objects.contains_key("t1"), "closed: gone with the mount");
+    assert_eq!(m.expected_read("t0", 0, 8192).len(), 8192, "open: kept");
+}

@@ -150,7 +150,10 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
         Op::Threads | Op::Thread { .. } | Op::Join | Op::Mount { .. } => {}
         Op::Delay { micros } => r.a(0, GEN_MAX_DELAY_US, u64::from(*micros))?,
         Op::Spin { iters } => r.a(0, GEN_MAX_SPIN, u64::from(*iters))?,
-        Op::Umount { mnt } => r.pick(1, &live.mounts, mnt)?,
+        Op::Umount { mnt, detach } => {
+            r.pick(1, &live.mounts, mnt)?;
+            r.0[3] = u8::from(*detach);
+        }
         Op::Ftruncate { obj, size } => {
             r.pick(1, &live.open, obj)?;
             r.a(1, GEN_MAX_PAGES, pages(*size)?)?;

@@ -309,3 +309,16 @@ fn a_busy_unmount_keeps_its_files_and_a_clean_one_removes_them() {
     let (l, _, m) = error_at("mount f0\numount f0\numount f0\n");
     assert_eq!(l, 3, "{m}");
 }
+
+#[test]
+fn a_detached_mount_keeps_open_files_usable_and_takes_their_names() {
+    let text = "mount f0\ntmpfs t0 size=4K on=f0\numount f0 detach\nwrite t0 off=0 len=4K seed=1\nclose t0\n";
+    let p = parse(text).expect("open files stay usable");
+    assert_eq!(print(&p), text);
+    let (l, _, m) = error_at("mount f0\ntmpfs t0 size=4K on=f0\numount f0 detach\nunlink t0\n");
+    assert_eq!(l, 4, "{m}");
+    let (l, _, m) = error_at("mount f0\numount f0 detach\ntmpfs t0 size=4K on=f0\n");
+    assert_eq!(l, 3, "{m}");
+    let (l, c, m) = error_at("mount f0\numount f0 lazy\n");
+    assert_eq!((l, c), (2, 11), "{m}");
+}
