@@ -386,6 +386,63 @@ mod tests {
         v.signatures().into_iter().map(String::from).collect()
     }
 
+    fn rec(index: u32, result: OpResult) -> OpRecord {
+        OpRecord {
+            index,
+            result,
+            data: None,
+            micros: 0,
+            swap_used_kib: 0,
+            pages: Vec::new(),
+            pagemap: None,
+        }
+    }
+
+    #[test]
+    fn records_of_a_section_are_judged_in_program_order_whatever_their_arrival() {
+        let program = crate::program::parse(
+            "memfd m0 size=4K\nthreads\nthread a\n  swapoff swap0\nthread b\n  close m0\njoin\nswapon swap0\n",
+        )
+        .expect("valid");
+        let judge_arrival = |order: &[u32], close: OpResult, swapoff: OpResult| {
+            let records: Vec<OpRecord> = order
+                .iter()
+                .map(|&i| match i {
+                    3 => rec(i, swapoff.clone()),
+                    5 => rec(i, close.clone()),
+                    _ => rec(i, OpResult::Ok),
+                })
+                .collect();
+            let v = judge(&RunFacts {
+                program: &program,
+                swap_on: vec![true, false],
+                records: &records,
+                exit: Some(&ChildExit::Completed),
+                teardown: None,
+                reports: &[],
+                taint_before: 0,
+                zones: &[],
+            });
+            v.signatures()
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let interleaved = [0, 1, 4, 5, 2, 3, 6, 7];
+        assert!(judge_arrival(&interleaved, OpResult::Ok, OpResult::Ok).is_empty());
+        // swapoff racing may fail for want of memory; swap0 is then still on at `swapon`.
+        assert_eq!(
+            judge_arrival(&interleaved, OpResult::Ok, OpResult::Errno(errno::ENOMEM)),
+            ["result:swapon:ok"],
+            "after ENOMEM the model expects EBUSY from swapon, and the kernel said ok"
+        );
+        // A racing close must still succeed: anything else is a finding.
+        assert_eq!(
+            judge_arrival(&interleaved, OpResult::Errno(errno::EBUSY), OpResult::Ok),
+            ["result:close:EBUSY"]
+        );
+    }
+
     #[test]
     fn swap_left_in_use_is_a_leak_and_slot_caches_emptied_are_not() {
         assert_eq!(judge_swap(0, 64), ["leak:swap-used"]);
