@@ -165,11 +165,11 @@ fn not_exported(op: &Op) -> Option<String> {
         | Op::Spin { .. }
         | Op::Mount { .. }
         | Op::Umount { .. }
-        | Op::Tmpfs { on: Some(_), .. } => Some(format!(
-            "`{}`: threaded sections, delays and program mounts are not exported to C; \
-             replay the program with `shmemfuzz run` instead",
-            op.keyword()
-        )),
+        | Op::Tmpfs { on: Some(_), .. } => Some(
+            "threaded sections, delays and program mounts have no C form; \
+             replay the program with `shmemfuzz run` instead"
+                .into(),
+        ),
         _ => None,
     }
 }

@@ -384,7 +384,7 @@ fn threaded_programs_are_refused_with_the_operation() {
     let e = export(&prog, &ExportOptions::default()).expect_err("refused");
     let text = e.to_string();
     assert!(
-        text.contains("threads") && text.contains("not exported to C"),
+        text.contains("op 1 `threads`") && text.contains("no C form"),
         "{text}"
     );
     let prog = parse("mount f0\n").expect("valid");
