@@ -168,7 +168,7 @@ pub fn run(
             done: Vec::new(),
         })
         .collect();
-    let mut status = CampaignStatus::default();
+    let mut abandoned: Vec<String> = Vec::new();
     let mut stopping = false;
     let mut term_sent: Option<Instant> = None;
     loop {
@@ -179,20 +179,26 @@ pub fn run(
                     continue;
                 };
                 w.child = None;
-                if let Some(s) = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation)) {
-                    w.done.push(s);
-                }
-                if exit.code() == Some(HARNESS_EXIT) {
+                let stats = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation));
+                let found = stats.as_ref().is_some_and(|s| !s.findings.is_empty());
+                w.done.extend(stats);
+                // A worker that ends early without a finding — its harness gave up (status
+                // 2), or libFuzzer stopped it (its own timeout, memory limit) — failed; a
+                // finding or the campaign's end is no failure.
+                let failed = !found && !exit.success() && !stopping && now < end;
+                if failed || exit.code() == Some(HARNESS_EXIT) {
                     w.restarts += 1;
                     if w.restarts > MAX_RESTARTS {
-                        status.abandoned.push(format!(
-                            "worker {}: the harness failed {} times; last log lines:\n{}",
+                        abandoned.push(format!(
+                            "worker {}: the harness failed {} times in a row ({exit}); last log lines:\n{}",
                             w.index,
                             w.restarts,
                             tail(&w.log_path(&opts.out), 8)
                         ));
                         w.restarts = u32::MAX;
                     }
+                } else {
+                    w.restarts = 0;
                 }
                 w.incarnation += 1;
             }
@@ -202,7 +208,7 @@ pub fn run(
                 w.child = Some(spawn(opts, w, left)?);
             }
         }
-        status = collect(opts, &workers, start);
+        let status = collect(opts, &workers, start, &abandoned);
         progress(&status);
         if opts.stop_on_finding && !status.findings.is_empty() {
             stopping = true;
@@ -230,7 +236,7 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    Ok(collect(opts, &workers, start))
+    Ok(collect(opts, &workers, start, &abandoned))
 }
 
 fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, CampaignError> {
@@ -273,8 +279,14 @@ fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, Ca
     cmd.spawn().map_err(io("starting", &opts.binary))
 }
 
-fn collect(opts: &CampaignOptions, workers: &[Worker], start: Instant) -> CampaignStatus {
+fn collect(
+    opts: &CampaignOptions,
+    workers: &[Worker],
+    start: Instant,
+    abandoned: &[String],
+) -> CampaignStatus {
     let mut s = CampaignStatus {
+        abandoned: abandoned.to_vec(),
         elapsed: start.elapsed(),
         corpus: std::fs::read_dir(&opts.corpus).map_or(0, |d| d.count()),
         workers_running: workers.iter().filter(|w| w.child.is_some()).count() as u32,
@@ -326,3 +338,6 @@ fn tail(path: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests;

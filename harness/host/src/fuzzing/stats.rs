@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One worker's totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct WorkerStats {
     /// The kernel the worker runs.
     pub kernel: String,

@@ -1,0 +1,74 @@
+//! The campaign driver against stand-in workers: shell scripts that write a stats file and
+//! exit the way a real worker would (no VM, no libFuzzer).
+
+use super::*;
+
+fn script(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("worker.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+fn options(dir: &Path, binary: PathBuf, stop_on_finding: bool) -> CampaignOptions {
+    CampaignOptions {
+        binary,
+        kernel: None,
+        append: Vec::new(),
+        jobs: 1,
+        duration: Duration::from_secs(40),
+        corpus: dir.join("corpus"),
+        seeds: Vec::new(),
+        out: dir.join("out"),
+        stop_on_finding,
+    }
+}
+
+#[test]
+fn a_worker_whose_harness_keeps_failing_is_abandoned_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"echo '{"runs": 3, "harness_failures": 3}' > "$SHMEMFUZZ_STATS"; echo 'cannot boot' >&2; exit 2"#,
+    );
+    let status = run(&options(dir.path(), bin, false), &mut |_| {}).expect("runs");
+    assert_eq!(status.abandoned.len(), 1, "{:?}", status.abandoned);
+    assert!(
+        status.abandoned[0].contains("cannot boot"),
+        "{}",
+        status.abandoned[0]
+    );
+    assert_eq!(
+        status.execs,
+        3 * u64::from(MAX_RESTARTS + 1),
+        "every incarnation counted"
+    );
+    assert!(status.findings.is_empty());
+    assert!(
+        status.elapsed < Duration::from_secs(30),
+        "it does not wait for the end"
+    );
+}
+
+#[test]
+fn a_finding_is_triaged_by_signature_and_stops_the_campaign_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"mkdir -p "$SHMEMFUZZ_BUNDLES/zone_memfd_touch_Normal"
+echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    let status = run(&options(dir.path(), bin, true), &mut |_| {}).expect("runs");
+    assert!(status.abandoned.is_empty(), "a finding is no failure");
+    let found = status
+        .findings
+        .get("zone:memfd:touch:Normal")
+        .expect("triaged");
+    assert_eq!(found.hits, 1);
+    assert!(found
+        .bundle
+        .as_ref()
+        .is_some_and(|b| b.ends_with("zone_memfd_touch_Normal")));
+    assert_eq!(status.execs, 7);
+}
