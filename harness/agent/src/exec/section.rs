@@ -127,39 +127,6 @@ fn needs_dri(op: &Op) -> bool {
     )
 }
 
-/// The object and mapping names `op` refers to.
-fn names(op: &Op) -> Vec<&str> {
-    match op {
-        Op::Mmap { map, obj, .. } => vec![map, obj],
-        Op::Memfd { obj, .. }
-        | Op::Tmpfs { obj, .. }
-        | Op::Gem { obj, .. }
-        | Op::Ftruncate { obj, .. }
-        | Op::Write { obj, .. }
-        | Op::Check { obj, .. }
-        | Op::Punch { obj, .. }
-        | Op::Unlink { obj }
-        | Op::Close { obj }
-        | Op::Dma32 { obj }
-        | Op::Pin { obj }
-        | Op::Unpin { obj }
-        | Op::Zonecheck { obj }
-        | Op::Corrupt { obj, .. } => vec![obj],
-        Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => vec![map],
-        Op::Reclaim { .. }
-        | Op::Swapon { .. }
-        | Op::Swapoff { .. }
-        | Op::Threads
-        | Op::Thread { .. }
-        | Op::Join
-        | Op::Delay { .. }
-        | Op::Spin { .. }
-        | Op::Mount { .. }
-        | Op::Umount { .. }
-        | Op::Sysrq { .. } => Vec::new(),
-    }
-}
-
 impl State {
     /// Moves out what `block` names (with a mapping, its object) into a state of its own
     /// that shares the DRM device.
@@ -169,7 +136,11 @@ impl State {
             ..State::default()
         };
         let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for name in block.iter().flat_map(|op| names(op)) {
+        // Names are one namespace (scope.rs), so a mount's name never picks up an object.
+        let named = block
+            .iter()
+            .flat_map(|op| op.declared_name().into_iter().chain(op.used_name()));
+        for name in named {
             if let Some(m) = self.maps.get(name) {
                 wanted.insert(m.obj.clone());
             }
