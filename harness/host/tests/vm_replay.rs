@@ -3,26 +3,7 @@
 
 mod fixture;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use fixture::{kernel, Workdir};
-
-fn shmemfuzz(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("shmemfuzz runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use fixture::{kernel, shmemfuzz, text, Workdir};
 
 #[test]
 #[ignore = "boots a VM"]

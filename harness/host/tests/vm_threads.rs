@@ -4,11 +4,9 @@
 
 mod fixture;
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use fixture::{boot, boot_with, example, kernel, Workdir};
+use fixture::{boot, boot_with, example, kernel, shmemfuzz, text, Workdir};
 use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::{parse, Op};
 use shmemfuzz_core::protocol::{errno, ChildExit, OpResult};
@@ -138,22 +136,6 @@ fn a_stuck_thread_is_a_hang_finding_for_its_operation() {
         out.verdict.findings
     );
     s.shutdown();
-}
-
-fn shmemfuzz(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("shmemfuzz runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]
