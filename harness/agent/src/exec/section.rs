@@ -48,7 +48,7 @@ impl Executor<'_> {
             return Err(format!("the section opened at op {start} has no `join`"));
         }
         // GEM handles belong to the DRM file: open it once, before the threads share it.
-        if blocks.iter().flatten().any(|&i| needs_dri(&ops[i])) {
+        if blocks.iter().flatten().any(|&i| ops[i].uses_drm()) {
             st.dri()
                 .map_err(|e| format!("opening the mock DRM device: {e}"))?;
         }
@@ -109,22 +109,6 @@ fn spread(k: usize) {
     if set.set(k % online).is_ok() {
         let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
     }
-}
-
-/// Whether `op` goes through the mock driver's device.
-fn needs_dri(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Gem { .. }
-            | Op::Dma32 { .. }
-            | Op::Pin { .. }
-            | Op::Unpin { .. }
-            | Op::Zonecheck { .. }
-            | Op::Mmap {
-                kind: MapKind::Gem,
-                ..
-            }
-    )
 }
 
 impl State {

@@ -224,18 +224,7 @@ fn collect(program: &Program, opts: &ExportOptions) -> Result<Names, ExportError
             _ => {}
         }
         n.uses_tmpfs |= matches!(op, Op::Tmpfs { .. });
-        n.uses_drm |= matches!(
-            op,
-            Op::Gem { .. }
-                | Op::Dma32 { .. }
-                | Op::Pin { .. }
-                | Op::Unpin { .. }
-                | Op::Zonecheck { .. }
-                | Op::Mmap {
-                    kind: MapKind::Gem,
-                    ..
-                }
-        );
+        n.uses_drm |= op.uses_drm();
     }
     Ok(n)
 }

@@ -313,6 +313,22 @@ impl Op {
         matches!(self, Op::Corrupt { .. } | Op::Sysrq { .. })
     }
 
+    /// Whether this operation goes through the mock driver's DRM device.
+    pub fn uses_drm(&self) -> bool {
+        matches!(
+            self,
+            Op::Gem { .. }
+                | Op::Dma32 { .. }
+                | Op::Pin { .. }
+                | Op::Unpin { .. }
+                | Op::Zonecheck { .. }
+                | Op::Mmap {
+                    kind: MapKind::Gem,
+                    ..
+                }
+        )
+    }
+
     /// The name this operation declares (an object, a mapping or a mount), if any.
     pub fn declared_name(&self) -> Option<&str> {
         match self {
