@@ -47,11 +47,9 @@ pub enum PrepareEvent {
     Module,
 }
 
-/// Kernel ids built from Debian's source packages rather than taken from the catalog:
-/// `src-6.1` is linux-source-6.1 with `kernels/configs/base.config` + `debug.config` (KCOV,
-/// DEBUG_VM) and every patch in
-/// `kernels/regressions/` (whose switches are off unless given on the command line).
-pub const SOURCE_KERNELS: &[(&str, &str)] = &[("src-6.1", "6.1")];
+/// Kernel ids built from Debian's source packages rather than taken from the catalog
+/// (`src-6.1`, `src-6.1-kasan`): see [`SourceKernel`].
+pub use crate::kbuild::{SourceKernel, SOURCE_KERNELS};
 
 #[derive(Debug)]
 pub struct Context {
@@ -126,8 +124,8 @@ impl Context {
         id: Option<&str>,
         progress: &dyn Fn(PrepareEvent),
     ) -> Result<PreparedKernel, ContextError> {
-        if let Some((_, series)) = SOURCE_KERNELS.iter().find(|(sid, _)| Some(*sid) == id) {
-            let spec = SourceBuild::from_repo(&self.root, series)?;
+        if let Some(source_kernel) = id.and_then(SourceKernel::get) {
+            let spec = SourceBuild::from_repo(&self.root, source_kernel)?;
             let built = build_debian_source(self, &spec, &|e| {
                 if !matches!(e, KbuildEvent::Output { .. }) {
                     progress(PrepareEvent::Build(format!("{e:?}")));

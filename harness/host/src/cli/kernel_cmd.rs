@@ -28,8 +28,17 @@ pub fn list() -> anyhow::Result<ExitCode> {
             e.release, e.image.version, e.description
         );
     }
-    for (id, series) in shmemfuzz::context::SOURCE_KERNELS {
-        println!("{id:<18} {:<26} {:<22} {:<8} built from Debian's linux-source-{series} + kernels/configs + kernels/regressions", "-", "-", "-");
+    for k in shmemfuzz::context::SOURCE_KERNELS {
+        println!(
+            "{:<18} {:<26} {:<22} {:<8} linux-source-{} + {} + kernels/regressions: {}",
+            k.id,
+            "-",
+            "-",
+            "-",
+            k.series,
+            k.fragments.join(" + "),
+            k.about
+        );
     }
     for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {
         println!(

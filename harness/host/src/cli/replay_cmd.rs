@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz::bundle::Bundle;
-use shmemfuzz::context::{Context, SOURCE_KERNELS};
+use shmemfuzz::context::{Context, SourceKernel};
 use shmemfuzz::reproduce::replay_counting;
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
@@ -52,10 +52,7 @@ pub struct ReplayArgs {
 
 /// The catalog or source-kernel id a recorded kernel id was built from.
 pub(super) fn kernel_id_for(recorded: &str) -> String {
-    SOURCE_KERNELS
-        .iter()
-        .find(|(id, _)| recorded.starts_with(&format!("{id}-")))
-        .map_or_else(|| recorded.to_string(), |(id, _)| id.to_string())
+    SourceKernel::of_built(recorded).map_or_else(|| recorded.to_string(), |k| k.id.to_string())
 }
 
 pub(super) fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {

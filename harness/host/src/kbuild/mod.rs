@@ -95,9 +95,64 @@ pub enum KbuildEvent {
     Done { secs: u64 },
 }
 
+/// A kernel the harness builds itself from a Debian source package, named by the id users
+/// type (`--kernel src-6.1-kasan`). Every one carries every patch in `kernels/regressions/`
+/// (their switches are off unless given on the kernel command line), so the patched source
+/// tree is shared and only the fragments (hence the build directory) differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceKernel {
+    /// `src-6.1`; built kernels are `<id>-<12 hex>`.
+    pub id: &'static str,
+    /// Kernel line: `6.1` → package `linux-source-6.1`.
+    pub series: &'static str,
+    /// Files under `kernels/configs/`, merged in order (base.config first).
+    pub fragments: &'static [&'static str],
+    /// One line for `kernel list`.
+    pub about: &'static str,
+}
+
+/// The source kernels, in the order `kernel list` shows them.
+pub const SOURCE_KERNELS: &[SourceKernel] = &[
+    SourceKernel {
+        id: "src-6.1",
+        series: "6.1",
+        fragments: &["base.config", "debug.config"],
+        about: "KCOV + DEBUG_VM/LIST: the fuzzing kernel CI builds",
+    },
+    SourceKernel {
+        id: "src-6.1-kasan",
+        series: "6.1",
+        fragments: &["base.config", "debug.config", "kasan.config"],
+        about: "the same + KASAN: the race kernel (SHMEMFUZZ_KASAN=1 tests)",
+    },
+];
+
+impl SourceKernel {
+    /// The source kernel called `id`.
+    pub fn get(id: &str) -> Option<&'static SourceKernel> {
+        SOURCE_KERNELS.iter().find(|k| k.id == id)
+    }
+
+    /// The source kernel a built id (`src-6.1-kasan-0123456789ab`) was built as: the longest
+    /// id followed by `-<12 hex>`.
+    pub fn of_built(built: &str) -> Option<&'static SourceKernel> {
+        SOURCE_KERNELS
+            .iter()
+            .filter(|k| {
+                built
+                    .strip_prefix(k.id)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
+            .max_by_key(|k| k.id.len())
+    }
+}
+
 /// What to build from a Debian source package.
 #[derive(Debug, Clone)]
 pub struct SourceBuild {
+    /// What built kernels are called: `<name>-<hash>`; `src-<series>` unless set.
+    pub name: String,
     /// Kernel line: `6.1` → package `linux-source-6.1`.
     pub series: String,
     /// Debian version of the package; `None` takes apt's candidate (the newest).
@@ -119,6 +174,7 @@ impl SourceBuild {
     /// A build of `linux-source-<series>` with no fragments and no patches.
     pub fn new(series: &str) -> Self {
         SourceBuild {
+            name: format!("src-{series}"),
             series: series.to_string(),
             version: None,
             fragments: Vec::new(),
@@ -128,9 +184,9 @@ impl SourceBuild {
         }
     }
 
-    /// The repository's build: `kernels/configs/base.config` + `debug.config` and every
+    /// The repository's build of `kernel`: its `kernels/configs/` fragments and every
     /// `kernels/regressions/*.patch` in name order, under the source tree `root`.
-    pub fn from_repo(root: &Path, series: &str) -> Result<Self, KbuildError> {
+    pub fn from_repo(root: &Path, kernel: &SourceKernel) -> Result<Self, KbuildError> {
         let dir = root.join("kernels/regressions");
         let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| KbuildError::io(format!("cannot list {}", dir.display()), e))?
@@ -140,12 +196,14 @@ impl SourceBuild {
             .collect();
         patches.sort();
         Ok(SourceBuild {
-            fragments: vec![
-                root.join("kernels/configs/base.config"),
-                root.join("kernels/configs/debug.config"),
-            ],
+            name: kernel.id.to_string(),
+            fragments: kernel
+                .fragments
+                .iter()
+                .map(|f| root.join("kernels/configs").join(f))
+                .collect(),
             patches,
-            ..SourceBuild::new(series)
+            ..SourceBuild::new(kernel.series)
         })
     }
 }
@@ -153,7 +211,7 @@ impl SourceBuild {
 /// A kernel built from source, ready to boot.
 #[derive(Debug, Clone)]
 pub struct BuiltKernel {
-    /// What the harness boots. `id` is `src-<series>-<hash>`, the hash covering the source
+    /// What the harness boots. `id` is `<name>-<hash>` (`src-6.1-…`), the hash covering the source
     /// package version, the patches (content, in order) and the resolved config.
     pub kernel: FetchedKernel,
     /// The `make O=` directory; out-of-tree modules build with `make -C <it> M=<dir>`.
@@ -233,7 +291,7 @@ pub fn build_debian_source(
         cc: None,
     };
     let out = tree::build_tree_until(&tb, deadline, progress)?;
-    let id = kernel_id(&spec.series, &package, &version, &applied, &out.config_hash);
+    let id = kernel_id(&spec.name, &package, &version, &applied, &out.config_hash);
     let build_secs = started.elapsed().as_secs();
     progress(KbuildEvent::Done { secs: build_secs });
     Ok(BuiltKernel {
@@ -254,9 +312,9 @@ pub fn build_debian_source(
     })
 }
 
-/// `src-<series>-<12 hex>` over the source package, the patches and the resolved config.
+/// `<name>-<12 hex>` over the source package, the patches and the resolved config.
 fn kernel_id(
-    series: &str,
+    name: &str,
     package: &str,
     version: &str,
     patches: &[PatchId],
@@ -267,7 +325,7 @@ fn kernel_id(
     for p in patches {
         h.update(format!("patch {} {}\n", p.name, p.sha256).as_bytes());
     }
-    format!("src-{series}-{}", &hex::encode(h.finalize())[..12])
+    format!("{name}-{}", &hex::encode(h.finalize())[..12])
 }
 
 #[cfg(test)]
@@ -280,22 +338,65 @@ mod tests {
             name: "0001-x.patch".into(),
             sha256: sha.into(),
         };
-        let base = kernel_id("6.1", "linux-source-6.1", "6.1.192-2", &[p("aa")], "cfg");
+        let base = kernel_id(
+            "src-6.1",
+            "linux-source-6.1",
+            "6.1.192-2",
+            &[p("aa")],
+            "cfg",
+        );
         assert!(base.starts_with("src-6.1-") && base.len() == "src-6.1-".len() + 12);
         for other in [
-            kernel_id("6.1", "linux-source-6.1", "6.1.193-1", &[p("aa")], "cfg"),
-            kernel_id("6.1", "linux-source-6.1", "6.1.192-2", &[p("bb")], "cfg"),
-            kernel_id("6.1", "linux-source-6.1", "6.1.192-2", &[], "cfg"),
-            kernel_id("6.1", "linux-source-6.1", "6.1.192-2", &[p("aa")], "cfg2"),
+            kernel_id(
+                "src-6.1",
+                "linux-source-6.1",
+                "6.1.193-1",
+                &[p("aa")],
+                "cfg",
+            ),
+            kernel_id(
+                "src-6.1",
+                "linux-source-6.1",
+                "6.1.192-2",
+                &[p("bb")],
+                "cfg",
+            ),
+            kernel_id("src-6.1", "linux-source-6.1", "6.1.192-2", &[], "cfg"),
+            kernel_id(
+                "src-6.1",
+                "linux-source-6.1",
+                "6.1.192-2",
+                &[p("aa")],
+                "cfg2",
+            ),
         ] {
             assert_ne!(base, other);
         }
     }
 
     #[test]
+    fn built_ids_name_their_source_kernel() {
+        let of = |id: &str| SourceKernel::of_built(id).map(|k| k.id);
+        assert_eq!(of("src-6.1-0123456789ab"), Some("src-6.1"));
+        assert_eq!(of("src-6.1-kasan-0123456789ab"), Some("src-6.1-kasan"));
+        assert_eq!(of("src-6.1-kasan"), None, "not a built id");
+        assert_eq!(of("src-6.1"), None);
+        assert_eq!(of("debian-6.1"), None);
+        assert_eq!(of("src-6.1-kasan-xyz"), None);
+        for k in SOURCE_KERNELS {
+            assert_eq!(k.fragments[0], "base.config", "{}", k.id);
+            let id = kernel_id(k.id, "linux-source-6.1", "6.1.192-2", &[], "cfg");
+            assert_eq!(of(&id), Some(k.id));
+        }
+    }
+
+    #[test]
     fn the_repo_build_lists_fragments_and_patches_in_order() {
         let root = crate::context::source_root();
-        let spec = SourceBuild::from_repo(&root, "6.1").expect("repo layout");
+        let kasan = SourceKernel::get("src-6.1-kasan").expect("listed");
+        let spec = SourceBuild::from_repo(&root, kasan).expect("repo layout");
+        assert_eq!(spec.name, "src-6.1-kasan");
+        assert!(spec.fragments.iter().all(|f| f.is_file()), "{spec:?}");
         assert!(spec.fragments[0].ends_with("kernels/configs/base.config"));
         assert!(spec.fragments[0].is_file());
         let names: Vec<String> = spec
@@ -304,11 +405,12 @@ mod tests {
             .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
             .collect();
         assert!(names.contains(&"0001-shmem-planted-no-replace.patch".to_string()));
+        assert!(names.contains(&"0002-shmem-planted-no-pin.patch".to_string()));
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
         // The fragment parses, and every patch names its file in a/ b/ form (-p1).
-        config::Fragments::load(&spec.fragments).expect("base.config parses");
+        config::Fragments::load(&spec.fragments).expect("the fragments parse");
         for p in &spec.patches {
             let text = std::fs::read_to_string(p).expect("read patch");
             assert!(
