@@ -28,6 +28,7 @@ pub mod exec_bench;
 pub mod feedback;
 pub mod fuzzing;
 pub mod guest;
+pub mod guest_console;
 pub mod initramfs;
 pub mod kbuild;
 pub mod kernel;

@@ -1,13 +1,140 @@
-//! Replaying one program several times on one kernel and counting how often it shows a given
-//! signature ([`replay_counting`]): what `replay` prints as "reproduced in h/n runs" and what
-//! each bisection step decides on. A run whose findings do not include the signature but are
-//! not empty is *unrelated* (another bug), counted apart from clean runs.
+//! Running one program several times on one kernel:
+//! - [`repeat`]: what `run --repeat N` and `replay --repeat N` do with a racy program — up to
+//!   N runs in one VM, stopping at the first finding unless asked to go on, counting how many
+//!   runs showed which signature and when each was first seen;
+//! - [`replay_counting`]: N runs counted against one signature, what each bisection step
+//!   decides on. A run whose findings do not include the signature but are not empty is
+//!   *unrelated* (another bug), counted apart from clean runs.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::Program;
 
+use crate::bundle::HitCount;
 use crate::runner::Runner;
 use crate::session::{RunOutcome, SessionError};
+
+/// How to repeat a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepeatPlan {
+    /// Most runs.
+    pub runs: u32,
+    /// Go on after a finding (else stop at the first run that has one).
+    pub keep_going: bool,
+}
+
+/// One signature's share of a repetition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureHits {
+    /// The first title seen with it.
+    pub title: String,
+    /// Runs that showed it.
+    pub hits: u32,
+    /// The (1-based) run that first showed it.
+    pub first_run: u32,
+    /// From the start of the first run to the end of that run (boots included).
+    pub first_after: Duration,
+}
+
+/// How a repetition came out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Repetition {
+    /// Runs done.
+    pub runs: u32,
+    /// Runs with no finding.
+    pub clean: u32,
+    /// Every signature seen, with its hits.
+    pub by_signature: BTreeMap<String, SignatureHits>,
+    /// Stopped at a finding before `RepeatPlan::runs`.
+    pub stopped_early: bool,
+    /// Wall time of all runs.
+    pub elapsed: Duration,
+}
+
+impl Repetition {
+    /// Counts one run's findings (`(signature, title)`), `elapsed` after the start.
+    pub fn count(&mut self, findings: &[(&str, &str)], elapsed: Duration) {
+        self.runs += 1;
+        self.elapsed = elapsed;
+        if findings.is_empty() {
+            self.clean += 1;
+        }
+        for (sig, title) in findings {
+            let e = self
+                .by_signature
+                .entry((*sig).to_string())
+                .or_insert_with(|| SignatureHits {
+                    title: (*title).to_string(),
+                    hits: 0,
+                    first_run: self.runs,
+                    first_after: elapsed,
+                });
+            e.hits += 1;
+        }
+    }
+
+    /// Runs and hits of `signature` (for a bundle's hit rate).
+    pub fn hit_count(&self, signature: &str) -> HitCount {
+        HitCount {
+            runs: self.runs,
+            hits: self.by_signature.get(signature).map_or(0, |h| h.hits),
+        }
+    }
+
+    /// The signature first seen (the earliest run; ties in signature order).
+    pub fn first_signature(&self) -> Option<&str> {
+        self.by_signature
+            .iter()
+            .min_by_key(|(_, h)| h.first_run)
+            .map(|(s, _)| s.as_str())
+    }
+}
+
+/// Runs `program` up to `plan.runs` times on `runner`'s kernel and counts the outcomes.
+/// A guest that died is rebooted (the runner does it); with `keep_going`, so is a guest whose
+/// kernel reported a bug, so that every run starts from a kernel that has not yet corrupted
+/// itself (KASAN keeps reporting with `kasan_multi_shot`, but the memory it reported about is
+/// not to be trusted). `on_run(runner, run number, outcome)` sees each run as it ends, while
+/// the runner still knows that run's guest (to write a bundle).
+pub fn repeat(
+    runner: &mut Runner,
+    program: &Program,
+    plan: RepeatPlan,
+    on_run: &mut dyn FnMut(&Runner, u32, &RunOutcome),
+) -> Result<Repetition, SessionError> {
+    let started = Instant::now();
+    let mut rep = Repetition::default();
+    for run in 1..=plan.runs {
+        let out = runner.run(program, &mut |_| {})?;
+        let findings: Vec<(&str, &str)> = out
+            .verdict
+            .findings
+            .iter()
+            .map(|f| (f.signature.as_str(), f.title.as_str()))
+            .collect();
+        rep.count(&findings, started.elapsed());
+        on_run(runner, run, &out);
+        if findings.is_empty() {
+            continue;
+        }
+        if !plan.keep_going {
+            rep.stopped_early = run < plan.runs;
+            break;
+        }
+        if out
+            .verdict
+            .findings
+            .iter()
+            .any(|f| f.kind == FindingKind::Kernel)
+        {
+            runner.shutdown();
+        }
+    }
+    Ok(rep)
+}
 
 /// How `runs` replays came out against one signature.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,5 +212,37 @@ mod tests {
         let mut u = Tally::default();
         assert!(!u.count(None, &["zone:a"]));
         assert_eq!((u.hits, u.clean, u.unrelated.len()), (0, 0, 1));
+    }
+
+    #[test]
+    fn repetitions_count_each_signature_and_its_first_run() {
+        let ms = Duration::from_millis;
+        let mut r = Repetition::default();
+        r.count(&[], ms(10));
+        r.count(
+            &[("kernel:KASAN:x", "KASAN: use-after-free Read in a")],
+            ms(20),
+        );
+        r.count(&[], ms(30));
+        r.count(
+            &[
+                ("kernel:KASAN:x", "KASAN: use-after-free Read in b"),
+                ("kernel:LIST_CORRUPTION:y", "list_del corruption"),
+            ],
+            ms(40),
+        );
+        assert_eq!((r.runs, r.clean, r.elapsed), (4, 2, ms(40)));
+        let x = &r.by_signature["kernel:KASAN:x"];
+        assert_eq!((x.hits, x.first_run, x.first_after), (2, 2, ms(20)));
+        assert_eq!(
+            x.title, "KASAN: use-after-free Read in a",
+            "the first title is kept"
+        );
+        let y = &r.by_signature["kernel:LIST_CORRUPTION:y"];
+        assert_eq!((y.hits, y.first_run), (1, 4));
+        assert_eq!(r.first_signature(), Some("kernel:KASAN:x"));
+        assert_eq!(r.hit_count("kernel:KASAN:x"), HitCount { runs: 4, hits: 2 });
+        assert_eq!(r.hit_count("nothing"), HitCount { runs: 4, hits: 0 });
+        assert_eq!(Repetition::default().first_signature(), None);
     }
 }

@@ -1,8 +1,11 @@
 //! Running many programs on one kernel, surviving the guest: a [`Runner`] keeps one booted
 //! [`Session`] and boots a fresh one when the last run killed it (a panic, a hang, a stuck
-//! operation), so replay, repro and minimization go on and lose nothing already found.
+//! operation), so replay, repro and minimization go on and lose nothing already found. A
+//! guest past half its lifetime ([`SessionOptions::lifetime`], the hard bound QEMU is killed
+//! at) is replaced before the next run, so a long repetition never runs into that bound.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::OpRecord;
@@ -27,8 +30,8 @@ pub struct LastGuest {
 pub struct Runner {
     kernel: PreparedKernel,
     template: SessionOptions,
-    /// The booted guest and the options it was booted with.
-    session: Option<(Session, SessionOptions)>,
+    /// The booted guest, the options it was booted with, and when.
+    session: Option<(Session, SessionOptions, Instant)>,
     boots: u32,
     last: Option<LastGuest>,
 }
@@ -60,15 +63,22 @@ impl Runner {
 
     /// The booted session, booting one if there is none.
     pub fn session(&mut self) -> Result<&mut Session, SessionError> {
+        let old = self
+            .session
+            .as_ref()
+            .is_some_and(|(_, o, booted)| booted.elapsed() > o.lifetime / 2);
+        if old {
+            self.shutdown();
+        }
         if self.session.is_none() {
             let mut opts = self.template.clone();
             opts.workdir = self.template.workdir.join(format!("boot{}", self.boots));
             self.boots += 1;
             let s = Session::boot(&self.kernel.kernel, &opts)?;
-            self.session = Some((s, opts));
+            self.session = Some((s, opts, Instant::now()));
         }
         match self.session.as_mut() {
-            Some((s, _)) => Ok(s),
+            Some((s, _, _)) => Ok(s),
             None => Err(SessionError::Agent("no session".into())),
         }
     }
@@ -80,7 +90,7 @@ impl Runner {
         on_record: &mut dyn FnMut(&OpRecord),
     ) -> Result<RunOutcome, SessionError> {
         self.session()?;
-        let Some((session, options)) = self.session.as_mut() else {
+        let Some((session, options, _)) = self.session.as_mut() else {
             return Err(SessionError::Agent("no session".into()));
         };
         let result = session.run(program, on_record);
@@ -129,7 +139,7 @@ impl Runner {
 
     /// Powers the current guest off, if any.
     pub fn shutdown(&mut self) {
-        if let Some((s, _)) = self.session.take() {
+        if let Some((s, _, _)) = self.session.take() {
             s.shutdown();
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use shmemfuzz_core::console::{ConsoleScanner, KernelReport, ReportKind};
+use shmemfuzz_core::console::{KernelReport, ReportKind};
 use shmemfuzz_core::oracle::finding::{judge, RunFacts};
 use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
 use shmemfuzz_core::program::threads::Progress;
@@ -27,6 +27,7 @@ use shmemfuzz_core::protocol::{
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
 use crate::guest::{self, GuestError};
+use crate::guest_console::GuestConsole;
 use crate::kernel::FetchedKernel;
 use crate::vm::{Accel, DiskSpec, Machine, MemoryLayout, VmConfig, VmError};
 
@@ -70,9 +71,15 @@ pub struct SessionOptions {
     pub boot_timeout: Duration,
     /// The agent's deadline for one operation.
     pub op_timeout: Duration,
-    /// How much longer than `op_timeout` the host waits for any sign of life before it
-    /// declares the guest hung (the agent reports its own deadline first when it can).
+    /// How much longer than `op_timeout` the host waits for any sign of life from the agent
+    /// before it declares the guest hung (the agent reports its own deadline first when it
+    /// can). Console output is not a sign of life: a kernel can print forever while stuck.
     pub host_margin: Duration,
+    /// After the kernel reported a bug (KASAN, Oops, BUG, lockup...), how long the host waits
+    /// for the agent's next message before it ends the run and the VM: a kernel that reported
+    /// a use-after-free in a loop may never let the program finish, and the report is the
+    /// finding. (Not a hang: the report explains it.)
+    pub report_grace: Duration,
     /// Hard bound on the VM's whole life.
     pub lifetime: Duration,
     /// Extra kernel arguments, after the defaults (e.g. `shmem.planted_no_replace=1`).
@@ -95,6 +102,7 @@ impl SessionOptions {
             boot_timeout: Duration::from_secs(180),
             op_timeout: Duration::from_secs(120),
             host_margin: Duration::from_secs(60),
+            report_grace: Duration::from_secs(15),
             lifetime: Duration::from_secs(3600),
             append: Vec::new(),
             modules: Vec::new(),
@@ -163,12 +171,12 @@ pub struct Session {
     machine: Machine,
     chan: UnixStream,
     events: Receiver<Event>,
-    scanner: ConsoleScanner,
-    console_text: String,
+    console: GuestConsole,
     pub info: GuestInfo,
     next_id: u64,
     op_timeout: Duration,
     host_margin: Duration,
+    report_grace: Duration,
     dead: bool,
 }
 
@@ -217,12 +225,12 @@ impl Session {
             machine,
             chan,
             events,
-            scanner: ConsoleScanner::new(),
-            console_text: String::new(),
+            console: GuestConsole::new(),
             info: GuestInfo::placeholder(),
             next_id: 1,
             op_timeout: opts.op_timeout,
             host_margin: opts.host_margin,
+            report_grace: opts.report_grace,
             dead: false,
         };
         s.info = s.wait_ready(opts.boot_timeout, started)?;
@@ -244,21 +252,11 @@ impl Session {
     }
 
     fn console_tail(&self) -> String {
-        let lines: Vec<&str> = self.console_text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        self.console.tail(40)
     }
 
     fn feed_console(&mut self, bytes: &[u8]) -> Vec<KernelReport> {
-        self.console_text.push_str(&String::from_utf8_lossy(bytes));
-        // Keep the in-memory copy bounded; the full console is in console.log.
-        if self.console_text.len() > 4 << 20 {
-            let cut = self.console_text.len() - (2 << 20);
-            let cut = (cut..self.console_text.len())
-                .find(|&i| self.console_text.is_char_boundary(i))
-                .unwrap_or(0);
-            self.console_text.drain(..cut);
-        }
-        self.scanner.feed(bytes)
+        self.console.feed(bytes)
     }
 
     fn wait_ready(&mut self, limit: Duration, started: Instant) -> Result<GuestInfo, SessionError> {
@@ -310,7 +308,7 @@ impl Session {
                 }
                 Ok(Event::Console(bytes)) => {
                     let reports = self.feed_console(&bytes);
-                    if self.console_text.contains(AGENT_FATAL) {
+                    if self.console.recent_has(AGENT_FATAL) {
                         return Err(SessionError::Agent(self.fatal_line()));
                     }
                     if let Some(panic) = reports.iter().find(|r| r.kind == ReportKind::Panic) {
@@ -334,9 +332,8 @@ impl Session {
     }
 
     fn fatal_line(&self) -> String {
-        self.console_text
-            .lines()
-            .find(|l| l.contains(AGENT_FATAL))
+        self.console
+            .line_with(AGENT_FATAL)
             .unwrap_or(AGENT_FATAL)
             .trim()
             .to_string()
@@ -377,21 +374,35 @@ impl Session {
         };
         let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
+        // The agent's last message (console output does not count, see `host_margin`).
         let mut last_event = Instant::now();
+        // When the kernel first reported a bug during this run.
+        let mut reported: Option<Instant> = None;
         let mut end_seen = false;
         let marker = format!("{END_MARKER} {id}");
         // Records come in program order, except that the threads of a section interleave.
         let mut progress = Progress::new(program);
         loop {
-            let timeout = quiet_limit.saturating_sub(last_event.elapsed());
+            let hang_at = last_event + quiet_limit;
+            let give_up_at = reported.map_or(hang_at, |r| {
+                hang_at.min(r.max(last_event) + self.report_grace)
+            });
+            let timeout = give_up_at.saturating_duration_since(Instant::now());
             let event = match self.events.recv_timeout(timeout) {
                 Ok(e) => e,
+                Err(_) if Instant::now() < hang_at => {
+                    // The kernel reported a bug and the program stopped answering.
+                    self.end_after_kernel_report(&mut out);
+                    break;
+                }
                 Err(_) => {
                     hang = Some(self.collect_hang_evidence(&mut out));
                     break;
                 }
             };
-            last_event = Instant::now();
+            if matches!(event, Event::Agent(_)) {
+                last_event = Instant::now();
+            }
             match event {
                 Event::Agent(AgentMsg::Op(rec)) => {
                     progress.accept(rec.index).map_err(SessionError::Protocol)?;
@@ -440,9 +451,12 @@ impl Session {
                 }
                 Event::Console(bytes) => {
                     let reports = self.feed_console(&bytes);
-                    end_seen |= self.console_text.contains(&marker);
+                    end_seen |= self.console.recent_has(&marker);
+                    if reported.is_none() && reports.iter().any(|r| r.is_finding) {
+                        reported = Some(Instant::now());
+                    }
                     out.reports.extend(reports);
-                    if self.console_text.contains(AGENT_FATAL) {
+                    if self.console.recent_has(AGENT_FATAL) {
                         return Err(SessionError::Agent(self.fatal_line()));
                     }
                 }
@@ -501,17 +515,24 @@ impl Session {
         limit: Duration,
     ) -> bool {
         let deadline = Instant::now() + limit;
-        while !self.console_text.contains(marker) {
+        if self.console.has(marker) {
+            return true;
+        }
+        loop {
             match self
                 .events
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(Event::Console(bytes)) => reports.extend(self.feed_console(&bytes)),
+                Ok(Event::Console(bytes)) => {
+                    reports.extend(self.feed_console(&bytes));
+                    if self.console.recent_has(marker) {
+                        return true;
+                    }
+                }
                 Ok(_) => {}
                 Err(_) => return false,
             }
         }
-        true
     }
 
     /// The guest went away mid-run: drain the console until QEMU is gone, bounded.
@@ -529,7 +550,26 @@ impl Session {
                 Ok(_) => {}
             }
         }
-        out.reports.extend(self.scanner.finish());
+        out.reports.extend(self.console.finish());
+        let _ = self.machine.kill();
+    }
+
+    /// The kernel reported a bug and the agent has been silent for `report_grace` since: take
+    /// what the console still brings for a moment (the rest of a report), end the VM. The
+    /// report is the finding; the run is not called a hang.
+    fn end_after_kernel_report(&mut self, out: &mut RunOutcome) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Ok(ev) = self
+            .events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if let Event::Console(bytes) = ev {
+                out.reports.extend(self.feed_console(&bytes));
+            }
+        }
+        out.reports.extend(self.console.finish());
+        out.vm_alive = false;
+        self.dead = true;
         let _ = self.machine.kill();
     }
 
@@ -547,7 +587,7 @@ impl Session {
                 out.reports.extend(self.feed_console(&bytes));
             }
         }
-        out.reports.extend(self.scanner.finish());
+        out.reports.extend(self.console.finish());
         out.vm_alive = false;
         self.dead = true;
         let _ = self.machine.kill();

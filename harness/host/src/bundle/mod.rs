@@ -129,6 +129,16 @@ pub struct HitCount {
     pub hits: u32,
 }
 
+impl HitCount {
+    /// `hits / runs` (0 for no runs).
+    pub fn rate(&self) -> f64 {
+        if self.runs == 0 {
+            return 0.0;
+        }
+        f64::from(self.hits) / f64::from(self.runs)
+    }
+}
+
 /// Everything a bundle holds, in memory.
 #[derive(Clone, Debug)]
 pub struct BundleContents {

@@ -11,6 +11,7 @@ mod fuzz_cmd;
 mod kernel_cmd;
 mod minimize_cmd;
 mod progress;
+mod repeat_out;
 mod replay_cmd;
 mod repro_cmd;
 mod run_cmd;

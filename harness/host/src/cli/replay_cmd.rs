@@ -1,20 +1,23 @@
-//! `shmemfuzz replay BUNDLE|PROGRAM [--kernel ID] [--runs N]`: replay a recording on the same
-//! or another kernel, diff every operation against it, and count how many runs reproduce the
-//! recorded signature.
+//! `shmemfuzz replay BUNDLE|PROGRAM [--kernel ID] [--repeat N]`: replay a recording on the
+//! same or another kernel, diff every operation against it, and count how many runs reproduce
+//! the recorded signature. A flaky bundle is repeated as often as its hit rate says it takes
+//! to see the finding again (95%), stopping at the first finding (see `reproduce::repeat`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use shmemfuzz::bundle::Bundle;
+use shmemfuzz::bundle::{Bundle, BundleContents};
 use shmemfuzz::context::{Context, SourceKernel};
-use shmemfuzz::reproduce::replay_counting;
+use shmemfuzz::reproduce::{repeat, RepeatPlan};
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
+use shmemfuzz_core::minimize::runs_needed;
 use shmemfuzz_core::program::{self, Program};
 
 use super::progress::{prepare_events, spinner};
+use super::repeat_out;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -39,9 +42,16 @@ pub struct ReplayArgs {
     /// bundle on the same image with the switch off).
     #[arg(long, conflicts_with = "append")]
     no_append: bool,
-    /// How many times to run it (each on the same guest while it survives).
-    #[arg(long, default_value_t = 1)]
-    runs: u32,
+    /// Run it up to N times (on the same guest while it survives), stopping at the first
+    /// finding unless --keep-going. Default: 1, or for a bundle whose finding reproduced in
+    /// only some runs, enough runs to see it again with 95% probability at its recorded hit
+    /// rate (at most 64).
+    #[arg(long, visible_alias = "runs", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
+    /// Run all N runs, counting every signature (the guest is rebooted after a run whose
+    /// kernel reported a bug).
+    #[arg(long)]
+    keep_going: bool,
     /// Accept the test-only operations (`corrupt`, `sysrq`).
     #[arg(long)]
     allow_test_ops: bool,
@@ -101,55 +111,52 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let target = recorded.and_then(|c| c.signature.clone());
     let kernel_name = prepared.kernel.id.clone();
+    let plan = RepeatPlan {
+        runs: args.repeat.unwrap_or_else(|| default_repeat(recorded)),
+        keep_going: args.keep_going,
+    };
+    if let (None, Some(c)) = (args.repeat, recorded.filter(|_| plan.runs > 1)) {
+        println!(
+            "the recording's finding showed in {}/{} runs: repeating up to {} times",
+            c.hits.hits, c.hits.runs, plan.runs
+        );
+    }
     let mut runner = Runner::new(prepared, opts);
-    pb.set_message(format!("run 1/{} on {kernel_name}", args.runs));
-    let tally = replay_counting(
-        &mut runner,
-        &program,
-        target.as_deref(),
-        args.runs,
-        &mut |runner, run, out, _hit| {
-            let sigs = out.verdict.signatures();
-            pb.suspend(|| {
-                println!(
-                    "run {run}: {}",
-                    if sigs.is_empty() {
-                        "clean".to_string()
-                    } else {
-                        sigs.join(", ")
+    pb.set_message(format!("run 1/{} on {kernel_name}", plan.runs));
+    let rep = repeat(&mut runner, &program, plan, &mut |runner, run, out| {
+        pb.suspend(|| {
+            repeat_out::print_run(run, plan, out, false);
+            if let (Some(c), Some(last)) = (recorded, runner.last_guest()) {
+                let divergences = c.diff(&out.records, &last.info.zones);
+                match divergences.len() {
+                    0 => {
+                        println!("  same results, data and page states/zones as the recording")
                     }
-                );
-                if let (Some(c), Some(last)) = (recorded, runner.last_guest()) {
-                    let divergences = c.diff(&out.records, &last.info.zones);
-                    match divergences.len() {
-                        0 => {
-                            println!("  same results, data and page states/zones as the recording")
-                        }
-                        n => {
-                            println!("  {n} divergence(s) from the recording; first:");
-                            for d in divergences.iter().take(args.show) {
-                                println!("    {d}");
-                            }
+                    n => {
+                        println!("  {n} divergence(s) from the recording; first:");
+                        for d in divergences.iter().take(args.show) {
+                            println!("    {d}");
                         }
                     }
                 }
-            });
-            if run < args.runs {
-                pb.set_message(format!("run {}/{} on {kernel_name}", run + 1, args.runs));
             }
-        },
-    )?;
-    let hits = tally.hits;
+        });
+        if run < plan.runs {
+            pb.set_message(format!("run {}/{} on {kernel_name}", run + 1, plan.runs));
+        }
+    })?;
     pb.finish_and_clear();
     runner.shutdown();
+    repeat_out::print_summary(&rep, plan, &kernel_name);
+    let hits = target.as_deref().map_or(0, |t| rep.hit_count(t).hits);
     match &target {
         Some(t) => println!(
             "reproduced `{t}` in {hits}/{} runs on {kernel_name}",
-            args.runs
+            rep.runs
         ),
         None => println!(
             "{} run(s) on {kernel_name}; the recording had no finding",
-            args.runs
+            rep.runs
         ),
     }
     Ok(if hits > 0 {
@@ -157,4 +164,13 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Runs a replay needs by default: one, or for a flaky recorded finding enough to see it again
+/// with 95% probability at the bundle's hit rate (`minimize::runs_needed`).
+fn default_repeat(recorded: Option<&BundleContents>) -> u32 {
+    match recorded {
+        Some(c) if c.signature.is_some() => runs_needed(c.hits.rate()),
+        _ => 1,
+    }
 }

@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, HitCount};
+use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
 use shmemfuzz::context::Context;
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
+use shmemfuzz_core::minimize::runs_needed;
 use shmemfuzz_core::program::{self, Program};
 
 use super::progress::{prepare_events, spinner};
@@ -29,9 +30,11 @@ pub struct ReproArgs {
     /// Kernel command-line arguments.
     #[arg(long)]
     append: Vec<String>,
-    /// Runs per input (the reproduction rate is hits over runs).
-    #[arg(long, default_value_t = 1)]
-    runs: u32,
+    /// Runs per input (the reproduction rate is hits over runs). Default: 1, or for a bundle
+    /// whose finding reproduced in only some runs, enough runs to see it again with 95%
+    /// probability at its recorded hit rate (at most 64).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: Option<u32>,
     /// Where to write one bundle per distinct finding.
     #[arg(long, default_value = "repro-out")]
     out: PathBuf,
@@ -44,12 +47,19 @@ pub struct ReproArgs {
 struct Input {
     origin: PathBuf,
     program: Program,
+    /// Runs it needs when --runs is not given.
+    default_runs: u32,
 }
 
 /// Decodes `path` as a bundle, a program file or a libFuzzer input.
 fn decode(path: &Path) -> anyhow::Result<Input> {
+    let mut default_runs = 1;
     let program = if path.is_dir() {
-        Bundle::read(path)?.contents.program
+        let c = Bundle::read(path)?.contents;
+        if c.signature.is_some() {
+            default_runs = runs_needed(c.hits.rate());
+        }
+        c.program
     } else if path.extension().is_some_and(|e| e == "prog") {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -62,6 +72,7 @@ fn decode(path: &Path) -> anyhow::Result<Input> {
     Ok(Input {
         origin: path.to_path_buf(),
         program,
+        default_runs,
     })
 }
 
@@ -91,7 +102,7 @@ struct Group {
     inputs: Vec<PathBuf>,
     runs: u32,
     hits: u32,
-    written: Option<PathBuf>,
+    written: Option<(PathBuf, BundleContents)>,
 }
 
 pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
@@ -125,12 +136,12 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
     let mut clean = 0usize;
     for (n, input) in inputs.iter().enumerate() {
         let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-        for run in 1..=args.runs {
+        let runs = args.runs.unwrap_or(input.default_runs);
+        for run in 1..=runs {
             pb.set_message(format!(
-                "input {}/{} run {run}/{}: {}",
+                "input {}/{} run {run}/{runs}: {}",
                 n + 1,
                 inputs.len(),
-                args.runs,
                 input.origin.display()
             ));
             let out = runner.run(&input.program, &mut |_| {})?;
@@ -153,7 +164,7 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
                     )?;
                     let dest = args.out.join(shmemfuzz::bundle::dir_name(sig));
                     Bundle::write_replacing(&dest, &contents)?;
-                    g.written = Some(dest);
+                    g.written = Some((dest, contents));
                 }
             }
         }
@@ -163,13 +174,29 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
         for (sig, hits) in seen {
             if let Some(g) = groups.get_mut(&sig) {
                 g.inputs.push(input.origin.clone());
-                g.runs += args.runs;
+                g.runs += runs;
                 g.hits += hits;
             }
         }
     }
     pb.finish_and_clear();
     runner.shutdown();
+    // Each bundle gets its group's hit rate, so replay and minimize plan their runs from it.
+    for g in groups.values() {
+        if let Some((dest, contents)) = &g.written {
+            let hits = HitCount {
+                runs: g.runs,
+                hits: g.hits,
+            };
+            Bundle::write_replacing(
+                dest,
+                &BundleContents {
+                    hits,
+                    ..contents.clone()
+                },
+            )?;
+        }
+    }
     println!(
         "{} inputs, {} clean, {} distinct findings on {}",
         inputs.len(),
@@ -195,7 +222,7 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
             "",
             g.written
                 .as_ref()
-                .map_or(String::new(), |p| p.display().to_string())
+                .map_or(String::new(), |(p, _)| p.display().to_string())
         );
     }
     Ok(if groups.is_empty() {

@@ -1,19 +1,24 @@
-//! `shmemfuzz run PROGRAM [--kernel ID] [--trace FILE]`: boot, run, print, judge.
+//! `shmemfuzz run PROGRAM [--kernel ID] [--trace FILE] [--repeat N]`: boot, run, print,
+//! judge; with `--repeat`, run a racy program up to N times in one VM and count what it hits
+//! (see `reproduce::repeat`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, BundleContents};
-use shmemfuzz::context::Context;
+use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::context::{Context, PreparedKernel};
+use shmemfuzz::reproduce::{repeat, RepeatPlan};
+use shmemfuzz::runner::Runner;
 use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz::trace::Trace;
 use shmemfuzz_core::oracle::Model;
 use shmemfuzz_core::program::{self, Program};
 
 use super::progress::{prepare_events, spinner};
+use super::repeat_out::{self, FirstFindingBundle};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -46,6 +51,16 @@ pub struct RunArgs {
     /// vCPUs for the guest.
     #[arg(long, default_value_t = 1)]
     smp: u32,
+    /// Run the program up to N times in one VM (a racy program needs many runs to hit its
+    /// window): one line per run, then how many runs hit which signature and when the first
+    /// did. Stops at the first finding unless --keep-going; --bundle records the first
+    /// finding with the hit count.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// With --repeat: run all N runs, counting every signature (the guest is rebooted after a
+    /// run whose kernel reported a bug, so each run starts from a sound kernel).
+    #[arg(long, requires = "repeat")]
+    keep_going: bool,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -62,14 +77,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
     let prepared = ctx.prepare(args.kernel.as_deref(), &prepare_events(&pb))?;
-    let (kernel, module) = (prepared.kernel, prepared.mock_module);
-    let accel = ctx.accel(&kernel.bzimage)?;
+    let accel = ctx.accel(&prepared.kernel.bzimage)?;
     let (dir, _tmp) = super::workdir(args.workdir.clone())?;
     let mut opts = SessionOptions::new(dir.clone(), accel);
     opts.op_timeout = Duration::from_secs(args.op_timeout);
     opts.smp = args.smp;
-    opts.modules = vec![module];
     opts.append = args.append.clone();
+    if args.repeat > 1 || args.keep_going {
+        pb.finish_and_clear();
+        return run_repeated(&args, &program, prepared, opts);
+    }
+    let (kernel, module) = (prepared.kernel, prepared.mock_module);
+    opts.modules = vec![module];
     pb.set_message(format!("booting {} under {accel}", kernel.release));
     let mut session = Session::boot(&kernel, &opts)?;
     pb.finish_and_clear();
@@ -162,6 +181,56 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         println!("console log: {}", console.display());
     }
     Ok(ExitCode::from(1))
+}
+
+/// `--repeat N`: the runs on one [`Runner`] (rebooted when a guest dies), a line each.
+fn run_repeated(
+    args: &RunArgs,
+    program: &Program,
+    prepared: PreparedKernel,
+    opts: SessionOptions,
+) -> anyhow::Result<ExitCode> {
+    let kernel_name = prepared.kernel.id.clone();
+    let plan = RepeatPlan {
+        runs: args.repeat,
+        keep_going: args.keep_going,
+    };
+    let mut runner = Runner::new(prepared, opts);
+    let pb = spinner(format!("run 1/{} on {kernel_name}", plan.runs));
+    let mut bundle = FirstFindingBundle::new(args.bundle.as_deref());
+    let mut bundle_error = None;
+    let rep = repeat(&mut runner, program, plan, &mut |runner, run, out| {
+        pb.suspend(|| repeat_out::print_run(run, plan, out, true));
+        let so_far = HitCount { runs: run, hits: 1 };
+        if let Err(e) = bundle.after_run(runner, program, out, so_far, &pb) {
+            bundle_error.get_or_insert(e);
+        }
+        pb.set_message(format!("run {}/{} on {kernel_name}", run + 1, plan.runs));
+    })?;
+    pb.finish_and_clear();
+    runner.shutdown();
+    if let Some(e) = bundle_error {
+        return Err(e.context("recording the first finding"));
+    }
+    repeat_out::print_summary(&rep, plan, &kernel_name);
+    if let Some(dir) = bundle.finish(&rep)? {
+        println!(
+            "bundle: {} (replay with `shmemfuzz replay {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    if args.workdir.is_some() && !rep.by_signature.is_empty() {
+        println!(
+            "console logs: {}/boot*/console.log",
+            args.workdir.as_deref().unwrap_or(Path::new(".")).display()
+        );
+    }
+    Ok(if rep.by_signature.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn zones(s: &Session) -> String {
