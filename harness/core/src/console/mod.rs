@@ -20,7 +20,9 @@
 //! the first task stack (hung task, lockups, RCU stalls, bad page state, SLUB errors, other
 //! `BUG:` lines), or the start of the next report. A body is bounded to [`MAX_BODY_LINES`]
 //! lines ([`KernelReport::truncated`]); a report still open when the console ends is
-//! returned by [`ConsoleScanner::finish`]. `text` holds the body with the printk prefixes
+//! returned by [`ConsoleScanner::finish`], unless a report with the same title already ended
+//! properly (a kernel reporting in a loop is cut off mid-report when its VM is ended; that
+//! last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
 //! stripped.
 //!
 //! When a panic follows an Oops or a KASAN report in the same console, both are reported;
@@ -80,7 +82,7 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -415,6 +417,8 @@ pub struct ConsoleScanner {
     open: Option<Open>,
     emitted: usize,
     per_signature: HashMap<String, u32>,
+    /// Titles of the reports that ended at their end marker.
+    completed_titles: HashSet<String>,
     suppressed: u64,
 }
 
@@ -457,7 +461,15 @@ impl ConsoleScanner {
             self.complete_line(&mut out);
         }
         if let Some(open) = self.open.take() {
-            self.emit(open, &mut out);
+            let report = open.finish();
+            if self.completed_titles.contains(&report.title) {
+                // Cut off by the end of the console (the VM was ended while a kernel
+                // reported in a loop): a whole copy was already returned, and this one may lack
+                // the lines its signature needs (the cache, the free stack).
+                self.suppressed += 1;
+            } else {
+                self.emit(report, &mut out);
+            }
         }
         out
     }
@@ -514,7 +526,7 @@ impl ConsoleScanner {
         if let Some(s) = start {
             let open = Open::new(s, self.lines_seen, msg);
             if s.end == EndRule::Single {
-                self.emit(open, out);
+                self.emit_complete(open, out);
             } else {
                 self.open = Some(open);
             }
@@ -523,12 +535,18 @@ impl ConsoleScanner {
 
     fn close(&mut self, out: &mut Vec<KernelReport>) {
         if let Some(open) = self.open.take() {
-            self.emit(open, out);
+            self.emit_complete(open, out);
         }
     }
 
-    fn emit(&mut self, open: Open, out: &mut Vec<KernelReport>) {
+    /// Emits a report that reached its end (see [`ConsoleScanner::finish`] for the others).
+    fn emit_complete(&mut self, open: Open, out: &mut Vec<KernelReport>) {
         let report = open.finish();
+        self.completed_titles.insert(report.title.clone());
+        self.emit(report, out);
+    }
+
+    fn emit(&mut self, report: KernelReport, out: &mut Vec<KernelReport>) {
         if self.emitted >= MAX_REPORTS {
             self.suppressed += 1;
             return;

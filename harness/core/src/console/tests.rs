@@ -602,3 +602,43 @@ Call Trace:
         "BUG: sleeping function called from invalid context in ip_idents_reserve"
     );
 }
+
+/// A use-after-free in a loop: whole reports, then one cut off by the end of the console
+/// (the VM was ended). The cut-off copy lacks the cache line: it must not add a second
+/// signature. A cut-off report with a new title still counts.
+#[test]
+fn a_report_cut_off_by_the_end_of_the_console_is_dropped_when_a_whole_copy_was_seen() {
+    let report = |cache_line: bool| {
+        let mut r = String::from(
+            "==================================================================\n\
+             BUG: KASAN: use-after-free in shmem_unuse+0x457/0x4b0\n\
+             Write of size 8 at addr ffff8881000f9058 by task init/37\n\
+             Call Trace:\n <TASK>\n shmem_unuse+0x457/0x4b0\n </TASK>\n\n\
+             Freed by task 0:\n kmem_cache_free+0xed/0x560\n i_callback+0x3f/0x70\n\n",
+        );
+        if cache_line {
+            r.push_str(
+                "The buggy address belongs to the object at ffff8881000f8ff0\n \
+                 which belongs to the cache shmem_inode_cache of size 696\n\
+                 ==================================================================\n",
+            );
+        }
+        r
+    };
+    let whole = report(true);
+    let text = format!("{whole}{whole}{}", report(false));
+    let sigs: Vec<String> = parse(&text).into_iter().map(|r| r.signature).collect();
+    assert_eq!(
+        sigs,
+        vec!["KASAN:use-after-free:shmem_inode_cache:free:i_callback"; 2],
+        "{sigs:?}"
+    );
+    let mut scanner = ConsoleScanner::new();
+    scanner.feed(text.as_bytes());
+    scanner.finish();
+    assert_eq!(scanner.suppressed(), 1);
+    // Alone, the cut-off report is all there is: it is kept.
+    let alone = parse(&report(false));
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0].signature, "KASAN:use-after-free:-:free:i_callback");
+}
