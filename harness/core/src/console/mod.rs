@@ -20,8 +20,8 @@
 //! the first task stack (hung task, lockups, RCU stalls, bad page state, SLUB errors, other
 //! `BUG:` lines), or the start of the next report. A body is bounded to [`MAX_BODY_LINES`]
 //! lines ([`KernelReport::truncated`]); a report still open when the console ends is
-//! returned by [`ConsoleScanner::finish`], unless a report with the same title already ended
-//! properly (a kernel reporting in a loop is cut off mid-report when its VM is ended; that
+//! returned by [`ConsoleScanner::finish`], unless a report of the same kind in the same
+//! function already ended properly (a kernel reporting in a loop is cut off mid-report when its VM is ended; that
 //! last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
 //! stripped.
 //!
@@ -417,8 +417,8 @@ pub struct ConsoleScanner {
     open: Option<Open>,
     emitted: usize,
     per_signature: HashMap<String, u32>,
-    /// Titles of the reports that ended at their end marker.
-    completed_titles: HashSet<String>,
+    /// [`cut_off_key`]s of the reports that ended before the console did.
+    completed: HashSet<(ReportKind, String)>,
     suppressed: u64,
 }
 
@@ -462,10 +462,11 @@ impl ConsoleScanner {
         }
         if let Some(open) = self.open.take() {
             let report = open.finish();
-            if self.completed_titles.contains(&report.title) {
+            if self.completed.contains(&cut_off_key(&report)) {
                 // Cut off by the end of the console (the VM was ended while a kernel
-                // reported in a loop): a whole copy was already returned, and this one may lack
-                // the lines its signature needs (the cache, the free stack).
+                // reported in a loop): whole reports of its kind and place were already
+                // returned, and this one may lack the lines its signature needs (the cache,
+                // the free stack).
                 self.suppressed += 1;
             } else {
                 self.emit(report, &mut out);
@@ -542,7 +543,7 @@ impl ConsoleScanner {
     /// Emits a report that reached its end (see [`ConsoleScanner::finish`] for the others).
     fn emit_complete(&mut self, open: Open, out: &mut Vec<KernelReport>) {
         let report = open.finish();
-        self.completed_titles.insert(report.title.clone());
+        self.completed.insert(cut_off_key(&report));
         self.emit(report, out);
     }
 
@@ -563,6 +564,17 @@ impl ConsoleScanner {
         self.emitted += 1;
         out.push(report);
     }
+}
+
+/// What makes a cut-off report a copy of a whole one: the kind and the function its title
+/// names (`KASAN: use-after-free Read in shmem_unuse` and `... Write in shmem_unuse` are the
+/// same loop; `Oops in a_fn` and `Oops in b_fn` are two oopses).
+fn cut_off_key(r: &KernelReport) -> (ReportKind, String) {
+    let place = r
+        .title
+        .rsplit_once(" in ")
+        .map_or(r.title.as_str(), |(_, f)| f);
+    (r.kind, place.to_string())
 }
 
 /// Parse a whole console log at once (same result as feeding it to a [`ConsoleScanner`] in

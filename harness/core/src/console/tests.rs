@@ -604,15 +604,16 @@ Call Trace:
 }
 
 /// A use-after-free in a loop: whole reports, then one cut off by the end of the console
-/// (the VM was ended). The cut-off copy lacks the cache line: it must not add a second
-/// signature. A cut-off report with a new title still counts.
+/// (the VM was ended). The cut-off copy lacks the cache line and is a write where the whole
+/// ones were reads: it must not add a second signature. Alone, a cut-off report counts.
 #[test]
-fn a_report_cut_off_by_the_end_of_the_console_is_dropped_when_a_whole_copy_was_seen() {
+fn a_report_cut_off_by_the_end_of_the_console_is_dropped_when_a_whole_one_of_its_kind_was_seen() {
     let report = |cache_line: bool| {
-        let mut r = String::from(
+        let access = if cache_line { "Read" } else { "Write" };
+        let mut r = format!(
             "==================================================================\n\
              BUG: KASAN: use-after-free in shmem_unuse+0x457/0x4b0\n\
-             Write of size 8 at addr ffff8881000f9058 by task init/37\n\
+             {access} of size 8 at addr ffff8881000f9058 by task init/37\n\
              Call Trace:\n <TASK>\n shmem_unuse+0x457/0x4b0\n </TASK>\n\n\
              Freed by task 0:\n kmem_cache_free+0xed/0x560\n i_callback+0x3f/0x70\n\n",
         );
