@@ -3,7 +3,9 @@
 #   1. format and lints;
 #   2. unit, golden-file and CLI tests (no VM);
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
-#   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh).
+#   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh);
+#   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
+#      from source) and the planted swapoff/eviction race, 200 repetitions per kernel.
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,11 @@ ci/fuzz-smoke.sh 60s
 
 step "bisection over a synthetic git history and Debian versions (~11 min fresh; 2–6 min cached)"
 cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1
+
+if [ "${SHMEMFUZZ_KASAN:-0}" = 1 ]; then
+  step "KASAN kernel and the planted swapoff/eviction race (SHMEMFUZZ_KASAN=1; see docs/testing.md)"
+  cargo test -p shmemfuzz --locked --test vm_kasan -- --ignored --test-threads 1 --nocapture
+fi
 
 step "no QEMU left behind"
 if pgrep -a qemu-system-x86 | grep -v '<defunct>' | grep -q shmemfuzz; then

@@ -1,9 +1,11 @@
 //! Record/replay through the CLI on Debian 6.1: a recorded bundle replays with the same
-//! results, data and page states/zones; `repro` groups saved inputs by signature.
+//! results, data and page states/zones; `repro` groups saved inputs by signature; `run
+//! --repeat` stops at the first finding or goes on, and records the hit rate in the bundle.
 
 mod fixture;
 
-use fixture::{kernel, shmemfuzz, text, Workdir};
+use fixture::{examples_dir, kernel, shmemfuzz, text, Workdir};
+use shmemfuzz::bundle::{Bundle, HitCount};
 
 #[test]
 #[ignore = "boots a VM"]
@@ -75,5 +77,88 @@ fn repro_groups_three_inputs_with_two_findings_into_two_bundles() {
         text(&rep).contains("reproduced `data:memfd:check` in 1/1"),
         "{}",
         text(&rep)
+    );
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn repeat_stops_at_the_first_finding_unless_asked_and_records_the_hit_rate() {
+    let wd = Workdir::new("repeat");
+    kernel("debian-6.1");
+    // A deterministic data finding (the test-only `corrupt` writes behind the program's back).
+    std::fs::write(
+        wd.path().join("corrupt.prog"),
+        "memfd m0 size=64K\nwrite m0 off=0 len=64K seed=1\n\
+         corrupt m0 off=100 len=3 seed=2\ncheck m0 off=0 len=64K\n",
+    )
+    .expect("write the program");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "corrupt.prog", "--allow-test-ops"];
+        args.extend_from_slice(extra);
+        let o = shmemfuzz(&args, wd.path());
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = run(&["--repeat", "4", "--bundle", "first"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("run 1/4: data:"), "{out}");
+    assert!(
+        !out.contains("run 2/4"),
+        "stops at the first finding: {out}"
+    );
+    assert!(
+        out.contains("1 of 4 run(s)") && out.contains("stopped at the first finding"),
+        "{out}"
+    );
+    let b = Bundle::read(&wd.path().join("first")).expect("the first finding's bundle");
+    assert!(
+        b.contents
+            .signature
+            .as_deref()
+            .is_some_and(|s| s.starts_with("data:")),
+        "{:?}",
+        b.contents.signature
+    );
+    assert_eq!(b.contents.hits, HitCount { runs: 1, hits: 1 });
+
+    let (code, out) = run(&["--repeat", "3", "--keep-going", "--bundle", "all"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("3 of 3 run(s)") && out.contains("3/3 runs (100.0%), first in run 1"),
+        "{out}"
+    );
+    let b = Bundle::read(&wd.path().join("all")).expect("bundle");
+    assert_eq!(
+        b.contents.hits,
+        HitCount { runs: 3, hits: 3 },
+        "the final count is recorded"
+    );
+
+    // A deterministic bundle replays once by default, and reproduces.
+    let rep = shmemfuzz(&["replay", "all"], wd.path());
+    let out = text(&rep);
+    assert_eq!(rep.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("1 of 1 run(s)") && out.contains("in 1/1 runs"),
+        "{out}"
+    );
+
+    // A race example on a stock kernel: every repetition clean, exit 0.
+    let race = examples_dir().join("race-swapoff-evict.prog");
+    let o = shmemfuzz(
+        &[
+            "run",
+            race.to_str().expect("utf-8"),
+            "--smp",
+            "2",
+            "--repeat",
+            "3",
+        ],
+        wd.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("3 of 3 run(s)") && out.contains(": 3 clean"),
+        "{out}"
     );
 }
