@@ -267,8 +267,7 @@ impl Session {
             console: s.console_tail(),
         };
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
+            match self.next_event_until(deadline) {
                 Ok(Event::Agent(AgentMsg::Ready {
                     protocol,
                     release,
@@ -387,8 +386,7 @@ impl Session {
             let give_up_at = reported.map_or(hang_at, |r| {
                 hang_at.min(r.max(last_event) + self.report_grace)
             });
-            let timeout = give_up_at.saturating_duration_since(Instant::now());
-            let event = match self.events.recv_timeout(timeout) {
+            let event = match self.next_event_until(give_up_at) {
                 Ok(e) => e,
                 Err(_) if Instant::now() < hang_at => {
                     // The kernel reported a bug and the program stopped answering.
@@ -507,6 +505,16 @@ impl Session {
         Ok(out)
     }
 
+    /// The next event before `deadline`; `None` once it has passed, even while events keep
+    /// coming (a console flood never lets `recv_timeout` time out).
+    fn next_event_until(&self, deadline: Instant) -> Result<Event, RecvTimeoutError> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(RecvTimeoutError::Timeout);
+        }
+        self.events.recv_timeout(deadline - now)
+    }
+
     /// Waits for `marker` on the console; false if it did not come in time.
     fn wait_for_console(
         &mut self,
@@ -519,10 +527,7 @@ impl Session {
             return true;
         }
         loop {
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            match self.next_event_until(deadline) {
                 Ok(Event::Console(bytes)) => {
                     reports.extend(self.feed_console(&bytes));
                     if self.console.recent_has(marker) {
@@ -541,10 +546,7 @@ impl Session {
         self.dead = true;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match self
-                .events
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            match self.next_event_until(deadline) {
                 Ok(Event::Console(bytes)) => out.reports.extend(self.feed_console(&bytes)),
                 Ok(Event::ConsoleClosed) | Err(_) => break,
                 Ok(_) => {}
@@ -559,10 +561,7 @@ impl Session {
     /// report is the finding; the run is not called a hang.
     fn end_after_kernel_report(&mut self, out: &mut RunOutcome) {
         let deadline = Instant::now() + Duration::from_secs(2);
-        while let Ok(ev) = self
-            .events
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        while let Ok(ev) = self.next_event_until(deadline) {
             if let Event::Console(bytes) = ev {
                 out.reports.extend(self.feed_console(&bytes));
             }
@@ -579,10 +578,7 @@ impl Session {
             let _ = self.machine.sysrq(key);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(ev) = self
-            .events
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        while let Ok(ev) = self.next_event_until(deadline) {
             if let Event::Console(bytes) = ev {
                 out.reports.extend(self.feed_console(&bytes));
             }
@@ -617,8 +613,7 @@ impl Session {
         let limit = (self.op_timeout + self.host_margin) * runs.max(1);
         let deadline = Instant::now() + limit;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
+            match self.next_event_until(deadline) {
                 Ok(Event::Agent(AgentMsg::Executed {
                     id: got,
                     ok,
