@@ -560,7 +560,13 @@ impl Session {
     /// what the console still brings for a moment (the rest of a report), end the VM. The
     /// report is the finding; the run is not called a hang.
     fn end_after_kernel_report(&mut self, out: &mut RunOutcome) {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        self.end_vm_after(Duration::from_secs(2), out);
+    }
+
+    /// Reads the console for `linger` more (the end of a report, sysrq dumps), then kills the
+    /// VM: the session is dead.
+    fn end_vm_after(&mut self, linger: Duration, out: &mut RunOutcome) {
+        let deadline = Instant::now() + linger;
         while let Ok(ev) = self.next_event_until(deadline) {
             if let Event::Console(bytes) = ev {
                 out.reports.extend(self.feed_console(&bytes));
@@ -577,16 +583,7 @@ impl Session {
         for key in ['w', 't'] {
             let _ = self.machine.sysrq(key);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(ev) = self.next_event_until(deadline) {
-            if let Event::Console(bytes) = ev {
-                out.reports.extend(self.feed_console(&bytes));
-            }
-        }
-        out.reports.extend(self.console.finish());
-        out.vm_alive = false;
-        self.dead = true;
-        let _ = self.machine.kill();
+        self.end_vm_after(Duration::from_secs(10), out);
         let op = out.records.len() as u32;
         let title = format!("the guest stopped answering during op {op}");
         Finding::new(

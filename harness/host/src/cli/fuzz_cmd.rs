@@ -15,7 +15,8 @@ use super::progress::{prepare_events, spinner};
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
-    /// Kernel: a catalog id or `src-6.1` (default: the catalog's default).
+    /// Kernel: a catalog id, `src-6.1`, `src-6.1-kasan` or a `tree-…` id (default: the
+    /// catalog's default).
     #[arg(long)]
     kernel: Option<String>,
     /// Extra kernel arguments (repeatable), e.g. `--append shmem.planted_no_replace=1`.

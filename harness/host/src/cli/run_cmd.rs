@@ -24,8 +24,9 @@ use super::repeat_out::{self, FirstFindingBundle};
 pub struct RunArgs {
     /// The program file (see docs/program-format.md).
     program: PathBuf,
-    /// Catalog id of the kernel (default: the catalog's default), or `src-6.1` to build
-    /// Debian's linux-source-6.1 with kernels/configs and kernels/regressions.
+    /// Catalog id of the kernel (default: the catalog's default), `src-6.1` / `src-6.1-kasan`
+    /// to build Debian's linux-source-6.1 with kernels/configs and kernels/regressions, or a
+    /// `tree-…` id from `kernel build` (`kernel list` shows them all).
     #[arg(long)]
     kernel: Option<String>,
     /// Record the run as a bundle in this (new) directory: program, records, trace, console,
