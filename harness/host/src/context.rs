@@ -47,10 +47,6 @@ pub enum PrepareEvent {
     Module,
 }
 
-/// Kernel ids built from Debian's source packages rather than taken from the catalog
-/// (`src-6.1`, `src-6.1-kasan`): see [`SourceKernel`].
-pub use crate::kbuild::{SourceKernel, SOURCE_KERNELS};
-
 #[derive(Debug)]
 pub struct Context {
     pub root: PathBuf,
@@ -124,7 +120,8 @@ impl Context {
         id: Option<&str>,
         progress: &dyn Fn(PrepareEvent),
     ) -> Result<PreparedKernel, ContextError> {
-        if let Some(source_kernel) = id.and_then(SourceKernel::get) {
+        // A kernel built from Debian's source package (`[[source]]` in the catalog).
+        if let Some(source_kernel) = id.and_then(|id| self.catalog.source(id)) {
             let spec = SourceBuild::from_repo(&self.root, source_kernel)?;
             let built = build_debian_source(self, &spec, &|e| {
                 if !matches!(e, KbuildEvent::Output { .. }) {

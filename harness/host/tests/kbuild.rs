@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use fixture::{example, Workdir};
 use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{build_debian_source, BuiltKernel, KbuildEvent, SourceBuild, SourceKernel};
+use shmemfuzz::kbuild::{build_debian_source, BuiltKernel, KbuildEvent, SourceBuild};
 use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz_core::protocol::ChildExit;
 
@@ -30,7 +30,7 @@ fn built() -> BuiltKernel {
         return k.clone();
     }
     let ctx = Context::new().expect("catalog loads");
-    let spec = SourceBuild::from_repo(&ctx.root, SourceKernel::get("src-6.1").expect("listed"))
+    let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
     let k = build_debian_source(&ctx, &spec, &|e| match e {
         KbuildEvent::Output { .. } => {}
@@ -214,7 +214,7 @@ fn switch_on_the_console_says_so_and_the_zone_oracle_catches_it() {
 fn a_second_build_without_changes_does_not_run_make() {
     let first = built();
     let ctx = Context::new().expect("catalog loads");
-    let spec = SourceBuild::from_repo(&ctx.root, SourceKernel::get("src-6.1").expect("listed"))
+    let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
     let again = build_debian_source(&ctx, &spec, &|_| {}).expect("rebuild");
     assert!(!again.ran_make, "nothing changed: make must not run");

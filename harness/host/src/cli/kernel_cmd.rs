@@ -28,7 +28,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             e.release, e.image.version, e.description
         );
     }
-    for k in shmemfuzz::context::SOURCE_KERNELS {
+    for k in &ctx.catalog.sources {
         println!(
             "{:<18} {:<26} {:<22} {:<8} linux-source-{} + {} + kernels/regressions: {}",
             k.id,
@@ -37,7 +37,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             "-",
             k.series,
             k.fragments.join(" + "),
-            k.about
+            k.description
         );
     }
     for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {

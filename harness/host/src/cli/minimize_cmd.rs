@@ -49,7 +49,10 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(f64::from(c.hits.hits) / f64::from(c.hits.runs.max(1)));
     let ctx = Context::new()?;
     let pb = spinner("preparing the kernel");
-    let prepared = ctx.prepare(Some(&kernel_id_for(&c.kernel.id)), &prepare_events(&pb))?;
+    let prepared = ctx.prepare(
+        Some(&kernel_id_for(&ctx, &c.kernel.id)),
+        &prepare_events(&pb),
+    )?;
     let accel = ctx.accel(&prepared.kernel.bzimage)?;
     let (dir, _tmp) = super::workdir(None)?;
     let mut opts = SessionOptions::new(dir, accel);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz::bundle::{Bundle, BundleContents};
-use shmemfuzz::context::{Context, SourceKernel};
+use shmemfuzz::context::Context;
 use shmemfuzz::reproduce::{repeat, RepeatPlan};
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
@@ -61,8 +61,10 @@ pub struct ReplayArgs {
 }
 
 /// The catalog or source-kernel id a recorded kernel id was built from.
-pub(super) fn kernel_id_for(recorded: &str) -> String {
-    SourceKernel::of_built(recorded).map_or_else(|| recorded.to_string(), |k| k.id.to_string())
+pub(super) fn kernel_id_for(ctx: &Context, recorded: &str) -> String {
+    ctx.catalog
+        .source_of_built(recorded)
+        .map_or_else(|| recorded.to_string(), |k| k.id.clone())
 }
 
 pub(super) fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
@@ -85,11 +87,11 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let recorded = bundle.as_ref().map(|b| &b.contents);
+    let ctx = Context::new()?;
     let kernel_id = args
         .kernel
         .clone()
-        .or_else(|| recorded.map(|c| kernel_id_for(&c.kernel.id)));
-    let ctx = Context::new()?;
+        .or_else(|| recorded.map(|c| kernel_id_for(&ctx, &c.kernel.id)));
     let pb = spinner("preparing the kernel");
     let prepared = if args.kernel_image.is_some() || args.kernel_tree.is_some() {
         pb.set_message("building the mock GMA500 driver against the tree");

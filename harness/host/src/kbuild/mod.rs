@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::context::Context;
-use crate::kernel::FetchedKernel;
+use crate::kernel::{FetchedKernel, SourceEntry};
 
 pub use error::KbuildError;
 pub use make::BuildStamp;
@@ -93,59 +93,6 @@ pub enum KbuildEvent {
     UpToDate,
     /// Built (or found up to date) in `secs`.
     Done { secs: u64 },
-}
-
-/// A kernel the harness builds itself from a Debian source package, named by the id users
-/// type (`--kernel src-6.1-kasan`). Every one carries every patch in `kernels/regressions/`
-/// (their switches are off unless given on the kernel command line), so the patched source
-/// tree is shared and only the fragments (hence the build directory) differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceKernel {
-    /// `src-6.1`; built kernels are `<id>-<12 hex>`.
-    pub id: &'static str,
-    /// Kernel line: `6.1` → package `linux-source-6.1`.
-    pub series: &'static str,
-    /// Files under `kernels/configs/`, merged in order (base.config first).
-    pub fragments: &'static [&'static str],
-    /// One line for `kernel list`.
-    pub about: &'static str,
-}
-
-/// The source kernels, in the order `kernel list` shows them.
-pub const SOURCE_KERNELS: &[SourceKernel] = &[
-    SourceKernel {
-        id: "src-6.1",
-        series: "6.1",
-        fragments: &["base.config", "debug.config"],
-        about: "KCOV + DEBUG_VM/LIST: the fuzzing kernel CI builds",
-    },
-    SourceKernel {
-        id: "src-6.1-kasan",
-        series: "6.1",
-        fragments: &["base.config", "debug.config", "kasan.config"],
-        about: "the same + KASAN: the race kernel (SHMEMFUZZ_KASAN=1 tests)",
-    },
-];
-
-impl SourceKernel {
-    /// The source kernel called `id`.
-    pub fn get(id: &str) -> Option<&'static SourceKernel> {
-        SOURCE_KERNELS.iter().find(|k| k.id == id)
-    }
-
-    /// The source kernel a built id (`src-6.1-kasan-0123456789ab`) was built as: the longest
-    /// id followed by `-<12 hex>`.
-    pub fn of_built(built: &str) -> Option<&'static SourceKernel> {
-        SOURCE_KERNELS
-            .iter()
-            .filter(|k| {
-                built
-                    .strip_prefix(k.id)
-                    .and_then(|r| r.strip_prefix('-'))
-                    .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            })
-            .max_by_key(|k| k.id.len())
-    }
 }
 
 /// What to build from a Debian source package.
@@ -186,7 +133,7 @@ impl SourceBuild {
 
     /// The repository's build of `kernel`: its `kernels/configs/` fragments and every
     /// `kernels/regressions/*.patch` in name order, under the source tree `root`.
-    pub fn from_repo(root: &Path, kernel: &SourceKernel) -> Result<Self, KbuildError> {
+    pub fn from_repo(root: &Path, kernel: &SourceEntry) -> Result<Self, KbuildError> {
         let dir = root.join("kernels/regressions");
         let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| KbuildError::io(format!("cannot list {}", dir.display()), e))?
@@ -196,14 +143,14 @@ impl SourceBuild {
             .collect();
         patches.sort();
         Ok(SourceBuild {
-            name: kernel.id.to_string(),
+            name: kernel.id.clone(),
             fragments: kernel
                 .fragments
                 .iter()
                 .map(|f| root.join("kernels/configs").join(f))
                 .collect(),
             patches,
-            ..SourceBuild::new(kernel.series)
+            ..SourceBuild::new(&kernel.series)
         })
     }
 }
@@ -375,25 +322,10 @@ mod tests {
     }
 
     #[test]
-    fn built_ids_name_their_source_kernel() {
-        let of = |id: &str| SourceKernel::of_built(id).map(|k| k.id);
-        assert_eq!(of("src-6.1-0123456789ab"), Some("src-6.1"));
-        assert_eq!(of("src-6.1-kasan-0123456789ab"), Some("src-6.1-kasan"));
-        assert_eq!(of("src-6.1-kasan"), None, "not a built id");
-        assert_eq!(of("src-6.1"), None);
-        assert_eq!(of("debian-6.1"), None);
-        assert_eq!(of("src-6.1-kasan-xyz"), None);
-        for k in SOURCE_KERNELS {
-            assert_eq!(k.fragments[0], "base.config", "{}", k.id);
-            let id = kernel_id(k.id, "linux-source-6.1", "6.1.192-2", &[], "cfg");
-            assert_eq!(of(&id), Some(k.id));
-        }
-    }
-
-    #[test]
     fn the_repo_build_lists_fragments_and_patches_in_order() {
         let root = crate::context::source_root();
-        let kasan = SourceKernel::get("src-6.1-kasan").expect("listed");
+        let catalog = crate::kernel::Catalog::builtin().expect("catalog");
+        let kasan = catalog.source("src-6.1-kasan").expect("listed");
         let spec = SourceBuild::from_repo(&root, kasan).expect("repo layout");
         assert_eq!(spec.name, "src-6.1-kasan");
         assert!(spec.fragments.iter().all(|f| f.is_file()), "{spec:?}");

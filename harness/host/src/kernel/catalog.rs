@@ -1,5 +1,7 @@
 //! The kernel catalog (`kernels/catalog.toml`): which Debian kernel packages exist, pinned by
-//! version and sha256. Parsing, validation and lookup; no I/O beyond reading the file.
+//! version and sha256, and which kernels the harness builds from Debian's source packages
+//! (`[[source]]`: id, kernel line, config fragments). Parsing, validation and lookup; no I/O
+//! beyond reading the file.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +20,27 @@ pub struct Catalog {
     /// The entries, in file order (`[[kernel]]` tables).
     #[serde(rename = "kernel", default)]
     pub kernels: Vec<CatalogEntry>,
+    /// Kernels built from source, in file order (`[[source]]` tables).
+    #[serde(rename = "source", default)]
+    pub sources: Vec<SourceEntry>,
+}
+
+/// A kernel the harness builds from `linux-source-<series>` with `kernels/configs/`
+/// fragments and every patch in `kernels/regressions/` (their switches are off unless given
+/// on the kernel command line). The patched source tree is shared; each fragment set has its
+/// own build directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    /// Name users type, e.g. `src-6.1-kasan`; built kernels are `<id>-<12 hex>`.
+    pub id: String,
+    /// Kernel line: `6.1` → package `linux-source-6.1`.
+    pub series: String,
+    /// Files under `kernels/configs/`, merged in order (`base.config` first).
+    pub fragments: Vec<String>,
+    /// One line for humans.
+    #[serde(default)]
+    pub description: String,
 }
 
 /// One pinned kernel.
@@ -121,6 +144,23 @@ impl Catalog {
                 }
             }
         }
+        for s in &self.sources {
+            if !ids.insert(s.id.as_str()) {
+                return Err(format!("id `{}` appears twice", s.id));
+            }
+            if !s.id.starts_with("src-") || s.series.trim().is_empty() {
+                return Err(format!(
+                    "source kernel `{}`: ids start with `src-` and name a series",
+                    s.id
+                ));
+            }
+            if s.fragments.first().map(String::as_str) != Some("base.config") {
+                return Err(format!(
+                    "source kernel `{}`: its fragments start with base.config",
+                    s.id
+                ));
+            }
+        }
         match self.kernels.iter().filter(|e| e.default).count() {
             1 => Ok(()),
             0 => Err("no entry has `default = true`".into()),
@@ -154,9 +194,32 @@ impl Catalog {
             })
     }
 
-    /// All ids, in file order.
+    /// All ids, in file order (source kernels last).
     pub fn ids(&self) -> Vec<&str> {
-        self.kernels.iter().map(|e| e.id.as_str()).collect()
+        self.kernels
+            .iter()
+            .map(|e| e.id.as_str())
+            .chain(self.sources.iter().map(|s| s.id.as_str()))
+            .collect()
+    }
+
+    /// The source kernel called `id`.
+    pub fn source(&self, id: &str) -> Option<&SourceEntry> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// The source kernel a built id (`src-6.1-kasan-0123456789ab`) was built as: the longest
+    /// id followed by `-<12 hex>`.
+    pub fn source_of_built(&self, built: &str) -> Option<&SourceEntry> {
+        self.sources
+            .iter()
+            .filter(|s| {
+                built
+                    .strip_prefix(s.id.as_str())
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
+            .max_by_key(|s| s.id.len())
     }
 }
 
@@ -193,6 +256,45 @@ mod tests {
             assert!(c.get(id).is_ok(), "{id}");
         }
         assert!(c.kernels.iter().all(|e| !e.release.contains("cloud")));
+        let kasan = c
+            .source("src-6.1-kasan")
+            .expect("the KASAN kernel is listed");
+        assert_eq!(kasan.series, "6.1");
+        assert!(kasan.fragments.contains(&"kasan.config".to_string()));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels/configs");
+        for s in &c.sources {
+            for f in &s.fragments {
+                assert!(root.join(f).is_file(), "{}: {f}", s.id);
+            }
+        }
+    }
+
+    #[test]
+    fn built_ids_name_their_source_kernel() {
+        let c = Catalog::builtin().expect("built-in catalog");
+        let of = |id: &str| c.source_of_built(id).map(|s| s.id.as_str());
+        assert_eq!(of("src-6.1-0123456789ab"), Some("src-6.1"));
+        assert_eq!(of("src-6.1-kasan-0123456789ab"), Some("src-6.1-kasan"));
+        assert_eq!(of("src-6.1-kasan"), None, "not a built id");
+        assert_eq!(of("src-6.1"), None);
+        assert_eq!(of("debian-6.1"), None);
+        assert_eq!(of("src-6.1-kasan-xyz"), None);
+        assert!(c.ids().contains(&"src-6.1-kasan"));
+    }
+
+    #[test]
+    fn source_entries_are_checked() {
+        let src = |id: &str, frags: &str| {
+            format!("[[source]]\nid = \"{id}\"\nseries = \"6.1\"\nfragments = [{frags}]\n")
+        };
+        let ok = entry("a", true) + &src("src-x", "\"base.config\"");
+        assert!(Catalog::parse(&ok, "t").is_ok());
+        let no_base = entry("a", true) + &src("src-x", "\"kasan.config\"");
+        let err = Catalog::parse(&no_base, "t").expect_err("base first");
+        assert!(err.to_string().contains("start with base.config"), "{err}");
+        let clash = entry("src-x", true) + &src("src-x", "\"base.config\"");
+        let err = Catalog::parse(&clash, "t").expect_err("duplicate id");
+        assert!(err.to_string().contains("appears twice"), "{err}");
     }
 
     #[test]

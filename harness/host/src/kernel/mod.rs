@@ -31,6 +31,6 @@ mod store;
 mod fetch_tests;
 
 pub use cache::{FetchEvent, FetchedKernel, KernelCache};
-pub use catalog::{Catalog, CatalogEntry, Package, BUILTIN_CATALOG};
+pub use catalog::{Catalog, CatalogEntry, Package, SourceEntry, BUILTIN_CATALOG};
 pub use error::KernelError;
 pub use modules::module_load_order;
