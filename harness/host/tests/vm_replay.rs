@@ -134,7 +134,7 @@ fn repeat_stops_at_the_first_finding_unless_asked_and_records_the_hit_rate() {
     );
 
     // A deterministic bundle replays once by default, and reproduces.
-    let rep = shmemfuzz(&["replay", "all"], wd.path());
+    let rep = shmemfuzz(&["replay", "all", "--allow-test-ops"], wd.path());
     let out = text(&rep);
     assert_eq!(rep.status.code(), Some(1), "{out}");
     assert!(
