@@ -516,7 +516,7 @@ fn manifest_and_files_that_disagree_are_refused() {
     let (e, msg) = read_err(&dir);
     assert!(matches!(e, BundleError::Invalid { .. }), "{msg}");
     assert!(
-        msg.contains("records.json: record 1 is for operation 2"),
+        msg.contains("records.json: record 2 is for operation 1"),
         "{msg}"
     );
 }
@@ -641,4 +641,25 @@ fn umask() -> u32 {
         .find_map(|l| l.strip_prefix("Umask:"))
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .expect("Umask line")
+}
+
+#[test]
+fn records_may_skip_operations_a_cut_off_run_never_finished_but_not_go_back() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let mut c = contents();
+    // A run ended inside a section: operation 3 never finished, 4 did.
+    c.outcome.records.remove(3);
+    let dir = parent.path().join("gap");
+    Bundle::write(&dir, &c).expect("a gap is a cut-off run, not an error");
+    let back = Bundle::read(&dir).expect("reads back");
+    assert_eq!(back.contents.outcome.records, c.outcome.records);
+    // Out of order (or twice) is refused before anything is written.
+    let mut bad = contents();
+    bad.outcome.records.swap(2, 3);
+    let err = Bundle::write(&parent.path().join("bad"), &bad).expect_err("out of order");
+    assert!(
+        err.to_string().contains("in order, at most one each"),
+        "{err}"
+    );
+    assert!(!parent.path().join("bad").exists());
 }

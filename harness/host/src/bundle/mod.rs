@@ -245,16 +245,22 @@ impl BundleContents {
         self.check_manifest().map_err(|m| (files::MANIFEST, m))
     }
 
+    /// Records are for operations of the program, in program order, at most one each. Some
+    /// may be missing: a run ended by a kernel report or a hang stops where it is, and in a
+    /// threaded section a later operation of one thread can have finished while an earlier one
+    /// of another never did.
     fn check_records(&self) -> Result<(), String> {
         let n_ops = self.program.ops.len();
+        let mut next = 0usize;
         for (i, r) in self.outcome.records.iter().enumerate() {
-            if r.index as usize != i || i >= n_ops {
+            let index = r.index as usize;
+            if index < next || index >= n_ops {
                 return Err(format!(
-                    "record {i} is for operation {}: records must number the program's {n_ops} \
-                     operations from 0 in order",
-                    r.index
+                    "record {i} is for operation {index}: records must be for the program's \
+                     {n_ops} operations, in order, at most one each"
                 ));
             }
+            next = index + 1;
         }
         Ok(())
     }
