@@ -220,6 +220,13 @@ fn run_repeated(
             dir.display(),
             dir.display()
         );
+        if rep.stopped_early {
+            println!(
+                "  its hit rate, 1 in {} run(s), comes from stopping at the first hit and \
+                 overstates a rare race: --keep-going measures it for replay and minimize",
+                rep.runs
+            );
+        }
     }
     if args.workdir.is_some() && !rep.by_signature.is_empty() {
         println!(
