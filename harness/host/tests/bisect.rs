@@ -89,7 +89,6 @@ fn synthetic_history() -> PathBuf {
     let st = Command::new(root().join("harness/host/tests/data/synthetic-history.sh"))
         .arg(&src)
         .arg(&dest)
-        .arg(root().join("kernels/regressions/0001-shmem-planted-no-replace.patch"))
         .status()
         .expect("the script runs");
     assert!(st.success(), "synthetic-history.sh failed");

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the synthetic kernel history the bisection test runs over: a git repository over
-# Debian's linux-source-6.1 (pristine: the planted-regression patch is taken out of the copy)
+# Debian's linux-source-6.1 (pristine: the planted-regression patches are taken out of the copy)
 # with eight small commits touching mm/shmem.c, one of which is an unconditional regression.
 #
-#   synthetic-history.sh SRC DEST PLANTED_PATCH
+#   synthetic-history.sh SRC DEST
 #
-# SRC is the unpacked (and planted-patched) source tree from the harness cache; DEST is created.
+# SRC is the unpacked (and planted-patched) source tree from the harness cache, which records
+# the patches it carries in .shmemfuzz-patches/; DEST is created.
 # Idempotent: a DEST whose history is complete (tag synth-bad) is left alone. Author, committer
 # and dates are pinned, so the commit ids are the same on every machine.
 #
@@ -21,7 +22,7 @@
 set -euo pipefail
 # A calling git (hook, rebase --exec) would point every git below at its own repository.
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR
-src=$1 dest=$2 patch=$3
+src=$1 dest=$2
 if [ -d "$dest/.git" ] && git -C "$dest" rev-parse -q --verify refs/tags/synth-bad >/dev/null; then
   exit 0
 fi
@@ -29,9 +30,12 @@ rm -rf "$dest" "$dest.partial"
 mkdir -p "$(dirname "$dest")"
 cp -a "$src" "$dest.partial"
 cd "$dest.partial"
+# Take out every patch the tree carries, newest first (kbuild/patches.rs records them in order).
+for p in $(ls .shmemfuzz-patches/*.patch 2>/dev/null | sort -r); do
+  patch -R -p1 --fuzz=0 --quiet < "$p"
+done
 rm -rf .shmemfuzz-patches .shmemfuzz-source
-patch -R -p1 --fuzz=0 --quiet < "$patch"
-grep -q planted mm/shmem.c && { echo "the planted patch did not come out" >&2; exit 1; }
+grep -q planted mm/shmem.c && { echo "the planted patches did not come out" >&2; exit 1; }
 # Debian's .gitignore ignores everything at the top level (its packaging repository holds
 # only debian/): drop that block, or git would track nothing.
 sed -i '/^# Debian packaging/,$d' .gitignore
