@@ -31,10 +31,14 @@ use shmemfuzz_core::protocol::{
 };
 
 use crate::gem::Dri;
+use crate::moving;
 
 /// `include/linux/swap.h` (the libc crate does not carry them).
 const SWAP_FLAG_PREFER: i32 = 0x8000;
 const SWAP_FLAG_PRIO_MASK: i32 = 0x7fff;
+
+/// `MADV_COLLAPSE` (Linux 6.1; the libc crate does not carry it yet).
+const MADV_COLLAPSE: i32 = 25;
 
 /// Chunk size for reads and writes, so a large object never needs a buffer of its size.
 const CHUNK: usize = 1 << 20;
@@ -46,6 +50,13 @@ struct Mapping {
     file_off: u64,
     obj: String,
     kind: MapKind,
+}
+
+impl Mapping {
+    /// The address of byte `off` of the mapping (inside it: the parser checks ranges).
+    fn at(&self, off: u64) -> *mut u8 {
+        self.addr.as_ptr().cast::<u8>().wrapping_add(off as usize)
+    }
 }
 
 // SAFETY: a mapping is an address range of this process; the `State` owning it moves to the
@@ -385,6 +396,10 @@ impl Executor<'_> {
                     Advice::Willneed => libc::MADV_WILLNEED,
                     Advice::Dontneed => libc::MADV_DONTNEED,
                     Advice::Remove => libc::MADV_REMOVE,
+                    Advice::Collapse => MADV_COLLAPSE,
+                    Advice::Hugepage => libc::MADV_HUGEPAGE,
+                    Advice::Nohugepage => libc::MADV_NOHUGEPAGE,
+                    Advice::SoftOffline => libc::MADV_SOFT_OFFLINE,
                 };
                 // SAFETY: the range lies inside a mapping this process owns (checked by the parser).
                 let rc = unsafe {
@@ -476,6 +491,40 @@ impl Executor<'_> {
                 st.dri()?;
             }
             Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
+            Op::Thp { mode } => moving::set_thp(*mode)?,
+            Op::Khugepaged => moving::khugepaged_pass()?,
+            Op::Compact => moving::compact()?,
+            Op::Mbind {
+                map,
+                off,
+                len,
+                node,
+                flags,
+            } => {
+                let m = st.maps.get(map).ok_or(Errno::EINVAL)?;
+                moving::mbind(m.at(*off), *len as usize, *node, *flags)?
+            }
+            Op::MovePages {
+                map,
+                off,
+                len,
+                node,
+            } => {
+                let m = st.maps.get(map).ok_or(Errno::EINVAL)?;
+                moving::move_pages(m.at(*off), *len as usize, *node)?
+            }
+            Op::MigratePages { from, to } => moving::migrate_pages(*from, *to)?,
+            Op::Offline { obj, page } => {
+                let fd = self.fd(st, obj)?.as_raw_fd();
+                let (pages, _) = st.dri()?.pages(fd)?;
+                let p = pages.get(*page as usize).ok_or(Errno::ENODATA)?;
+                if p.state != PageState::Resident {
+                    return Err(Errno::ENODATA);
+                }
+                moving::offline_pfn(p.pfn)?
+            }
+            Op::Online => moving::online_all()?,
+            Op::Hugetlb { size_kb, count } => moving::hugetlb(*size_kb, *count)?,
             Op::Check { .. } | Op::Touch { .. } => unreachable!("handled in perform"),
         }
         Ok(())

@@ -21,6 +21,7 @@ mod exec;
 mod floor;
 mod gem;
 mod kcov;
+mod moving;
 mod setup;
 mod supervise;
 mod sys;

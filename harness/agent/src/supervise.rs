@@ -248,6 +248,8 @@ fn teardown(
     let _ = sys::write_file(&format!("{cgroup}/memory.reclaim"), "1G");
     let _ = fs::remove_dir(cgroup);
     phase("reclaim cgroup");
+    crate::moving::restore_guest();
+    phase("restore guest");
     let mut stuck = Vec::new();
     for path in sys::active_swaps() {
         if !swapoff_bounded(&path, SWAPOFF_DEADLINE) {

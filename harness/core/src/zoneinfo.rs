@@ -74,6 +74,36 @@ pub enum LayoutError {
     Missing(&'static str),
     #[error("zone Normal starts at PFN {0:#x}, below 4 GiB: DMA32 pages and Normal pages cannot be told apart by address")]
     NormalBelow4G(u64),
+    #[error("asked for {want} NUMA node(s), the guest has {got}: is CONFIG_NUMA (with ACPI SRAT) built in?")]
+    Nodes { want: u32, got: u32 },
+    #[error(
+        "in the two-node topology node 1 must hold only memory above 4 GiB, but it has zone {0}"
+    )]
+    NodeOneBelow4G(String),
+}
+
+/// Checks the NUMA layout the topology asked for: `nodes` nodes with memory; with two, node 0
+/// holds DMA32 and node 1 only Normal memory (all of it above 4 GiB).
+pub fn check_nodes(zones: &[Zone], nodes: u32) -> Result<(), LayoutError> {
+    let mut with_memory: Vec<u32> = zones
+        .iter()
+        .filter(|z| z.present > 0)
+        .map(|z| z.node)
+        .collect();
+    with_memory.dedup();
+    let got = with_memory.len() as u32;
+    if got != nodes {
+        return Err(LayoutError::Nodes { want: nodes, got });
+    }
+    if nodes == 2 {
+        if let Some(z) = zones
+            .iter()
+            .find(|z| z.node == 1 && z.present > 0 && (z.name != "Normal" || z.start_pfn < PFN_4G))
+        {
+            return Err(LayoutError::NodeOneBelow4G(z.name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that DMA32 and Normal are both populated and Normal lies above 4 GiB.
@@ -100,6 +130,23 @@ mod tests {
     use super::*;
 
     const SAMPLE: &str = "Node 0, zone      DMA\n  per-node stats\n      nr_inactive_anon 0\n  pages free     3840\n        boost    0\n        min      11\n        spanned  4095\n        present  3998\n        managed  3840\n  start_pfn:           1\nNode 0, zone    DMA32\n  pages free     250000\n        spanned  258047\n        present  258047\n        managed  251000\n  start_pfn:           4096\nNode 0, zone   Normal\n  pages free     260000\n        spanned  262144\n        present  262144\n        managed  255000\n  start_pfn:           1048576\nNode 0, zone  Movable\n  pages free     0\n        spanned  0\n        present  0\n        managed  0\n  start_pfn:           0\n";
+
+    #[test]
+    fn node_counts_and_the_two_node_split_are_checked() {
+        let mut zones = parse(SAMPLE);
+        assert_eq!(check_nodes(&zones, 1), Ok(()));
+        assert_eq!(
+            check_nodes(&zones, 2),
+            Err(LayoutError::Nodes { want: 2, got: 1 })
+        );
+        zones[2].node = 1;
+        assert_eq!(check_nodes(&zones, 2), Ok(()));
+        zones[1].node = 1;
+        assert_eq!(
+            check_nodes(&zones, 2),
+            Err(LayoutError::NodeOneBelow4G("DMA32".into()))
+        );
+    }
 
     #[test]
     fn parses_zones_and_checks_layout() {

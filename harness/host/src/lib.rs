@@ -16,6 +16,7 @@
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
+//! - [`known`]: known findings (`--known FILE`): counted and shown, not failed on.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters.
 
@@ -32,6 +33,7 @@ pub mod guest_console;
 pub mod initramfs;
 pub mod kbuild;
 pub mod kernel;
+pub mod known;
 pub mod modbuild;
 pub mod reproduce;
 pub mod runner;

@@ -235,6 +235,7 @@ impl Session {
         };
         s.info = s.wait_ready(opts.boot_timeout, started)?;
         zoneinfo::check_layout(&s.info.zones)?;
+        zoneinfo::check_nodes(&s.info.zones, u32::from(opts.memory.nodes))?;
         Ok(s)
     }
 

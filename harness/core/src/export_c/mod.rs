@@ -34,6 +34,7 @@ pub const UAPI_HEADER: &str = "gma500_mock_drm.h";
 const PATTERN_C: &str = include_str!("pattern.c");
 const RUNTIME_DECL_C: &str = include_str!("runtime_decl.c");
 const RUNTIME_C: &str = include_str!("runtime.c");
+const MOVING_C: &str = include_str!("moving.c");
 const GUEST_INIT_C: &str = include_str!("guest_init.c");
 
 /// The C port of [`pattern::fill`]: `pattern_fill(seed, off, buf, len)` (needs `<stdint.h>`
@@ -151,6 +152,7 @@ pub fn export(program: &Program, opts: &ExportOptions) -> Result<String, ExportE
     }
     out.push('\n');
     out.push_str(&RUNTIME_C.replace("/* @pattern.c@ */\n", PATTERN_C));
+    out.push_str(MOVING_C);
     Ok(out)
 }
 
@@ -352,7 +354,8 @@ fn preamble(out: &mut String, opts: &ExportOptions, names: &Names) {
          #include <sys/mman.h>\n\
          #include <sys/mount.h>\n\
          #include <sys/stat.h>\n\
-         #include <sys/swap.h>\n",
+         #include <sys/swap.h>\n\
+         #include <sys/syscall.h>\n",
     );
     if opts.inline_uapi.is_none() {
         let _ = writeln!(out, "\n#include \"{UAPI_HEADER}\"");
@@ -434,6 +437,10 @@ fn advice_c(a: Advice) -> &'static str {
         Advice::Willneed => "MADV_WILLNEED",
         Advice::Dontneed => "MADV_DONTNEED",
         Advice::Remove => "MADV_REMOVE",
+        Advice::Collapse => "MADV_COLLAPSE",
+        Advice::Hugepage => "MADV_HUGEPAGE",
+        Advice::Nohugepage => "MADV_NOHUGEPAGE",
+        Advice::SoftOffline => "MADV_SOFT_OFFLINE",
     }
 }
 
@@ -457,11 +464,15 @@ fn expect_c(index: usize, op: &Op, expect: &Expect) -> Result<String, ExportErro
             format!("expect_ok_or(err, {});", errno_c(index, op, v[0])?)
         }
         Expect::OkOr(v) => {
-            return Err(op_error(
-                index,
-                op,
-                format!("the model allows {} errnos; the C checks one", v.len()),
-            ))
+            let names = v
+                .iter()
+                .map(|e| errno_c(index, op, *e))
+                .collect::<Result<Vec<_>, _>>()?;
+            format!(
+                "expect_ok_or_any(err, ((const int[]){{ {}, 0 }}), \"ok or {}\");",
+                names.join(", "),
+                names.join("/")
+            )
         }
         Expect::Errno(e) => format!("expect_errno(err, {});", errno_c(index, op, *e)?),
         Expect::Skip => "skipped();".into(),
@@ -706,6 +717,45 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             "\terr = write_file(\"/proc/sysrq-trigger\", {});\n",
             c_string(&key.to_string())
         ),
+        Op::Thp { mode } => format!(
+            "\terr = write_file(\"/sys/kernel/mm/transparent_hugepage/shmem_enabled\", \"{}\");\n",
+            mode.keyword()
+        ),
+        Op::Khugepaged => "\terr = khugepaged_pass();\n".to_string(),
+        Op::Compact => "\terr = write_file(\"/proc/sys/vm/compact_memory\", \"1\");\n".to_string(),
+        Op::Mbind {
+            map,
+            off,
+            len,
+            node,
+            flags,
+        } => {
+            let mut f: Vec<&str> = flags
+                .words()
+                .map(|w| match w {
+                    "move" => "MPOL_MF_MOVE_",
+                    "move-all" => "MPOL_MF_MOVE_ALL_",
+                    _ => "MPOL_MF_STRICT_",
+                })
+                .collect();
+            if f.is_empty() {
+                f.push("0");
+            }
+            format!(
+                "\terr = do_mbind(&map_{map}, {off:#x}, {len:#x}, {node}, {});\n",
+                f.join(" | ")
+            )
+        }
+        Op::MovePages {
+            map,
+            off,
+            len,
+            node,
+        } => format!("\terr = do_move_pages(&map_{map}, {off:#x}, {len:#x}, {node});\n"),
+        Op::MigratePages { from, to } => format!("\terr = do_migrate_pages({from}, {to});\n"),
+        Op::Offline { obj, page } => format!("\terr = offline_block(&obj_{obj}, {page});\n"),
+        Op::Online => "\terr = online_all();\n".to_string(),
+        Op::Hugetlb { size_kb, count } => format!("\terr = hugetlb_pool({size_kb}, {count});\n"),
         Op::Threads
         | Op::Thread { .. }
         | Op::Join

@@ -73,6 +73,8 @@ static const char *errname(int e)
 	case EPERM: return "EPERM";
 	case ENOENT: return "ENOENT";
 	case EINTR: return "EINTR";
+	case EIO: return "EIO";
+	case ENXIO: return "ENXIO";
 	case EAGAIN: return "EAGAIN";
 	case ENOMEM: return "ENOMEM";
 	case EACCES: return "EACCES";
@@ -81,7 +83,9 @@ static const char *errname(int e)
 	case ENODEV: return "ENODEV";
 	case EINVAL: return "EINVAL";
 	case ENOSPC: return "ENOSPC";
+	case ENODATA: return "ENODATA";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ETIMEDOUT: return "ETIMEDOUT";
 	default: return "E?";
 	}
 }
@@ -129,6 +133,14 @@ static void expect_result(int err, int ok_allowed, int errnum, const char *want)
 	snprintf(sig, sizeof(sig), "result:%s:%s", cur.keyword, err ? errname(err) : "ok");
 	violation(sig, 0, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
 		  err ? cur.result : "ok", want);
+}
+
+static int in_list(int err, const int *allowed)
+{
+	for (; *allowed; allowed++)
+		if (*allowed == err)
+			return 1;
+	return 0;
 }
 
 static void skipped(void)

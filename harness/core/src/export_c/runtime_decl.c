@@ -13,6 +13,33 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#ifndef MADV_NOHUGEPAGE
+#define MADV_NOHUGEPAGE 15
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE 101
+#endif
+#define MPOL_BIND_ 2
+#define MPOL_MF_STRICT_ (1 << 0)
+#define MPOL_MF_MOVE_ (1 << 1)
+#define MPOL_MF_MOVE_ALL_ (1 << 2)
+
+/* The operations that move pages outside swap (defined at the end of the file). */
+static int khugepaged_pass(void);
+struct map;
+struct obj;
+static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int flags);
+static int do_move_pages(struct map *m, uint64_t off, uint64_t len, int node);
+static int do_migrate_pages(int from, int to);
+static int offline_block(struct obj *o, uint64_t index);
+static int online_all(void);
+static int hugetlb_pool(unsigned int size_kb, unsigned int count);
 
 struct page_track;
 
@@ -65,6 +92,10 @@ static void expect_result(int err, int ok_allowed, int errnum, const char *want)
 #define expect_ok(err) expect_result(err, 1, 0, "ok")
 #define expect_ok_or(err, e) expect_result(err, 1, e, "ok or " #e)
 #define expect_errno(err, e) expect_result(err, 0, e, #e)
+/* ok, or any errno of the 0-terminated list `allowed` */
+#define expect_ok_or_any(err, allowed, want) \
+	expect_result(err, 1, in_list(err, allowed) ? err : 0, want)
+static int in_list(int err, const int *allowed);
 /* A touch the model skips (a page at or past end-of-file would raise SIGBUS). */
 static void skipped(void);
 /* Results that depend on what happened before: swap devices on, GEM pins held. */

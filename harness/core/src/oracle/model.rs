@@ -327,6 +327,15 @@ impl Model {
                 advice,
             } => self.madvise(map, *off, *len, *advice),
             Op::Reclaim { .. } => Expect::OkOr(vec![errno::EAGAIN]),
+            Op::Thp { .. }
+            | Op::Khugepaged
+            | Op::Compact
+            | Op::Mbind { .. }
+            | Op::MovePages { .. }
+            | Op::MigratePages { .. }
+            | Op::Offline { .. }
+            | Op::Online
+            | Op::Hugetlb { .. } => moving_results(op),
             Op::Swapon { dev, .. } => self.set_swap(*dev, true),
             Op::Swapoff { dev } => self.set_swap(*dev, false),
         }
@@ -470,12 +479,24 @@ impl Model {
             // WILLNEED is an fadvise of the DRM file (a no-op), and REMOVE's vfs_fallocate
             // refuses the DRM character device (measured on 6.1 and 6.12).
             return match advice {
-                Advice::Pageout | Advice::Cold | Advice::Dontneed => Expect::Errno(errno::EINVAL),
+                Advice::Pageout | Advice::Cold | Advice::Dontneed | Advice::Collapse => {
+                    Expect::Errno(errno::EINVAL)
+                }
                 Advice::Willneed => Expect::Ok,
                 Advice::Remove => Expect::Errno(errno::ENODEV),
+                // VM_NO_KHUGEPAGED: the flag change is a no-op, not an error.
+                Advice::Hugepage | Advice::Nohugepage => Expect::OkOr(vec![errno::EINVAL]),
+                // get_user_pages of a VM_PFNMAP range fails.
+                Advice::SoftOffline => Expect::OkOr(vec![errno::EFAULT, errno::EINVAL]),
             };
         }
         match advice {
+            // These move or regroup pages without changing a byte: the oracle judges them by
+            // where the pages went, and a result code says little (measured on 6.1: a
+            // collapse that returns EINVAL has still moved pages).
+            Advice::Collapse | Advice::Hugepage | Advice::Nohugepage | Advice::SoftOffline => {
+                moving_advice_results(advice)
+            }
             Advice::Pageout | Advice::Cold | Advice::Willneed => Expect::Ok,
             Advice::Dontneed => {
                 if let Some(m) = self.maps.get_mut(map) {
@@ -494,6 +515,50 @@ impl Model {
             }
         }
     }
+}
+
+/// What the page-moving operations may return. None changes a byte of any object; each may
+/// fail for reasons the model cannot see (a node or page size the guest lacks, a busy memory
+/// block, pages that would not migrate), so the oracle judges them by what the pages did (the
+/// zone rule after every operation, the data rule at every later read) and not by the code.
+/// docs/program-format.md lists why each code is allowed.
+fn moving_results(op: &Op) -> Expect {
+    use errno::*;
+    Expect::OkOr(match op {
+        // A kernel without CONFIG_TRANSPARENT_HUGEPAGE has no sysfs file.
+        Op::Thp { .. } => vec![ENOENT, EINVAL],
+        // ETIMEDOUT: khugepaged did not finish two full scans within the agent's bound.
+        Op::Khugepaged => vec![ENOENT, ETIMEDOUT],
+        Op::Compact => vec![ENOENT],
+        // EINVAL: no such node; EIO: MPOL_MF_STRICT and some page could not be moved;
+        // EFAULT: a hole in the range; EPERM: MOVE_ALL without CAP_SYS_NICE.
+        Op::Mbind { .. } => vec![EINVAL, EIO, EFAULT, EPERM],
+        // ENODEV/EINVAL: no such node; per-page failures land in the status array.
+        Op::MovePages { .. } => vec![EINVAL, ENODEV, ENOENT, EFAULT, EACCES],
+        Op::MigratePages { .. } => vec![EINVAL, EPERM],
+        // ENODATA: the page is not resident (nothing to locate); ENOENT: no memory hotplug;
+        // EBUSY/EINVAL: the block holds unmovable pages or spans zones; EINTR: the agent's
+        // deadline interrupted a migration that kept retrying; EAGAIN/ENOMEM/EIO.
+        Op::Offline { .. } => vec![ENODATA, ENOENT, EBUSY, EINVAL, EINTR, EAGAIN, ENOMEM, EIO],
+        Op::Online => vec![ENOENT, EINVAL, ENOMEM, EBUSY],
+        // ENOENT: the guest has no pool of that size; a pool that cannot grow is not an error.
+        Op::Hugetlb { .. } => vec![ENOENT, EINVAL, ENOMEM],
+        _ => Vec::new(),
+    })
+}
+
+fn moving_advice_results(advice: Advice) -> Expect {
+    use errno::*;
+    Expect::OkOr(match advice {
+        // EINVAL: THP denied or not built, or (measured on 6.1) a range it partly collapsed;
+        // EAGAIN: pages busy; ENOMEM: no huge page to be had.
+        Advice::Collapse => vec![EINVAL, EAGAIN, ENOMEM],
+        Advice::Hugepage | Advice::Nohugepage => vec![EINVAL],
+        // EBUSY/EIO: a page that would not migrate; EINVAL/EPERM: kernels without
+        // CONFIG_MEMORY_FAILURE or the privilege.
+        Advice::SoftOffline => vec![EBUSY, EIO, EINVAL, EPERM, EFAULT],
+        _ => Vec::new(),
+    })
 }
 
 #[cfg(test)]

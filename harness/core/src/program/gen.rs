@@ -32,7 +32,10 @@ use std::collections::HashMap;
 use arbitrary::{Arbitrary, Result, Unstructured};
 
 use super::scope::{ObjKind, Scope};
-use super::{Advice, MapKind, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, PAGE_SIZE};
+use super::{
+    Advice, MapKind, MbindFlags, Op, Program, ThpMode, TouchMode, DEFAULT_SWAP_DEVICES,
+    HUGETLB_SIZES_KB, PAGE_SIZE,
+};
 
 /// Bytes per operation record.
 pub const RECORD_LEN: usize = 16;
@@ -89,13 +92,22 @@ pub enum OpKind {
     Spin,
     Mount,
     Umount,
+    Thp,
+    Khugepaged,
+    Compact,
+    Mbind,
+    MovePages,
+    MigratePages,
+    Offline,
+    Online,
+    Hugetlb,
 }
 
 use OpKind as K;
 
 /// `op` byte `EXT_BASE + i` → operation: the rarer kinds, so that random records seldom open
 /// threaded sections (each costs a thread start in the guest).
-pub const EXT_TABLE: [OpKind; 7] = [
+pub const EXT_TABLE: [OpKind; 16] = [
     K::Threads,
     K::Thread,
     K::Join,
@@ -103,7 +115,35 @@ pub const EXT_TABLE: [OpKind; 7] = [
     K::Spin,
     K::Mount,
     K::Umount,
+    K::Thp,
+    K::Khugepaged,
+    K::Compact,
+    K::Mbind,
+    K::MovePages,
+    K::MigratePages,
+    K::Offline,
+    K::Online,
+    K::Hugetlb,
 ];
+
+/// The kinds that move pages outside swap (huge pages, migration, offlining, hugetlb pools):
+/// the mutator draws them as often as each kind of [`OP_TABLE`].
+pub const MOVING_KINDS: [OpKind; 9] = [
+    K::Thp,
+    K::Khugepaged,
+    K::Compact,
+    K::Mbind,
+    K::MovePages,
+    K::MigratePages,
+    K::Offline,
+    K::Online,
+    K::Hugetlb,
+];
+
+/// Flag bit of a `madvise` record selecting [`Advice::MOVING`] instead of [`Advice::SWAP`].
+const MOVING_ADVICE: u8 = 0x08;
+/// Largest decoded 2 MiB hugetlb pool (128 MiB).
+const GEN_MAX_HUGETLB_2M: u64 = 64;
 
 /// The name of thread `i` of a decoded section: `a`, `b`, ….
 pub fn thread_name(i: usize) -> String {
@@ -178,6 +218,15 @@ impl OpKind {
             Op::Spin { .. } => K::Spin,
             Op::Mount { .. } => K::Mount,
             Op::Umount { .. } => K::Umount,
+            Op::Thp { .. } => K::Thp,
+            Op::Khugepaged => K::Khugepaged,
+            Op::Compact => K::Compact,
+            Op::Mbind { .. } => K::Mbind,
+            Op::MovePages { .. } => K::MovePages,
+            Op::MigratePages { .. } => K::MigratePages,
+            Op::Offline { .. } => K::Offline,
+            Op::Online => K::Online,
+            Op::Hugetlb { .. } => K::Hugetlb,
             Op::Corrupt { .. } | Op::Sysrq { .. } => return None,
         })
     }
@@ -519,7 +568,11 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
                 map,
                 off,
                 len,
-                advice: Advice::ALL[usize::from(f.flags() & 7) % Advice::ALL.len()],
+                advice: if f.flags() & MOVING_ADVICE != 0 {
+                    Advice::MOVING[usize::from(f.flags() & 7) % Advice::MOVING.len()]
+                } else {
+                    Advice::SWAP[usize::from(f.flags() & 7) % Advice::SWAP.len()]
+                },
             }
         }
         K::Reclaim => Op::Reclaim {
@@ -568,6 +621,49 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
             mnt: f.pick(1, &live.mounts)?,
             detach: f.flags() & 1 != 0,
         },
+        K::Thp => Op::Thp {
+            mode: ThpMode::ALL[f.a(0, ThpMode::ALL.len() as u64 - 1) as usize],
+        },
+        K::Khugepaged => Op::Khugepaged,
+        K::Compact => Op::Compact,
+        K::Online => Op::Online,
+        K::Mbind | K::MovePages => {
+            let (map, limit) = map()?;
+            let (off, len) = f.range(limit, false);
+            // Nodes 0 and 1: the two-node topology's; the seed field carries it.
+            let node = (f.seed() & 1) as u8;
+            if f.op() == K::Mbind {
+                Op::Mbind {
+                    map,
+                    off,
+                    len,
+                    node,
+                    flags: MbindFlags(f.flags() & 7),
+                }
+            } else {
+                Op::MovePages {
+                    map,
+                    off,
+                    len,
+                    node,
+                }
+            }
+        }
+        K::MigratePages => Op::MigratePages {
+            from: f.a(0, 1) as u8,
+            to: f.b(0, 1) as u8,
+        },
+        K::Offline => Op::Offline {
+            obj: obj()?,
+            page: f.a(0, GEN_MAX_PAGES - 1),
+        },
+        K::Hugetlb => {
+            let gigantic = f.flags() & 1 != 0;
+            Op::Hugetlb {
+                size_kb: HUGETLB_SIZES_KB[usize::from(gigantic)],
+                count: f.a(0, if gigantic { 1 } else { GEN_MAX_HUGETLB_2M }) as u32,
+            }
+        }
     })
 }
 

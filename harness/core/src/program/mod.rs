@@ -66,15 +66,44 @@ pub enum Advice {
     Willneed,
     Dontneed,
     Remove,
+    /// `MADV_COLLAPSE`: collapse the range into huge pages now (khugepaged's work, synchronous).
+    Collapse,
+    /// `MADV_HUGEPAGE`: the range wants huge pages (khugepaged scans it under `advise`).
+    Hugepage,
+    /// `MADV_NOHUGEPAGE`.
+    Nohugepage,
+    /// `MADV_SOFT_OFFLINE`: migrate each page away and retire its frame (hwpoison).
+    SoftOffline,
 }
 
 impl Advice {
-    pub const ALL: [Advice; 5] = [
+    pub const ALL: [Advice; 9] = [
         Advice::Pageout,
         Advice::Cold,
         Advice::Willneed,
         Advice::Dontneed,
         Advice::Remove,
+        Advice::Collapse,
+        Advice::Hugepage,
+        Advice::Nohugepage,
+        Advice::SoftOffline,
+    ];
+
+    /// The advices that existed before the page-moving ones (the decoder's first table).
+    pub const SWAP: [Advice; 5] = [
+        Advice::Pageout,
+        Advice::Cold,
+        Advice::Willneed,
+        Advice::Dontneed,
+        Advice::Remove,
+    ];
+
+    /// The advices that move or regroup pages outside swap.
+    pub const MOVING: [Advice; 4] = [
+        Advice::Collapse,
+        Advice::Hugepage,
+        Advice::Nohugepage,
+        Advice::SoftOffline,
     ];
 
     pub fn keyword(self) -> &'static str {
@@ -84,9 +113,79 @@ impl Advice {
             Advice::Willneed => "willneed",
             Advice::Dontneed => "dontneed",
             Advice::Remove => "remove",
+            Advice::Collapse => "collapse",
+            Advice::Hugepage => "hugepage",
+            Advice::Nohugepage => "nohugepage",
+            Advice::SoftOffline => "soft-offline",
         }
     }
 }
+
+/// The guest's shmem THP policy (`/sys/kernel/mm/transparent_hugepage/shmem_enabled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ThpMode {
+    Never,
+    Always,
+    WithinSize,
+    Advise,
+    /// The agent's default: no huge pages for shmem at all, `MADV_COLLAPSE` included.
+    Deny,
+    Force,
+}
+
+impl ThpMode {
+    pub const ALL: [ThpMode; 6] = [
+        ThpMode::Never,
+        ThpMode::Always,
+        ThpMode::WithinSize,
+        ThpMode::Advise,
+        ThpMode::Deny,
+        ThpMode::Force,
+    ];
+
+    /// The word `shmem_enabled` takes (and programs use).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ThpMode::Never => "never",
+            ThpMode::Always => "always",
+            ThpMode::WithinSize => "within_size",
+            ThpMode::Advise => "advise",
+            ThpMode::Deny => "deny",
+            ThpMode::Force => "force",
+        }
+    }
+}
+
+/// `mbind(2)` flags a program may pass (`MPOL_MF_*`), as a bit set in this order:
+/// bit 0 `move` (MPOL_MF_MOVE), bit 1 `move-all` (MPOL_MF_MOVE_ALL), bit 2 `strict`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MbindFlags(pub u8);
+
+impl MbindFlags {
+    /// Each flag's word and bit.
+    pub const WORDS: [(&'static str, u8); 3] = [("move", 1), ("move-all", 2), ("strict", 4)];
+
+    pub fn has(self, word: &str) -> bool {
+        Self::WORDS
+            .iter()
+            .any(|(w, bit)| *w == word && self.0 & bit != 0)
+    }
+
+    /// The words of the flags that are set, in canonical order.
+    pub fn words(self) -> impl Iterator<Item = &'static str> {
+        Self::WORDS
+            .into_iter()
+            .filter(move |(_, bit)| self.0 & bit != 0)
+            .map(|(w, _)| w)
+    }
+}
+
+/// Page sizes of the hugetlb pools a program may grow (`hugetlb 2M 16`, `hugetlb 1G 1`).
+pub const HUGETLB_SIZES_KB: [u32; 2] = [2048, 1 << 20];
+/// Most pages a `hugetlb` pool may be asked to hold (a bound, not what the guest can give).
+pub const MAX_HUGETLB_PAGES: u32 = 512;
+/// Highest NUMA node number a program may name (the guest has one or two).
+pub const MAX_NODE: u8 = 7;
 
 /// What a mapping maps and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -257,6 +356,48 @@ pub enum Op {
         mnt: MntName,
         detach: bool,
     },
+    /// Sets the guest's shmem THP policy for the rest of the program (restored after it).
+    Thp {
+        mode: ThpMode,
+    },
+    /// One khugepaged pass: scan settings made fast, wait for two full scans, restored.
+    Khugepaged,
+    /// `echo 1 > /proc/sys/vm/compact_memory`.
+    Compact,
+    /// `mbind(MPOL_BIND, {node})` on a mapping's range with `flags`.
+    Mbind {
+        map: MapName,
+        off: u64,
+        len: u64,
+        node: u8,
+        flags: MbindFlags,
+    },
+    /// `move_pages(2)` of every page of a mapping's range to `node`.
+    MovePages {
+        map: MapName,
+        off: u64,
+        len: u64,
+        node: u8,
+    },
+    /// `migrate_pages(2)` of the program's pages from node `from` to node `to`.
+    MigratePages {
+        from: u8,
+        to: u8,
+    },
+    /// Offlines the memory block that holds page `page` of the object (its PFN from
+    /// PAGE_INFO); the teardown onlines it again.
+    Offline {
+        obj: ObjName,
+        page: u64,
+    },
+    /// Onlines every offline memory block.
+    Online,
+    /// Sets the hugetlb pool of `size_kb` pages to `count` pages (a 1 GiB page comes from
+    /// `alloc_contig_range`, which migrates what is in its way); the teardown empties it.
+    Hugetlb {
+        size_kb: u32,
+        count: u32,
+    },
     /// Test only: `pwrite` the pattern behind the model's back (an unmodelled write path),
     /// so a later check must flag the data.
     Corrupt {
@@ -304,6 +445,15 @@ impl Op {
             Op::Umount { .. } => "umount",
             Op::Corrupt { .. } => "corrupt",
             Op::Sysrq { .. } => "sysrq",
+            Op::Thp { .. } => "thp",
+            Op::Khugepaged => "khugepaged",
+            Op::Compact => "compact",
+            Op::Mbind { .. } => "mbind",
+            Op::MovePages { .. } => "move-pages",
+            Op::MigratePages { .. } => "migrate-pages",
+            Op::Offline { .. } => "offline",
+            Op::Online => "online",
+            Op::Hugetlb { .. } => "hugetlb",
         }
     }
 
@@ -322,6 +472,7 @@ impl Op {
                 | Op::Pin { .. }
                 | Op::Unpin { .. }
                 | Op::Zonecheck { .. }
+                | Op::Offline { .. }
                 | Op::Mmap {
                     kind: MapKind::Gem,
                     ..
@@ -353,8 +504,13 @@ impl Op {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => Some(obj),
-            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => Some(map),
+            Op::Munmap { map }
+            | Op::Touch { map, .. }
+            | Op::Madvise { map, .. }
+            | Op::Mbind { map, .. }
+            | Op::MovePages { map, .. } => Some(map),
             Op::Tmpfs { on: Some(mnt), .. } | Op::Umount { mnt, .. } => Some(mnt),
             _ => None,
         }
@@ -378,10 +534,13 @@ impl Op {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => (None, Some(obj)),
-            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => {
-                (None, Some(map))
-            }
+            Op::Munmap { map }
+            | Op::Touch { map, .. }
+            | Op::Madvise { map, .. }
+            | Op::Mbind { map, .. }
+            | Op::MovePages { map, .. } => (None, Some(map)),
             Op::Reclaim { .. }
             | Op::Swapon { .. }
             | Op::Swapoff { .. }
@@ -390,7 +549,13 @@ impl Op {
             | Op::Thread { .. }
             | Op::Join
             | Op::Delay { .. }
-            | Op::Spin { .. } => (None, None),
+            | Op::Spin { .. }
+            | Op::Thp { .. }
+            | Op::Khugepaged
+            | Op::Compact
+            | Op::MigratePages { .. }
+            | Op::Online
+            | Op::Hugetlb { .. } => (None, None),
         }
     }
 
@@ -398,6 +563,22 @@ impl Op {
     /// perform nothing themselves.
     pub fn is_section_marker(&self) -> bool {
         matches!(self, Op::Threads | Op::Thread { .. } | Op::Join)
+    }
+
+    /// Operations that change guest-wide state (THP policy, memory blocks, hugetlb pools,
+    /// node placement) and so move pages of any object, not only their operand's. Their
+    /// effects are undone by the agent's teardown. Not allowed inside threaded sections.
+    pub fn is_guest_wide(&self) -> bool {
+        matches!(
+            self,
+            Op::Thp { .. }
+                | Op::Khugepaged
+                | Op::Compact
+                | Op::MigratePages { .. }
+                | Op::Offline { .. }
+                | Op::Online
+                | Op::Hugetlb { .. }
+        )
     }
 }
 

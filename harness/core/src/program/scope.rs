@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    MapKind, Op, MAX_DELAY_US, MAX_GEM_SIZE, MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, MAX_THREADS,
-    PAGE_SIZE,
+    MapKind, Op, HUGETLB_SIZES_KB, MAX_DELAY_US, MAX_GEM_SIZE, MAX_HUGETLB_PAGES, MAX_NODE,
+    MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, MAX_THREADS, PAGE_SIZE,
 };
 
 /// What kind of file an object name refers to.
@@ -180,6 +180,12 @@ impl Scope {
             (_, Some(sec)) if sec.threads.is_empty() => {
                 return Err(whole("after `threads` comes `thread NAME`"))
             }
+            (_, Some(_)) if op.is_guest_wide() => {
+                return Err(whole(&format!(
+                    "`{}` changes the whole guest: it runs outside threaded sections",
+                    op.keyword()
+                )))
+            }
             (_, Some(_)) => {}
         }
         let resources = self.resources(op);
@@ -226,9 +232,14 @@ impl Scope {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => vec![(obj.clone(), "obj")],
             Op::Mmap { obj, .. } => vec![(obj.clone(), "obj")],
-            Op::Munmap { map } | Op::Touch { map, .. } | Op::Madvise { map, .. } => {
+            Op::Munmap { map }
+            | Op::Touch { map, .. }
+            | Op::Madvise { map, .. }
+            | Op::Mbind { map, .. }
+            | Op::MovePages { map, .. } => {
                 vec![(map_obj(map), "map")]
             }
             Op::Swapon { dev, .. } | Op::Swapoff { dev } => {
@@ -251,7 +262,13 @@ impl Scope {
             | Op::Sysrq { .. }
             | Op::Threads
             | Op::Thread { .. }
-            | Op::Join => Vec::new(),
+            | Op::Join
+            | Op::Thp { .. }
+            | Op::Khugepaged
+            | Op::Compact
+            | Op::MigratePages { .. }
+            | Op::Online
+            | Op::Hugetlb { .. } => Vec::new(),
         }
     }
 
@@ -480,6 +497,57 @@ impl Scope {
                 }
             }
             Op::Threads | Op::Thread { .. } | Op::Join => {}
+            Op::Thp { .. } | Op::Khugepaged | Op::Compact | Op::Online => {}
+            Op::Mbind {
+                map,
+                off,
+                len,
+                node,
+                ..
+            }
+            | Op::MovePages {
+                map,
+                off,
+                len,
+                node,
+            } => {
+                let m = self.live_map(map)?;
+                if off % PAGE_SIZE != 0 {
+                    return Err(err(
+                        "off",
+                        format!("offset {off} is not a multiple of the page size"),
+                    ));
+                }
+                check_range(*off, *len, m.len, "the mapping's length")?;
+                check_node(*node, "node")?;
+            }
+            Op::MigratePages { from, to } => {
+                check_node(*from, "from")?;
+                check_node(*to, "to")?;
+            }
+            Op::Offline { obj, page } => {
+                self.open_obj(obj)?;
+                if *page >= MAX_OBJECT_SIZE / PAGE_SIZE {
+                    return Err(err(
+                        "page",
+                        format!("page {page} is past the largest object"),
+                    ));
+                }
+            }
+            Op::Hugetlb { size_kb, count } => {
+                if !HUGETLB_SIZES_KB.contains(size_kb) {
+                    return Err(err(
+                        "size",
+                        format!("no {size_kb} kB huge pages (2M or 1G)"),
+                    ));
+                }
+                if *count > MAX_HUGETLB_PAGES {
+                    return Err(err(
+                        "count",
+                        format!("a hugetlb pool holds at most {MAX_HUGETLB_PAGES} pages here, not {count}"),
+                    ));
+                }
+            }
             Op::Sysrq { key } => {
                 if !SYSRQ_KEYS.contains(*key) {
                     return Err(err(
@@ -562,4 +630,11 @@ fn check_range(off: u64, len: u64, limit: u64, what: &str) -> Result<(), ScopeEr
             format!("range {off}+{len} goes past {what} ({limit})"),
         )),
     }
+}
+
+fn check_node(node: u8, arg: &'static str) -> Result<(), ScopeError> {
+    if node > MAX_NODE {
+        return Err(err(arg, format!("node {node} is past node {MAX_NODE}")));
+    }
+    Ok(())
 }

@@ -16,7 +16,9 @@
 use std::fmt;
 
 use super::scope::{Scope, ScopeError};
-use super::{Advice, MapKind, Op, Program, TouchMode, DEFAULT_SWAP_DEVICES, MAX_OPS};
+use super::{
+    Advice, MapKind, MbindFlags, Op, Program, ThpMode, TouchMode, DEFAULT_SWAP_DEVICES, MAX_OPS,
+};
 
 /// A malformed program: where and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -235,6 +237,39 @@ impl fmt::Display for Op {
             | Op::Unpin { obj }
             | Op::Zonecheck { obj } => write!(f, "{kw} {obj}"),
             Op::Sysrq { key } => write!(f, "{kw} {key}"),
+            Op::Thp { mode } => write!(f, "{kw} {}", mode.keyword()),
+            Op::Khugepaged | Op::Compact | Op::Online => write!(f, "{kw}"),
+            Op::Mbind {
+                map,
+                off,
+                len,
+                node,
+                flags,
+            } => {
+                write!(
+                    f,
+                    "{kw} {map} off={} len={} node={node}",
+                    Size(*off),
+                    Size(*len)
+                )?;
+                flags.words().try_for_each(|w| write!(f, " {w}"))
+            }
+            Op::MovePages {
+                map,
+                off,
+                len,
+                node,
+            } => write!(
+                f,
+                "{kw} {map} off={} len={} node={node}",
+                Size(*off),
+                Size(*len)
+            ),
+            Op::MigratePages { from, to } => write!(f, "{kw} from={from} to={to}"),
+            Op::Offline { obj, page } => write!(f, "{kw} {obj} page={page}"),
+            Op::Hugetlb { size_kb, count } => {
+                write!(f, "{kw} {} count={count}", Size(u64::from(*size_kb) << 10))
+            }
         }
     }
 }
@@ -667,13 +702,60 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 _ => return Err(LineError { col, message: format!("`{k}` is not a single sysrq key") }),
             }
         }
+        "thp" => {
+            let choices: Vec<(&str, ThpMode)> = ThpMode::ALL.iter().map(|m| (m.keyword(), *m)).collect();
+            Op::Thp { mode: one_of(&mut a, "a shmem THP mode", &choices)? }
+        }
+        "khugepaged" => Op::Khugepaged,
+        "compact" => Op::Compact,
+        "online" => Op::Online,
+        "mbind" | "move-pages" => {
+            let map = a.name("a mapping name")?;
+            let (off, len) = (a.size("off")?, a.size("len")?);
+            let (v, col) = a.required("node")?;
+            let node = Args::number(v, col, "node", "a node number")?;
+            if kw == "move-pages" {
+                Op::MovePages { map, off, len, node }
+            } else {
+                let mut flags = MbindFlags::default();
+                while a.rest.iter().flatten().any(|t| !t.text.contains('=')) {
+                    let choices: Vec<(&str, u8)> = MbindFlags::WORDS.to_vec();
+                    flags.0 |= one_of(&mut a, "an mbind flag", &choices)?;
+                }
+                Op::Mbind { map, off, len, node, flags }
+            }
+        }
+        "migrate-pages" => {
+            let (v, col) = a.required("from")?;
+            let from = Args::number(v, col, "from", "a node number")?;
+            let (v, col) = a.required("to")?;
+            let to = Args::number(v, col, "to", "a node number")?;
+            Op::MigratePages { from, to }
+        }
+        "offline" => {
+            let obj = a.name("an object name")?;
+            let (v, col) = a.required("page")?;
+            Op::Offline { obj, page: Args::number(v, col, "page", "a page index")? }
+        }
+        "hugetlb" => {
+            let col = a.next_positional_col();
+            let v = a.positional("a huge page size (2M or 1G)")?;
+            let size_kb = parse_size(v)
+                .map(|b| b >> 10)
+                .and_then(|kb| u32::try_from(kb).ok())
+                .filter(|kb| super::HUGETLB_SIZES_KB.contains(kb))
+                .ok_or_else(|| LineError { col, message: format!("`{v}` is not a huge page size (2M or 1G)") })?;
+            let (v, col) = a.required("count")?;
+            Op::Hugetlb { size_kb, count: Args::number(v, col, "count", "a page count")? }
+        }
         other => {
             return Err(LineError {
                 col: tokens[0].col,
                 message: format!(
                     "unknown operation `{other}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
                      touch, madvise, reclaim, swapon, swapoff, unlink, close, gem, dma32, pin, unpin, zonecheck, \
-                     threads, thread, join, delay, spin, mount, umount, corrupt, sysrq)"
+                     threads, thread, join, delay, spin, mount, umount, thp, khugepaged, compact, mbind, \
+                     move-pages, migrate-pages, offline, online, hugetlb, corrupt, sysrq)"
                 ),
             })
         }

@@ -75,6 +75,17 @@ pub(super) struct DiskKernel {
 pub(super) struct DiskMemory {
     pub total_mib: u32,
     pub below_4g_mib: u32,
+    /// NUMA nodes (absent in bundles written before topologies: one).
+    #[serde(default = "one_node", skip_serializing_if = "is_one_node")]
+    pub nodes: u8,
+}
+
+fn one_node() -> u8 {
+    1
+}
+
+fn is_one_node(n: &u8) -> bool {
+    *n == 1
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -331,6 +331,7 @@ impl BundleContents {
             memory: DiskMemory {
                 total_mib: self.memory.total_mib,
                 below_4g_mib: self.memory.below_4g_mib,
+                nodes: self.memory.nodes,
             },
             smp: self.smp,
             append: self.append.clone(),
@@ -499,6 +500,7 @@ impl Bundle {
             memory: MemoryLayout {
                 total_mib: m.memory.total_mib,
                 below_4g_mib: m.memory.below_4g_mib,
+                nodes: m.memory.nodes,
             },
             smp: m.smp,
             append: m.append,

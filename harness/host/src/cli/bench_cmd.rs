@@ -130,6 +130,8 @@ pub fn find(
         seeds: Vec::new(),
         out: PathBuf::new(),
         stop_on_finding: true,
+        known: None,
+        topology: None,
     };
     let modes: Vec<bool> = match corpus {
         "empty" => vec![false],

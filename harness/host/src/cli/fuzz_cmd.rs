@@ -44,6 +44,13 @@ pub struct FuzzArgs {
     /// A prebuilt `shmem_ops` libFuzzer binary instead of building one.
     #[arg(long)]
     binary: Option<PathBuf>,
+    /// Known findings (e.g. kernels/known/6.1.toml): counted and shown in the summary, never
+    /// a reason to stop or to exit 1. See docs/fuzzing.md.
+    #[arg(long)]
+    known: Option<PathBuf>,
+    /// The guest topology every worker boots (docs/zone-oracle.md).
+    #[arg(long, value_enum, default_value = "flat")]
+    topology: shmemfuzz::vm::Topology,
 }
 
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
@@ -72,6 +79,15 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         seeds: args.seeds,
         out: args.out.unwrap_or_else(|| ctx.root.join("fuzz/findings")),
         stop_on_finding: args.stop_on_finding,
+        known: match args.known {
+            Some(k) => {
+                // Refuse a bad file here, not in every worker.
+                shmemfuzz::known::KnownFindings::load(&k)?;
+                Some(std::path::absolute(&k).unwrap_or(k))
+            }
+            None => None,
+        },
+        topology: Some(format!("{:?}", args.topology).to_lowercase()),
     };
     let inputs = std::fs::read_dir(&opts.corpus).map_or(0, |d| d.count());
     eprintln!(
@@ -131,6 +147,9 @@ fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
     println!("corpus: {} inputs in {}", s.corpus, opts.corpus.display());
     for a in &s.abandoned {
         println!("harness failure (not a finding): {a}");
+    }
+    for (sig, runs) in &s.known {
+        println!("known (not failed on): {sig} in {runs} run(s)");
     }
     if s.findings.is_empty() {
         println!("no findings");

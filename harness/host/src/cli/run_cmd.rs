@@ -62,6 +62,15 @@ pub struct RunArgs {
     /// run whose kernel reported a bug, so each run starts from a sound kernel).
     #[arg(long, requires = "repeat")]
     keep_going: bool,
+    /// The guest topology: `flat` (1 GiB DMA32 + 1 GiB Normal), `blocks` (128 MiB memory
+    /// blocks that can be offlined), `numa` (node 1 entirely above 4 GiB), `hugetlb` (room
+    /// for a 1 GiB page only in DMA32). See docs/zone-oracle.md.
+    #[arg(long, value_enum, default_value = "flat")]
+    topology: shmemfuzz::vm::Topology,
+    /// Known findings (e.g. kernels/known/6.1.toml): shown as known, and a run whose
+    /// findings are all known exits 0.
+    #[arg(long)]
+    known: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -84,6 +93,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.op_timeout = Duration::from_secs(args.op_timeout);
     opts.smp = args.smp;
     opts.append = args.append.clone();
+    opts.memory = args.topology.layout();
+    let known = args
+        .known
+        .as_deref()
+        .map(shmemfuzz::known::KnownFindings::load)
+        .transpose()?
+        .unwrap_or_default();
     if args.repeat > 1 || args.keep_going {
         pb.finish_and_clear();
         return run_repeated(&args, &program, prepared, opts);
@@ -167,9 +183,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("verdict: {} finding(s)", outcome.verdict.findings.len());
+    let (known_findings, unknown) = known.split(&outcome.verdict.findings);
     for f in &outcome.verdict.findings {
+        let why = known
+            .matching(&f.signature)
+            .map(|k| format!("\n    known: {}", k.why))
+            .unwrap_or_default();
         println!(
-            "  [{}] {}\n    signature: {}",
+            "  [{}] {}\n    signature: {}{why}",
             f.kind.tag(),
             f.title,
             f.signature
@@ -180,6 +201,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if args.workdir.is_some() {
         println!("console log: {}", console.display());
+    }
+    if unknown.is_empty() {
+        println!(
+            "all {} finding(s) are known ({}): exit 0",
+            known_findings.len(),
+            args.known
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string())
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     Ok(ExitCode::from(1))
 }

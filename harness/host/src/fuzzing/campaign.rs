@@ -47,6 +47,10 @@ pub struct CampaignOptions {
     pub out: PathBuf,
     /// End the campaign at the first finding.
     pub stop_on_finding: bool,
+    /// Known findings ([`crate::known`]): counted, never a reason to stop or fail.
+    pub known: Option<PathBuf>,
+    /// Guest topology name (`flat` unless given).
+    pub topology: Option<String>,
 }
 
 /// Why a campaign could not run.
@@ -88,6 +92,8 @@ pub struct CampaignStatus {
     pub harness_failures: u64,
     pub workers_running: u32,
     pub findings: BTreeMap<String, Found>,
+    /// Known findings by signature: runs that had them.
+    pub known: BTreeMap<String, u64>,
     /// Workers abandoned, with the last lines of their log.
     pub abandoned: Vec<String>,
 }
@@ -114,6 +120,9 @@ impl CampaignStatus {
             self.replaced_pages,
             self.findings.len()
         ));
+        if !self.known.is_empty() {
+            s.push_str(&format!(" (+{} known)", self.known.values().sum::<u64>()));
+        }
         s
     }
 }
@@ -269,6 +278,12 @@ fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, Ca
     if let Some(k) = &opts.kernel {
         cmd.env("SHMEMFUZZ_KERNEL", k);
     }
+    if let Some(k) = &opts.known {
+        cmd.env("SHMEMFUZZ_KNOWN", k);
+    }
+    if let Some(t) = &opts.topology {
+        cmd.env("SHMEMFUZZ_TOPOLOGY", t);
+    }
     // SAFETY: prctl only; the worker (and, through its own PDEATHSIG, its QEMU) dies with us.
     unsafe {
         cmd.pre_exec(|| {
@@ -305,6 +320,9 @@ fn collect(
             s.replaced_pages += st.replaced_pages;
             s.mm_pcs = s.mm_pcs.max(st.mm_pcs);
             functions.extend(st.functions.iter().cloned());
+            for sig in &st.known {
+                *s.known.entry(sig.clone()).or_insert(0) += 1;
+            }
             for sig in &st.findings {
                 let bundle = opts.out.join("bundles").join(dir_name(sig));
                 let f = s.findings.entry(sig.clone()).or_insert(Found {

@@ -45,6 +45,8 @@ pub fn time_to_first(
         seeds: seeds.iter().cloned().collect(),
         out: dir.path().join("out"),
         stop_on_finding: true,
+        known: None,
+        topology: None,
         ..template.clone()
     };
     let status = campaign::run(&opts, &mut |_| {})?;

@@ -10,6 +10,8 @@
 //! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] | not written |
 //! | `SHMEMFUZZ_BUNDLES` | where each new finding's bundle goes (`<dir>/<signature>`) | not written |
 //! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory |
+//! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::known`]): counted, not failed on | none |
+//! | `SHMEMFUZZ_TOPOLOGY` | the guest topology (`flat`, `blocks`, `numa`, `hugetlb`) | `flat` |
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,6 +23,7 @@ use super::stats::WorkerStats;
 use crate::bundle::{dir_name, Bundle, HitCount};
 use crate::context::{Context, ContextError};
 use crate::feedback::{Feedback, MmText};
+use crate::known::KnownFindings;
 use crate::runner::Runner;
 use crate::session::SessionOptions;
 
@@ -38,6 +41,8 @@ pub struct Env {
     pub stats: Option<PathBuf>,
     pub bundles: Option<PathBuf>,
     pub workdir: Option<PathBuf>,
+    pub known: Option<PathBuf>,
+    pub topology: Option<String>,
 }
 
 impl Env {
@@ -51,6 +56,8 @@ impl Env {
             stats: var("SHMEMFUZZ_STATS").map(PathBuf::from),
             bundles: var("SHMEMFUZZ_BUNDLES").map(PathBuf::from),
             workdir: var("SHMEMFUZZ_WORKDIR").map(PathBuf::from),
+            known: var("SHMEMFUZZ_KNOWN").map(PathBuf::from),
+            topology: var("SHMEMFUZZ_TOPOLOGY"),
         }
     }
 }
@@ -66,6 +73,10 @@ pub enum TargetError {
     Accel(#[from] crate::vm::VmError),
     #[error("creating the VM's working directory: {0}")]
     Workdir(std::io::Error),
+    #[error(transparent)]
+    Known(#[from] crate::known::KnownError),
+    #[error("SHMEMFUZZ_TOPOLOGY={0:?} is not a topology (flat, blocks, numa, hugetlb)")]
+    Topology(String),
 }
 
 /// What one input did.
@@ -93,6 +104,7 @@ pub struct FuzzTarget {
     _tempdir: Option<tempfile::TempDir>,
     stats_written: Option<Instant>,
     failures_in_a_row: u32,
+    known: KnownFindings,
 }
 
 impl FuzzTarget {
@@ -120,6 +132,16 @@ impl FuzzTarget {
             .and_then(|dir| MmText::from_build_dir(dir).ok());
         let mut opts = SessionOptions::new(workdir, accel);
         opts.append = env.append.clone();
+        if let Some(t) = &env.topology {
+            use clap::ValueEnum;
+            let topology = crate::vm::Topology::from_str(t, true)
+                .map_err(|_| TargetError::Topology(t.clone()))?;
+            opts.memory = topology.layout();
+        }
+        let known = match &env.known {
+            Some(path) => KnownFindings::load(path)?,
+            None => KnownFindings::default(),
+        };
         let kernel_id = kernel.kernel.id.clone();
         Ok(FuzzTarget {
             runner: Runner::new(kernel, opts),
@@ -133,6 +155,7 @@ impl FuzzTarget {
             _tempdir: tempdir,
             stats_written: None,
             failures_in_a_row: 0,
+            known,
         })
     }
 
@@ -177,8 +200,12 @@ impl FuzzTarget {
         self.stats.mm_pcs = self.feedback.pcs.len() as u64;
         self.stats.replaced_pages = self.feedback.replaced_pages;
         self.stats.replacing_runs = self.feedback.replacing_runs;
-        let Some(finding) = out.verdict.findings.first() else {
-            self.write_stats(false);
+        let (known, unknown) = self.known.split(&out.verdict.findings);
+        self.stats
+            .known
+            .extend(known.iter().map(|f| f.signature.clone()));
+        let Some(finding) = unknown.first() else {
+            self.write_stats(!known.is_empty());
             return Verdict::Clean;
         };
         let signature = finding.signature.clone();

@@ -146,6 +146,17 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
     let machine = format!("pc,max-ram-below-4g={}M", cfg.memory.below_4g_mib);
     let mem = format!("{}M", cfg.memory.total_mib);
     strs(&mut a, &["-machine", &machine, "-m", &mem]);
+    if cfg.memory.nodes == 2 {
+        // Node 0 takes the first below_4g_mib of RAM (all of it below 4 GiB), node 1 the rest
+        // (all of it above 4 GiB): QEMU's SRAT splits the nodes around the PCI hole.
+        let below = cfg.memory.below_4g_mib;
+        let above = cfg.memory.above_4g_mib();
+        for (id, size) in [(0, below), (1, above)] {
+            let obj = format!("memory-backend-ram,id=ram{id},size={size}M");
+            let node = format!("node,nodeid={id},memdev=ram{id}");
+            strs(&mut a, &["-object", &obj, "-numa", &node]);
+        }
+    }
     strs(&mut a, &accel_args(cfg.accel));
     strs(&mut a, &["-smp", &cfg.smp.to_string()]);
 
@@ -274,6 +285,7 @@ mod tests {
         big.memory = MemoryLayout {
             total_mib: 6144,
             below_4g_mib: 3072,
+            nodes: 1,
         };
         // (config, flag, expected values of that flag)
         let table: Vec<(VmConfig, &str, Vec<&str>)> = vec![
@@ -388,6 +400,7 @@ mod tests {
                 c.memory = MemoryLayout {
                     total_mib: 1024,
                     below_4g_mib: 1024,
+                    nodes: 1,
                 }
             }),
             ("below 4g too small", |c| c.memory.below_4g_mib = 64),
@@ -395,6 +408,7 @@ mod tests {
                 c.memory = MemoryLayout {
                     total_mib: 8192,
                     below_4g_mib: 4000,
+                    nodes: 1,
                 }
             }),
             ("smp 0", |c| c.smp = 0),

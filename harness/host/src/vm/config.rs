@@ -23,14 +23,58 @@ pub struct MemoryLayout {
     pub total_mib: u32,
     /// RAM mapped below 4 GiB (`max-ram-below-4g`), in MiB; the rest goes above 4 GiB.
     pub below_4g_mib: u32,
+    /// NUMA nodes: 1, or 2 with node 0 = the RAM below 4 GiB and node 1 = the RAM above it.
+    pub nodes: u8,
 }
 
 impl Default for MemoryLayout {
     fn default() -> Self {
-        Self {
-            total_mib: 2048,
-            below_4g_mib: 1024,
+        Topology::Flat.layout()
+    }
+}
+
+/// The guest topologies a program or campaign can ask for (`--topology`), each a
+/// [`MemoryLayout`]. All keep DMA32 below and Normal above 4 GiB (asserted at boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Topology {
+    /// 1 GiB below 4 GiB (DMA32), 1 GiB above (Normal), one node. RAM ends at 5 GiB, so the
+    /// kernel picks 1 GiB memory blocks and the first spans DMA and DMA32: not offlinable.
+    Flat,
+    /// As `flat` with 1152 MiB above 4 GiB: RAM ends at a 128 MiB boundary only, so memory
+    /// blocks are 128 MiB and each DMA32 block from 128 MiB up can be offlined.
+    Blocks,
+    /// As `flat`, on two NUMA nodes: node 0 is all the RAM below 4 GiB, node 1 all above.
+    Numa,
+    /// 2304 MiB below 4 GiB and 768 MiB above: the only 1 GiB-aligned gigantic page that fits
+    /// lies in DMA32 (1–2 GiB), so growing the 1 GiB hugetlb pool migrates what is there.
+    Hugetlb,
+}
+
+impl Topology {
+    pub fn layout(self) -> MemoryLayout {
+        let (total_mib, below_4g_mib, nodes) = match self {
+            Topology::Flat => (2048, 1024, 1),
+            Topology::Blocks => (2176, 1024, 1),
+            Topology::Numa => (2048, 1024, 2),
+            Topology::Hugetlb => (3072, 2304, 1),
+        };
+        MemoryLayout {
+            total_mib,
+            below_4g_mib,
+            nodes,
         }
+    }
+
+    /// The topology whose layout this is, if any.
+    pub fn of(layout: &MemoryLayout) -> Option<Topology> {
+        [
+            Topology::Flat,
+            Topology::Blocks,
+            Topology::Numa,
+            Topology::Hugetlb,
+        ]
+        .into_iter()
+        .find(|t| t.layout() == *layout)
     }
 }
 
@@ -61,6 +105,12 @@ impl MemoryLayout {
         }
         if self.total_mib > Self::MAX_TOTAL_MIB {
             return bad(format!("total memory {} MiB is absurd", self.total_mib));
+        }
+        if !(1..=2).contains(&self.nodes) {
+            return bad(format!(
+                "{} NUMA nodes: 1, or 2 (node 0 below 4 GiB, node 1 above)",
+                self.nodes
+            ));
         }
         if self.below_4g_mib >= self.total_mib {
             return bad(format!(

@@ -40,7 +40,7 @@ mod process;
 pub use cmdline::{
     kernel_cmdline, qemu_args, AGENT_PORT_NAME, CONSOLE_LOG, DEFAULT_KERNEL_ARGS, QEMU_STDERR,
 };
-pub use config::{Accel, DiskSpec, MemoryLayout, VmConfig, DEFAULT_QEMU};
+pub use config::{Accel, DiskSpec, MemoryLayout, Topology, VmConfig, DEFAULT_QEMU};
 pub use error::{VmError, QEMU_PACKAGE};
 pub use machine::{ConsoleRead, Machine, MONITOR_TIMEOUT};
 pub use process::live_group_members;

@@ -208,8 +208,52 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
             advice,
         } => {
             r.pick(2, &maps, map)?;
-            r.0[3] = Advice::ALL.iter().position(|a| a == advice).unwrap_or(0) as u8;
+            r.0[3] = match Advice::MOVING.iter().position(|a| a == advice) {
+                Some(i) => MOVING_ADVICE | i as u8,
+                None => Advice::SWAP.iter().position(|a| a == advice).unwrap_or(0) as u8,
+            };
             r.range(map_len(map).unwrap_or(0), *off, *len)?;
+        }
+        Op::Thp { mode } => {
+            let i = ThpMode::ALL.iter().position(|m| m == mode).unwrap_or(0);
+            r.a(0, ThpMode::ALL.len() as u64 - 1, i as u64)?;
+        }
+        Op::Khugepaged | Op::Compact | Op::Online => {}
+        Op::Mbind {
+            map,
+            off,
+            len,
+            node,
+            flags,
+        } => {
+            r.pick(2, &maps, map)?;
+            r.range(map_len(map).unwrap_or(0), *off, *len)?;
+            node_seed(&mut r, *node)?;
+            r.0[3] = flags.0;
+        }
+        Op::MovePages {
+            map,
+            off,
+            len,
+            node,
+        } => {
+            r.pick(2, &maps, map)?;
+            r.range(map_len(map).unwrap_or(0), *off, *len)?;
+            node_seed(&mut r, *node)?;
+        }
+        Op::MigratePages { from, to } => {
+            r.a(0, 1, u64::from(*from))?;
+            r.b(0, 1, u64::from(*to))?;
+        }
+        Op::Offline { obj, page } => {
+            r.pick(1, &live.open, obj)?;
+            r.a(0, GEN_MAX_PAGES - 1, *page)?;
+        }
+        Op::Hugetlb { size_kb, count } => {
+            let gigantic = *size_kb == HUGETLB_SIZES_KB[1];
+            r.0[3] = u8::from(gigantic);
+            let max = if gigantic { 1 } else { GEN_MAX_HUGETLB_2M };
+            r.a(0, max, u64::from(*count))?;
         }
         Op::Reclaim { bytes } => r.a(1, GEN_MAX_RECLAIM_PAGES, pages(*bytes)?)?,
         Op::Swapon { dev, prio } => {
@@ -233,6 +277,15 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
         Op::Corrupt { .. } | Op::Sysrq { .. } => unreachable!("refused above"),
     }
     Ok(r.0)
+}
+
+/// Nodes 0 and 1 are decoded from the seed field's low bit.
+fn node_seed(r: &mut Builder, node: u8) -> std::result::Result<(), String> {
+    if node > 1 {
+        return Err(format!("node {node}: the decoder makes nodes 0 and 1 only"));
+    }
+    r.seed(u32::from(node));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -322,3 +322,71 @@ fn a_detached_mount_keeps_open_files_usable_and_takes_their_names() {
     let (l, c, m) = error_at("mount f0\numount f0 lazy\n");
     assert_eq!((l, c), (2, 11), "{m}");
 }
+
+/// Every operation that moves pages outside swap, in canonical form.
+const MOVING_OPS: &str = "\
+thp advise
+memfd m0 size=4M
+gem g0 size=1M
+dma32 m0
+mmap v0 m0 off=0 len=4M shared
+madvise v0 off=0 len=4M hugepage
+madvise v0 off=0 len=2M collapse
+madvise v0 off=2M len=2M nohugepage
+madvise v0 off=0 len=64K soft-offline
+khugepaged
+compact
+mbind v0 off=0 len=1M node=1 move strict
+mbind v0 off=1M len=1M node=0
+move-pages v0 off=0 len=64K node=1
+migrate-pages from=0 to=1
+offline m0 page=3
+offline g0 page=0
+online
+hugetlb 2M count=16
+hugetlb 1G count=1
+thp deny
+";
+
+#[test]
+fn page_moving_operations_round_trip_byte_for_byte() {
+    let p = parse(MOVING_OPS).expect("parses");
+    assert_eq!(p.ops.len(), 21);
+    assert_eq!(print(&p), MOVING_OPS);
+    assert!(matches!(
+        p.ops[11],
+        Op::Mbind {
+            node: 1,
+            flags: crate::program::MbindFlags(5),
+            ..
+        }
+    ));
+    assert_eq!(
+        p.ops[19],
+        Op::Hugetlb {
+            size_kb: 1 << 20,
+            count: 1
+        }
+    );
+}
+
+#[test]
+fn page_moving_operations_refuse_bad_arguments_with_line_and_column() {
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("thp sometimes\n", 1, 5, "not a shmem THP mode"),
+        ("hugetlb 4M count=1\n", 1, 9, "not a huge page size"),
+        ("hugetlb 2M count=100000\n", 1, 18, "at most"),
+        ("hugetlb 2M\n", 1, 11, "needs `count=`"),
+        ("memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\nmbind v0 off=0 len=1M node=1 sideways\n", 3, 30, "not an mbind flag"),
+        ("memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\nmbind v0 off=0 len=2M node=1\n", 3, 20, "mapping"),
+        ("memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\nmove-pages v0 off=0 len=4K node=9\n", 3, 33, "past node"),
+        ("migrate-pages from=0\n", 1, 21, "needs `to=`"),
+        ("offline m0 page=1\n", 1, 9, "m0"),
+        ("memfd m0 size=1M\nthreads\nthread a\nkhugepaged\njoin\n", 4, 1, "whole guest"),
+    ];
+    for (text, line, col, what) in cases {
+        let (l, c, msg) = error_at(text);
+        assert_eq!((l, c), (*line, *col), "{text:?}: {msg}");
+        assert!(msg.contains(what), "{text:?}: {msg}");
+    }
+}

@@ -22,6 +22,8 @@ fn options(dir: &Path, binary: PathBuf, stop_on_finding: bool) -> CampaignOption
         seeds: Vec::new(),
         out: dir.join("out"),
         stop_on_finding,
+        known: None,
+        topology: None,
     }
 }
 

@@ -1,0 +1,218 @@
+//! Known findings: signatures a kernel is known to produce today, with the reason, so that
+//! campaigns and CI can keep fuzzing a kernel with a standing violation without stopping on it.
+//! A known finding is still counted and shown (the campaign's summary, `run`'s verdict lines);
+//! it only stops being a reason to fail.
+//!
+//! The file (`--known FILE`; shipped ones in `kernels/known/<line>.toml`):
+//!
+//! ```toml
+//! [[finding]]
+//! signature = "zone:*:soft-offline:*"   # `*` matches any run of characters
+//! why = "soft_offline_page() migrates with alloc_migration_target(), which ignores the mask"
+//! doc = "docs/findings/soft-offline.md"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use shmemfuzz_core::oracle::Finding;
+
+/// Why a known-findings file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KnownError {
+    #[error("reading the known-findings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a known-findings file: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{path}: entry {index} ({signature:?}) {problem}")]
+    Entry {
+        path: PathBuf,
+        index: usize,
+        signature: String,
+        problem: &'static str,
+    },
+}
+
+/// One known signature pattern and why it is known.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownFinding {
+    pub signature: String,
+    pub why: String,
+    #[serde(default)]
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnownFile {
+    #[serde(default)]
+    finding: Vec<KnownFinding>,
+}
+
+/// A set of known signature patterns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnownFindings {
+    pub entries: Vec<KnownFinding>,
+}
+
+impl KnownFindings {
+    pub fn load(path: &Path) -> Result<KnownFindings, KnownError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KnownError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<KnownFindings, KnownError> {
+        let file: KnownFile = toml::from_str(text).map_err(|source| KnownError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        for (index, e) in file.finding.iter().enumerate() {
+            let problem = if e.signature.trim().is_empty() || e.signature.chars().all(|c| c == '*')
+            {
+                Some("matches everything: name the finding")
+            } else if e.why.trim().is_empty() {
+                Some("says not why it is known (`why = ...`)")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(KnownError::Entry {
+                    path: path.to_path_buf(),
+                    index,
+                    signature: e.signature.clone(),
+                    problem,
+                });
+            }
+        }
+        Ok(KnownFindings {
+            entries: file.finding,
+        })
+    }
+
+    /// The entry that makes `signature` known, if any.
+    pub fn matching(&self, signature: &str) -> Option<&KnownFinding> {
+        self.entries
+            .iter()
+            .find(|e| glob_matches(&e.signature, signature))
+    }
+
+    /// Splits one run's findings into (known, unknown), keeping their order. In a run whose
+    /// known findings include a kernel report, the signal, taint and leak findings are its
+    /// consequences (a BUG kills the task that held the object) and count as known too.
+    pub fn split<'f>(&self, findings: &'f [Finding]) -> (Vec<&'f Finding>, Vec<&'f Finding>) {
+        let known_report = findings
+            .iter()
+            .any(|f| f.signature.starts_with("kernel:") && self.matching(&f.signature).is_some());
+        let consequence = |sig: &str| {
+            known_report
+                && ["signal:", "taint:", "leak:"]
+                    .iter()
+                    .any(|p| sig.starts_with(p))
+        };
+        findings
+            .iter()
+            .partition(|f| self.matching(&f.signature).is_some() || consequence(&f.signature))
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_whole_signatures_only() {
+        assert!(glob_matches(
+            "zone:*:soft-offline:*",
+            "zone:memfd:soft-offline:Normal"
+        ));
+        assert!(glob_matches(
+            "zone:*:soft-offline:*",
+            "zone:gem:soft-offline:Movable"
+        ));
+        assert!(!glob_matches(
+            "zone:*:soft-offline:*",
+            "zone:memfd:collapse:Normal"
+        ));
+        assert!(!glob_matches(
+            "zone:memfd:collapse",
+            "zone:memfd:collapse:Normal"
+        ));
+        assert!(glob_matches(
+            "kernel:KERNEL_BUG:drm_gem_get_pages",
+            "kernel:KERNEL_BUG:drm_gem_get_pages"
+        ));
+        assert!(!glob_matches("a*a", "a"));
+        assert!(glob_matches("a*a", "aa"));
+        assert!(glob_matches("*:Normal", "zone:memfd:collapse:Normal"));
+    }
+
+    #[test]
+    fn entries_must_name_a_finding_and_say_why() {
+        let p = Path::new("k.toml");
+        let ok = KnownFindings::parse(
+            "[[finding]]\nsignature = \"zone:*:collapse:*\"\nwhy = \"khugepaged\"\n",
+            p,
+        )
+        .expect("parses");
+        assert_eq!(ok.entries.len(), 1);
+        for bad in [
+            "[[finding]]\nsignature = \"*\"\nwhy = \"x\"\n",
+            "[[finding]]\nsignature = \"zone:*\"\nwhy = \" \"\n",
+            "[[finding]]\nsignature = \"zone:*\"\nwhy = \"x\"\nextra = 1\n",
+            "[[finding]]\nwhy = \"x\"\n",
+        ] {
+            assert!(KnownFindings::parse(bad, p).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_files_parse_and_name_their_docs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels/known");
+        let mut n = 0;
+        for e in std::fs::read_dir(&root).expect("kernels/known exists") {
+            let path = e.expect("entry").path();
+            let known = KnownFindings::load(&path).expect("a shipped file parses");
+            assert!(!known.entries.is_empty(), "{}", path.display());
+            for k in &known.entries {
+                if let Some(doc) = &k.doc {
+                    let doc = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../..")
+                        .join(doc);
+                    assert!(doc.is_file(), "{} names {}", path.display(), doc.display());
+                }
+            }
+            n += 1;
+        }
+        assert!(n >= 2, "6.1 and 6.12 files");
+    }
+}
