@@ -13,7 +13,10 @@ out=fuzz/findings-smoke
 rm -rf "$out"
 mkdir -p "$out/corpus"
 args=(fuzz --duration "$duration" --jobs "${SHMEMFUZZ_JOBS:-1}"
-      --corpus "$out/corpus" --seeds fuzz/corpus/shmem_ops --out "$out")
+      --corpus "$out/corpus" --seeds fuzz/corpus/shmem_ops --out "$out"
+      # The default kernel (Debian 6.1) has standing DMA32 violations outside swap
+      # (docs/findings/): counted and shown, not failed on. Anything else fails.
+      --known "${SHMEMFUZZ_KNOWN:-kernels/known/6.1.toml}")
 if [ -n "${SHMEMFUZZ_KERNEL:-}" ]; then args+=(--kernel "$SHMEMFUZZ_KERNEL"); fi
 status=0
 cargo run --quiet --locked -p shmemfuzz -- "${args[@]}" || status=$?

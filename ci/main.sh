@@ -12,4 +12,8 @@ cargo build --release --locked -p shmemfuzz
 has_duration=no
 for a in "$@"; do [ "$a" = --duration ] && has_duration=yes; done
 if [ "$has_duration" = no ]; then set -- --duration 10m "$@"; fi
+# The default kernel's standing violations (kernels/known/6.1.toml) are counted, not failed on.
+has_known=no
+for a in "$@"; do [ "$a" = --known ] && has_known=yes; done
+if [ "$has_known" = no ]; then set -- --known kernels/known/6.1.toml "$@"; fi
 exec target/release/shmemfuzz fuzz "$@"

@@ -35,8 +35,16 @@ const MPOL_MF_MOVE_ALL: libc::c_long = 1 << 2;
 /// Bits in the node masks passed to the NUMA syscalls.
 const MAXNODE: libc::c_ulong = 64;
 
+/// Sets the shmem THP policy. Anonymous THP follows as `madvise` whenever shmem may have huge
+/// pages: khugepaged runs only while anonymous THP is enabled (start_stop_khugepaged()), and
+/// MADV_HUGEPAGE registers a process with khugepaged only then (khugepaged_enter_vma()).
 pub fn set_thp(mode: ThpMode) -> Result<(), Errno> {
-    write_file(&format!("{THP}/shmem_enabled"), mode.keyword())
+    write_file(&format!("{THP}/shmem_enabled"), mode.keyword())?;
+    let anon = match mode {
+        ThpMode::Never | ThpMode::Deny => "never",
+        _ => "madvise",
+    };
+    write_file(&format!("{THP}/enabled"), anon)
 }
 
 fn full_scans() -> Option<u64> {
@@ -45,8 +53,8 @@ fn full_scans() -> Option<u64> {
         .ok()
 }
 
-/// One khugepaged pass: scanning made fast, wait for two more full scans (the first may
-/// have started before the program's ranges were eligible), settings restored.
+/// One khugepaged pass: its scanning made fast, wait for two more full scans (the first may have started before the program's
+/// ranges were eligible), settings restored.
 pub fn khugepaged_pass() -> Result<(), Errno> {
     let start = full_scans().ok_or(Errno::ENOENT)?;
     for (file, value) in [
@@ -238,5 +246,6 @@ pub fn restore_guest() {
         }
     }
     restore_khugepaged();
+    let _ = write_file(&format!("{THP}/enabled"), "never");
     let _ = set_thp(DEFAULT_SHMEM_THP);
 }

@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 
 use crate::oracle::{pattern, Expect, Model, TouchPlan};
 use crate::program::scope::Scope;
-use crate::program::{text, Advice, MapKind, Op, Program, TouchMode};
+use crate::program::{text, Advice, MapKind, Op, Program, ThpMode, TouchMode};
 use crate::protocol::errno;
 
 /// File name of the mock driver's uapi header, as the reproducer includes it.
@@ -718,8 +718,9 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             c_string(&key.to_string())
         ),
         Op::Thp { mode } => format!(
-            "\terr = write_file(\"/sys/kernel/mm/transparent_hugepage/shmem_enabled\", \"{}\");\n",
-            mode.keyword()
+            "\terr = set_thp(\"{}\", {});\n",
+            mode.keyword(),
+            u8::from(!matches!(mode, ThpMode::Never | ThpMode::Deny))
         ),
         Op::Khugepaged => "\terr = khugepaged_pass();\n".to_string(),
         Op::Compact => "\terr = write_file(\"/proc/sys/vm/compact_memory\", \"1\");\n".to_string(),

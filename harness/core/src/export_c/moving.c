@@ -45,6 +45,15 @@ static int khugepaged_pass(void)
 	return err;
 }
 
+/* The shmem THP policy; anonymous THP follows as madvise unless shmem THP is off, since
+ * khugepaged runs (and MADV_HUGEPAGE registers a process with it) only then. */
+static int set_thp(const char *mode, int anon_madvise)
+{
+	int err = write_file(THP "/shmem_enabled", mode);
+
+	return err ?: write_file(THP "/enabled", anon_madvise ? "madvise" : "never");
+}
+
 static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int flags)
 {
 	unsigned long mask = 1UL << node;

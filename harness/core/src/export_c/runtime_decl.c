@@ -32,6 +32,7 @@
 
 /* The operations that move pages outside swap (defined at the end of the file). */
 static int khugepaged_pass(void);
+static int set_thp(const char *mode, int anon_madvise);
 struct map;
 struct obj;
 static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int flags);

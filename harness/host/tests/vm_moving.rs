@@ -1,0 +1,185 @@
+//! VM tests of the paths that move shmem pages outside swap (docs/zone-oracle.md, "Beyond
+//! swap"; docs/findings/): on Debian's stock 6.1 kernel, MADV_COLLAPSE, khugepaged,
+//! MADV_SOFT_OFFLINE, memory block offlining and mbind(MOVE|STRICT) leave DMA32-masked pages
+//! above 4 GiB, and a GEM pin afterwards hits drm_gem_get_pages()'s BUG_ON: each must be a
+//! finding with its own signature (so the oracle can fail). Compaction, move_pages and
+//! migrate_pages hold: they must stay clean. A run whose findings are all in
+//! kernels/known/6.1.toml exits 0 with `--known`.
+
+mod fixture;
+
+use fixture::{boot_with, example, kernel, shmemfuzz, text, Workdir};
+use shmemfuzz::session::Session;
+use shmemfuzz::vm::Topology;
+use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::PageState;
+use shmemfuzz_core::zoneinfo::PFN_4G;
+
+const KERNEL: &str = "debian-6.1";
+
+fn boot_on(topology: Topology, name: &str) -> (Session, Workdir) {
+    let wd = Workdir::new(name);
+    let s = boot_with(&kernel(KERNEL), &wd, |o| o.memory = topology.layout());
+    (s, wd)
+}
+
+/// Runs `name` and returns the run's signatures and the program.
+fn signatures(
+    s: &mut Session,
+    name: &str,
+) -> (Vec<String>, Program, shmemfuzz::session::RunOutcome) {
+    let program = example(name);
+    let out = s
+        .run(&program, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{name} runs: {e:#}"));
+    let sigs = out
+        .verdict
+        .findings
+        .iter()
+        .map(|f| f.signature.clone())
+        .collect();
+    (sigs, program, out)
+}
+
+/// Pages of `obj` at or above 4 GiB, and resident, after the operation printed as `op`.
+fn above_4g_after(
+    program: &Program,
+    out: &shmemfuzz::session::RunOutcome,
+    op: &str,
+    obj: &str,
+) -> (usize, usize) {
+    let i = program
+        .ops
+        .iter()
+        .position(|o| o.to_string() == op)
+        .unwrap_or_else(|| panic!("no `{op}`"));
+    let pages = &out.records[i]
+        .pages
+        .iter()
+        .find(|o| o.obj == obj)
+        .unwrap_or_else(|| panic!("{obj} observed after `{op}`"))
+        .pages;
+    let resident = pages.iter().filter(|p| p.state == PageState::Resident);
+    let above = resident.clone().filter(|p| p.pfn >= PFN_4G).count();
+    (above, resident.count())
+}
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU"]
+fn collapse_khugepaged_and_soft_offline_break_the_mask_and_compaction_holds() {
+    let (mut s, _wd) = boot_on(Topology::Flat, "moving-flat");
+    for (name, op, sig) in [
+        (
+            "collapse-dma32.prog",
+            "madvise v0 off=0 len=4M collapse",
+            "zone:memfd:collapse:Normal",
+        ),
+        (
+            "khugepaged-dma32.prog",
+            "khugepaged",
+            "zone:memfd:khugepaged:Normal",
+        ),
+        (
+            "soft-offline-dma32.prog",
+            "madvise v0 off=0 len=1M soft-offline",
+            "zone:memfd:soft-offline:Normal",
+        ),
+    ] {
+        let (sigs, program, out) = signatures(&mut s, name);
+        assert_eq!(sigs, vec![sig.to_string()], "{name}");
+        let (above, resident) = above_4g_after(&program, &out, op, "m0");
+        assert!(
+            above > 0 && above <= resident,
+            "{name}: {above}/{resident} above 4 GiB"
+        );
+        eprintln!("{name}: {above}/{resident} pages above 4 GiB after `{op}`");
+    }
+    let (sigs, program, out) = signatures(&mut s, "compact-dma32.prog");
+    assert!(sigs.is_empty(), "compaction stays in its zone: {sigs:?}");
+    assert_eq!(above_4g_after(&program, &out, "compact", "m0").0, 0);
+    // Last: the pin BUGs and taints the guest.
+    let (sigs, _, _) = signatures(&mut s, "gem-collapse-pin.prog");
+    for want in [
+        "zone:gem:collapse:Normal",
+        "kernel:KERNEL_BUG:drm_gem_get_pages",
+    ] {
+        assert!(sigs.iter().any(|s| s == want), "{want} in {sigs:?}");
+    }
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU (128 MiB memory blocks)"]
+fn offlining_a_dma32_memory_block_breaks_the_mask() {
+    let (mut s, _wd) = boot_on(Topology::Blocks, "moving-blocks");
+    let (sigs, program, out) = signatures(&mut s, "offline-dma32.prog");
+    assert_eq!(sigs, vec!["zone:memfd:offline:Normal".to_string()]);
+    let (above, resident) = above_4g_after(&program, &out, "offline m0 page=45000", "m0");
+    assert!(above > 0, "{above}/{resident}");
+    eprintln!("offline: {above}/{resident} pages above 4 GiB");
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU (two NUMA nodes)"]
+fn mbind_moves_what_move_pages_and_migrate_pages_refuse() {
+    let (mut s, _wd) = boot_on(Topology::Numa, "moving-numa");
+    let nodes: std::collections::BTreeSet<u32> = s.info.zones.iter().map(|z| z.node).collect();
+    assert_eq!(nodes.len(), 2, "{:?}", s.info.zones);
+    let (sigs, program, out) = signatures(&mut s, "mbind-dma32.prog");
+    // move_pages and migrate_pages move nothing (the zonecheck after them is clean); mbind
+    // returns EIO and moves anyway.
+    assert_eq!(sigs, vec!["zone:memfd:mbind:Normal".to_string()]);
+    assert_eq!(
+        above_4g_after(&program, &out, "migrate-pages from=0 to=1", "m0").0,
+        0
+    );
+    let i = program
+        .ops
+        .iter()
+        .position(|o| o.keyword() == "mbind")
+        .expect("mbind");
+    assert_eq!(
+        out.records[i].result,
+        shmemfuzz_core::protocol::OpResult::Errno(libc::EIO),
+        "mbind reports EIO"
+    );
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU"]
+fn known_findings_are_shown_and_exit_zero() {
+    let wd = Workdir::new("moving-known");
+    let prog = fixture::examples_dir().join("soft-offline-dma32.prog");
+    let known =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels/known/6.1.toml");
+    let args = |k: bool| {
+        let mut a = vec![
+            "run".to_string(),
+            prog.display().to_string(),
+            "--kernel".into(),
+            KERNEL.into(),
+        ];
+        if k {
+            a.extend(["--known".to_string(), known.display().to_string()]);
+        }
+        a
+    };
+    let plain = shmemfuzz(
+        &args(false).iter().map(String::as_str).collect::<Vec<_>>(),
+        wd.path(),
+    );
+    assert_eq!(plain.status.code(), Some(1), "{}", text(&plain));
+    let with = shmemfuzz(
+        &args(true).iter().map(String::as_str).collect::<Vec<_>>(),
+        wd.path(),
+    );
+    let out = text(&with);
+    assert_eq!(with.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("signature: zone:memfd:soft-offline:Normal"),
+        "{out}"
+    );
+    assert!(out.contains("known: soft_offline_page()"), "{out}");
+}
