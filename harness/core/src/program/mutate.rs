@@ -8,7 +8,7 @@
 //! instead (libFuzzer's own), which finds what records cannot express (a torn record).
 //! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
 
-use super::gen::{Decoder, OpKind, GEN_MAX_LEN, OP_TABLE, RECORD_LEN};
+use super::gen::{Decoder, OpKind, GEN_MAX_LEN, MOVING_KINDS, OP_TABLE, RECORD_LEN};
 
 /// What one call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,7 +139,8 @@ fn section(data: &mut Vec<u8>, records: usize, rng: &mut fastrand::Rng) {
 }
 
 /// A random record whose operation is drawn evenly over the kinds (not over [`OP_TABLE`]'s
-/// weighted slots), with small arguments half of the time.
+/// weighted slots) and the page-moving kinds ([`MOVING_KINDS`]), with small arguments half
+/// of the time.
 fn fresh_record(rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
     let mut r = [0u8; RECORD_LEN];
     rng.fill(&mut r);
@@ -148,6 +149,7 @@ fn fresh_record(rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
         .enumerate()
         .filter(|(i, k)| OP_TABLE[..*i].iter().all(|o| o != *k))
         .map(|(_, k)| *k)
+        .chain(MOVING_KINDS)
         .collect();
     r[0] = kinds[rng.usize(0..kinds.len())].selector();
     if rng.bool() {
