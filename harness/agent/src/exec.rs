@@ -27,8 +27,10 @@ use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
 use shmemfuzz_core::program::PAGE_SIZE;
 use shmemfuzz_core::program::{Advice, MapKind, Op, Program, TouchMode};
 use shmemfuzz_core::protocol::{
-    write_frame, AgentMsg, DataCheck, ObjObs, OpRecord, OpResult, PageState, PagemapCheck,
+    write_frame, AgentMsg, DataCheck, ObjObs, OpRecord, OpResult, PageOwner, PageState,
+    PagemapCheck,
 };
+use shmemfuzz_core::zoneinfo::PFN_4G;
 
 use crate::gem::Dri;
 use crate::moving;
@@ -88,6 +90,8 @@ struct State {
     handles: BTreeMap<String, u32>,
     /// Objects whose pages are observed after every operation (DMA32-constrained or pinned).
     watched: BTreeSet<String>,
+    /// The run's one page_owner record was taken (or tried).
+    page_owner_taken: bool,
 }
 
 impl State {
@@ -215,6 +219,26 @@ impl Executor<'_> {
             _ => None,
         };
         let (pages, pagemap) = st.observe(extra);
+        let page_owner = if st.page_owner_taken {
+            None
+        } else {
+            let first = pages.iter().find_map(|o| {
+                let i = o
+                    .pages
+                    .iter()
+                    .position(|p| p.state == PageState::Resident && p.pfn >= PFN_4G)?;
+                Some((o.obj.clone(), i as u64, o.pages[i].pfn))
+            });
+            first.and_then(|(obj, page, pfn)| {
+                st.page_owner_taken = true;
+                crate::sys::page_owner(pfn).map(|report| PageOwner {
+                    obj,
+                    page,
+                    pfn,
+                    report,
+                })
+            })
+        };
         OpRecord {
             index: i as u32,
             result,
@@ -223,6 +247,7 @@ impl Executor<'_> {
             swap_used_kib: crate::sys::swap_used_kib(),
             pages,
             pagemap,
+            page_owner,
         }
     }
 

@@ -83,3 +83,20 @@ pub fn active_swaps() -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
 }
+
+/// The page_owner record of frame `pfn` (CONFIG_PAGE_OWNER with `page_owner=on`), or `None`.
+/// The file's position is the PFN to start from (read_page_owner()): one seek, one read, and
+/// the record is kept only if it is that frame's (free frames are skipped by the kernel).
+pub fn page_owner(pfn: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open("/sys/kernel/debug/page_owner").ok()?;
+    f.seek(SeekFrom::Start(pfn)).ok()?;
+    let mut buf = vec![0u8; 8192];
+    let n = f.read(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let pfn_line = format!("PFN {pfn} ");
+    let pfn_hex = format!("PFN 0x{pfn:x} ");
+    text.lines()
+        .any(|l| l.starts_with(&pfn_line) || l.starts_with(&pfn_hex))
+        .then_some(text)
+}

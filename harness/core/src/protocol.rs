@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Largest frame either side accepts (16 MiB). An operation's record carries the page states
 /// of every watched object (about 12 bytes a page): 16 MiB holds well over a million pages,
 /// more than a 2–3 GiB guest has (1 MiB failed a program with 1.25 GiB of DMA32 objects).
@@ -175,6 +175,21 @@ pub struct OpRecord {
     pub pages: Vec<ObjObs>,
     /// `None` when nothing was observed or the agent lacks CAP_SYS_ADMIN.
     pub pagemap: Option<PagemapCheck>,
+    /// The allocation record of the first page of a watched object seen at or above 4 GiB in
+    /// the run (kernels with CONFIG_PAGE_OWNER booted with `page_owner=on`): it names the
+    /// function that allocated the misplaced page. At most one per run.
+    #[serde(default)]
+    pub page_owner: Option<PageOwner>,
+}
+
+/// What `/sys/kernel/debug/page_owner` says about one page frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageOwner {
+    pub obj: String,
+    pub page: u64,
+    pub pfn: u64,
+    /// The record as the kernel prints it (allocation order, gfp mask, stack).
+    pub report: String,
 }
 
 /// How the program's child process ended.
@@ -363,6 +378,7 @@ mod tests {
             swap_used_kib: 0,
             pages: Vec::new(),
             pagemap: None,
+            page_owner: None,
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

@@ -379,6 +379,7 @@ mod tests {
                 pages,
             }],
             pagemap: None,
+            page_owner: None,
         }
     }
 

@@ -79,6 +79,7 @@ fn record(index: u32) -> OpRecord {
             compared: 3,
             mismatched: 0,
         }),
+        page_owner: None,
     }
 }
 

@@ -221,6 +221,15 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
         let place = f.signature.trim_start_matches("zone:");
         let n = zone_tracker.violations.get(place).copied().unwrap_or(0);
         f.detail = format!("{n} page observations in all break the DMA32 mask with this signature");
+        if let Some(o) = facts.records.iter().find_map(|r| r.page_owner.as_ref()) {
+            f.detail.push_str(&format!(
+                "\npage_owner of page {} of `{}` (PFN {:#x}), the first seen above 4 GiB:\n{}",
+                o.page,
+                o.obj,
+                o.pfn,
+                o.report.trim_end()
+            ));
+        }
     }
     v.replaced = std::mem::take(&mut zone_tracker.replaced);
     for r in facts.reports.iter().filter(|r| r.is_finding) {
@@ -395,6 +404,7 @@ mod tests {
             swap_used_kib: 0,
             pages: Vec::new(),
             pagemap: None,
+            page_owner: None,
         }
     }
 

@@ -23,6 +23,7 @@ fn record(index: u32, result: OpResult) -> OpRecord {
         swap_used_kib: 0,
         pages: Vec::new(),
         pagemap: None,
+        page_owner: None,
     }
 }
 

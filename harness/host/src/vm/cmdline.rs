@@ -45,6 +45,9 @@ pub const DEFAULT_KERNEL_ARGS: &[&str] = &[
     "nmi_watchdog=0",
     "sysrq_always_enabled",
     "kasan_multi_shot",
+    // CONFIG_PAGE_OWNER (self-built kernels' debug.config): a zone finding carries the
+    // allocation stack of the first misplaced page. Ignored by kernels without it.
+    "page_owner=on",
 ];
 
 /// x86's `COMMAND_LINE_SIZE` is 2048 bytes including the NUL.
