@@ -114,3 +114,72 @@ fn console_golden() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Agreement with syzkaller's report-parser corpus (`pkg/report/testdata/linux/report` of a
+/// `google/syzkaller` checkout, given in `SYZKALLER_REPORTS`): prints, per log, the expected
+/// title and the findings parsed, then the totals. A measurement, not a pass/fail test.
+///
+/// ```text
+/// SYZKALLER_REPORTS=/path/to/syzkaller/pkg/report/testdata/linux/report \
+///     cargo test -p shmemfuzz-core --test console_golden -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore = "needs a syzkaller checkout (SYZKALLER_REPORTS)"]
+fn syzkaller_corpus_agreement() {
+    let Some(dir) = std::env::var_os("SYZKALLER_REPORTS") else {
+        eprintln!("SYZKALLER_REPORTS not set");
+        return;
+    };
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("corpus directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let (mut with, mut detected, mut func_agree, mut without, mut false_alarms, mut noisy) =
+        (0, 0, 0, 0, 0, 0);
+    for path in &files {
+        let bytes = fs::read(path).expect("read");
+        let text = String::from_utf8_lossy(&bytes);
+        let (header, log) = text.split_once("\n\n").unwrap_or(("", &text));
+        let titles: Vec<&str> = header
+            .lines()
+            .filter_map(|l| l.strip_prefix("TITLE: "))
+            .collect();
+        let reports = parse_bytes(log.as_bytes());
+        let findings: Vec<&KernelReport> = reports.iter().filter(|r| r.is_finding).collect();
+        for r in &findings {
+            if shmemfuzz_core::console::signature_noise(&r.signature).is_some() {
+                noisy += 1;
+                println!("NOISE {}: {}", path.display(), r.signature);
+            }
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+        let Some(want) = titles.first() else {
+            without += 1;
+            if !findings.is_empty() {
+                false_alarms += 1;
+                println!("FALSE {name}: {}", findings[0].title);
+            }
+            continue;
+        };
+        with += 1;
+        let Some(got) = findings.first() else {
+            println!("MISS  {name}: {want}");
+            continue;
+        };
+        detected += 1;
+        let func = |t: &str| t.rsplit_once(" in ").map(|(_, f)| f.to_string());
+        if func(want).is_some() && func(want) == func(&got.title) {
+            func_agree += 1;
+        } else {
+            println!(
+                "TITLE {name}: want {want:?} got {:?} ({})",
+                got.title, got.signature
+            );
+        }
+    }
+    println!(
+        "logs with a report: {with}, detected {detected}, function agrees {func_agree}; \
+         logs without: {without}, false alarms {false_alarms}; noisy signatures {noisy}"
+    );
+}

@@ -78,6 +78,7 @@
 mod classify;
 mod frames;
 mod line;
+mod normalize;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -88,6 +89,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use classify::{classify, is_separator, EndRule, Start};
+pub use normalize::{normalize_text, signature_noise};
 
 /// Longest console line kept as one line; longer lines are cut into pieces of this size.
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -383,6 +385,8 @@ impl Open {
 
     fn finish(self) -> KernelReport {
         let (mut title, signature) = report::describe(self.kind, &self.lines);
+        // A last pass, so that no signature carries noise whatever part of it came from.
+        let signature = normalize_text(&signature);
         if title.trim().is_empty() {
             title = self.kind.tag().to_string();
         }
