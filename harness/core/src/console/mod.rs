@@ -297,6 +297,9 @@ struct Open {
     seen_call_trace: bool,
     /// The x86 oops banner (`Oops:`, `invalid opcode:`, `general protection fault`) was seen.
     seen_banner: bool,
+    /// A `Kernel panic` line continued the report (its stack comes with the panic): the
+    /// index of that line in `lines` and its console line number.
+    panic_at: Option<(usize, usize)>,
 }
 
 impl Open {
@@ -310,6 +313,7 @@ impl Open {
             seen_trace: false,
             seen_call_trace: false,
             seen_banner: start.oops_banner,
+            panic_at: None,
         }
     }
 
@@ -324,6 +328,26 @@ impl Open {
             EndRule::TaskClose => t == "</TASK>",
             EndRule::Single => true,
         }
+    }
+
+    /// Does a `Kernel panic` line continue this report? It does when the report has not
+    /// printed its stack yet: old kernels panic for `panic_on_warn` inside `__warn()`, before
+    /// the registers and the call trace, and the panic's own stack is the report's.
+    fn takes_panic(&self, s: &Start) -> bool {
+        s.kind == ReportKind::Panic
+            && self.kind != ReportKind::Panic
+            && self.panic_at.is_none()
+            && !self.seen_call_trace
+    }
+
+    /// Continue the report with the panic line `msg` (console line `line_no`): from now on
+    /// it ends where the panic ends.
+    fn take_panic(&mut self, msg: &str, line_no: usize) {
+        if self.lines.len() < MAX_BODY_LINES {
+            self.panic_at = Some((self.lines.len(), line_no));
+        }
+        self.end = EndRule::Panic;
+        self.push(msg);
     }
 
     /// Does the start line `s` continue this report rather than begin a new one?
@@ -383,22 +407,46 @@ impl Open {
             && self.lines.len() >= MAX_LINES_WITHOUT_TRACE
     }
 
-    fn finish(self) -> KernelReport {
-        let (mut title, signature) = report::describe(self.kind, &self.lines);
-        // A last pass, so that no signature carries noise whatever part of it came from.
-        let signature = normalize_text(&signature);
-        if title.trim().is_empty() {
-            title = self.kind.tag().to_string();
+    /// The report, then the panic that continued it (if any) as a report of its own.
+    fn finish(self) -> Vec<KernelReport> {
+        let mut out = vec![make_report(
+            self.kind,
+            self.first_line,
+            &self.lines,
+            self.truncated,
+        )];
+        if let Some((at, line_no)) = self.panic_at {
+            out.push(make_report(
+                ReportKind::Panic,
+                line_no,
+                &self.lines[at..],
+                self.truncated,
+            ));
         }
-        KernelReport {
-            kind: self.kind,
-            title,
-            first_line: self.first_line,
-            text: self.lines.join("\n"),
-            is_finding: self.kind.is_finding(),
-            signature,
-            truncated: self.truncated,
-        }
+        out
+    }
+}
+
+fn make_report(
+    kind: ReportKind,
+    first_line: usize,
+    lines: &[String],
+    truncated: bool,
+) -> KernelReport {
+    let (mut title, signature) = report::describe(kind, lines);
+    // A last pass, so that no signature carries noise whatever part of it came from.
+    let signature = normalize_text(&signature);
+    if title.trim().is_empty() {
+        title = kind.tag().to_string();
+    }
+    KernelReport {
+        kind,
+        title,
+        first_line,
+        text: lines.join("\n"),
+        is_finding: kind.is_finding(),
+        signature,
+        truncated,
     }
 }
 
@@ -465,15 +513,16 @@ impl ConsoleScanner {
             self.complete_line(&mut out);
         }
         if let Some(open) = self.open.take() {
-            let report = open.finish();
-            if self.completed.contains(&cut_off_key(&report)) {
-                // Cut off by the end of the console (the VM was ended while a kernel
-                // reported in a loop): whole reports of its kind and place were already
-                // returned, and this one may lack the lines its signature needs (the cache,
-                // the free stack).
-                self.suppressed += 1;
-            } else {
-                self.emit(report, &mut out);
+            for report in open.finish() {
+                if self.completed.contains(&cut_off_key(&report)) {
+                    // Cut off by the end of the console (the VM was ended while a kernel
+                    // reported in a loop): whole reports of its kind and place were already
+                    // returned, and this one may lack the lines its signature needs (the
+                    // cache, the free stack).
+                    self.suppressed += 1;
+                } else {
+                    self.emit(report, &mut out);
+                }
             }
         }
         out
@@ -518,6 +567,10 @@ impl ConsoleScanner {
                 return;
             }
             match start {
+                Some(s) if open.takes_panic(&s) => {
+                    open.take_panic(msg, self.lines_seen);
+                    return;
+                }
                 Some(s) if !open.absorbs(&s) => self.close(out),
                 _ => {
                     open.push(msg);
@@ -546,9 +599,10 @@ impl ConsoleScanner {
 
     /// Emits a report that reached its end (see [`ConsoleScanner::finish`] for the others).
     fn emit_complete(&mut self, open: Open, out: &mut Vec<KernelReport>) {
-        let report = open.finish();
-        self.completed.insert(cut_off_key(&report));
-        self.emit(report, out);
+        for report in open.finish() {
+            self.completed.insert(cut_off_key(&report));
+            self.emit(report, out);
+        }
     }
 
     fn emit(&mut self, report: KernelReport, out: &mut Vec<KernelReport>) {

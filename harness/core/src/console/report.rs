@@ -1,6 +1,6 @@
 //! Turning the lines of a finished report into its title and signature.
 
-use super::classify::SWAP_ENTRY_ERRORS;
+use super::classify::{warn_format, SWAP_ENTRY_ERRORS};
 use super::frames::{is_generic, parse_frame, parse_rip, symbol_func, Frame};
 use super::ReportKind;
 
@@ -168,15 +168,19 @@ fn in_func(func: Option<&str>) -> String {
     func.map(|f| format!(" in {f}")).unwrap_or_default()
 }
 
-/// The function after `at file:line` in a `WARNING: CPU: 0 PID: 1 at file:line func+0x..`.
+/// The file (`path:line`) and the function of a `__warn()` line, in any of its formats.
 fn warning_site(first: &str) -> (Option<&str>, Option<&str>) {
-    let Some((_, after)) = first.split_once(" at ") else {
+    let rest = first.trim_start_matches("WARNING:").trim_start();
+    let Some(w) = warn_format(rest) else {
         return (None, None);
     };
-    let mut words = after.split_whitespace();
-    let file = words.next();
-    let func = words.next().and_then(symbol_func);
-    (file, func)
+    // `shmem_foo+0x1/0x2`, or `shmem_foo()` in the oldest format.
+    let func = symbol_func(w.site).or_else(|| {
+        let name = w.site.strip_suffix("()")?;
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .then_some(name)
+    });
+    (Some(w.file), func)
 }
 
 /// Cut a message at the first separator, for titles built from free text.
@@ -232,7 +236,7 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
     match kind {
         ReportKind::Warning => {
             let (file, site) = warning_site(first);
-            if !(first.contains("CPU:") && file.is_some()) {
+            if file.is_none() {
                 // lockdep-style "WARNING: possible circular locking dependency detected"
                 let what = first.trim_start_matches("WARNING:").trim();
                 let func = first_meaningful(&a.main, false);
@@ -261,10 +265,11 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
                 .trim_end_matches('!');
             let func = pick(None, &a.main, false);
             let file = cut_at(at, &[":"]);
-            (
-                format!("kernel BUG at {at}"),
-                format!("{tag}:{}", func.unwrap_or(file)),
-            )
+            let title = match func {
+                Some(f) => format!("kernel BUG in {f}"),
+                None => format!("kernel BUG at {file}"),
+            };
+            (title, format!("{tag}:{}", func.unwrap_or(file)))
         }
         ReportKind::Oops => {
             let mut head = first;

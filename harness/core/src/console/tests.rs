@@ -643,3 +643,102 @@ fn a_report_cut_off_by_the_end_of_the_console_is_dropped_when_a_whole_one_of_its
     assert_eq!(alone.len(), 1);
     assert_eq!(alone[0].signature, "KASAN:use-after-free:-:free:i_callback");
 }
+
+#[test]
+fn new_warning_format_names_the_site_without_noise() {
+    // syzkaller's pkg/report/testdata/linux/report/756 (6.18 format), trimmed.
+    let text = "\
+[  195.358969][ T5830] ------------[ cut here ]------------
+[  195.364985][ T5830] WARNING: fs/dcache.c:829 at fast_dput+0x334/0x430, CPU#1: syz-executor/5830
+[  195.373920][ T5830] Modules linked in:
+[  195.378541][ T5830] CPU: 1 UID: 0 PID: 5830 Comm: syz-executor Not tainted syzkaller #0 PREEMPT(full)
+[  195.398271][ T5830] RIP: 0010:fast_dput+0x334/0x430
+[  195.428425][ T5830] Call Trace:
+[  195.428434][ T5830]  <TASK>
+[  195.428467][ T5830]  dput+0xe8/0x1a0
+[  195.450810][ T5830]  ovl_stack_put+0x6a/0xa0
+[  195.746308][ T5830]  </TASK>
+[  195.746308][ T5830] ---[ end trace 0000000000000000 ]---
+";
+    let r = parse(text);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].title, "WARNING in fast_dput");
+    assert_eq!(r[0].signature, "WARNING:fast_dput");
+    // The site unnamed (`at 0x0`): the RIP names it.
+    let r = parse(&text.replace("at fast_dput+0x334/0x430", "at 0x0"));
+    assert_eq!(r[0].signature, "WARNING:fast_dput");
+    // The oldest format.
+    let r = parse("WARNING: at mm/shmem.c:12 shmem_x()\nCall Trace:\n---[ end trace 1 ]---\n");
+    assert_eq!(r[0].title, "WARNING in shmem_x");
+}
+
+#[test]
+fn a_warning_stays_open_through_the_panic_on_warn_that_prints_its_stack() {
+    // Shaped after syzkaller's pkg/report/testdata/linux/report/140 (4.15): panic_on_warn
+    // panics inside __warn(), before the registers and the trace.
+    let text = "\
+[  251.257471] WARNING: CPU: 0 PID: 5944 at lib/refcount.c:187 refcount_sub_and_test+0x167/0x1b0
+[  251.266280] Kernel panic - not syncing: panic_on_warn set ...
+[  251.266280] 
+[  251.273637] CPU: 0 PID: 5944 Comm: syz-executor1 Not tainted 4.15.0-rc4+ #164
+[  251.290229] Call Trace:
+[  251.292883]  dump_stack+0x194/0x257
+[  251.292883]  panic+0x1e4/0x41c
+[  251.292883]  __warn+0x1dc/0x200
+[  251.292883]  report_bug+0x211/0x2d0
+[  251.292883]  fixup_bug.part.11+0x37/0x80
+[  251.292883]  do_error_trap+0x2d7/0x3e0
+[  251.292883]  invalid_op+0x22/0x40
+[  251.292883] RIP: 0010:refcount_sub_and_test+0x167/0x1b0
+[  251.292883]  refcount_dec_and_test+0x1a/0x20
+[  251.292883]  sctp_wfree+0x12a/0x5a0
+[  251.292883]  skb_release_head_state+0x124/0x260
+[  251.300000] Dumping ftrace buffer:
+[  251.300000]    (ftrace buffer empty)
+[  251.300000] Kernel Offset: disabled
+[  251.300000] Rebooting in 86400 seconds..
+";
+    let r = parse(text);
+    assert_eq!(
+        summary(&r),
+        vec![
+            (
+                ReportKind::Warning,
+                "WARNING in sctp_wfree".to_string(),
+                "WARNING:sctp_wfree".to_string(),
+                1
+            ),
+            (
+                ReportKind::Panic,
+                "Kernel panic - not syncing: panic_on_warn set ...".to_string(),
+                "PANIC:panic_on_warn set ...".to_string(),
+                2
+            ),
+        ]
+    );
+}
+
+#[test]
+fn kernel_bug_is_named_after_the_function_not_the_reporting_helper() {
+    // Shaped after syzkaller's kernel BUG reports at net/core/skbuff.c (skb_panic).
+    let text = "\
+skbuff: skb_over_panic: text:ffffffff8a1c1f4b len:156 put:148 head:ffff888013d2e000 data:ffff888013d2e010 tail:0xac end:0x80 dev:<NULL>
+------------[ cut here ]------------
+kernel BUG at net/core/skbuff.c:105!
+invalid opcode: 0000 [#1] PREEMPT SMP KASAN
+CPU: 0 PID: 3607 Comm: syz-executor334 Not tainted 5.17.0-syzkaller #0
+RIP: 0010:skb_panic+0x16c/0x16e
+Call Trace:
+ <TASK>
+ skb_over_panic+0x2b/0x30
+ skb_put.cold+0x24/0x24
+ sctp_packet_transmit+0x1ab0/0x2010
+ sctp_outq_flush+0x2a1/0x2b0
+ </TASK>
+---[ end trace 0000000000000000 ]---
+";
+    let r = parse(text);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].title, "kernel BUG in sctp_packet_transmit");
+    assert_eq!(r[0].signature, "KERNEL_BUG:sctp_packet_transmit");
+}
