@@ -1,7 +1,7 @@
 //! Which console lines start a report, which end one, and which belong to the report
 //! already open.
 
-use super::ReportKind;
+use super::{lockdep, ReportKind};
 
 /// How an open report ends (besides the start of another report and the body bound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub(crate) enum EndRule {
     /// `</TASK>` closing the first task stack (hung task, lockups, stalls, bad page state,
     /// slab corruption, generic `BUG:` lines).
     TaskClose,
+    /// A lockdep report: `</TASK>` after its final stack (`stack backtrace:`), or, on kernels
+    /// that print no `<TASK>` markers, the first line after that stack's frames that is not
+    /// one of them (see [`super::lockdep`]).
+    Lockdep,
     /// A report of a single line.
     Single,
 }
@@ -270,13 +274,21 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
             }
             return Some(start(K::Warning, EndTrace));
         }
+        if lockdep::headline(t).is_some() {
+            return Some(start(K::Warning, Lockdep));
+        }
         if is_debug_headline(rest) {
-            // lockdep, RCU and unwinder reports end with their stack.
+            // The unwinder's reports end with their stack.
             return Some(start(K::Warning, TaskClose));
         }
         // Anything else that starts with `WARNING:` is informational (see
         // [`INFORMATIONAL`]): not a report.
         return None;
+    }
+    // Lockdep before 4.15 (`[ INFO: possible circular locking dependency detected ]`,
+    // `[ BUG: bad unlock balance detected! ]`) and `INFO: trying to register non-static key.`
+    if lockdep::is_old_headline(t) {
+        return Some(start(K::Warning, Lockdep));
     }
     if t.starts_with("Kernel panic - not syncing") {
         return Some(start(K::Panic, Panic));

@@ -35,6 +35,24 @@ fn skip_addresses(mut t: &str) -> Option<&str> {
     Some(t)
 }
 
+/// Does `rest` start with ` (file:line)` as `decode_stacktrace.sh` prints it (and not, say,
+/// a lockdep lock name ` (&lock){+.+.}`)?
+fn is_location_group(rest: &str) -> bool {
+    let Some(inner) = rest.strip_prefix(" (") else {
+        return false;
+    };
+    let Some((loc, _)) = inner.split_once(')') else {
+        return false;
+    };
+    let Some((path, line)) = loc.split_once(':') else {
+        return false;
+    };
+    !path.is_empty()
+        && !path.contains(' ')
+        && (path.contains('.') || path.contains('/'))
+        && line.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
 /// Parse a symbol such as `func+0x12/0x34 [mod]` or `func (mm/shmem.c:123)` (the form
 /// `decode_stacktrace.sh` produces) into the normalized function name.
 pub(crate) fn symbol_func(sym: &str) -> Option<&str> {
@@ -48,8 +66,7 @@ pub(crate) fn symbol_func(sym: &str) -> Option<&str> {
     if first.is_ascii_digit() || first == b'.' {
         return None;
     }
-    let looks_like_frame =
-        rest.starts_with("+0x") || (rest.starts_with(" (") && rest.contains(':'));
+    let looks_like_frame = rest.starts_with("+0x") || is_location_group(rest);
     looks_like_frame.then(|| normalize(name))
 }
 

@@ -78,6 +78,7 @@
 mod classify;
 mod frames;
 mod line;
+mod lockdep;
 mod normalize;
 mod report;
 #[cfg(test)]
@@ -95,6 +96,9 @@ pub use normalize::{normalize_text, signature_noise};
 pub const MAX_LINE_BYTES: usize = 4096;
 /// Most lines kept in one report's body (the first line included).
 pub const MAX_BODY_LINES: usize = 200;
+/// Most lines kept in the body of a lockdep report (its dependency chain prints a stack per
+/// link before the final stack that names the report).
+pub const MAX_LOCKDEP_BODY_LINES: usize = 3 * MAX_BODY_LINES;
 /// A report that ends at `</TASK>` but has printed no `Call Trace` after this many lines is
 /// closed (stack-less `BUG:` lines must not swallow the console).
 const MAX_LINES_WITHOUT_TRACE: usize = 40;
@@ -300,6 +304,10 @@ struct Open {
     /// A `Kernel panic` line continued the report (its stack comes with the panic): the
     /// index of that line in `lines` and its console line number.
     panic_at: Option<(usize, usize)>,
+    /// Stack frames seen after the call trace started.
+    trace_frames: usize,
+    /// A `<TASK>` marker was seen (the kernel closes its stacks with `</TASK>`).
+    task_marker: bool,
 }
 
 impl Open {
@@ -314,6 +322,8 @@ impl Open {
             seen_call_trace: false,
             seen_banner: start.oops_banner,
             panic_at: None,
+            trace_frames: 0,
+            task_marker: false,
         }
     }
 
@@ -326,7 +336,27 @@ impl Open {
                 t.starts_with("---[ end Kernel panic") || t.starts_with("Kernel Offset:")
             }
             EndRule::TaskClose => t == "</TASK>",
+            EndRule::Lockdep => self.seen_trace && t == "</TASK>",
             EndRule::Single => true,
+        }
+    }
+
+    /// Does the report end before `msg`? A lockdep report on a kernel without `<TASK>`
+    /// markers ends at the first line after its final stack that is not part of it.
+    fn ends_before(&self, msg: &str) -> bool {
+        self.end == EndRule::Lockdep
+            && self.trace_frames > 0
+            && !self.task_marker
+            && !msg.starts_with([' ', '\t', '?', '<', '['])
+            && frames::parse_frame(msg).is_none()
+    }
+
+    /// Most lines the body keeps.
+    fn limit(&self) -> usize {
+        if self.end == EndRule::Lockdep {
+            MAX_LOCKDEP_BODY_LINES
+        } else {
+            MAX_BODY_LINES
         }
     }
 
@@ -343,7 +373,7 @@ impl Open {
     /// Continue the report with the panic line `msg` (console line `line_no`): from now on
     /// it ends where the panic ends.
     fn take_panic(&mut self, msg: &str, line_no: usize) {
-        if self.lines.len() < MAX_BODY_LINES {
+        if self.lines.len() < self.limit() {
             self.panic_at = Some((self.lines.len(), line_no));
         }
         self.end = EndRule::Panic;
@@ -384,13 +414,19 @@ impl Open {
         if t.starts_with("Call Trace") {
             self.seen_call_trace = true;
         }
+        if t == "<TASK>" {
+            self.task_marker = true;
+        }
+        if self.seen_trace && frames::parse_frame(t).is_some() {
+            self.trace_frames += 1;
+        }
         if self.seen_call_trace
             || t.starts_with("Allocated in ")
             || t.starts_with("stack backtrace:")
         {
             self.seen_trace = true;
         }
-        if self.lines.len() < MAX_BODY_LINES {
+        if self.lines.len() < self.limit() {
             self.lines.push(msg.to_string());
         }
     }
@@ -398,7 +434,7 @@ impl Open {
     /// Should the report be closed although its end marker has not been seen? Marks a full
     /// body as truncated.
     fn is_exhausted(&mut self) -> bool {
-        if self.lines.len() >= MAX_BODY_LINES {
+        if self.lines.len() >= self.limit() {
             self.truncated = true;
             return true;
         }
@@ -560,6 +596,9 @@ impl ConsoleScanner {
 
     fn process_message(&mut self, msg: &str, out: &mut Vec<KernelReport>) {
         let start = classify(msg);
+        if self.open.as_ref().is_some_and(|o| o.ends_before(msg)) {
+            self.close(out);
+        }
         if let Some(open) = self.open.as_mut() {
             if open.is_end(msg) {
                 open.push(msg);

@@ -2,6 +2,7 @@
 
 use super::classify::{warn_format, SWAP_ENTRY_ERRORS};
 use super::frames::{is_generic, parse_frame, parse_rip, symbol_func, Frame};
+use super::lockdep;
 use super::ReportKind;
 
 /// Which part of a report a line belongs to.
@@ -237,8 +238,19 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
         ReportKind::Warning => {
             let (file, site) = warning_site(first);
             if file.is_none() {
-                // lockdep-style "WARNING: possible circular locking dependency detected"
+                if let Some(l) = lockdep::analyze(lines) {
+                    return l.describe();
+                }
+                // The unwinder's "WARNING: kernel stack regs at ... in comm:pid has bad 'bp'
+                // value ...": the object and the complaint, without the task and addresses.
                 let what = first.trim_start_matches("WARNING:").trim();
+                let what = match what.split_once(" at ") {
+                    Some((obj, rest)) if rest.contains(" has bad ") => {
+                        format!("{obj} has bad value")
+                    }
+                    _ => what.to_string(),
+                };
+                let what = what.as_str();
                 let func = first_meaningful(&a.main, false);
                 return (
                     format!("WARNING: {what}{}", in_func(func)),

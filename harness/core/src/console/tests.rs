@@ -742,3 +742,134 @@ Call Trace:
     assert_eq!(r[0].title, "kernel BUG in sctp_packet_transmit");
     assert_eq!(r[0].signature, "KERNEL_BUG:sctp_packet_transmit");
 }
+
+/// Circular dependency, trimmed from syzkaller's pkg/report/testdata/linux/report/747 (6.15):
+/// longer than 40 lines before its stack, lock lines that look like frames.
+fn circular(acquire: &str, held: &str) -> String {
+    let mut s = format!(
+        "\
+======================================================
+WARNING: possible circular locking dependency detected
+6.15.0-rc7-dirty #2 Not tainted
+------------------------------------------------------
+syz.5.7376/24950 is trying to acquire lock:
+ffff888106a71958 ({acquire}){{+.+.}}-{{4:4}}, at: blk_mq_update_nr_hw_queues+0x49a/0x1a10
+
+but task is already holding lock:
+ffff888106a71428 ({held}#55){{++++}}-{{0:0}}, at: nbd_start_device+0x16c/0xac0
+
+which lock already depends on the new lock.
+
+the existing dependency chain (in reverse order) is:
+
+-> #1 ({held}#55){{++++}}-{{0:0}}:
+"
+    );
+    for i in 0..40 {
+        s.push_str(&format!("       chain_frame_{i}+0x1/0x2\n"));
+    }
+    s.push_str(
+        "
+other info that might help us debug this:
+
+ *** DEADLOCK ***
+
+1 lock held by syz.5.7376/24950:
+ #0: ffffffff8f76e570 (cb_lock){++++}-{4:4}, at: genl_rcv+0x19/0x40
+
+stack backtrace:
+CPU: 0 UID: 0 PID: 24950 Comm: syz.5.7376 Not tainted 6.15.0-rc7-dirty #2 PREEMPT(full)
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x116/0x1f0
+ print_circular_bug+0x275/0x350
+ check_noncircular+0x14c/0x170
+ __lock_acquire+0x1390/0x1c90
+ lock_acquire+0x175/0x360
+ __mutex_lock+0x19a/0xb00
+ blk_mq_update_nr_hw_queues+0x49a/0x1a10
+ nbd_start_device+0x16c/0xac0
+ </TASK>
+unrelated line after the report
+",
+    );
+    s
+}
+
+#[test]
+fn lockdep_reports_are_read_by_their_structure() {
+    let r = parse(&circular("&q->elevator_lock", "&q->q_usage_counter(io)"));
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        r[0].title,
+        "WARNING: possible circular locking dependency detected in blk_mq_update_nr_hw_queues"
+    );
+    assert_eq!(
+        r[0].signature,
+        "WARNING:possible circular locking dependency detected:&q->elevator_lock:&q->q_usage_counter(io)"
+    );
+    assert!(r[0].text.ends_with("</TASK>"), "ends at the final stack");
+    assert!(!r[0].truncated);
+    // Other locks, another signature.
+    let other = parse(&circular("&mm->mmap_lock", "&sb->s_type->i_mutex_key"));
+    assert_ne!(other[0].signature, r[0].signature);
+
+    // Before 4.15: a bracketed headline, no <TASK> markers.
+    let old = "\
+=====================================
+[ BUG: bad unlock balance detected! ]
+4.9.0+ #1 Not tainted
+-------------------------------------
+syz-executor/1234 is trying to release lock (sk_lock-AF_INET6) at:
+[<ffffffff83a1c4a5>] ipmr_mfc_seq_stop+0xe1/0x130
+but there are no more locks to release!
+
+other info that might help us debug this:
+no locks held by syz-executor/1234.
+
+stack backtrace:
+CPU: 1 PID: 1234 Comm: syz-executor Not tainted 4.9.0+ #1
+ ffff8801c6b37898 ffffffff8234b3f2 ffffffff00000001 1ffff10038d66ea6
+Call Trace:
+ [<ffffffff8234b3f2>] dump_stack+0x292/0x398
+ [<ffffffff8145ad1a>] print_unlock_imbalance_bug+0x17a/0x1a0
+ [<ffffffff83a1c4a5>] ipmr_mfc_seq_stop+0xe1/0x130
+ [<ffffffff81a1c4a5>] seq_read+0x56/0x70
+next message
+";
+    let r = parse(old);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        r[0].title,
+        "WARNING: bad unlock balance detected in ipmr_mfc_seq_stop"
+    );
+    assert_eq!(
+        r[0].signature,
+        "WARNING:bad unlock balance detected:ipmr_mfc_seq_stop"
+    );
+    assert!(r[0].text.ends_with("seq_read+0x56/0x70"));
+
+    let key = "\
+INFO: trying to register non-static key.
+The code is fine but needs lockdep annotation, or maybe
+you didn't initialize this object before use?
+turning off the locking correctness validator.
+CPU: 0 PID: 3 Comm: kworker/0:0 Not tainted 6.1.0 #1
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x1/0x2
+ register_lock_class+0x1/0x2
+ __lock_acquire+0x1/0x2
+ lock_acquire+0x1/0x2
+ _raw_spin_lock_bh+0x1/0x2
+ tun_flow_cleanup+0x1/0x2
+ call_timer_fn+0x1/0x2
+ </TASK>
+";
+    let r = parse(key);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        r[0].title,
+        "WARNING: trying to register non-static key in tun_flow_cleanup"
+    );
+}
