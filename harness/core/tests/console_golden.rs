@@ -148,6 +148,7 @@ fn syzkaller_corpus_agreement() {
         let reports = parse_bytes(log.as_bytes());
         let findings: Vec<&KernelReport> = reports.iter().filter(|r| r.is_finding).collect();
         for r in &findings {
+            println!("SIG {}: {}", path.display(), r.signature);
             if shmemfuzz_core::console::signature_noise(&r.signature).is_some() {
                 noisy += 1;
                 println!("NOISE {}: {}", path.display(), r.signature);

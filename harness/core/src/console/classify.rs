@@ -20,6 +20,8 @@ pub(crate) enum EndRule {
     /// that print no `<TASK>` markers, the first line after that stack's frames that is not
     /// one of them (see [`super::lockdep`]).
     Lockdep,
+    /// Before the first line (after the report's first) that is not indented (kmemleak).
+    Indented,
     /// A report of a single line.
     Single,
 }
@@ -241,9 +243,19 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     {
         return Some(start(K::ListCorruption, EndTrace));
     }
-    // Oopses and BUG()s.
+    if t.starts_with("unreferenced object ") || t == "BUG: memory leak" {
+        return Some(start(K::MemoryLeak, Indented));
+    }
+    // net/core/dev.c, every 10 s while a device's references are not dropped.
+    if t.starts_with("unregister_netdevice: waiting for ") && t.contains(" to become free") {
+        return Some(start(K::Bug, Single));
+    }
+    // Oopses and BUG()s; arm64 says `Unable to handle kernel ...`, 32-bit arm
+    // `Unhandled fault: ...`.
     if t.starts_with("BUG: kernel NULL pointer dereference")
         || t.starts_with("BUG: unable to handle")
+        || t.starts_with("Unable to handle kernel ")
+        || t.starts_with("Unhandled fault:")
     {
         return Some(start(K::Oops, EndTrace));
     }
@@ -251,7 +263,20 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     // the end of a KASAN hint line.
     let gpf = t.starts_with("general protection fault")
         || (t.contains("general protection fault") && t.contains("[#"));
-    if t.starts_with("Oops:") || gpf || t.starts_with("invalid opcode:") {
+    // x86 traps (`divide error: 0000 [#1]`, `PANIC: double fault, error_code: 0x0`, ...) and
+    // the arm oops banner (`Internal error: Oops: 96000005 [#1]`).
+    let trap = [
+        "invalid opcode:",
+        "divide error:",
+        "divide_error:",
+        "stack segment:",
+        "int3:",
+        "PANIC: double fault",
+        "Internal error:",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p));
+    if t.starts_with("Oops:") || gpf || trap {
         return Some(Start {
             oops_banner: true,
             ..start(K::Oops, EndTrace)
@@ -373,6 +398,24 @@ mod tests {
         assert_eq!(kind("sysrq: Trigger a crash"), Some(K::Sysrq));
         assert_eq!(kind("Oops: 0002 [#1] PREEMPT SMP NOPTI"), Some(K::Oops));
         assert_eq!(kind("Disabling lock debugging due to kernel taint"), None);
+        assert_eq!(kind("divide error: 0000 [#1] SMP KASAN"), Some(K::Oops));
+        assert_eq!(kind("PANIC: double fault, error_code: 0x0"), Some(K::Oops));
+        assert_eq!(
+            kind("Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008"),
+            Some(K::Oops)
+        );
+        assert_eq!(
+            kind("Internal error: Oops: 96000005 [#1] PREEMPT SMP"),
+            Some(K::Oops)
+        );
+        assert_eq!(
+            kind("unreferenced object 0xffff88007658a9e0 (size 944):"),
+            Some(K::MemoryLeak)
+        );
+        assert_eq!(
+            kind("unregister_netdevice: waiting for lo to become free. Usage count = 5"),
+            Some(K::Bug)
+        );
         assert_eq!(kind("BUG: Dentry still in use"), Some(K::Bug));
         assert_eq!(kind("page dumped because: nonzero mapcount"), None);
         assert_eq!(

@@ -94,6 +94,13 @@ pub(crate) fn parse_rip(line: &str) -> Option<&str> {
         // Old (4.x) page fault reports: "IP: [<ffffffff8158c2c5>] __call_rcu+0x2f5/0x9a0".
         return symbol_func(skip_addresses(sym.trim_start())?);
     }
+    // arm64: "pc : __raw_readb+0x18/0x2c"; 32-bit arm: "PC is at func+0x4c/0x78".
+    if let Some(sym) = t
+        .strip_prefix("pc : ")
+        .or_else(|| t.strip_prefix("PC is at "))
+    {
+        return symbol_func(skip_addresses(sym.trim_start())?);
+    }
     let t = t.strip_prefix("RIP: ")?;
     let (_, sym) = t.split_once(':')?;
     let sym = skip_addresses(sym.trim_start())?;
@@ -164,6 +171,38 @@ const GENERIC: &[&str] = &[
     "skb_panic",
     "skb_over_panic",
     "skb_under_panic",
+    // Functions that check what their caller passed (a BUG_ON/WARN_ON on an argument or
+    // object state): the caller is the one to name.
+    "skb_pull",
+    "__skb_pull",
+    "__reiserfs_panic",
+    "reiserfs_panic",
+    "assertfail",
+    "btrfs_assertfail",
+    "__check_heap_object",
+    "__phys_addr",
+    "__virt_to_phys",
+    "folio_unlock",
+    "unlock_page",
+    "__flush_work",
+    "flush_work",
+    "rollback_registered_many",
+    "sysfs_remove_group",
+    "sysfs_warn_dup",
+    "ref_tracker_*",
+    "free_large_kmalloc",
+    "ida_free",
+    "drop_nlink",
+    "cleanup_srcu_struct",
+    "devres_release_all",
+    "add_uevent_var",
+    "memdup_user*",
+    "mark_buffer_dirty",
+    "warn_bogus_irq_restore",
+    "__seqprop_assert",
+    "__alloc_frozen_pages*",
+    "alloc_frozen_pages*",
+    "alloc_page_interleave",
     // skb_put()/skb_push() only check the length their caller asks for.
     "skb_put",
     "__skb_put",
@@ -263,6 +302,11 @@ const GENERIC: &[&str] = &[
     "die_kernel_fault",
     "__die_kernel_fault",
     "handle_exception",
+    // I/O accessors (the bug is their caller's address).
+    "__raw_read*",
+    "__raw_write*",
+    "logic_in*",
+    "logic_out*",
     "__show_trace",
     "__sanitizer_*",
     "should_fail*",
@@ -450,6 +494,7 @@ const GENERIC: &[&str] = &[
     "kfree",
     "kvfree",
     "kfree_sensitive",
+    "kzfree",
     "kmem_cache_alloc*",
     "kmem_cache_free*",
     "__kmem_cache_*",

@@ -37,6 +37,8 @@ const HEADLINES: &[&str] = &[
     "Nested lock was not taken",
     "lock held when returning to user space",
     "trying to register non-static key",
+    "Invalid wait context",
+    "lock held at task exit time",
 ];
 
 /// The canonical headline of a lockdep report's first line (`WARNING: ...`, `[ INFO: ... ]`,

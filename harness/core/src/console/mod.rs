@@ -83,6 +83,8 @@ mod normalize;
 mod report;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod triage_tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -147,6 +149,9 @@ pub enum ReportKind {
     RcuStall,
     /// `vmstat_refresh: <counter> <negative value>` (writing /proc/sys/vm/stat_refresh).
     VmstatRefresh,
+    /// A kmemleak report (`unreferenced object 0x... (size N):` and its backtrace, as
+    /// `/sys/kernel/debug/kmemleak` prints it; syzkaller precedes it with `BUG: memory leak`).
+    MemoryLeak,
     /// An OOM kill (global or memcg). Not a finding.
     OomKill,
     /// A line announcing a new taint (`loading out-of-tree module taints kernel.`,
@@ -158,7 +163,7 @@ pub enum ReportKind {
 
 impl ReportKind {
     /// All kinds, in declaration order.
-    pub const ALL: [ReportKind; 18] = [
+    pub const ALL: [ReportKind; 19] = [
         ReportKind::Bug,
         ReportKind::KernelBug,
         ReportKind::Warning,
@@ -174,6 +179,7 @@ impl ReportKind {
         ReportKind::HungTask,
         ReportKind::RcuStall,
         ReportKind::VmstatRefresh,
+        ReportKind::MemoryLeak,
         ReportKind::OomKill,
         ReportKind::Taint,
         ReportKind::Sysrq,
@@ -197,6 +203,7 @@ impl ReportKind {
             ReportKind::HungTask => "HUNG_TASK",
             ReportKind::RcuStall => "RCU_STALL",
             ReportKind::VmstatRefresh => "VMSTAT_REFRESH",
+            ReportKind::MemoryLeak => "MEMORY_LEAK",
             ReportKind::OomKill => "OOM_KILL",
             ReportKind::Taint => "TAINT",
             ReportKind::Sysrq => "SYSRQ",
@@ -337,6 +344,7 @@ impl Open {
             }
             EndRule::TaskClose => t == "</TASK>",
             EndRule::Lockdep => self.seen_trace && t == "</TASK>",
+            EndRule::Indented => false,
             EndRule::Single => true,
         }
     }
@@ -344,11 +352,22 @@ impl Open {
     /// Does the report end before `msg`? A lockdep report on a kernel without `<TASK>`
     /// markers ends at the first line after its final stack that is not part of it.
     fn ends_before(&self, msg: &str) -> bool {
-        self.end == EndRule::Lockdep
-            && self.trace_frames > 0
-            && !self.task_marker
-            && !msg.starts_with([' ', '\t', '?', '<', '['])
-            && frames::parse_frame(msg).is_none()
+        match self.end {
+            EndRule::Lockdep => {
+                self.trace_frames > 0
+                    && !self.task_marker
+                    && !msg.starts_with([' ', '\t', '?', '<', '['])
+                    && frames::parse_frame(msg).is_none()
+            }
+            // kmemleak: every line after the first is indented; syzkaller's `BUG: memory
+            // leak` is followed by the kernel's `unreferenced object` line.
+            EndRule::Indented => {
+                let continues = msg.starts_with([' ', '\t'])
+                    || (self.lines.len() == 1 && msg.starts_with("unreferenced object"));
+                !continues
+            }
+            _ => false,
+        }
     }
 
     /// Most lines the body keeps.
@@ -404,6 +423,7 @@ impl Open {
             // 6.12's object_err() follows the SLUB report (after its object dump, before any
             // call trace) with a WARN_ON at mm/slub.c.
             K::SlabCorruption => s.kind == K::Warning,
+            K::MemoryLeak => s.kind == K::MemoryLeak && self.lines.len() == 1,
             _ => false,
         }
     }
@@ -411,7 +431,8 @@ impl Open {
     /// Add a line to the body (dropped if the body is full).
     fn push(&mut self, msg: &str) {
         let t = msg.trim();
-        if t.starts_with("Call Trace") {
+        // x86 prints `Call Trace:`, arm64 `Call trace:`.
+        if t.starts_with("Call Trace") || t.starts_with("Call trace") {
             self.seen_call_trace = true;
         }
         if t == "<TASK>" {

@@ -47,7 +47,11 @@ fn analyze<'a>(lines: &'a [String]) -> Analysis<'a> {
             }
             continue;
         }
-        if t.starts_with("Call Trace") || t == "stack backtrace:" || is_kfence_access_header(t) {
+        if t.starts_with("Call Trace")
+            || t.starts_with("Call trace")
+            || t == "stack backtrace:"
+            || is_kfence_access_header(t)
+        {
             section = Section::Main;
             continue;
         }
@@ -290,6 +294,13 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
             }
             let what = if head.contains("general protection fault") {
                 "general protection fault".to_string()
+            } else if head.starts_with("divide_error:") {
+                // 4.x spelling of the same trap.
+                "divide error".to_string()
+            } else if let Some(r) = head.strip_prefix("PANIC: ") {
+                cut_at(r, &[",", ":"]).to_string()
+            } else if head.starts_with("Unable to handle kernel ") {
+                cut_at(head, &[" at virtual address", " at ", ","]).to_string()
             } else if let Some(r) = head.strip_prefix("BUG: ") {
                 format!("BUG: {}", cut_at(r, &[",", ":", " at ", " for "]))
             } else if head.starts_with(|c: char| c.is_ascii_digit()) || head.is_empty() {
@@ -418,6 +429,21 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
                 format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
             )
         }
+        ReportKind::MemoryLeak => {
+            // The allocation stack: skip the allocators, whatever their name (`sock_kmalloc`,
+            // `sk_prot_alloc`, `kstrdup`, `alloc_inode`, ...), to reach the code that leaked.
+            let func = a
+                .main
+                .iter()
+                .filter(|f| f.reliable)
+                .map(|f| f.func)
+                .find(|f| !is_generic(f) && !is_allocator(f))
+                .or_else(|| first_meaningful(&a.main, false));
+            (
+                format!("memory leak{}", in_func(func)),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
         ReportKind::VmstatRefresh => {
             let item = first
                 .trim_start_matches("vmstat_refresh: ")
@@ -465,6 +491,20 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
     }
 }
 
+/// Does `func` only allocate (for kmemleak's allocation stacks)?
+fn is_allocator(func: &str) -> bool {
+    func.contains("alloc")
+        || [
+            "kstrdup",
+            "kstrndup",
+            "kmemdup",
+            "__list_lru_init",
+            "idr_get",
+        ]
+        .iter()
+        .any(|p| func.starts_with(p))
+}
+
 /// Generic `BUG: ...` lines, UBSAN reports, swap-entry errors and rss-counter errors.
 fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
     let tag = ReportKind::Bug.tag();
@@ -482,6 +522,11 @@ fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
         let err = err.trim_end();
         let func = first.split_once(": ").map(|(f, _)| f).unwrap_or(UNKNOWN);
         return (format!("{func}: {err}"), format!("{tag}:{func}:{err}"));
+    }
+    if first.starts_with("unregister_netdevice: waiting for ") {
+        // The device's name changes from run to run (`lo`, `syz_tun`, `bond0`, ...).
+        let what = "unregister_netdevice: waiting for DEV to become free";
+        return (what.to_string(), format!("{tag}:{what}"));
     }
     if let Some(rest) = first.strip_prefix("UBSAN: ") {
         let what = cut_at(rest, &[" in ", ":"]);
