@@ -196,6 +196,11 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     if t.is_empty() || INFORMATIONAL.iter().any(|i| t.contains(i)) {
         return None;
     }
+    // First, as its reason can quote another report's words ("Watchdog detected hard LOCKUP
+    // on cpu 1").
+    if t.starts_with("Kernel panic - not syncing") {
+        return Some(start(K::Panic, Panic));
+    }
     // Memory-safety tools.
     if t.starts_with("BUG: KASAN:") {
         return Some(start(K::Kasan, Separator));
@@ -314,9 +319,6 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     // `[ BUG: bad unlock balance detected! ]`) and `INFO: trying to register non-static key.`
     if lockdep::is_old_headline(t) {
         return Some(start(K::Warning, Lockdep));
-    }
-    if t.starts_with("Kernel panic - not syncing") {
-        return Some(start(K::Panic, Panic));
     }
     if t.starts_with("BUG: ") {
         return Some(start(K::Bug, TaskClose));

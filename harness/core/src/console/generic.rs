@@ -61,6 +61,9 @@ const GENERIC: &[&str] = &[
     "slab_err",
     "print_trailer",
     "refcount_warn_saturate",
+    "spin_dump",
+    "spin_bug",
+    "rwlock_bug",
     // Helpers that only report what their caller got wrong.
     "skb_panic",
     "skb_over_panic",

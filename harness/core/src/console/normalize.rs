@@ -37,9 +37,11 @@ fn trailing_punct(w: &str) -> &str {
     &w[body.len()..]
 }
 
-/// `CPU#1`, `CPU#1,`, `cpu#0:`.
-fn is_cpu_hash(w: &str) -> bool {
-    w.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("cpu#")) && is_number_word(&w[4..])
+/// `CPU#1`, `CPU#1,`, `cpu#0:`, `CPU#0:more`: the text after the number, if `w` is one.
+fn cpu_hash_tail(w: &str) -> Option<&str> {
+    let rest = w.get(4..).filter(|_| w[..4].eq_ignore_ascii_case("cpu#"))?;
+    let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (n > 0).then(|| &rest[n..])
 }
 
 /// `key=value` tokens whose value is noise: `pid=1`, `cpu=0`, `cpus=0-1`, `size=8`.
@@ -171,8 +173,8 @@ fn strip_pid_suffix(w: &str) -> String {
 
 /// Normalize one word (no whitespace inside).
 fn normalize_word(w: &str) -> String {
-    if is_cpu_hash(w) {
-        return format!("{}{}", &w[..3], trailing_punct(w));
+    if let Some(tail) = cpu_hash_tail(w) {
+        return format!("{}{}", &w[..3], normalize_word(tail));
     }
     if is_noise_assignment(w) {
         return String::new();
@@ -195,8 +197,8 @@ pub fn normalize_text(s: &str) -> String {
         let lower = w.to_ascii_lowercase();
         // "on CPU#0", "on cpu 1", "on CPU 1": the whole phrase goes.
         if lower == "on" {
-            if is_cpu_hash(next) {
-                push_punct(&mut out, trailing_punct(next));
+            if let Some(tail) = cpu_hash_tail(next) {
+                push_punct(&mut out, &normalize_word(tail));
                 i += 2;
                 continue;
             }
@@ -308,6 +310,11 @@ mod tests {
         n("CPU#1: comm", "CPU: comm");
         n("CPU: 1 PID: 5830 Comm: x", "CPU: PID: Comm: x");
         n("pool cpus=0 node=0 flags=0x0", "pool flags=0x0");
+        n(
+            "BUG:rwlock bad magic on CPU#0:do_raw_write_lock",
+            "BUG:rwlock bad magic:do_raw_write_lock",
+        );
+        n("x CPU#12:f", "x CPU:f");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::analysis::{analyze, Analysis};
 use super::classify::{warn_format, SWAP_ENTRY_ERRORS};
 use super::frames::{is_generic, symbol_func, Frame};
 use super::lockdep;
-use super::ReportKind;
+use super::{normalize_text, ReportKind};
 
 /// The first reliable, non-generic frame.
 fn first_meaningful<'a>(frames: &[Frame<'a>], skip_irq: bool) -> Option<&'a str> {
@@ -264,8 +264,8 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
         ReportKind::Panic => {
             let reason = first
                 .split_once("not syncing")
-                .map(|(_, r)| r.trim_start_matches(':').trim())
-                .unwrap_or("");
+                .map(|(_, r)| normalize_text(r.trim_start_matches(':').trim()))
+                .unwrap_or_default();
             (
                 format!("Kernel panic - not syncing: {reason}"),
                 format!("{tag}:{reason}"),
@@ -398,8 +398,9 @@ fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
         );
     }
     let rest = first.strip_prefix("BUG: ").unwrap_or(first);
+    let rest = normalize_text(rest);
     let what = cut_at(
-        rest,
+        &rest,
         &[
             " - ",
             ": ",

@@ -442,3 +442,29 @@ fn old_kasan_free_stacks_skip_save_stack() {
     );
     assert_ne!(a[0].signature, b[0].signature);
 }
+
+#[test]
+fn signatures_of_noisy_first_lines() {
+    let sig = |text: &str| {
+        parse(text)
+            .into_iter()
+            .map(|r| r.signature)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sig("BUG: Dentry ffff888119d8a000{i=0,n=file0}  still in use (1) [unmount of tmpfs tmpfs]\nCall Trace:\n umount_check+0x1/0x2\n shrink_dcache_for_umount+0x1/0x2\n</TASK>\n"),
+        vec!["BUG:Dentry still in use:umount_check"]
+    );
+    assert_eq!(
+        sig("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: __lock_acquire+0x7ea/0x7f0\nKernel Offset: disabled\n"),
+        vec!["PANIC:stack-protector: Kernel stack is corrupted in: __lock_acquire"]
+    );
+    assert_eq!(
+        sig("BUG: spinlock lockup suspected on CPU#0, syz-executor/1234\nCall Trace:\n spin_dump+0x1/0x2\n do_raw_spin_lock+0x1/0x2\n shmem_x+0x1/0x2\n</TASK>\n"),
+        vec!["BUG:spinlock lockup suspected:shmem_x"]
+    );
+    assert_eq!(
+        sig("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 1\nKernel Offset: disabled\n"),
+        vec!["PANIC:Watchdog detected hard LOCKUP"]
+    );
+}
