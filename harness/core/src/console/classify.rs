@@ -260,6 +260,7 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     if t.starts_with("BUG: kernel NULL pointer dereference")
         || t.starts_with("BUG: unable to handle")
         || t.starts_with("Unable to handle kernel ")
+        || t.starts_with("BUG: Unable to handle kernel ")
         || t.starts_with("Unhandled fault:")
     {
         return Some(start(K::Oops, EndTrace));

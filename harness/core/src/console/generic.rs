@@ -80,6 +80,7 @@ const GENERIC: &[&str] = &[
     "__phys_addr",
     "__virt_to_phys",
     "folio_unlock",
+    "umount_check",
     "unlock_page",
     "__flush_work",
     "flush_work",

@@ -134,6 +134,16 @@ impl Open {
             // 6.12's object_err() follows the SLUB report (after its object dump, before any
             // call trace) with a WARN_ON at mm/slub.c.
             K::SlabCorruption => s.kind == K::Warning,
+            // `BUG: Dentry ... still in use` is a pr_err() that the WARN_ON of
+            // umount_check() follows: one report, which ends where the WARNING ends.
+            K::Bug if self.end == EndRule::TaskClose => {
+                let takes =
+                    self.lines.len() < 4 && s.kind == K::Warning && s.end == EndRule::EndTrace;
+                if takes {
+                    self.end = EndRule::EndTrace;
+                }
+                takes
+            }
             K::MemoryLeak => s.kind == K::MemoryLeak && self.lines.len() == 1,
             _ => false,
         }

@@ -453,7 +453,7 @@ fn signatures_of_noisy_first_lines() {
     };
     assert_eq!(
         sig("BUG: Dentry ffff888119d8a000{i=0,n=file0}  still in use (1) [unmount of tmpfs tmpfs]\nCall Trace:\n umount_check+0x1/0x2\n shrink_dcache_for_umount+0x1/0x2\n</TASK>\n"),
-        vec!["BUG:Dentry still in use:umount_check"]
+        vec!["BUG:Dentry still in use:shrink_dcache_for_umount"]
     );
     assert_eq!(
         sig("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: __lock_acquire+0x7ea/0x7f0\nKernel Offset: disabled\n"),
@@ -467,4 +467,23 @@ fn signatures_of_noisy_first_lines() {
         sig("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 1\nKernel Offset: disabled\n"),
         vec!["PANIC:Watchdog detected hard LOCKUP"]
     );
+}
+
+#[test]
+fn dentry_still_in_use_takes_the_warning_that_follows() {
+    // syzkaller's pkg/report/testdata/linux/report/624 (5.10), trimmed.
+    let text = "\
+BUG: Dentry ffff888119d8a000{i=0,n=.index}  still in use (1) [unmount of ramfs ramfs]
+------------[ cut here ]------------
+WARNING: CPU: 0 PID: 367 at fs/dcache.c:1616 umount_check+0x18d/0x1d0
+RIP: 0010:umount_check+0x18d/0x1d0
+Call Trace:
+ d_walk+0x309/0x540
+ shrink_dcache_for_umount+0x8e/0x1b0
+---[ end trace 1 ]---
+";
+    let r = parse(text);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].title, "BUG: Dentry still in use in d_walk");
+    assert_eq!(r[0].signature, "BUG:Dentry still in use:d_walk");
 }
