@@ -308,7 +308,9 @@ fn syzkaller_corpus_agreement() {
         let (header, log) = text.split_once("\n\n").unwrap_or(("", &text));
         let titles: Vec<&str> = header
             .lines()
-            .filter_map(|l| l.strip_prefix("TITLE: "))
+            .filter_map(|l| l.strip_prefix("TITLE:"))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
             .collect();
         let reports = parse_bytes(log.as_bytes());
         let a = signatures(log);

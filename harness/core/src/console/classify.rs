@@ -223,7 +223,12 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     }
     // "INFO: task NAME:PID blocked for more than N seconds." and, since 6.16,
     // "INFO: task NAME:PID blocked in I/O wait for more than N seconds."
-    if t.starts_with("INFO: task ") && t.contains(" blocked ") && t.contains(" for more than ") {
+    // Before 5.x also "INFO: task NAME:PID can't die for more than N seconds." (a task with a
+    // fatal signal that does not exit).
+    if t.starts_with("INFO: task ")
+        && (t.contains(" blocked ") || t.contains(" can't die "))
+        && t.contains(" for more than ")
+    {
         return Some(start(K::HungTask, TaskClose));
     }
     if t.contains("INFO: rcu") && t.contains(" stall") {
@@ -250,6 +255,12 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
     }
     if t.starts_with("unreferenced object ") || t == "BUG: memory leak" {
         return Some(start(K::MemoryLeak, Indented));
+    }
+    // fs/super.c and fs/file_table.c: inodes left at unmount, a file put once too often.
+    if t.starts_with("VFS: Busy inodes after unmount")
+        || t.starts_with("VFS: Close: file count is 0")
+    {
+        return Some(start(K::Bug, Single));
     }
     // net/core/dev.c, every 10 s while a device's references are not dropped.
     if t.starts_with("unregister_netdevice: waiting for ") && t.contains(" to become free") {

@@ -18,11 +18,16 @@
 //! KFENCE, UBSAN), `---[ end Kernel panic ...` or the `Kernel Offset:` line before it (with
 //! `panic=-1` the guest resets before the end marker is printed), the `</TASK>` that closes
 //! the first task stack (hung task, lockups, RCU stalls, bad page state, SLUB errors, other
-//! `BUG:` lines), or the start of the next report. A body is bounded to [`MAX_BODY_LINES`]
-//! lines ([`KernelReport::truncated`]); a report still open when the console ends is
-//! returned by [`ConsoleScanner::finish`], unless a report of the same kind in the same
-//! function already ended properly (a kernel reporting in a loop is cut off mid-report when its VM is ended; that
-//! last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
+//! `BUG:` lines), the end of the final stack of a lockdep report (read by its structure, see
+//! `lockdep.rs`), the first unindented line after a kmemleak report, or the start of the next
+//! report. A report that has not printed its call trace yet stays open through a following
+//! `Kernel panic` line (old kernels panic for `panic_on_warn` inside `__warn()`, and the
+//! panic's stack is the WARNING's); both are returned. A body is bounded to
+//! [`MAX_BODY_LINES`] lines, a lockdep report's to [`MAX_LOCKDEP_BODY_LINES`]
+//! ([`KernelReport::truncated`]); a report still open when the console ends is returned by
+//! [`ConsoleScanner::finish`], unless a report of the same kind in the same function already
+//! ended properly (a kernel reporting in a loop is cut off mid-report when its VM is ended;
+//! that last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
 //! stripped.
 //!
 //! When a panic follows an Oops or a KASAN report in the same console, both are reported;
@@ -31,18 +36,23 @@
 //! # Titles and signatures
 //! A title names the report the way kernel developers do (`WARNING in shmem_replace_folio`,
 //! `KASAN: slab-use-after-free Read in shmem_unuse`, `kernel BUG at mm/shmem.c:1234`,
-//! `BUG: soft lockup in shmem_unuse`, `INFO: task hung in shmem_unuse`,
+//! `BUG: soft lockup in shmem_unuse`, `INFO: task hung in shmem_unuse`, `kernel BUG in
+//! sctp_packet_transmit`, `memory leak in new_inode_pseudo`,
 //! `Kernel panic - not syncing: sysrq triggered crash`). The function is the one the report's
 //! first line names (the `WARNING: ... at file:line func+0x..` site, the KASAN access site) or
-//! the `RIP:` function, unless that is generic plumbing (locking, scheduling, allocation,
-//! `xas_*`, list debugging, reporting), in which case the first reliable (not `?`)
-//! non-generic frame of the report's own stack is used; lockups and stalls skip the frames
-//! inside `<IRQ>`/`<NMI>`.
+//! the `RIP:`/`pc :` function, unless that is generic (`generic.rs`: plumbing such as locking,
+//! scheduling, allocation, `xas_*`, list debugging, and helpers that only report, such as
+//! `skb_panic`, `fortify_panic`, refcount helpers, `__might_sleep`, `warn_slowpath*`, the
+//! stack-walk and trap frames of every architecture, `save_stack`/`kasan_save_*`), in which
+//! case the first reliable (not `?`) non-generic frame of the report's own stack is used;
+//! lockups and stalls skip the frames inside `<IRQ>`/`<NMI>`.
 //!
 //! The [`KernelReport::signature`] is a stable string to group reports and to recognise
 //! the same bug in a later run (repro, minimization, bisection): `<KIND>:<where>`, with no
-//! offsets, addresses, PIDs or CPU numbers, e.g. `WARNING:shmem_replace_folio`,
-//! `HUNG_TASK:shmem_unuse`, `PANIC:Fatal exception`.
+//! offsets, addresses, PIDs, CPU numbers, sizes or line numbers ([`normalize_text`] is applied
+//! to every signature), e.g. `WARNING:shmem_replace_folio`, `HUNG_TASK:shmem_unuse`,
+//! `PANIC:Fatal exception`. Lockdep signatures are `WARNING:<headline>:<place>`, the place
+//! being the two locks of a circular or recursive dependency. See `docs/console-triage.md`.
 //!
 //! **KASAN, KFENCE and SLUB signatures are keyed on the free, not the access.** One race
 //! (swapoff's `shmem_unuse` against `shmem_evict_inode`) shows up as a use-after-free in
@@ -67,13 +77,16 @@
 //! `Out of memory: Killed process` and `Memory cgroup out of memory: Killed process`), the
 //! taint lines that loading an out-of-tree or unsigned module prints
 //! ([`ReportKind::Taint`]), and `sysrq: ...` lines ([`ReportKind::Sysrq`]). Everything else
-//! that is not recognised is ignored.
+//! that is not recognised is ignored, in particular the informational lines that start with
+//! `WARNING:` (deprecation and driver notices, user space) and a lone `BUG <cache> (...):
+//! kasan: bad access detected`; each exclusion is listed with its reason in `classify.rs`
+//! (`INFORMATIONAL`).
 //!
 //! # Bounds
 //! Nothing grows without limit: a partial line is at most [`MAX_LINE_BYTES`], a body at most
-//! [`MAX_BODY_LINES`] lines; a scanner returns at most [`MAX_REPORTS_PER_SIGNATURE`] reports
-//! with the same signature and at most [`MAX_REPORTS`] in total, and counts the rest in
-//! [`ConsoleScanner::suppressed`]. The parser never panics, whatever the input.
+//! [`MAX_BODY_LINES`] lines ([`MAX_LOCKDEP_BODY_LINES`] for lockdep); a scanner returns at
+//! most [`MAX_REPORTS_PER_SIGNATURE`] reports with the same signature and at most
+//! [`MAX_REPORTS`] in total, and counts the rest in [`ConsoleScanner::suppressed`]. The parser never panics, whatever the input.
 
 mod analysis;
 mod classify;
@@ -245,14 +258,14 @@ pub struct KernelReport {
     /// scanner: a line longer than [`MAX_LINE_BYTES`] counts as several).
     pub first_line: usize,
     /// The report's lines, printk prefixes stripped, joined with `\n` (at most
-    /// [`MAX_BODY_LINES`] lines).
+    /// [`MAX_BODY_LINES`] lines, [`MAX_LOCKDEP_BODY_LINES`] for lockdep).
     pub text: String,
     /// `kind.is_finding()`.
     pub is_finding: bool,
     /// Stable grouping key: kind and place, without offsets, addresses, PIDs or CPU numbers
     /// (see the module documentation, in particular for KASAN).
     pub signature: String,
-    /// The body hit [`MAX_BODY_LINES`] before its end marker.
+    /// The body hit its bound ([`MAX_BODY_LINES`]) before its end marker.
     pub truncated: bool,
 }
 

@@ -283,6 +283,13 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
                 format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
             )
         }
+        ReportKind::HungTask if first.contains(" can't die ") => {
+            let func = pick(None, &a.main, false);
+            (
+                format!("INFO: task can't die{}", in_func(func)),
+                format!("{tag}:can't die:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
         ReportKind::HungTask => {
             let func = pick(None, &a.main, false);
             (
@@ -383,6 +390,14 @@ fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
         let err = err.trim_end();
         let func = first.split_once(": ").map(|(f, _)| f).unwrap_or(UNKNOWN);
         return (format!("{func}: {err}"), format!("{tag}:{func}:{err}"));
+    }
+    for vfs in [
+        "VFS: Busy inodes after unmount",
+        "VFS: Close: file count is 0",
+    ] {
+        if first.starts_with(vfs) {
+            return (vfs.to_string(), format!("{tag}:{vfs}"));
+        }
     }
     if first.starts_with("unregister_netdevice: waiting for ") {
         // The device's name changes from run to run (`lo`, `syz_tun`, `bond0`, ...).

@@ -487,3 +487,20 @@ Call Trace:
     assert_eq!(r[0].title, "BUG: Dentry still in use in d_walk");
     assert_eq!(r[0].signature, "BUG:Dentry still in use:d_walk");
 }
+
+#[test]
+fn vfs_errors_and_tasks_that_cannot_die() {
+    let r = parse("VFS: Busy inodes after unmount of tmpfs. Self-destruct in 5 seconds.  Have a nice day...\nVFS: Close: file count is 0\n");
+    let sigs: Vec<&str> = r.iter().map(|r| r.signature.as_str()).collect();
+    assert_eq!(
+        sigs,
+        vec![
+            "BUG:VFS: Busy inodes after unmount",
+            "BUG:VFS: Close: file count is 0"
+        ]
+    );
+    let r = parse("INFO: task syz-executor.4:21128 can't die for more than 143 seconds.\nCall Trace:\n <TASK>\n __schedule+0x1/0x2\n p9_client_rpc+0x1/0x2\n </TASK>\n");
+    assert_eq!(r[0].kind, ReportKind::HungTask);
+    assert_eq!(r[0].title, "INFO: task can't die in p9_client_rpc");
+    assert_eq!(r[0].signature, "HUNG_TASK:can't die:p9_client_rpc");
+}
