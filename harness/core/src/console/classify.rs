@@ -155,6 +155,8 @@ const DEBUG_HEADLINES: &[&str] = &[
     "lock held by ",
     "kernel stack regs at ",
     "kernel stack frame pointer at ",
+    "stack going in the wrong direction",
+    "stack recursion on stack type",
 ];
 
 /// `WARNING:` lines that are not reports, and why. Anything starting with `WARNING:` that is
@@ -282,17 +284,20 @@ pub(crate) fn classify(msg: &str) -> Option<Start> {
         || (t.contains("general protection fault") && t.contains("[#"));
     // x86 traps (`divide error: 0000 [#1]`, `PANIC: double fault, error_code: 0x0`, ...) and
     // the arm oops banner (`Internal error: Oops: 96000005 [#1]`).
-    let trap = [
-        "invalid opcode:",
-        "divide error:",
-        "divide_error:",
-        "stack segment:",
-        "int3:",
-        "PANIC: double fault",
-        "Internal error:",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p));
+    // Those that could also be the words of another program need the die counter `[#1]`.
+    let trap = ["invalid opcode:", "PANIC: double fault"]
+        .iter()
+        .any(|p| t.starts_with(p))
+        || (t.contains("[#")
+            && [
+                "divide error:",
+                "divide_error:",
+                "stack segment:",
+                "int3:",
+                "Internal error:",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p)));
     if t.starts_with("Oops:") || gpf || trap {
         return Some(Start {
             oops_banner: true,

@@ -150,6 +150,7 @@ const GENERIC: &[&str] = &[
     "do_divide_error",
     "do_invalid_op",
     "do_double_fault",
+    "df_debug",
     "do_general_protection",
     "invalid_op",
     "divide_error",
