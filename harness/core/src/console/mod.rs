@@ -18,11 +18,16 @@
 //! KFENCE, UBSAN), `---[ end Kernel panic ...` or the `Kernel Offset:` line before it (with
 //! `panic=-1` the guest resets before the end marker is printed), the `</TASK>` that closes
 //! the first task stack (hung task, lockups, RCU stalls, bad page state, SLUB errors, other
-//! `BUG:` lines), or the start of the next report. A body is bounded to [`MAX_BODY_LINES`]
-//! lines ([`KernelReport::truncated`]); a report still open when the console ends is
-//! returned by [`ConsoleScanner::finish`], unless a report of the same kind in the same
-//! function already ended properly (a kernel reporting in a loop is cut off mid-report when its VM is ended; that
-//! last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
+//! `BUG:` lines), the end of the final stack of a lockdep report (read by its structure, see
+//! `lockdep.rs`), the first unindented line after a kmemleak report, or the start of the next
+//! report. A report that has not printed its call trace yet stays open through a following
+//! `Kernel panic` line (old kernels panic for `panic_on_warn` inside `__warn()`, and the
+//! panic's stack is the WARNING's); both are returned. A body is bounded to
+//! [`MAX_BODY_LINES`] lines, a lockdep report's to [`MAX_LOCKDEP_BODY_LINES`]
+//! ([`KernelReport::truncated`]); a report still open when the console ends is returned by
+//! [`ConsoleScanner::finish`], unless a report of the same kind in the same function already
+//! ended properly (a kernel reporting in a loop is cut off mid-report when its VM is ended;
+//! that last copy may lack the cache or the free stack and so get another signature). `text` holds the body with the printk prefixes
 //! stripped.
 //!
 //! When a panic follows an Oops or a KASAN report in the same console, both are reported;
@@ -31,18 +36,23 @@
 //! # Titles and signatures
 //! A title names the report the way kernel developers do (`WARNING in shmem_replace_folio`,
 //! `KASAN: slab-use-after-free Read in shmem_unuse`, `kernel BUG at mm/shmem.c:1234`,
-//! `BUG: soft lockup in shmem_unuse`, `INFO: task hung in shmem_unuse`,
+//! `BUG: soft lockup in shmem_unuse`, `INFO: task hung in shmem_unuse`, `kernel BUG in
+//! sctp_packet_transmit`, `memory leak in new_inode_pseudo`,
 //! `Kernel panic - not syncing: sysrq triggered crash`). The function is the one the report's
 //! first line names (the `WARNING: ... at file:line func+0x..` site, the KASAN access site) or
-//! the `RIP:` function, unless that is generic plumbing (locking, scheduling, allocation,
-//! `xas_*`, list debugging, reporting), in which case the first reliable (not `?`)
-//! non-generic frame of the report's own stack is used; lockups and stalls skip the frames
-//! inside `<IRQ>`/`<NMI>`.
+//! the `RIP:`/`pc :` function, unless that is generic (`generic.rs`: plumbing such as locking,
+//! scheduling, allocation, `xas_*`, list debugging, and helpers that only report, such as
+//! `skb_panic`, `fortify_panic`, refcount helpers, `__might_sleep`, `warn_slowpath*`, the
+//! stack-walk and trap frames of every architecture, `save_stack`/`kasan_save_*`), in which
+//! case the first reliable (not `?`) non-generic frame of the report's own stack is used;
+//! lockups and stalls skip the frames inside `<IRQ>`/`<NMI>`.
 //!
 //! The [`KernelReport::signature`] is a stable string to group reports and to recognise
 //! the same bug in a later run (repro, minimization, bisection): `<KIND>:<where>`, with no
-//! offsets, addresses, PIDs or CPU numbers, e.g. `WARNING:shmem_replace_folio`,
-//! `HUNG_TASK:shmem_unuse`, `PANIC:Fatal exception`.
+//! offsets, addresses, PIDs, CPU numbers, sizes or line numbers ([`normalize_text`] is applied
+//! to every signature), e.g. `WARNING:shmem_replace_folio`, `HUNG_TASK:shmem_unuse`,
+//! `PANIC:Fatal exception`. Lockdep signatures are `WARNING:<headline>:<place>`, the place
+//! being the two locks of a circular or recursive dependency. See `docs/console-triage.md`.
 //!
 //! **KASAN, KFENCE and SLUB signatures are keyed on the free, not the access.** One race
 //! (swapoff's `shmem_unuse` against `shmem_evict_inode`) shows up as a use-after-free in
@@ -67,32 +77,47 @@
 //! `Out of memory: Killed process` and `Memory cgroup out of memory: Killed process`), the
 //! taint lines that loading an out-of-tree or unsigned module prints
 //! ([`ReportKind::Taint`]), and `sysrq: ...` lines ([`ReportKind::Sysrq`]). Everything else
-//! that is not recognised is ignored.
+//! that is not recognised is ignored, in particular the informational lines that start with
+//! `WARNING:` (deprecation and driver notices, user space) and a lone `BUG <cache> (...):
+//! kasan: bad access detected`; each exclusion is listed with its reason in `classify.rs`
+//! (`INFORMATIONAL`).
 //!
 //! # Bounds
 //! Nothing grows without limit: a partial line is at most [`MAX_LINE_BYTES`], a body at most
-//! [`MAX_BODY_LINES`] lines; a scanner returns at most [`MAX_REPORTS_PER_SIGNATURE`] reports
-//! with the same signature and at most [`MAX_REPORTS`] in total, and counts the rest in
-//! [`ConsoleScanner::suppressed`]. The parser never panics, whatever the input.
+//! [`MAX_BODY_LINES`] lines ([`MAX_LOCKDEP_BODY_LINES`] for lockdep); a scanner returns at
+//! most [`MAX_REPORTS_PER_SIGNATURE`] reports with the same signature and at most
+//! [`MAX_REPORTS`] in total, and counts the rest in [`ConsoleScanner::suppressed`]. The parser never panics, whatever the input.
 
+mod analysis;
 mod classify;
 mod frames;
+mod generic;
 mod line;
+mod lockdep;
+mod normalize;
+mod open;
 mod report;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod triage_tests;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use classify::{classify, is_separator, EndRule, Start};
+use classify::{classify, EndRule};
+pub use normalize::{normalize_text, signature_noise};
+use open::{cut_off_key, Open};
 
 /// Longest console line kept as one line; longer lines are cut into pieces of this size.
 pub const MAX_LINE_BYTES: usize = 4096;
 /// Most lines kept in one report's body (the first line included).
 pub const MAX_BODY_LINES: usize = 200;
+/// Most lines kept in the body of a lockdep report (its dependency chain prints a stack per
+/// link before the final stack that names the report).
+pub const MAX_LOCKDEP_BODY_LINES: usize = 3 * MAX_BODY_LINES;
 /// A report that ends at `</TASK>` but has printed no `Call Trace` after this many lines is
 /// closed (stack-less `BUG:` lines must not swallow the console).
 const MAX_LINES_WITHOUT_TRACE: usize = 40;
@@ -141,6 +166,9 @@ pub enum ReportKind {
     RcuStall,
     /// `vmstat_refresh: <counter> <negative value>` (writing /proc/sys/vm/stat_refresh).
     VmstatRefresh,
+    /// A kmemleak report (`unreferenced object 0x... (size N):` and its backtrace, as
+    /// `/sys/kernel/debug/kmemleak` prints it; syzkaller precedes it with `BUG: memory leak`).
+    MemoryLeak,
     /// An OOM kill (global or memcg). Not a finding.
     OomKill,
     /// A line announcing a new taint (`loading out-of-tree module taints kernel.`,
@@ -152,7 +180,7 @@ pub enum ReportKind {
 
 impl ReportKind {
     /// All kinds, in declaration order.
-    pub const ALL: [ReportKind; 18] = [
+    pub const ALL: [ReportKind; 19] = [
         ReportKind::Bug,
         ReportKind::KernelBug,
         ReportKind::Warning,
@@ -168,6 +196,7 @@ impl ReportKind {
         ReportKind::HungTask,
         ReportKind::RcuStall,
         ReportKind::VmstatRefresh,
+        ReportKind::MemoryLeak,
         ReportKind::OomKill,
         ReportKind::Taint,
         ReportKind::Sysrq,
@@ -191,6 +220,7 @@ impl ReportKind {
             ReportKind::HungTask => "HUNG_TASK",
             ReportKind::RcuStall => "RCU_STALL",
             ReportKind::VmstatRefresh => "VMSTAT_REFRESH",
+            ReportKind::MemoryLeak => "MEMORY_LEAK",
             ReportKind::OomKill => "OOM_KILL",
             ReportKind::Taint => "TAINT",
             ReportKind::Sysrq => "SYSRQ",
@@ -228,14 +258,14 @@ pub struct KernelReport {
     /// scanner: a line longer than [`MAX_LINE_BYTES`] counts as several).
     pub first_line: usize,
     /// The report's lines, printk prefixes stripped, joined with `\n` (at most
-    /// [`MAX_BODY_LINES`] lines).
+    /// [`MAX_BODY_LINES`] lines, [`MAX_LOCKDEP_BODY_LINES`] for lockdep).
     pub text: String,
     /// `kind.is_finding()`.
     pub is_finding: bool,
     /// Stable grouping key: kind and place, without offsets, addresses, PIDs or CPU numbers
     /// (see the module documentation, in particular for KASAN).
     pub signature: String,
-    /// The body hit [`MAX_BODY_LINES`] before its end marker.
+    /// The body hit its bound ([`MAX_BODY_LINES`]) before its end marker.
     pub truncated: bool,
 }
 
@@ -279,123 +309,6 @@ pub fn taint_flags(line: &str) -> Option<BTreeSet<char>> {
             .filter(|c| *c != ' ' && *c != 'G')
             .collect(),
     )
-}
-
-/// A report being collected.
-#[derive(Debug)]
-struct Open {
-    kind: ReportKind,
-    end: EndRule,
-    first_line: usize,
-    lines: Vec<String>,
-    truncated: bool,
-    /// A `Call Trace:` (or another stack header) was seen.
-    seen_trace: bool,
-    /// A `Call Trace:` line itself was seen.
-    seen_call_trace: bool,
-    /// The x86 oops banner (`Oops:`, `invalid opcode:`, `general protection fault`) was seen.
-    seen_banner: bool,
-}
-
-impl Open {
-    fn new(start: Start, first_line: usize, msg: &str) -> Open {
-        Open {
-            kind: start.kind,
-            end: start.end,
-            first_line,
-            lines: vec![msg.to_string()],
-            truncated: false,
-            seen_trace: false,
-            seen_call_trace: false,
-            seen_banner: start.oops_banner,
-        }
-    }
-
-    fn is_end(&self, msg: &str) -> bool {
-        let t = msg.trim();
-        match self.end {
-            EndRule::EndTrace => t.starts_with("---[ end trace"),
-            EndRule::Separator => self.lines.len() > 1 && is_separator(t),
-            EndRule::Panic => {
-                t.starts_with("---[ end Kernel panic") || t.starts_with("Kernel Offset:")
-            }
-            EndRule::TaskClose => t == "</TASK>",
-            EndRule::Single => true,
-        }
-    }
-
-    /// Does the start line `s` continue this report rather than begin a new one?
-    fn absorbs(&mut self, s: &Start) -> bool {
-        use ReportKind as K;
-        if s.oops_banner
-            && matches!(self.kind, K::Oops | K::KernelBug | K::ListCorruption)
-            && !self.seen_banner
-            && !self.seen_trace
-        {
-            self.seen_banner = true;
-            return true;
-        }
-        if s.oops_banner || self.seen_call_trace {
-            return false;
-        }
-        match self.kind {
-            // list_del corruption. ... / ------------[ cut here ]------------ /
-            // kernel BUG at lib/list_debug.c:59! (or a WARNING at lib/list_debug.c)
-            K::ListCorruption => {
-                self.lines.len() < 6
-                    && matches!(s.kind, K::KernelBug | K::Warning | K::ListCorruption)
-            }
-            // 6.12's object_err() follows the SLUB report (after its object dump, before any
-            // call trace) with a WARN_ON at mm/slub.c.
-            K::SlabCorruption => s.kind == K::Warning,
-            _ => false,
-        }
-    }
-
-    /// Add a line to the body (dropped if the body is full).
-    fn push(&mut self, msg: &str) {
-        let t = msg.trim();
-        if t.starts_with("Call Trace") {
-            self.seen_call_trace = true;
-        }
-        if self.seen_call_trace
-            || t.starts_with("Allocated in ")
-            || t.starts_with("stack backtrace:")
-        {
-            self.seen_trace = true;
-        }
-        if self.lines.len() < MAX_BODY_LINES {
-            self.lines.push(msg.to_string());
-        }
-    }
-
-    /// Should the report be closed although its end marker has not been seen? Marks a full
-    /// body as truncated.
-    fn is_exhausted(&mut self) -> bool {
-        if self.lines.len() >= MAX_BODY_LINES {
-            self.truncated = true;
-            return true;
-        }
-        self.end == EndRule::TaskClose
-            && !self.seen_trace
-            && self.lines.len() >= MAX_LINES_WITHOUT_TRACE
-    }
-
-    fn finish(self) -> KernelReport {
-        let (mut title, signature) = report::describe(self.kind, &self.lines);
-        if title.trim().is_empty() {
-            title = self.kind.tag().to_string();
-        }
-        KernelReport {
-            kind: self.kind,
-            title,
-            first_line: self.first_line,
-            text: self.lines.join("\n"),
-            is_finding: self.kind.is_finding(),
-            signature,
-            truncated: self.truncated,
-        }
-    }
 }
 
 /// Incremental console parser. Feed it console bytes as they arrive; it returns each report
@@ -461,15 +374,16 @@ impl ConsoleScanner {
             self.complete_line(&mut out);
         }
         if let Some(open) = self.open.take() {
-            let report = open.finish();
-            if self.completed.contains(&cut_off_key(&report)) {
-                // Cut off by the end of the console (the VM was ended while a kernel
-                // reported in a loop): whole reports of its kind and place were already
-                // returned, and this one may lack the lines its signature needs (the cache,
-                // the free stack).
-                self.suppressed += 1;
-            } else {
-                self.emit(report, &mut out);
+            for report in open.finish() {
+                if self.completed.contains(&cut_off_key(&report)) {
+                    // Cut off by the end of the console (the VM was ended while a kernel
+                    // reported in a loop): whole reports of its kind and place were already
+                    // returned, and this one may lack the lines its signature needs (the
+                    // cache, the free stack).
+                    self.suppressed += 1;
+                } else {
+                    self.emit(report, &mut out);
+                }
             }
         }
         out
@@ -507,6 +421,9 @@ impl ConsoleScanner {
 
     fn process_message(&mut self, msg: &str, out: &mut Vec<KernelReport>) {
         let start = classify(msg);
+        if self.open.as_ref().is_some_and(|o| o.ends_before(msg)) {
+            self.close(out);
+        }
         if let Some(open) = self.open.as_mut() {
             if open.is_end(msg) {
                 open.push(msg);
@@ -514,6 +431,10 @@ impl ConsoleScanner {
                 return;
             }
             match start {
+                Some(s) if open.takes_panic(&s) => {
+                    open.take_panic(msg, self.lines_seen);
+                    return;
+                }
                 Some(s) if !open.absorbs(&s) => self.close(out),
                 _ => {
                     open.push(msg);
@@ -542,9 +463,10 @@ impl ConsoleScanner {
 
     /// Emits a report that reached its end (see [`ConsoleScanner::finish`] for the others).
     fn emit_complete(&mut self, open: Open, out: &mut Vec<KernelReport>) {
-        let report = open.finish();
-        self.completed.insert(cut_off_key(&report));
-        self.emit(report, out);
+        for report in open.finish() {
+            self.completed.insert(cut_off_key(&report));
+            self.emit(report, out);
+        }
     }
 
     fn emit(&mut self, report: KernelReport, out: &mut Vec<KernelReport>) {
@@ -564,17 +486,6 @@ impl ConsoleScanner {
         self.emitted += 1;
         out.push(report);
     }
-}
-
-/// What makes a cut-off report a copy of a whole one: the kind and the function its title
-/// names (`KASAN: use-after-free Read in shmem_unuse` and `... Write in shmem_unuse` are the
-/// same loop; `Oops in a_fn` and `Oops in b_fn` are two oopses).
-fn cut_off_key(r: &KernelReport) -> (ReportKind, String) {
-    let place = r
-        .title
-        .rsplit_once(" in ")
-        .map_or(r.title.as_str(), |(_, f)| f);
-    (r.kind, place.to_string())
 }
 
 /// Parse a whole console log at once (same result as feeding it to a [`ConsoleScanner`] in

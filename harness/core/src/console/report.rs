@@ -1,144 +1,10 @@
 //! Turning the lines of a finished report into its title and signature.
 
-use super::classify::SWAP_ENTRY_ERRORS;
-use super::frames::{is_generic, parse_frame, parse_rip, symbol_func, Frame};
-use super::ReportKind;
-
-/// Which part of a report a line belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    /// The report's own stack (call trace, RIP lines, KFENCE access stack).
-    Main,
-    /// "Allocated by task" / "Allocated in" / KFENCE "allocated by task" (not used).
-    Alloc,
-    /// "Freed by task" / "Freed in" / KFENCE "freed by task".
-    Free,
-    /// The first "Last potentially related work creation" stack (the `call_rcu` caller).
-    Aux,
-    /// Page owner stacks, memory dumps and the like.
-    Ignore,
-}
-
-/// Frames and facts collected from a report body.
-#[derive(Debug, Default)]
-struct Analysis<'a> {
-    main: Vec<Frame<'a>>,
-    free: Vec<Frame<'a>>,
-    aux: Vec<Frame<'a>>,
-    /// Slab cache of the object (KASAN "which belongs to the cache", KFENCE "cache=").
-    cache: Option<&'a str>,
-}
-
-fn analyze<'a>(lines: &'a [String]) -> Analysis<'a> {
-    let mut a = Analysis::default();
-    let mut section = Section::Main;
-    let mut irq = false;
-    let mut aux_seen = false;
-    for line in lines.iter().skip(1) {
-        let t = line.trim();
-        if let Some((_, rest)) = t.split_once("which belongs to the cache ") {
-            a.cache = rest.split_whitespace().next();
-            continue;
-        }
-        if t.starts_with("kfence-#") {
-            if let Some((_, rest)) = t.split_once("cache=") {
-                a.cache = rest.split([' ', ',']).next();
-            }
-            continue;
-        }
-        if t.starts_with("Call Trace") || t == "stack backtrace:" || is_kfence_access_header(t) {
-            section = Section::Main;
-            continue;
-        }
-        if t.starts_with("Allocated by task") || t.starts_with("allocated by task") {
-            section = Section::Alloc;
-            continue;
-        }
-        if t.starts_with("Allocated in ") {
-            section = Section::Alloc;
-            continue;
-        }
-        if t.starts_with("Freed by task") || t.starts_with("freed by task") {
-            section = Section::Free;
-            continue;
-        }
-        if let Some(rest) = t.strip_prefix("Freed in ") {
-            // SLUB: "Freed in provoke_slub_uaf+0x47/0x82 [provoke] age=0 cpu=0 pid=1"
-            section = Section::Free;
-            if let Some(func) = symbol_func(rest) {
-                a.free.push(Frame {
-                    func,
-                    reliable: true,
-                    irq: false,
-                });
-            }
-            continue;
-        }
-        if t.starts_with("Last potentially related work creation") {
-            section = if aux_seen {
-                Section::Ignore
-            } else {
-                Section::Aux
-            };
-            aux_seen = true;
-            continue;
-        }
-        if t.starts_with("Second to last potentially related")
-            || t.starts_with("The buggy address")
-            || t.starts_with("Memory state around")
-            || t.starts_with("page last")
-            || t.starts_with("page_owner")
-        {
-            section = Section::Ignore;
-            continue;
-        }
-        // Stack context markers, alone on their line or (old kernels) before a frame:
-        // "<IRQ>  [<ffffffff81b2e7d9>] dump_stack+0x45/0x6c".
-        let mut t = t;
-        for (marker, in_irq) in [
-            ("<IRQ>", true),
-            ("<NMI>", true),
-            ("<SOFTIRQ>", true),
-            ("</IRQ>", false),
-            ("</NMI>", false),
-            ("</SOFTIRQ>", false),
-            ("<EOI>", false),
-        ] {
-            if let Some(rest) = t.strip_prefix(marker) {
-                irq = in_irq;
-                t = rest.trim_start();
-                break;
-            }
-        }
-        if t.is_empty() {
-            continue;
-        }
-        let (func, reliable) = match parse_rip(t) {
-            Some(f) => (f, true),
-            None => match parse_frame(t) {
-                Some(fr) => fr,
-                None => continue,
-            },
-        };
-        let frame = Frame {
-            func,
-            reliable,
-            irq,
-        };
-        match section {
-            Section::Main => a.main.push(frame),
-            Section::Free => a.free.push(frame),
-            Section::Aux => a.aux.push(frame),
-            Section::Alloc | Section::Ignore => {}
-        }
-    }
-    a
-}
-
-/// KFENCE's access-stack header: `Use-after-free read at 0x... (in kfence-#12):`.
-fn is_kfence_access_header(t: &str) -> bool {
-    t.contains("(in kfence-#") && t.ends_with("):")
-}
+use super::analysis::{analyze, Analysis};
+use super::classify::{warn_format, SWAP_ENTRY_ERRORS};
+use super::frames::{is_generic, symbol_func, Frame};
+use super::lockdep;
+use super::{normalize_text, ReportKind};
 
 /// The first reliable, non-generic frame.
 fn first_meaningful<'a>(frames: &[Frame<'a>], skip_irq: bool) -> Option<&'a str> {
@@ -168,15 +34,19 @@ fn in_func(func: Option<&str>) -> String {
     func.map(|f| format!(" in {f}")).unwrap_or_default()
 }
 
-/// The function after `at file:line` in a `WARNING: CPU: 0 PID: 1 at file:line func+0x..`.
+/// The file (`path:line`) and the function of a `__warn()` line, in any of its formats.
 fn warning_site(first: &str) -> (Option<&str>, Option<&str>) {
-    let Some((_, after)) = first.split_once(" at ") else {
+    let rest = first.trim_start_matches("WARNING:").trim_start();
+    let Some(w) = warn_format(rest) else {
         return (None, None);
     };
-    let mut words = after.split_whitespace();
-    let file = words.next();
-    let func = words.next().and_then(symbol_func);
-    (file, func)
+    // `shmem_foo+0x1/0x2`, or `shmem_foo()` in the oldest format.
+    let func = symbol_func(w.site).or_else(|| {
+        let name = w.site.strip_suffix("()")?;
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .then_some(name)
+    });
+    (Some(w.file), func)
 }
 
 /// Cut a message at the first separator, for titles built from free text.
@@ -232,9 +102,20 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
     match kind {
         ReportKind::Warning => {
             let (file, site) = warning_site(first);
-            if !(first.contains("CPU:") && file.is_some()) {
-                // lockdep-style "WARNING: possible circular locking dependency detected"
+            if file.is_none() {
+                if let Some(l) = lockdep::analyze(lines) {
+                    return l.describe();
+                }
+                // The unwinder's "WARNING: kernel stack regs at ... in comm:pid has bad 'bp'
+                // value ...": the object and the complaint, without the task and addresses.
                 let what = first.trim_start_matches("WARNING:").trim();
+                let what = match what.split_once(" at ") {
+                    Some((obj, rest)) if rest.contains(" has bad ") => {
+                        format!("{obj} has bad value")
+                    }
+                    _ => what.to_string(),
+                };
+                let what = what.as_str();
                 let func = first_meaningful(&a.main, false);
                 return (
                     format!("WARNING: {what}{}", in_func(func)),
@@ -261,10 +142,11 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
                 .trim_end_matches('!');
             let func = pick(None, &a.main, false);
             let file = cut_at(at, &[":"]);
-            (
-                format!("kernel BUG at {at}"),
-                format!("{tag}:{}", func.unwrap_or(file)),
-            )
+            let title = match func {
+                Some(f) => format!("kernel BUG in {f}"),
+                None => format!("kernel BUG at {file}"),
+            };
+            (title, format!("{tag}:{}", func.unwrap_or(file)))
         }
         ReportKind::Oops => {
             let mut head = first;
@@ -273,6 +155,13 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
             }
             let what = if head.contains("general protection fault") {
                 "general protection fault".to_string()
+            } else if head.starts_with("divide_error:") {
+                // 4.x spelling of the same trap.
+                "divide error".to_string()
+            } else if let Some(r) = head.strip_prefix("PANIC: ") {
+                cut_at(r, &[",", ":"]).to_string()
+            } else if head.starts_with("Unable to handle kernel ") {
+                cut_at(head, &[" at virtual address", " at ", ","]).to_string()
             } else if let Some(r) = head.strip_prefix("BUG: ") {
                 format!("BUG: {}", cut_at(r, &[",", ":", " at ", " for "]))
             } else if head.starts_with(|c: char| c.is_ascii_digit()) || head.is_empty() {
@@ -375,8 +264,8 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
         ReportKind::Panic => {
             let reason = first
                 .split_once("not syncing")
-                .map(|(_, r)| r.trim_start_matches(':').trim())
-                .unwrap_or("");
+                .map(|(_, r)| normalize_text(r.trim_start_matches(':').trim()))
+                .unwrap_or_default();
             (
                 format!("Kernel panic - not syncing: {reason}"),
                 format!("{tag}:{reason}"),
@@ -394,10 +283,32 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
                 format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
             )
         }
+        ReportKind::HungTask if first.contains(" can't die ") => {
+            let func = pick(None, &a.main, false);
+            (
+                format!("INFO: task can't die{}", in_func(func)),
+                format!("{tag}:can't die:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
         ReportKind::HungTask => {
             let func = pick(None, &a.main, false);
             (
                 format!("INFO: task hung{}", in_func(func)),
+                format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
+            )
+        }
+        ReportKind::MemoryLeak => {
+            // The allocation stack: skip the allocators, whatever their name (`sock_kmalloc`,
+            // `sk_prot_alloc`, `kstrdup`, `alloc_inode`, ...), to reach the code that leaked.
+            let func = a
+                .main
+                .iter()
+                .filter(|f| f.reliable)
+                .map(|f| f.func)
+                .find(|f| !is_generic(f) && !is_allocator(f))
+                .or_else(|| first_meaningful(&a.main, false));
+            (
+                format!("memory leak{}", in_func(func)),
                 format!("{tag}:{}", func.unwrap_or(UNKNOWN)),
             )
         }
@@ -448,6 +359,20 @@ pub(crate) fn describe(kind: ReportKind, lines: &[String]) -> (String, String) {
     }
 }
 
+/// Does `func` only allocate (for kmemleak's allocation stacks)?
+fn is_allocator(func: &str) -> bool {
+    func.contains("alloc")
+        || [
+            "kstrdup",
+            "kstrndup",
+            "kmemdup",
+            "__list_lru_init",
+            "idr_get",
+        ]
+        .iter()
+        .any(|p| func.starts_with(p))
+}
+
 /// Generic `BUG: ...` lines, UBSAN reports, swap-entry errors and rss-counter errors.
 fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
     let tag = ReportKind::Bug.tag();
@@ -466,6 +391,19 @@ fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
         let func = first.split_once(": ").map(|(f, _)| f).unwrap_or(UNKNOWN);
         return (format!("{func}: {err}"), format!("{tag}:{func}:{err}"));
     }
+    for vfs in [
+        "VFS: Busy inodes after unmount",
+        "VFS: Close: file count is 0",
+    ] {
+        if first.starts_with(vfs) {
+            return (vfs.to_string(), format!("{tag}:{vfs}"));
+        }
+    }
+    if first.starts_with("unregister_netdevice: waiting for ") {
+        // The device's name changes from run to run (`lo`, `syz_tun`, `bond0`, ...).
+        let what = "unregister_netdevice: waiting for DEV to become free";
+        return (what.to_string(), format!("{tag}:{what}"));
+    }
     if let Some(rest) = first.strip_prefix("UBSAN: ") {
         let what = cut_at(rest, &[" in ", ":"]);
         let func = first_meaningful(&a.main, false);
@@ -475,8 +413,9 @@ fn describe_bug(first: &str, a: &Analysis<'_>) -> (String, String) {
         );
     }
     let rest = first.strip_prefix("BUG: ").unwrap_or(first);
+    let rest = normalize_text(rest);
     let what = cut_at(
-        rest,
+        &rest,
         &[
             " - ",
             ": ",

@@ -53,7 +53,7 @@ const KASAN: &str = "\
 [  650.532177][ T6659] CPU: 1 PID: 6659 Comm: syz-executor.0 Not tainted 6.4.0-syzkaller #0
 ";
 
-fn summary(reports: &[KernelReport]) -> Vec<(ReportKind, String, String, usize)> {
+pub(super) fn summary(reports: &[KernelReport]) -> Vec<(ReportKind, String, String, usize)> {
     reports
         .iter()
         .map(|r| (r.kind, r.title.clone(), r.signature.clone(), r.first_line))
@@ -348,6 +348,35 @@ fn never_panics_on_garbage() {
         " ",
         "é",
         "\u{fffd}",
+        // Formats added for issue 20.
+        "WARNING: fs/dcache.c:829 at ",
+        ", CPU#1: syz/5830",
+        "WARNING: possible circular locking dependency detected",
+        "[ BUG: bad unlock balance detected! ]",
+        "INFO: trying to register non-static key.",
+        " is trying to acquire lock:",
+        "but task is already holding lock:",
+        "ffff888106a71958 (&q->lock#5){+.+.}-{4:4}, at: ",
+        "-> #1 (",
+        "stack backtrace:",
+        "is trying to release lock (",
+        "BUG: memory leak",
+        "unreferenced object 0xffff88007658a9e0 (size 944):",
+        "  backtrace:",
+        "divide error: 0000 [#1]",
+        "PANIC: double fault, error_code: 0x0",
+        "Unable to handle kernel NULL pointer dereference at virtual address 0",
+        "Internal error: Oops: 96000006 [#1]",
+        "pc : ",
+        "Call trace:",
+        "unregister_netdevice: waiting for lo to become free",
+        "BUG: Dentry ffff888119d8a000{i=0,n=file0}  still in use (1)",
+        "Kernel panic - not syncing: panic_on_warn set ...",
+        "WARNING: the mand mount option is being deprecated",
+        "<TASK>",
+        "CPU#",
+        "on CPU#0",
+        "+0x1/0x2",
     ];
     let mut rng = Rng(42);
     for _ in 0..2000 {
@@ -365,6 +394,7 @@ fn never_panics_on_garbage() {
         for r in &whole {
             assert!(!r.title.is_empty(), "{r:?}");
             assert!(r.signature.starts_with(r.kind.tag()));
+            assert_eq!(signature_noise(&r.signature), None, "{r:?}");
             assert!(r.text.lines().count() <= MAX_BODY_LINES);
         }
     }
