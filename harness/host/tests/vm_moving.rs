@@ -1,6 +1,7 @@
 //! VM tests of the paths that move shmem pages outside swap (docs/zone-oracle.md, "Beyond
 //! swap"; docs/findings/): on Debian's stock 6.1 kernel, MADV_COLLAPSE, khugepaged,
-//! MADV_SOFT_OFFLINE, memory block offlining and mbind(MOVE|STRICT) leave DMA32-masked pages
+//! MADV_SOFT_OFFLINE, memory block offlining, growing the 1 GiB hugetlb pool and
+//! mbind(MOVE|STRICT) leave DMA32-masked pages
 //! above 4 GiB, and a GEM pin afterwards hits drm_gem_get_pages()'s BUG_ON: each must be a
 //! finding with its own signature (so the oracle can fail). Compaction, move_pages and
 //! migrate_pages hold: they must stay clean. A run whose findings are all in
@@ -117,6 +118,18 @@ fn offlining_a_dma32_memory_block_breaks_the_mask() {
     let (above, resident) = above_4g_after(&program, &out, "offline m0 page=45000", "m0");
     assert!(above > 0, "{above}/{resident}");
     eprintln!("offline: {above}/{resident} pages above 4 GiB");
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU (3 GiB, room for a 1 GiB page only in DMA32)"]
+fn growing_the_1g_hugetlb_pool_migrates_dma32_pages_above_4g() {
+    let (mut s, _wd) = boot_on(Topology::Hugetlb, "moving-hugetlb");
+    let (sigs, program, out) = signatures(&mut s, "hugetlb-1g-dma32.prog");
+    assert_eq!(sigs, vec!["zone:memfd:hugetlb:Normal".to_string()]);
+    let (above, resident) = above_4g_after(&program, &out, "hugetlb 1G count=1", "m0");
+    assert!(above > 0, "{above}/{resident}");
+    eprintln!("hugetlb: {above}/{resident} pages above 4 GiB");
     s.shutdown();
 }
 

@@ -422,14 +422,6 @@ fn declarations(out: &mut String, names: &Names) {
     );
 }
 
-/// The word the zone rule names as the operation that brought a page in.
-fn where_word(op: &Op) -> &'static str {
-    match op {
-        Op::Madvise { advice, .. } => advice.keyword(),
-        other => other.keyword(),
-    }
-}
-
 fn advice_c(a: Advice) -> &'static str {
     match a {
         Advice::Pageout => "MADV_PAGEOUT",
@@ -533,7 +525,7 @@ fn main_fn(
             body,
             "\tstep({i}, \"{}\", \"{}\", \"{text}\");",
             op.keyword(),
-            where_word(op)
+            op.action_word()
         );
         let code = step_code(i, op, &model, names)?;
         uses_err |= code.call.contains("err =");

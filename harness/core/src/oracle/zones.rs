@@ -51,14 +51,6 @@ pub struct ZoneTracker {
     pub replaced: BTreeMap<String, u64>,
 }
 
-/// Where an advice or access brings pages in, in words for titles.
-fn where_word(op: &Op) -> &'static str {
-    match op {
-        Op::Madvise { advice, .. } => advice.keyword(),
-        other => other.keyword(),
-    }
-}
-
 impl ZoneTracker {
     pub fn new() -> Self {
         Self::default()
@@ -110,7 +102,7 @@ impl ZoneTracker {
             }
             _ => {}
         }
-        let came = where_word(op);
+        let came = op.action_word();
         let mut findings = Vec::new();
         for obs in observed {
             let Some(t) = self.objects.get_mut(&obs.obj) else {

@@ -457,6 +457,16 @@ impl Op {
         }
     }
 
+    /// What the operation does, in one word: the advice of a `madvise` (`pageout`,
+    /// `soft-offline`, …), else the keyword. Zone signatures name where a page arrived with
+    /// it, and the fuzzer's outcome features are keyed on it.
+    pub fn action_word(&self) -> &'static str {
+        match self {
+            Op::Madvise { advice, .. } => advice.keyword(),
+            other => other.keyword(),
+        }
+    }
+
     /// Operations that exist only so tests can provoke findings; `run` refuses them unless
     /// asked, and the fuzzer never generates them.
     pub fn is_test_only(&self) -> bool {

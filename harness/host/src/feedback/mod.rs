@@ -120,7 +120,9 @@ impl Feedback {
             let Some(op) = program.ops.get(rec.index as usize) else {
                 continue;
             };
-            let kind = OpKind::of(op).map_or("test", |_| op.keyword());
+            // Keyed on the advice for madvise: `soft-offline:ok` and `pageout:ok` are
+            // different outcomes, so a program that first reaches a page-moving advice is kept.
+            let kind = OpKind::of(op).map_or("test", |_| op.action_word());
             let result = match &rec.result {
                 OpResult::Ok => "ok".to_string(),
                 other => other.to_string(),

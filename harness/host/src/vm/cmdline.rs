@@ -43,6 +43,10 @@ pub const DEFAULT_KERNEL_ARGS: &[&str] = &[
     "rcupdate.rcu_cpu_stall_timeout=300",
     "watchdog_thresh=60",
     "nmi_watchdog=0",
+    // check_timer() counts timer ticks in a short window; on a loaded host under TCG it
+    // misses them and the kernel panics "IO-APIC + timer doesn't work" (seen in a VM test
+    // while a build ran beside it).
+    "no_timer_check",
     "sysrq_always_enabled",
     "kasan_multi_shot",
     // CONFIG_PAGE_OWNER (self-built kernels' debug.config): a zone finding carries the
