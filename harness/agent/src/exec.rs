@@ -455,7 +455,11 @@ impl Executor<'_> {
                 Errno::result(unsafe { libc::swapoff(path.as_ptr()) })?;
             }
             Op::Unlink { obj } => nix::unistd::unlink(self.tmpfs_path(obj).as_str())?,
-            Op::Mount { mnt } => {
+            Op::Mount { mnt, huge } => {
+                let options = match huge {
+                    Some(h) => format!("mode=0700,huge={}", h.keyword()),
+                    None => "mode=0700".to_string(),
+                };
                 let path = format!("{}/{mnt}", self.dir);
                 nix::unistd::mkdir(path.as_str(), Mode::from_bits_truncate(0o700))?;
                 nix::mount::mount(
@@ -463,7 +467,7 @@ impl Executor<'_> {
                     path.as_str(),
                     Some("tmpfs"),
                     nix::mount::MsFlags::empty(),
-                    Some("mode=0700"),
+                    Some(options.as_str()),
                 )?;
             }
             Op::Umount { mnt, detach } => {

@@ -215,6 +215,7 @@ impl Dri {
                     _ => PageState::Absent,
                 },
                 pfn: p.pfn,
+                order: u8::try_from(p.folio_order).unwrap_or(u8::MAX),
                 pinned: p.flags
                     & (uapi::GMA500_MOCK_PAGE_PINNED | uapi::GMA500_MOCK_PAGE_DMA_PINNED)
                     != 0,

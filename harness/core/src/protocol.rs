@@ -143,6 +143,9 @@ pub struct PageObs {
     pub pfn: u64,
     /// Pinned by the mock driver (a pinned GEM object) or DMA-pinned.
     pub pinned: bool,
+    /// Order of the folio holding the page (0 for a base page, 9 for a PMD-sized THP).
+    #[serde(default)]
+    pub order: u8,
 }
 
 /// Every page of one object, observed after an operation.

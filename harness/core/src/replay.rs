@@ -361,6 +361,7 @@ mod tests {
 
     fn page(state: PageState, pfn: u64) -> PageObs {
         PageObs {
+            order: 0,
             state,
             pfn,
             pinned: false,

@@ -74,6 +74,8 @@ pub struct TracePages {
     pub zones: String,
     pub pinned: String,
     pub pfns: Vec<u64>,
+    /// Per page, the order of its folio (`0`–`9`, `+` above 9, `-` not resident).
+    pub orders: String,
 }
 
 impl TracePages {
@@ -103,6 +105,15 @@ impl TracePages {
                 .map(|p| if p.pinned { 'P' } else { '-' })
                 .collect(),
             pfns: obs.pages.iter().map(|p| p.pfn).collect(),
+            orders: obs
+                .pages
+                .iter()
+                .map(|p| match (p.state, p.order) {
+                    (PageState::Resident, o @ 0..=9) => char::from(b'0' + o),
+                    (PageState::Resident, _) => '+',
+                    _ => '-',
+                })
+                .collect(),
         }
     }
 }

@@ -49,6 +49,7 @@ fn zones() -> Vec<Zone> {
 
 fn record(index: u32) -> OpRecord {
     let page = |i: u64| PageObs {
+        order: 0,
         state: if i == 2 {
             PageState::Swapped
         } else {

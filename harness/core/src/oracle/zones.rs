@@ -149,8 +149,13 @@ impl ZoneTracker {
                             let sig_place = format!("{}:{}:{zone}", t.kind, tr.arrived);
                             let count = self.violations.entry(sig_place.clone()).or_insert(0);
                             *count += 1;
+                            let folio = if p.order > 0 {
+                                format!(", in an order-{} folio", p.order)
+                            } else {
+                                String::new()
+                            };
                             let title = format!(
-                                "page {i} of DMA32-constrained {} `{}` is in zone {zone} (PFN {:#x}) after op {index}; it arrived after `{}`",
+                                "page {i} of DMA32-constrained {} `{}` is in zone {zone} (PFN {:#x}{folio}) after op {index}; it arrived after `{}`",
                                 t.kind, obs.obj, p.pfn, tr.arrived
                             );
                             findings.push(Finding::new(
@@ -199,6 +204,7 @@ mod tests {
         let pages = pages
             .iter()
             .map(|&(state, pfn)| PageObs {
+                order: 0,
                 state,
                 pfn,
                 pinned: false,

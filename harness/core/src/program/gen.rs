@@ -616,7 +616,12 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         K::Spin => Op::Spin {
             iters: f.a(0, GEN_MAX_SPIN) as u32,
         },
-        K::Mount => Op::Mount { mnt: fresh("f")? },
+        K::Mount => Op::Mount {
+            mnt: fresh("f")?,
+            // Flag bit 2 asks for a `huge=` option, A picks it.
+            huge: (f.flags() & 4 != 0)
+                .then(|| ThpMode::MOUNT[f.a(0, ThpMode::MOUNT.len() as u64 - 1) as usize]),
+        },
         K::Umount => Op::Umount {
             mnt: f.pick(1, &live.mounts)?,
             detach: f.flags() & 1 != 0,

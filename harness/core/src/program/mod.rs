@@ -143,6 +143,14 @@ impl ThpMode {
         ThpMode::Force,
     ];
 
+    /// The modes a tmpfs mount's `huge=` option takes (`deny` and `force` are sysfs-only).
+    pub const MOUNT: [ThpMode; 4] = [
+        ThpMode::Never,
+        ThpMode::Always,
+        ThpMode::WithinSize,
+        ThpMode::Advise,
+    ];
+
     /// The word `shmem_enabled` takes (and programs use).
     pub fn keyword(self) -> &'static str {
         match self {
@@ -345,9 +353,12 @@ pub enum Op {
     Spin {
         iters: u32,
     },
-    /// Mounts a private tmpfs for the program (under the program's directory).
+    /// Mounts a private tmpfs for the program (under the program's directory), with the
+    /// `huge=` option when given (the per-mount THP policy: never, always, within_size,
+    /// advise).
     Mount {
         mnt: MntName,
+        huge: Option<ThpMode>,
     },
     /// Unmounts it: EBUSY while a file on it is open or mapped; otherwise its files go.
     /// `detach` (`MNT_DETACH`) always succeeds: the mount leaves the namespace at once and
@@ -495,7 +506,7 @@ impl Op {
         match self {
             Op::Memfd { obj, .. } | Op::Tmpfs { obj, .. } | Op::Gem { obj, .. } => Some(obj),
             Op::Mmap { map, .. } => Some(map),
-            Op::Mount { mnt } => Some(mnt),
+            Op::Mount { mnt, .. } => Some(mnt),
             _ => None,
         }
     }
@@ -531,7 +542,7 @@ impl Op {
         match self {
             Op::Memfd { obj, .. } | Op::Gem { obj, .. } => (Some(obj), None),
             Op::Tmpfs { obj, on, .. } => (Some(obj), on.as_mut()),
-            Op::Mount { mnt } => (Some(mnt), None),
+            Op::Mount { mnt, .. } => (Some(mnt), None),
             Op::Umount { mnt, .. } => (None, Some(mnt)),
             Op::Mmap { map, obj, .. } => (Some(map), Some(obj)),
             Op::Ftruncate { obj, .. }

@@ -245,7 +245,7 @@ impl Scope {
             Op::Swapon { dev, .. } | Op::Swapoff { dev } => {
                 vec![(super::swap_name(*dev), "dev")]
             }
-            Op::Mount { mnt } => vec![(mnt.clone(), "mnt")],
+            Op::Mount { mnt, .. } => vec![(mnt.clone(), "mnt")],
             Op::Umount { mnt, .. } => {
                 let mut v = vec![(mnt.clone(), "mnt")];
                 v.extend(
@@ -460,7 +460,13 @@ impl Scope {
                     o.open = false;
                 }
             }
-            Op::Mount { mnt } => {
+            Op::Mount { mnt, huge } => {
+                if huge.is_some_and(|h| !super::ThpMode::MOUNT.contains(&h)) {
+                    return Err(err(
+                        "huge",
+                        "a mount's huge= is never, always, within_size or advise",
+                    ));
+                }
                 self.fresh(mnt, "mnt")?;
                 self.declared.push(mnt.clone());
                 self.mounts.insert(mnt.clone(), true);

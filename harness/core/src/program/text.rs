@@ -148,7 +148,13 @@ impl fmt::Display for Op {
             }
             Op::Delay { micros } => write!(f, "{kw} {micros}us"),
             Op::Spin { iters } => write!(f, "{kw} {iters}"),
-            Op::Mount { mnt } => write!(f, "{kw} {mnt}"),
+            Op::Mount { mnt, huge } => {
+                write!(f, "{kw} {mnt}")?;
+                match huge {
+                    Some(h) => write!(f, " huge={}", h.keyword()),
+                    None => Ok(()),
+                }
+            }
             Op::Umount { mnt, detach } => {
                 let detach = if *detach { " detach" } else { "" };
                 write!(f, "{kw} {mnt}{detach}")
@@ -674,7 +680,19 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "threads" => Op::Threads,
         "join" => Op::Join,
         "thread" => Op::Thread { name: a.name("a thread name")? },
-        "mount" => Op::Mount { mnt: a.name("a mount name")? },
+        "mount" => {
+            let mnt = a.name("a mount name")?;
+            let huge = match a.keyed("huge")? {
+                Some((v, col)) => Some(
+                    ThpMode::ALL
+                        .into_iter()
+                        .find(|m| m.keyword() == v)
+                        .ok_or_else(|| LineError { col, message: format!("`huge={v}` is not never, always, within_size or advise") })?,
+                ),
+                None => None,
+            };
+            Op::Mount { mnt, huge }
+        }
         "umount" => {
             let mnt = a.name("a mount name")?;
             let detach = a.rest.iter().flatten().any(|t| t.text == "detach");

@@ -32,6 +32,7 @@ fn outcome() -> RunOutcome {
         records: vec![record(0, OpResult::Ok), {
             let mut r = record(1, OpResult::Errno(11));
             let swapped = PageObs {
+                order: 0,
                 state: PageState::Swapped,
                 pfn: 0,
                 pinned: false,

@@ -147,7 +147,15 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
                 r.pick(2, &live.mounts, m)?;
             }
         }
-        Op::Threads | Op::Thread { .. } | Op::Join | Op::Mount { .. } => {}
+        Op::Threads | Op::Thread { .. } | Op::Join | Op::Mount { huge: None, .. } => {}
+        Op::Mount { huge: Some(h), .. } => {
+            r.0[3] = 4;
+            let i = ThpMode::MOUNT
+                .iter()
+                .position(|m| m == h)
+                .ok_or("huge=deny/force")?;
+            r.a(0, ThpMode::MOUNT.len() as u64 - 1, i as u64)?;
+        }
         Op::Delay { micros } => r.a(0, GEN_MAX_DELAY_US, u64::from(*micros))?,
         Op::Spin { iters } => r.a(0, GEN_MAX_SPIN, u64::from(*iters))?,
         Op::Umount { mnt, detach } => {

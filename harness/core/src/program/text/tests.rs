@@ -346,12 +346,14 @@ online
 hugetlb 2M count=16
 hugetlb 1G count=1
 thp deny
+mount f1 huge=within_size
+tmpfs t2 size=4M on=f1
 ";
 
 #[test]
 fn page_moving_operations_round_trip_byte_for_byte() {
     let p = parse(MOVING_OPS).expect("parses");
-    assert_eq!(p.ops.len(), 21);
+    assert_eq!(p.ops.len(), 23);
     assert_eq!(print(&p), MOVING_OPS);
     assert!(matches!(
         p.ops[11],
@@ -383,6 +385,8 @@ fn page_moving_operations_refuse_bad_arguments_with_line_and_column() {
         ("migrate-pages from=0\n", 1, 21, "needs `to=`"),
         ("offline m0 page=1\n", 1, 9, "m0"),
         ("memfd m0 size=1M\nthreads\nthread a\nkhugepaged\njoin\n", 4, 1, "whole guest"),
+        ("mount f0 huge=deny\n", 1, 15, "huge="),
+        ("mount f0 huge=sometimes\n", 1, 15, "not never, always"),
     ];
     for (text, line, col, what) in cases {
         let (l, c, msg) = error_at(text);
