@@ -77,6 +77,8 @@ pub struct Executor<'a> {
     pub out: File,
     /// Trace the program's syscalls with KCOV (the kernel has it).
     pub kcov: bool,
+    /// The execution's draw seed for ranged `delay` and `spin`.
+    pub draws: u64,
 }
 
 #[derive(Default)]
@@ -209,8 +211,33 @@ impl Executor<'_> {
     /// Performs operation `i`, advances `model` past it and returns its record.
     fn step(&self, st: &mut State, model: &mut Model, i: usize) -> OpRecord {
         let op = &self.program.ops[i];
+        // A ranged delay or spin runs as the plain one its drawn value makes.
+        let drawn = match op {
+            Op::Delay {
+                micros,
+                upto: Some(hi),
+            }
+            | Op::Spin {
+                iters: micros,
+                upto: Some(hi),
+            } => Some(shmemfuzz_core::program::draw(
+                self.draws, i as u32, *micros, *hi,
+            )),
+            _ => None,
+        };
+        let concrete = match (op, drawn) {
+            (Op::Delay { .. }, Some(v)) => Some(Op::Delay {
+                micros: v,
+                upto: None,
+            }),
+            (Op::Spin { .. }, Some(v)) => Some(Op::Spin {
+                iters: v,
+                upto: None,
+            }),
+            _ => None,
+        };
         let start = Instant::now();
-        let (result, data) = self.perform(st, model, op);
+        let (result, data) = self.perform(st, model, concrete.as_ref().unwrap_or(op));
         model.apply(op);
         model.observe(op, &result);
         let micros = start.elapsed().as_micros() as u64;
@@ -248,6 +275,7 @@ impl Executor<'_> {
             pages,
             pagemap,
             page_owner,
+            drawn,
         }
     }
 
@@ -478,8 +506,10 @@ impl Executor<'_> {
                 };
                 nix::mount::umount2(format!("{}/{mnt}", self.dir).as_str(), flags)?
             }
-            Op::Delay { micros } => std::thread::sleep(Duration::from_micros(u64::from(*micros))),
-            Op::Spin { iters } => {
+            Op::Delay { micros, .. } => {
+                std::thread::sleep(Duration::from_micros(u64::from(*micros)))
+            }
+            Op::Spin { iters, .. } => {
                 for i in 0..*iters {
                     std::hint::black_box(i);
                     std::hint::spin_loop();

@@ -73,11 +73,12 @@ fn run() -> Result<(), String> {
                 id,
                 program,
                 op_timeout_ms,
+                draws,
             } => {
                 let send = |m: &AgentMsg| {
                     write_frame(&mut &guest.port, m).map_err(|e| format!("sending: {e}"))
                 };
-                supervise::run_program(&guest, id, &program, op_timeout_ms, &send)?;
+                supervise::run_program(&guest, id, &program, op_timeout_ms, draws, &send)?;
             }
             HostMsg::Exec { id, path, runs } => {
                 write_frame(&mut &guest.port, &floor::run(id, &path, runs))

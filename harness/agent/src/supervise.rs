@@ -58,6 +58,7 @@ pub fn run_program(
     id: u64,
     program: &Program,
     op_timeout_ms: u64,
+    draws: u64,
     send: &Send<'_>,
 ) -> Result<(), String> {
     let mut phases = Phases::new();
@@ -91,6 +92,7 @@ pub fn run_program(
                 swap_on,
                 out: File::from(tx),
                 kcov,
+                draws,
             };
             child_main(exec, &cgroup)
         }

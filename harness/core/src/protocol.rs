@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// Largest frame either side accepts (16 MiB). An operation's record carries the page states
 /// of every watched object (about 12 bytes a page): 16 MiB holds well over a million pages,
 /// more than a 2–3 GiB guest has (1 MiB failed a program with 1.25 GiB of DMA32 objects).
@@ -183,6 +183,9 @@ pub struct OpRecord {
     /// function that allocated the misplaced page. At most one per run.
     #[serde(default)]
     pub page_owner: Option<PageOwner>,
+    /// The value a ranged `delay` (µs) or `spin` (iterations) drew in this execution.
+    #[serde(default)]
+    pub drawn: Option<u32>,
 }
 
 /// What `/sys/kernel/debug/page_owner` says about one page frame.
@@ -256,6 +259,9 @@ pub enum HostMsg {
         id: u64,
         program: Program,
         op_timeout_ms: u64,
+        /// The draw seed of this execution: ranged `delay`/`spin` values come from it
+        /// ([`crate::program::draw`]); a replay sends the recorded one.
+        draws: u64,
     },
     /// Run the executable `path` (from the initramfs) `runs` times, one after the other, each
     /// in a fresh child; reply with [`AgentMsg::Executed`]. For the benchmark's C floor.
@@ -382,6 +388,7 @@ mod tests {
             pages: Vec::new(),
             pagemap: None,
             page_owner: None,
+            drawn: None,
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

@@ -381,6 +381,7 @@ mod tests {
             }],
             pagemap: None,
             page_owner: None,
+            drawn: None,
         }
     }
 

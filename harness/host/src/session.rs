@@ -71,6 +71,10 @@ pub struct SessionOptions {
     pub boot_timeout: Duration,
     /// The agent's deadline for one operation.
     pub op_timeout: Duration,
+    /// The draw seed of every run (ranged `delay`/`spin`, [`shmemfuzz_core::program::draw`]):
+    /// `None` draws a fresh one per run (repetition explores interleavings); a replay sets
+    /// the recorded one.
+    pub draws: Option<u64>,
     /// How much longer than `op_timeout` the host waits for any sign of life from the agent
     /// before it declares the guest hung (the agent reports its own deadline first when it
     /// can). Console output is not a sign of life: a kernel can print forever while stuck.
@@ -101,6 +105,7 @@ impl SessionOptions {
             swap_size: 512 << 20,
             boot_timeout: Duration::from_secs(180),
             op_timeout: Duration::from_secs(120),
+            draws: None,
             host_margin: Duration::from_secs(60),
             report_grace: Duration::from_secs(15),
             lifetime: Duration::from_secs(3600),
@@ -154,6 +159,8 @@ pub struct RunOutcome {
     pub coverage: Vec<FuncHits>,
     /// Basic blocks the program's syscalls ran (KCOV); `None` when the kernel has no KCOV.
     pub kcov: Option<Vec<PcHits>>,
+    /// The draw seed the run used.
+    pub draws: u64,
 }
 
 /// What [`Session::exec`] measured.
@@ -175,6 +182,7 @@ pub struct Session {
     pub info: GuestInfo,
     next_id: u64,
     op_timeout: Duration,
+    draws: Option<u64>,
     host_margin: Duration,
     report_grace: Duration,
     dead: bool,
@@ -229,6 +237,7 @@ impl Session {
             info: GuestInfo::placeholder(),
             next_id: 1,
             op_timeout: opts.op_timeout,
+            draws: opts.draws,
             host_margin: opts.host_margin,
             report_grace: opts.report_grace,
             dead: false,
@@ -339,6 +348,11 @@ impl Session {
             .to_string()
     }
 
+    /// Fixes the draw seed of the next runs (`None`: a fresh one per run).
+    pub fn set_draws(&mut self, draws: Option<u64>) {
+        self.draws = draws;
+    }
+
     /// Runs `program` and judges it; `on_record` sees each operation's record as it arrives.
     pub fn run(
         &mut self,
@@ -354,10 +368,12 @@ impl Session {
         let id = self.next_id;
         self.next_id += 1;
         let taint_before = self.info.taint;
+        let draws = self.draws.unwrap_or_else(|| fresh_draws(id));
         let msg = HostMsg::Run {
             id,
             program: program.clone(),
             op_timeout_ms: self.op_timeout.as_millis() as u64,
+            draws,
         };
         write_frame(&mut self.chan, &msg)
             .map_err(|e| SessionError::Agent(format!("sending the program: {e}")))?;
@@ -371,6 +387,7 @@ impl Session {
             wall_ms: 0,
             coverage: Vec::new(),
             kcov: None,
+            draws,
         };
         let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
@@ -701,4 +718,13 @@ fn spawn_console_forwarder(rx: Receiver<Vec<u8>>, tx: Sender<Event>) {
         }
         let _ = tx.send(Event::ConsoleClosed);
     });
+}
+
+/// A draw seed no earlier run of this process used: the clock and the run id, mixed.
+fn fresh_draws(id: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (nanos ^ u64::from(std::process::id()) << 40)
+        .wrapping_add(id.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }

@@ -39,6 +39,8 @@ pub struct Trace<'a> {
     pub findings: &'a [Finding],
     /// Kernel functions the program ran, with kprobe hit counts.
     pub coverage: &'a [FuncHits],
+    /// The run's draw seed: ranged `delay`/`spin` values follow from it.
+    pub draws: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +63,9 @@ pub struct TraceOp {
     pub pages: Vec<TracePages>,
     /// The introspection's self-check against /proc/self/pagemap.
     pub pagemap: Option<PagemapCheck>,
+    /// What a ranged `delay` (µs) or `spin` (iterations) drew in this execution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drawn: Option<u32>,
 }
 
 /// One object's pages, one character per page index:
@@ -156,6 +161,7 @@ impl<'a> Trace<'a> {
                         .map(|o| TracePages::new(o, &guest.zones))
                         .collect(),
                     pagemap: r.pagemap,
+                    drawn: r.drawn,
                 })
             })
             .collect();
@@ -187,6 +193,7 @@ impl<'a> Trace<'a> {
             reports,
             findings: &out.verdict.findings,
             coverage: &out.coverage,
+            draws: out.draws,
         }
     }
 }

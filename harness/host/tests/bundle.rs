@@ -81,6 +81,7 @@ fn record(index: u32) -> OpRecord {
             mismatched: 0,
         }),
         page_owner: None,
+        drawn: None,
     }
 }
 
@@ -105,6 +106,7 @@ fn contents() -> BundleContents {
     let outcome = RunOutcome {
         coverage: Vec::new(),
         kcov: None,
+        draws: 7,
         records: (0..7).map(record).collect(),
         exit: Some(ChildExit::Completed),
         teardown: Some(Teardown {
@@ -295,6 +297,8 @@ fn a_replay_diffs_against_the_recording() {
         (opts.swap_devices, opts.memory),
         (2, MemoryLayout::default())
     );
+    // Ranged delays and spins replay with the recorded draw seed.
+    assert_eq!(opts.draws, Some(7));
 }
 
 #[test]

@@ -52,14 +52,14 @@ fn gcc_static(dir: &Path, name: &str, source: &str) -> PathBuf {
 }
 
 /// The reproducer of dma32-willneed.prog, its init and the modules, as an initramfs.
-fn initramfs(k: &PreparedKernel, dir: &Path) -> PathBuf {
+fn initramfs(k: &PreparedKernel, dir: &Path, program: &str, signature: &str) -> PathBuf {
     let opts = ExportOptions {
         inline_uapi: Some(uapi_header()),
-        signature: Some(SIGNATURE.into()),
-        source: Some("dma32-willneed.prog".into()),
+        signature: Some(signature.into()),
+        source: Some(program.into()),
         ..ExportOptions::default()
     };
-    let c = export(&example("dma32-willneed.prog"), &opts).expect("export");
+    let c = export(&example(program), &opts).expect("export");
     let repro = gcc_static(dir, "repro", &c);
     let init = gcc_static(dir, "init", guest_init_source());
     let mut b = InitramfsBuilder::new();
@@ -90,9 +90,21 @@ fn initramfs(k: &PreparedKernel, dir: &Path) -> PathBuf {
 
 /// Boots the guest with `append`; returns the reproducer's exit status and the console.
 fn run(k: &PreparedKernel, wd: &Workdir, name: &str, append: &[&str]) -> (i32, String) {
+    run_program(k, wd, name, append, "dma32-willneed.prog", SIGNATURE)
+}
+
+/// Boots the guest running the C export of `program` (expecting `signature`) with `append`.
+fn run_program(
+    k: &PreparedKernel,
+    wd: &Workdir,
+    name: &str,
+    append: &[&str],
+    program: &str,
+    signature: &str,
+) -> (i32, String) {
     let dir = wd.path().join(name);
     std::fs::create_dir_all(&dir).expect("workdir");
-    let initrd = initramfs(k, &dir);
+    let initrd = initramfs(k, &dir, program, signature);
     let mut cfg = VmConfig::new(&k.kernel.bzimage, initrd, dir.join("vm"));
     cfg.accel = Context::new()
         .expect("catalog")
@@ -142,6 +154,32 @@ fn the_reproducer_reports_the_planted_regression_and_nothing_without_it() {
     assert_eq!(status, 0, "{console}");
     assert!(!console.contains("VIOLATION"), "{console}");
     assert!(console.lines().any(|l| l.trim() == "OK"), "{console}");
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn reproducers_of_paths_beyond_swap_report_their_violation_on_debian_6_1() {
+    let wd = Workdir::new("export-c-moving");
+    let k = Context::new()
+        .expect("catalog")
+        .prepare(Some("debian-6.1"), &|_| {})
+        .expect("Debian 6.1 and its mock driver");
+    for (program, signature) in [
+        ("soft-offline-dma32.prog", "zone:memfd:soft-offline:Normal"),
+        ("collapse-dma32.prog", "zone:memfd:collapse:Normal"),
+    ] {
+        let name = program.trim_end_matches(".prog");
+        let (status, console) = run_program(&k, &wd, name, &[], program, signature);
+        assert_eq!(status, 1, "{program}: {console}");
+        assert!(
+            console.contains(&format!("VIOLATION: {signature}: page ")),
+            "{program}: {console}"
+        );
+        assert!(
+            console.contains(&format!("expected signature {signature}: reproduced")),
+            "{program}: {console}"
+        );
+    }
 }
 
 // TODO(exec hook): the same check inside a normal session, beside the agent, needs

@@ -177,3 +177,33 @@ fn a_race_recorded_on_two_cpus_replays_through_the_cli() {
         "{out}"
     );
 }
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU"]
+fn ranged_delays_draw_per_run_and_a_fixed_seed_draws_the_same_again() {
+    use shmemfuzz_core::program::draw;
+    let wd = Workdir::new("draws");
+    let mut s = boot(&kernel("debian-6.1"), &wd);
+    let program =
+        parse("memfd m0 size=4K\ndelay 0us..20ms\nspin 0..100000\ndelay 1ms\n").expect("parses");
+    let drawn = |out: &shmemfuzz::session::RunOutcome| -> Vec<Option<u32>> {
+        out.records.iter().map(|r| r.drawn).collect()
+    };
+    let first = s.run(&program, &mut |_| {}).expect("runs");
+    let second = s.run(&program, &mut |_| {}).expect("runs");
+    assert!(first.verdict.is_clean(), "{:?}", first.verdict.findings);
+    assert_ne!(first.draws, second.draws, "each run draws a fresh seed");
+    for out in [&first, &second] {
+        let d = drawn(out);
+        assert_eq!(d[0], None, "memfd draws nothing");
+        assert_eq!(d[1], Some(draw(out.draws, 1, 0, 20_000)));
+        assert_eq!(d[2], Some(draw(out.draws, 2, 0, 100_000)));
+        assert_eq!(d[3], None, "a plain delay draws nothing");
+    }
+    // A replay fixes the recorded seed: the same values again.
+    s.set_draws(Some(first.draws));
+    let again = s.run(&program, &mut |_| {}).expect("runs");
+    assert_eq!(again.draws, first.draws);
+    assert_eq!(drawn(&again), drawn(&first));
+    s.shutdown();
+}

@@ -405,6 +405,7 @@ mod tests {
             pages: Vec::new(),
             pagemap: None,
             page_owner: None,
+            drawn: None,
         }
     }
 

@@ -610,12 +610,21 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
             })?
         }
         K::Join => Op::Join,
-        K::Delay => Op::Delay {
-            micros: f.a(0, GEN_MAX_DELAY_US) as u32,
-        },
-        K::Spin => Op::Spin {
-            iters: f.a(0, GEN_MAX_SPIN) as u32,
-        },
+        // Flag bit 0 makes a range: A..=max(A, B), drawn per execution.
+        K::Delay => {
+            let lo = f.a(0, GEN_MAX_DELAY_US);
+            Op::Delay {
+                micros: lo as u32,
+                upto: (f.flags() & 1 != 0).then(|| f.b(lo, GEN_MAX_DELAY_US) as u32),
+            }
+        }
+        K::Spin => {
+            let lo = f.a(0, GEN_MAX_SPIN);
+            Op::Spin {
+                iters: lo as u32,
+                upto: (f.flags() & 1 != 0).then(|| f.b(lo, GEN_MAX_SPIN) as u32),
+            }
+        }
         K::Mount => Op::Mount {
             mnt: fresh("f")?,
             // Flag bit 2 asks for a `huge=` option, A picks it.

@@ -345,13 +345,17 @@ pub enum Op {
     },
     /// Joins every thread of the section: the next quiescent point.
     Join,
-    /// Sleeps `micros` microseconds (to shift one thread's operations against another's).
+    /// Sleeps `micros` microseconds (to shift one thread's operations against another's);
+    /// with `upto`, a value in `micros..=upto` drawn per execution (see [`draw`]).
     Delay {
         micros: u32,
+        upto: Option<u32>,
     },
-    /// Busy-loops `iters` iterations (a finer, CPU-bound delay).
+    /// Busy-loops `iters` iterations (a finer, CPU-bound delay); with `upto`, drawn per
+    /// execution from `iters..=upto`.
     Spin {
         iters: u32,
+        upto: Option<u32>,
     },
     /// Mounts a private tmpfs for the program (under the program's directory), with the
     /// `huge=` option when given (the per-mount THP policy: never, always, within_size,
@@ -624,6 +628,22 @@ impl Program {
     pub fn notes_before(&self, i: usize) -> &[String] {
         self.notes.get(i).map(Vec::as_slice).unwrap_or(&[])
     }
+}
+
+/// The value a ranged `delay`/`spin` (`lo..=hi`) takes in the execution whose draw seed is
+/// `seed`, at operation `index`: a splitmix64 of both, so every operation of a run draws its
+/// own value, a run with another seed explores another interleaving, and a replay with the
+/// recorded seed gets exactly the recorded values.
+pub fn draw(seed: u64, index: u32, lo: u32, hi: u32) -> u32 {
+    if hi <= lo {
+        return lo;
+    }
+    let mut z = seed ^ (u64::from(index) << 32 | 0x9e37_79b9);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    lo + (z % (u64::from(hi - lo) + 1)) as u32
 }
 
 /// Name of swap device `n` as programs write it.

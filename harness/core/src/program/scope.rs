@@ -486,20 +486,31 @@ impl Scope {
                     }
                 }
             }
-            Op::Delay { micros } => {
-                if *micros > MAX_DELAY_US {
+            Op::Delay { micros, upto } => {
+                let hi = upto.unwrap_or(*micros);
+                if hi > MAX_DELAY_US || *micros > MAX_DELAY_US {
                     return Err(err(
                         "micros",
-                        format!("a delay is at most {MAX_DELAY_US} us, not {micros}"),
+                        format!("a delay is at most {MAX_DELAY_US} us, not {hi}"),
+                    ));
+                }
+                if hi < *micros {
+                    return Err(err(
+                        "micros",
+                        format!("the range {micros}..{hi} us is empty"),
                     ));
                 }
             }
-            Op::Spin { iters } => {
-                if *iters > MAX_SPIN {
+            Op::Spin { iters, upto } => {
+                let hi = upto.unwrap_or(*iters);
+                if hi > MAX_SPIN || *iters > MAX_SPIN {
                     return Err(err(
                         "iters",
-                        format!("a spin is at most {MAX_SPIN} iterations, not {iters}"),
+                        format!("a spin is at most {MAX_SPIN} iterations, not {hi}"),
                     ));
+                }
+                if hi < *iters {
+                    return Err(err("iters", format!("the range {iters}..{hi} is empty")));
                 }
             }
             Op::Threads | Op::Thread { .. } | Op::Join => {}

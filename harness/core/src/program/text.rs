@@ -143,11 +143,20 @@ impl fmt::Display for Op {
             }
             Op::Threads | Op::Join => write!(f, "{kw}"),
             Op::Thread { name } => write!(f, "{kw} {name}"),
-            Op::Delay { micros } if *micros > 0 && micros % 1000 == 0 => {
-                write!(f, "{kw} {}ms", micros / 1000)
+            Op::Delay { micros, upto } => {
+                write!(f, "{kw} {}", Micros(*micros))?;
+                match upto {
+                    Some(hi) => write!(f, "..{}", Micros(*hi)),
+                    None => Ok(()),
+                }
             }
-            Op::Delay { micros } => write!(f, "{kw} {micros}us"),
-            Op::Spin { iters } => write!(f, "{kw} {iters}"),
+            Op::Spin { iters, upto } => {
+                write!(f, "{kw} {iters}")?;
+                match upto {
+                    Some(hi) => write!(f, "..{hi}"),
+                    None => Ok(()),
+                }
+            }
             Op::Mount { mnt, huge } => {
                 write!(f, "{kw} {mnt}")?;
                 match huge {
@@ -277,6 +286,26 @@ impl fmt::Display for Op {
                 write!(f, "{kw} {} count={count}", Size(u64::from(*size_kb) << 10))
             }
         }
+    }
+}
+
+/// A duration in microseconds printed in the largest exact unit (`5ms`, `200us`, `0us`).
+struct Micros(u32);
+
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            m if m > 0 && m % 1000 == 0 => write!(f, "{}ms", m / 1000),
+            m => write!(f, "{m}us"),
+        }
+    }
+}
+
+/// `A..B` → (A, Some(B)); `A` → (A, None), each side parsed by `one`.
+fn range_of<T>(v: &str, one: impl Fn(&str) -> Option<T>) -> Option<(T, Option<T>)> {
+    match v.split_once("..") {
+        Some((lo, hi)) => Some((one(lo)?, Some(one(hi)?))),
+        None => Some((one(v)?, None)),
     }
 }
 
@@ -703,13 +732,16 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         }
         "delay" => {
             let col = a.next_positional_col();
-            let v = a.positional("a duration (e.g. 200us, 5ms)")?;
-            Op::Delay { micros: parse_duration(v).ok_or_else(|| LineError { col, message: format!("`{v}` is not a duration (e.g. 200us, 5ms)") })? }
+            let v = a.positional("a duration (e.g. 200us, 5ms, 0us..100ms)")?;
+            let (micros, upto) = range_of(v, parse_duration).ok_or_else(|| LineError { col, message: format!("`{v}` is not a duration or a range of them (e.g. 200us, 5ms, 0us..100ms)") })?;
+            Op::Delay { micros, upto }
         }
         "spin" => {
             let col = a.next_positional_col();
             let v = a.positional("an iteration count")?;
-            Op::Spin { iters: Args::number(v, col, "spin", "an iteration count").map_err(|_| LineError { col, message: format!("`{v}` is not an iteration count") })? }
+            let digits = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+            let (iters, upto) = range_of(v, digits).ok_or_else(|| LineError { col, message: format!("`{v}` is not an iteration count or a range of them (e.g. 1000..50000)") })?;
+            Op::Spin { iters, upto }
         }
         "sysrq" => {
             let col = a.next_positional_col();

@@ -212,6 +212,9 @@ pub(super) struct DiskOutcome {
     pub reports: Vec<KernelReport>,
     pub vm_alive: bool,
     pub wall_ms: u64,
+    /// The run's draw seed (ranged `delay`/`spin`); 0 in bundles from before draws.
+    #[serde(default)]
+    pub draws: u64,
 }
 
 /// Just enough of any version's `bundle.json` to tell which version it is.

@@ -224,6 +224,8 @@ impl BundleContents {
         opts.swap_devices = self.swap_devices;
         opts.swap_size = self.swap_size;
         opts.op_timeout = std::time::Duration::from_millis(self.op_timeout_ms);
+        // Ranged delays and spins draw exactly what they drew in the recording.
+        opts.draws = Some(self.outcome.draws);
     }
 
     /// How `replayed` (a run of the same program, in a guest with zones `zones`) differs from
@@ -477,6 +479,7 @@ impl Bundle {
                 // Coverage is an observation of the recorded run, not kept in bundles.
                 coverage: Vec::new(),
                 kcov: None,
+                draws: outcome.draws,
             },
             guest: GuestInfo {
                 release: m.kernel.release.clone(),
@@ -717,6 +720,7 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         reports: c.outcome.reports.clone(),
         vm_alive: c.outcome.vm_alive,
         wall_ms: c.outcome.wall_ms,
+        draws: c.outcome.draws,
     };
     let trace = Trace::new(
         &c.kernel.id,

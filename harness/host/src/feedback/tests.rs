@@ -24,6 +24,7 @@ fn record(index: u32, result: OpResult) -> OpRecord {
         pages: Vec::new(),
         pagemap: None,
         page_owner: None,
+        drawn: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn outcome() -> RunOutcome {
             r
         }],
         exit: Some(ChildExit::Completed),
+        draws: 0,
         teardown: None,
         reports: Vec::new(),
         verdict: Verdict::default(),

@@ -156,8 +156,20 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
                 .ok_or("huge=deny/force")?;
             r.a(0, ThpMode::MOUNT.len() as u64 - 1, i as u64)?;
         }
-        Op::Delay { micros } => r.a(0, GEN_MAX_DELAY_US, u64::from(*micros))?,
-        Op::Spin { iters } => r.a(0, GEN_MAX_SPIN, u64::from(*iters))?,
+        Op::Delay { micros, upto } => {
+            r.a(0, GEN_MAX_DELAY_US, u64::from(*micros))?;
+            if let Some(hi) = upto {
+                r.0[3] = 1;
+                r.b(u64::from(*micros), GEN_MAX_DELAY_US, u64::from(*hi))?;
+            }
+        }
+        Op::Spin { iters, upto } => {
+            r.a(0, GEN_MAX_SPIN, u64::from(*iters))?;
+            if let Some(hi) = upto {
+                r.0[3] = 1;
+                r.b(u64::from(*iters), GEN_MAX_SPIN, u64::from(*hi))?;
+            }
+        }
         Op::Umount { mnt, detach } => {
             r.pick(1, &live.mounts, mnt)?;
             r.0[3] = u8::from(*detach);

@@ -229,7 +229,13 @@ fn threaded_sections_round_trip_byte_for_byte() {
     assert_eq!(parse(&print(&p)).expect("reparses"), p);
     assert!(p.is_threaded());
     assert_eq!(p.ops[7], Op::Thread { name: "a".into() });
-    assert_eq!(p.ops[10], Op::Delay { micros: 200 });
+    assert_eq!(
+        p.ops[10],
+        Op::Delay {
+            micros: 200,
+            upto: None
+        }
+    );
     // Indentation is not significant: a flat spelling parses to the same program.
     let flat: String = THREADED
         .lines()
@@ -249,7 +255,7 @@ fn delays_print_in_the_largest_exact_unit() {
         ("delay 1500us", 1500, "delay 1500us"),
     ] {
         let p = parse(&format!("{text}\n")).expect("parses");
-        assert_eq!(p.ops, [Op::Delay { micros }], "{text}");
+        assert_eq!(p.ops, [Op::Delay { micros, upto: None }], "{text}");
         assert_eq!(print(&p), format!("{canonical}\n"));
     }
 }
@@ -393,4 +399,49 @@ fn page_moving_operations_refuse_bad_arguments_with_line_and_column() {
         assert_eq!((l, c), (*line, *col), "{text:?}: {msg}");
         assert!(msg.contains(what), "{text:?}: {msg}");
     }
+}
+
+#[test]
+fn ranged_delays_and_spins_round_trip_and_refuse_empty_ranges() {
+    let text = "delay 0us..100ms\ndelay 5ms\nspin 10..1000\nspin 7\n";
+    let p = parse(text).expect("parses");
+    assert_eq!(
+        p.ops[0],
+        Op::Delay {
+            micros: 0,
+            upto: Some(100_000)
+        }
+    );
+    assert_eq!(print(&p), text);
+    let (l, c, msg) = error_at("delay 5ms..1ms\n");
+    assert_eq!((l, c), (1, 7), "{msg}");
+    assert!(msg.contains("empty"), "{msg}");
+    let (_, _, msg) = error_at("spin 5..x\n");
+    assert!(msg.contains("range"), "{msg}");
+    let (_, _, msg) = error_at("delay 0us..2s\n");
+    assert!(msg.contains("duration"), "{msg}");
+}
+
+#[test]
+fn draws_stay_in_range_depend_on_seed_and_index_and_repeat_exactly() {
+    use crate::program::draw;
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..200u64 {
+        let v = draw(seed, 3, 100, 200);
+        assert!((100..=200).contains(&v));
+        assert_eq!(v, draw(seed, 3, 100, 200), "same seed, same value");
+        seen.insert(v);
+    }
+    assert!(seen.len() > 50, "seeds explore the range: {}", seen.len());
+    assert_ne!(
+        (0..20)
+            .map(|i| draw(9, i, 0, 1_000_000))
+            .collect::<Vec<_>>(),
+        (0..20)
+            .map(|_| draw(9, 0, 0, 1_000_000))
+            .collect::<Vec<_>>(),
+        "operations draw their own values"
+    );
+    assert_eq!(draw(1, 1, 5, 5), 5);
+    assert_eq!(draw(1, 1, 5, 4), 5, "an empty range draws its low end");
 }
