@@ -184,6 +184,10 @@ fn insert_use(prefix: &[u8], rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
             K::Zonecheck,
             K::Memfd,
             K::Gem,
+            // The page-moving operations that need only an object (or nothing).
+            K::Offline,
+            K::Hugetlb,
+            K::Compact,
         ]
     } else {
         &[
@@ -195,6 +199,13 @@ fn insert_use(prefix: &[u8], rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
             K::Madvise,
             K::Munmap,
             K::Mmap,
+            // Page-moving uses of a mapping or object (half of madvise's advices move
+            // pages too: collapse, soft-offline, ...).
+            K::Madvise,
+            K::Mbind,
+            K::Offline,
+            K::Khugepaged,
+            K::Thp,
         ]
     };
     let mut r = fresh_record(rng);
