@@ -102,14 +102,25 @@ pub fn exec(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn find(
-    kernel: &str,
-    append: Vec<String>,
-    runs: u32,
-    limit: std::time::Duration,
-    seeds: Option<PathBuf>,
-    corpus: &str,
-) -> anyhow::Result<ExitCode> {
+/// What `bench find` measures.
+pub struct FindPlan {
+    pub runs: u32,
+    pub limit: std::time::Duration,
+    pub seeds: Option<PathBuf>,
+    pub corpus: String,
+    pub signature: String,
+    pub smp: u32,
+}
+
+pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result<ExitCode> {
+    let FindPlan {
+        runs,
+        limit,
+        seeds,
+        corpus,
+        signature,
+        smp,
+    } = plan;
     use shmemfuzz::fuzzing::campaign::CampaignOptions;
     use shmemfuzz::fuzzing::findbench::{median_secs, time_to_first, FindRun};
     let ctx = Context::new()?;
@@ -132,8 +143,9 @@ pub fn find(
         stop_on_finding: true,
         known: None,
         topology: None,
+        smp,
     };
-    let modes: Vec<bool> = match corpus {
+    let modes: Vec<bool> = match corpus.as_str() {
         "empty" => vec![false],
         "seeded" => vec![true],
         _ => vec![false, true],
@@ -146,14 +158,14 @@ pub fn find(
                 if seeded { "seed" } else { "empty" },
                 humantime::format_duration(limit)
             ));
-            let r = time_to_first(&template, seeded.then(|| seeds.clone()), limit, "zone:")?;
+            let r = time_to_first(&template, seeded.then(|| seeds.clone()), limit, &signature)?;
             pb.finish_and_clear();
             println!(
                 "  {} corpus, run {i}: {} ({} executions{})",
                 if seeded { "seed " } else { "empty" },
                 r.secs.map_or_else(
-                    || "no zone finding within the limit".into(),
-                    |s| format!("first zone finding after {s:.0} s")
+                    || format!("no `{signature}*` finding within the limit"),
+                    |s| format!("first `{signature}*` finding after {s:.0} s")
                 ),
                 r.execs,
                 r.signature
@@ -171,7 +183,7 @@ pub fn find(
     for seeded in modes {
         let runs: Vec<&FindRun> = all.iter().filter(|r| r.seeded == seeded).collect();
         println!(
-            "median time to first zone finding, {} corpus: {:.0} s ({} of {} runs found one)",
+            "median time to the first `{signature}*` finding, {} corpus: {:.0} s ({} of {} runs found one)",
             if seeded { "seed" } else { "empty" },
             median_secs(&runs, limit),
             runs.iter().filter(|r| r.secs.is_some()).count(),

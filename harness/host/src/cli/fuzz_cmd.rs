@@ -51,6 +51,10 @@ pub struct FuzzArgs {
     /// The guest topology every worker boots (docs/zone-oracle.md).
     #[arg(long, value_enum, default_value = "flat")]
     topology: shmemfuzz::vm::Topology,
+    /// vCPUs of each worker's guest: races need 2 (docs/races.md); workers × vCPUs should not
+    /// exceed the host's cores under TCG.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    smp: u32,
 }
 
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +92,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             None => None,
         },
         topology: Some(format!("{:?}", args.topology).to_lowercase()),
+        smp: args.smp,
     };
     let inputs = std::fs::read_dir(&opts.corpus).map_or(0, |d| d.count());
     eprintln!(

@@ -131,6 +131,13 @@ enum BenchCommand {
         /// Skip the empty-corpus campaigns, or the seeded ones.
         #[arg(long, value_parser = ["both", "empty", "seeded"], default_value = "both")]
         corpus: String,
+        /// The finding to time: the first finding's signature must start with this (e.g.
+        /// `kernel:KASAN:use-after-free` for the planted swapoff/eviction race).
+        #[arg(long, default_value = "zone:")]
+        signature: String,
+        /// vCPUs of the worker's guest (`--smp 2` for races: both cores on a 2-core machine).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: u32,
     },
 }
 
@@ -187,7 +194,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     limit,
                     seeds,
                     corpus,
+                    signature,
+                    smp,
                 },
-        } => bench_cmd::find(&kernel, append, runs, limit, seeds, &corpus),
+        } => bench_cmd::find(
+            &kernel,
+            append,
+            bench_cmd::FindPlan {
+                runs,
+                limit,
+                seeds,
+                corpus,
+                signature,
+                smp,
+            },
+        ),
     }
 }

@@ -51,6 +51,8 @@ pub struct CampaignOptions {
     pub known: Option<PathBuf>,
     /// Guest topology name (`flat` unless given).
     pub topology: Option<String>,
+    /// vCPUs of each worker's guest.
+    pub smp: u32,
 }
 
 /// Why a campaign could not run.
@@ -284,6 +286,7 @@ fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, Ca
     if let Some(t) = &opts.topology {
         cmd.env("SHMEMFUZZ_TOPOLOGY", t);
     }
+    cmd.env("SHMEMFUZZ_SMP", opts.smp.to_string());
     // SAFETY: prctl only; the worker (and, through its own PDEATHSIG, its QEMU) dies with us.
     unsafe {
         cmd.pre_exec(|| {

@@ -12,6 +12,7 @@
 //! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory |
 //! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::known`]): counted, not failed on | none |
 //! | `SHMEMFUZZ_TOPOLOGY` | the guest topology (`flat`, `blocks`, `numa`, `hugetlb`) | `flat` |
+//! | `SHMEMFUZZ_SMP` | vCPUs of the guest | 1 |
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,6 +44,7 @@ pub struct Env {
     pub workdir: Option<PathBuf>,
     pub known: Option<PathBuf>,
     pub topology: Option<String>,
+    pub smp: Option<String>,
 }
 
 impl Env {
@@ -58,6 +60,7 @@ impl Env {
             workdir: var("SHMEMFUZZ_WORKDIR").map(PathBuf::from),
             known: var("SHMEMFUZZ_KNOWN").map(PathBuf::from),
             topology: var("SHMEMFUZZ_TOPOLOGY"),
+            smp: var("SHMEMFUZZ_SMP"),
         }
     }
 }
@@ -77,6 +80,8 @@ pub enum TargetError {
     Known(#[from] crate::known::KnownError),
     #[error("SHMEMFUZZ_TOPOLOGY={0:?} is not a topology (flat, blocks, numa, hugetlb)")]
     Topology(String),
+    #[error("SHMEMFUZZ_SMP={0:?} is not a vCPU count from 1 to 64")]
+    Smp(String),
 }
 
 /// What one input did.
@@ -137,6 +142,13 @@ impl FuzzTarget {
             let topology = crate::vm::Topology::from_str(t, true)
                 .map_err(|_| TargetError::Topology(t.clone()))?;
             opts.memory = topology.layout();
+        }
+        if let Some(n) = &env.smp {
+            opts.smp = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| TargetError::Smp(n.clone()))?;
         }
         let known = match &env.known {
             Some(path) => KnownFindings::load(path)?,

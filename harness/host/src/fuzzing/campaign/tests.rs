@@ -24,6 +24,7 @@ fn options(dir: &Path, binary: PathBuf, stop_on_finding: bool) -> CampaignOption
         stop_on_finding,
         known: None,
         topology: None,
+        smp: 1,
     }
 }
 
