@@ -42,7 +42,7 @@ fn signatures(
     (sigs, program, out)
 }
 
-/// Pages of `obj` at or above 4 GiB, and resident, after the operation printed as `op`.
+/// Pages of `obj` at or above 4 GiB, and resident, after the last operation printed as `op`.
 fn above_4g_after(
     program: &Program,
     out: &shmemfuzz::session::RunOutcome,
@@ -52,14 +52,16 @@ fn above_4g_after(
     let i = program
         .ops
         .iter()
-        .position(|o| o.to_string() == op)
+        .rposition(|o| o.to_string() == op)
         .unwrap_or_else(|| panic!("no `{op}`"));
-    let pages = &out.records[i]
+    // `*`: every observed (DMA32-masked) object.
+    let objects: Vec<_> = out.records[i]
         .pages
         .iter()
-        .find(|o| o.obj == obj)
-        .unwrap_or_else(|| panic!("{obj} observed after `{op}`"))
-        .pages;
+        .filter(|o| obj == "*" || o.obj == obj)
+        .collect();
+    assert!(!objects.is_empty(), "{obj} observed after `{op}`");
+    let pages: Vec<_> = objects.iter().flat_map(|o| &o.pages).collect();
     let resident = pages.iter().filter(|p| p.state == PageState::Resident);
     let above = resident.clone().filter(|p| p.pfn >= PFN_4G).count();
     (above, resident.count())
@@ -122,14 +124,36 @@ fn offlining_a_dma32_memory_block_breaks_the_mask() {
 }
 
 #[test]
-#[ignore = "boots Debian 6.1 under QEMU (3 GiB, room for a 1 GiB page only in DMA32)"]
+#[ignore = "boots Debian 6.1 under QEMU (3 GiB, room for a 1 GiB page only in DMA32); \
+            flaky by placement, so ci/test.sh skips it (docs/testing.md)"]
 fn growing_the_1g_hugetlb_pool_migrates_dma32_pages_above_4g() {
+    // Whether the kernel finds a 1 GiB range it can empty depends on where this boot put
+    // things (measured: some runs end with the pool not grown, ENOMEM, and nothing moved):
+    // up to four runs, each either clean with the pool not grown or this finding.
     let (mut s, _wd) = boot_on(Topology::Hugetlb, "moving-hugetlb");
-    let (sigs, program, out) = signatures(&mut s, "hugetlb-1g-dma32.prog");
-    assert_eq!(sigs, vec!["zone:memfd:hugetlb:Normal".to_string()]);
-    let (above, resident) = above_4g_after(&program, &out, "hugetlb 1G count=1", "m0");
-    assert!(above > 0, "{above}/{resident}");
-    eprintln!("hugetlb: {above}/{resident} pages above 4 GiB");
+    let mut found = 0;
+    for run in 1..=4 {
+        let (sigs, program, out) = signatures(&mut s, "hugetlb-1g-dma32.prog");
+        let (above, resident) = above_4g_after(&program, &out, "hugetlb 1G count=1", "*");
+        eprintln!("hugetlb run {run}: {sigs:?}, {above}/{resident} pages above 4 GiB");
+        if sigs.is_empty() {
+            assert_eq!(above, 0, "pages above 4 GiB without a finding");
+            let grew = out.records.iter().any(|r| {
+                program.ops[r.index as usize].to_string() == "hugetlb 1G count=1"
+                    && r.result == shmemfuzz_core::protocol::OpResult::Ok
+            });
+            assert!(
+                !grew,
+                "the pool grew, yet nothing moved: the example no longer places m0 in 1-2 GiB"
+            );
+            continue;
+        }
+        assert_eq!(sigs, vec!["zone:memfd:hugetlb:Normal".to_string()]);
+        assert!(above > 0, "{above}/{resident}");
+        found += 1;
+        break;
+    }
+    assert_eq!(found, 1, "no run of four grew the 1 GiB pool");
     s.shutdown();
 }
 
