@@ -13,7 +13,13 @@ has_duration=no
 for a in "$@"; do [ "$a" = --duration ] && has_duration=yes; done
 if [ "$has_duration" = no ]; then set -- --duration 10m "$@"; fi
 # The default kernel's standing violations (kernels/known/6.1.toml) are counted, not failed on.
-has_known=no
-for a in "$@"; do [ "$a" = --known ] && has_known=yes; done
-if [ "$has_known" = no ]; then set -- --known kernels/known/6.1.toml "$@"; fi
+# The known-findings file of the kernel's line unless one is given (--known FILE or
+# --known=FILE); the default kernel is Debian 6.1.
+has_known=no line=6.1 prev=
+for a in "$@"; do
+  case "$a" in --known|--known=*) has_known=yes ;; esac
+  case "$prev:$a" in --kernel:*6.12*|*:--kernel=*6.12*) line=6.12 ;; esac
+  prev=$a
+done
+if [ "$has_known" = no ]; then set -- --known "kernels/known/$line.toml" "$@"; fi
 exec target/release/shmemfuzz fuzz "$@"

@@ -94,6 +94,9 @@ struct State {
     watched: BTreeSet<String>,
     /// The run's one page_owner record was taken (or tried).
     page_owner_taken: bool,
+    /// Each watched object's PFNs at the last observation (0: not resident), to tell a page
+    /// that just arrived above 4 GiB from one that was there already.
+    last_pfns: BTreeMap<String, Vec<u64>>,
 }
 
 impl State {
@@ -236,8 +239,11 @@ impl Executor<'_> {
             }),
             _ => None,
         };
+        let collapsed_before = moving::pages_collapsed();
         let start = Instant::now();
         let (result, data) = self.perform(st, model, concrete.as_ref().unwrap_or(op));
+        let background_collapse = !matches!(op.action_word(), "collapse" | "khugepaged")
+            && collapsed_before.is_some_and(|b| moving::pages_collapsed().is_some_and(|a| a > b));
         model.apply(op);
         model.observe(op, &result);
         let micros = start.elapsed().as_micros() as u64;
@@ -249,13 +255,23 @@ impl Executor<'_> {
         let page_owner = if st.page_owner_taken {
             None
         } else {
-            let first = pages.iter().find_map(|o| {
-                let i = o
-                    .pages
-                    .iter()
-                    .position(|p| p.state == PageState::Resident && p.pfn >= PFN_4G)?;
-                Some((o.obj.clone(), i as u64, o.pages[i].pfn))
-            });
+            // The first page of a constrained (watched) object that has just arrived above
+            // 4 GiB: it was elsewhere, or nowhere, at the last observation.
+            let first = pages
+                .iter()
+                .filter(|o| st.watched.contains(&o.obj))
+                .find_map(|o| {
+                    let last = st.last_pfns.get(&o.obj);
+                    let i = o.pages.iter().enumerate().position(|(i, p)| {
+                        p.state == PageState::Resident
+                            && p.pfn >= PFN_4G
+                            && last.and_then(|l| l.get(i)) != Some(&p.pfn)
+                    })?;
+                    let p = &o.pages[i];
+                    // page_owner keeps its record on a folio's head page.
+                    let head = p.pfn & !((1u64 << p.order.min(20)) - 1);
+                    Some((o.obj.clone(), i as u64, head))
+                });
             first.and_then(|(obj, page, pfn)| {
                 st.page_owner_taken = true;
                 crate::sys::page_owner(pfn).map(|report| PageOwner {
@@ -266,6 +282,20 @@ impl Executor<'_> {
                 })
             })
         };
+        for o in pages.iter().filter(|o| st.watched.contains(&o.obj)) {
+            let pfns = o
+                .pages
+                .iter()
+                .map(|p| {
+                    if p.state == PageState::Resident {
+                        p.pfn
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            st.last_pfns.insert(o.obj.clone(), pfns);
+        }
         OpRecord {
             index: i as u32,
             result,
@@ -276,6 +306,7 @@ impl Executor<'_> {
             pagemap,
             page_owner,
             drawn,
+            background_collapse,
         }
     }
 

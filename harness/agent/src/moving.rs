@@ -47,6 +47,14 @@ pub fn set_thp(mode: ThpMode) -> Result<(), Errno> {
     write_file(&format!("{THP}/enabled"), anon)
 }
 
+/// Pages khugepaged (and MADV_COLLAPSE) collapsed so far: an operation during which this
+/// grew may have had its pages moved by khugepaged in the background.
+pub fn pages_collapsed() -> Option<u64> {
+    read_trimmed(&format!("{KHUGEPAGED}/pages_collapsed"))
+        .parse()
+        .ok()
+}
+
 fn full_scans() -> Option<u64> {
     read_trimmed(&format!("{KHUGEPAGED}/full_scans"))
         .parse()
@@ -57,6 +65,10 @@ fn full_scans() -> Option<u64> {
 /// ranges were eligible), settings restored.
 pub fn khugepaged_pass() -> Result<(), Errno> {
     let start = full_scans().ok_or(Errno::ENOENT)?;
+    // khugepaged runs only while anonymous THP is enabled: without it nothing would scan.
+    if read_trimmed(&format!("{THP}/enabled")).contains("[never]") {
+        return Err(Errno::ETIMEDOUT);
+    }
     for (file, value) in [
         ("scan_sleep_millisecs", "0"),
         ("alloc_sleep_millisecs", "0"),
@@ -184,7 +196,8 @@ pub fn offline_pfn(pfn: u64) -> Result<(), Errno> {
     // SAFETY: the handler does nothing; the previous action is put back below.
     let old = unsafe { sigaction(Signal::SIGALRM, &act) }?;
     nix::unistd::alarm::set(OFFLINE_DEADLINE_S);
-    let res = write_file(&path, "offline");
+    // One write: write_all would retry after the alarm's EINTR, with no deadline left.
+    let res = crate::sys::write_once(&path, "offline");
     nix::unistd::alarm::cancel();
     // SAFETY: restoring what was there.
     let _ = unsafe { sigaction(Signal::SIGALRM, &old) };

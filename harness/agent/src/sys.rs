@@ -26,6 +26,19 @@ pub fn write_file(path: &str, value: &str) -> Result<(), nix::errno::Errno> {
     f.write_all(value.as_bytes()).map_err(io_errno)
 }
 
+/// One `write(2)` of `value` (no retry on EINTR, unlike `write_all`): for writes a signal
+/// is meant to interrupt (offlining a memory block under a deadline).
+pub fn write_once(path: &str, value: &str) -> Result<(), nix::errno::Errno> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_errno)?;
+    match f.write(value.as_bytes()).map_err(io_errno)? {
+        n if n == value.len() => Ok(()),
+        _ => Err(nix::errno::Errno::EIO),
+    }
+}
+
 pub fn read_trimmed(path: &str) -> String {
     fs::read_to_string(path)
         .map(|s| s.trim().to_string())

@@ -186,6 +186,11 @@ pub struct OpRecord {
     /// The value a ranged `delay` (µs) or `spin` (iterations) drew in this execution.
     #[serde(default)]
     pub drawn: Option<u32>,
+    /// khugepaged collapsed pages while this operation ran (its `pages_collapsed` grew, and
+    /// the operation itself was not a collapse): a page that arrived in a large folio then
+    /// arrived by khugepaged, not by the operation.
+    #[serde(default)]
+    pub background_collapse: bool,
 }
 
 /// What `/sys/kernel/debug/page_owner` says about one page frame.
@@ -389,6 +394,7 @@ mod tests {
             pagemap: None,
             page_owner: None,
             drawn: None,
+            background_collapse: false,
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

@@ -382,6 +382,7 @@ mod tests {
             pagemap: None,
             page_owner: None,
             drawn: None,
+            background_collapse: false,
         }
     }
 

@@ -107,17 +107,16 @@ impl KnownFindings {
     }
 
     /// Splits one run's findings into (known, unknown), keeping their order. In a run whose
-    /// known findings include a kernel report, the signal, taint and leak findings are its
-    /// consequences (a BUG kills the task that held the object) and count as known too.
+    /// known findings include a kernel report, what a BUG leaves behind counts as known too:
+    /// the task's death (`signal:*`), taint D and no other bit (`taint:D`), and the Shmem
+    /// the dead task never released (`leak:shmem`). A swap leak, another taint or anything
+    /// else stays unknown.
     pub fn split<'f>(&self, findings: &'f [Finding]) -> (Vec<&'f Finding>, Vec<&'f Finding>) {
         let known_report = findings
             .iter()
             .any(|f| f.signature.starts_with("kernel:") && self.matching(&f.signature).is_some());
         let consequence = |sig: &str| {
-            known_report
-                && ["signal:", "taint:", "leak:"]
-                    .iter()
-                    .any(|p| sig.starts_with(p))
+            known_report && (sig.starts_with("signal:") || sig == "taint:D" || sig == "leak:shmem")
         };
         findings
             .iter()
@@ -174,6 +173,32 @@ mod tests {
         assert!(!glob_matches("a*a", "a"));
         assert!(glob_matches("a*a", "aa"));
         assert!(glob_matches("*:Normal", "zone:memfd:collapse:Normal"));
+    }
+
+    #[test]
+    fn only_what_a_known_bug_leaves_behind_counts_with_it() {
+        use shmemfuzz_core::oracle::FindingKind;
+        let k = KnownFindings::parse(
+            "[[finding]]\nsignature = \"kernel:KERNEL_BUG:drm_gem_get_pages\"\nwhy = \"x\"\n",
+            Path::new("k.toml"),
+        )
+        .expect("parses");
+        let f = |kind, sig: &str| Finding::new(kind, sig, String::new(), None, String::new());
+        let run = [
+            f(FindingKind::Kernel, "KERNEL_BUG:drm_gem_get_pages"),
+            f(FindingKind::Signal, "SIGSEGV:pin"),
+            f(FindingKind::Taint, "D"),
+            f(FindingKind::Leak, "shmem"),
+            f(FindingKind::Leak, "swap"),
+            f(FindingKind::Taint, "DW"),
+        ];
+        let (known, unknown) = k.split(&run);
+        let sigs = |v: Vec<&Finding>| v.iter().map(|f| f.signature.clone()).collect::<Vec<_>>();
+        assert_eq!(sigs(unknown), ["leak:swap", "taint:DW"]);
+        assert_eq!(known.len(), 4);
+        // Without the known report, nothing of it is known.
+        let (known, _) = k.split(&run[1..]);
+        assert!(known.is_empty());
     }
 
     #[test]

@@ -82,6 +82,7 @@ fn record(index: u32) -> OpRecord {
         }),
         page_owner: None,
         drawn: None,
+        background_collapse: false,
     }
 }
 

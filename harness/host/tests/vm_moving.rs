@@ -84,7 +84,7 @@ fn collapse_khugepaged_and_soft_offline_break_the_mask_and_compaction_holds() {
         ),
         (
             "soft-offline-dma32.prog",
-            "madvise v0 off=0 len=1M soft-offline",
+            "madvise v0 off=0 len=64K soft-offline",
             "zone:memfd:soft-offline:Normal",
         ),
     ] {

@@ -65,17 +65,27 @@ static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int fla
 
 static int do_move_pages(struct map *m, uint64_t off, uint64_t len, int node)
 {
-	size_t i, n = len / 4096;
-	void **pages = calloc(n, sizeof(*pages));
-	int *nodes = calloc(n, sizeof(*nodes)), *status = calloc(n, sizeof(*status)), err;
+	size_t i, n = (len + 4095) / 4096;
+	void **pages;
+	int *nodes, *status, err;
 
-	if (!m->addr || !pages || !nodes || !status)
-		return m->addr ? ENOMEM : EINVAL;
+	if (!m->addr)
+		return EINVAL;
+	if (!n)
+		return SYS(syscall(SYS_move_pages, 0, 0, NULL, NULL, NULL, MPOL_MF_MOVE_));
+	pages = calloc(n, sizeof(*pages));
+	nodes = calloc(n, sizeof(*nodes));
+	status = calloc(n, sizeof(*status));
+	if (!pages || !nodes || !status) {
+		err = ENOMEM;
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
 		pages[i] = m->addr + off + i * 4096;
 		nodes[i] = node;
 	}
 	err = SYS(syscall(SYS_move_pages, 0, n, pages, nodes, status, MPOL_MF_MOVE_));
+out:
 	free(pages);
 	free(nodes);
 	free(status);
@@ -104,6 +114,7 @@ static int offline_block(struct obj *o, uint64_t index)
 	/* block_size_bytes is hex without a prefix */
 	long block = read_long_base(MEMORY_BLOCKS "/block_size_bytes", 16);
 	char path[128];
+	unsigned int left;
 	int err;
 
 	if (!pg)
@@ -118,12 +129,15 @@ static int offline_block(struct obj *o, uint64_t index)
 		return ENOENT;
 	snprintf(path, sizeof(path), MEMORY_BLOCKS "/memory%llu/state",
 		 pfn * 4096 / (unsigned long long)block);
-	/* offline_pages() retries migration until a signal: the alarm is the deadline. */
+	/* offline_pages() retries migration until a signal: the alarm is the deadline (the
+	 * step's own watchdog alarm is put back with what it had left). */
 	sigaction(SIGALRM, &sa, &old);
-	alarm(3);
+	left = alarm(3);
 	err = write_file(path, "offline");
 	alarm(0);
 	sigaction(SIGALRM, &old, NULL);
+	if (left)
+		alarm(left > 3 ? left - 3 : 1);
 	return err;
 }
 
@@ -150,7 +164,13 @@ static int hugetlb_pool(unsigned int size_kb, unsigned int count)
 {
 	char path[128], value[16];
 
+	int err;
+
 	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%ukB/nr_hugepages", size_kb);
 	snprintf(value, sizeof(value), "%u", count);
-	return write_file(path, value);
+	err = write_file(path, value);
+	/* the kernel gives what it can and the write succeeds anyway: short is ENOMEM */
+	if (!err && read_long(path) < (long)count)
+		err = ENOMEM;
+	return err;
 }

@@ -171,6 +171,7 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
         let expect = model.apply(op);
         model.observe(op, &rec.result);
         let ok = rec.result == OpResult::Ok;
+        zone_tracker.background_collapse = rec.background_collapse;
         for f in zone_tracker.step(rec.index, op, ok, &rec.pages, facts.zones) {
             v.push(f);
         }
@@ -406,6 +407,7 @@ mod tests {
             pagemap: None,
             page_owner: None,
             drawn: None,
+            background_collapse: false,
         }
     }
 

@@ -49,6 +49,9 @@ pub struct ZoneTracker {
     /// `shmem_replace_folio` when the swap cache copy was outside the mask). Coverage for
     /// the fuzzer, not a finding.
     pub replaced: BTreeMap<String, u64>,
+    /// Set before a [`ZoneTracker::step`] whose record saw khugepaged collapse in the
+    /// background: pages arriving in large folios are then attributed to `khugepaged`.
+    pub background_collapse: bool,
 }
 
 impl ZoneTracker {
@@ -141,7 +144,14 @@ impl ZoneTracker {
                                 tr.exempt = false;
                             }
                             tr.pfn = Some(p.pfn);
-                            tr.arrived = came;
+                            tr.arrived = if self.background_collapse
+                                && p.order > 0
+                                && !matches!(came, "collapse" | "khugepaged")
+                            {
+                                "khugepaged"
+                            } else {
+                                came
+                            };
                         }
                         let held = t.constrained && (!tr.exempt || p.pinned);
                         if held && p.pfn >= PFN_4G {

@@ -142,6 +142,8 @@ pub const MOVING_KINDS: [OpKind; 9] = [
 
 /// Flag bit of a `madvise` record selecting [`Advice::MOVING`] instead of [`Advice::SWAP`].
 const MOVING_ADVICE: u8 = 0x08;
+/// Most pages one decoded `soft-offline` retires.
+pub const GEN_MAX_SOFT_OFFLINE_PAGES: u64 = 16;
 /// Largest decoded 2 MiB hugetlb pool (128 MiB).
 const GEN_MAX_HUGETLB_2M: u64 = 64;
 
@@ -563,16 +565,24 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         }
         K::Madvise => {
             let (map, limit) = map()?;
+            let advice = if f.flags() & MOVING_ADVICE != 0 {
+                Advice::MOVING[usize::from(f.flags() & 7) % Advice::MOVING.len()]
+            } else {
+                Advice::SWAP[usize::from(f.flags() & 7) % Advice::SWAP.len()]
+            };
+            // Soft offline retires each frame for the guest's life (hwpoison): a few pages a
+            // program, so a long campaign does not drain DMA32.
+            let limit = if advice == Advice::SoftOffline {
+                limit.min(GEN_MAX_SOFT_OFFLINE_PAGES * PAGE_SIZE)
+            } else {
+                limit
+            };
             let (off, len) = f.range(limit, false);
             Op::Madvise {
                 map,
                 off,
                 len,
-                advice: if f.flags() & MOVING_ADVICE != 0 {
-                    Advice::MOVING[usize::from(f.flags() & 7) % Advice::MOVING.len()]
-                } else {
-                    Advice::SWAP[usize::from(f.flags() & 7) % Advice::SWAP.len()]
-                },
+                advice,
             }
         }
         K::Reclaim => Op::Reclaim {

@@ -25,6 +25,7 @@ fn record(index: u32, result: OpResult) -> OpRecord {
         pagemap: None,
         page_owner: None,
         drawn: None,
+        background_collapse: false,
     }
 }
 

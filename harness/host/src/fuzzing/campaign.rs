@@ -323,8 +323,8 @@ fn collect(
             s.replaced_pages += st.replaced_pages;
             s.mm_pcs = s.mm_pcs.max(st.mm_pcs);
             functions.extend(st.functions.iter().cloned());
-            for sig in &st.known {
-                *s.known.entry(sig.clone()).or_insert(0) += 1;
+            for (sig, runs) in &st.known {
+                *s.known.entry(sig.clone()).or_insert(0) += runs;
             }
             for sig in &st.findings {
                 let bundle = opts.out.join("bundles").join(dir_name(sig));

@@ -29,8 +29,8 @@ pub struct WorkerStats {
     pub replacing_runs: u64,
     /// Signatures found, in order.
     pub findings: Vec<String>,
-    /// Findings of the known-findings file, one entry per run that had them (in order).
-    pub known: Vec<String>,
+    /// Findings of the known-findings file: signature → runs that had it.
+    pub known: std::collections::BTreeMap<String, u64>,
     /// Milliseconds the worker spent inside runs (for executions per second).
     pub busy_ms: u64,
     /// Wall clock of the last write (ms since the epoch).

@@ -213,11 +213,11 @@ impl FuzzTarget {
         self.stats.replaced_pages = self.feedback.replaced_pages;
         self.stats.replacing_runs = self.feedback.replacing_runs;
         let (known, unknown) = self.known.split(&out.verdict.findings);
-        self.stats
-            .known
-            .extend(known.iter().map(|f| f.signature.clone()));
+        for f in &known {
+            *self.stats.known.entry(f.signature.clone()).or_insert(0) += 1;
+        }
         let Some(finding) = unknown.first() else {
-            self.write_stats(!known.is_empty());
+            self.write_stats(false);
             return Verdict::Clean;
         };
         let signature = finding.signature.clone();

@@ -232,7 +232,13 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
                 Some(i) => MOVING_ADVICE | i as u8,
                 None => Advice::SWAP.iter().position(|a| a == advice).unwrap_or(0) as u8,
             };
-            r.range(map_len(map).unwrap_or(0), *off, *len)?;
+            let limit = map_len(map).unwrap_or(0);
+            let limit = if *advice == Advice::SoftOffline {
+                limit.min(GEN_MAX_SOFT_OFFLINE_PAGES * PAGE_SIZE)
+            } else {
+                limit
+            };
+            r.range(limit, *off, *len)?;
         }
         Op::Thp { mode } => {
             let i = ThpMode::ALL.iter().position(|m| m == mode).unwrap_or(0);
