@@ -168,6 +168,14 @@ pub fn run(
         std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
     }
     std::fs::create_dir_all(&opts.corpus).map_err(io("creating", &opts.corpus))?;
+    // The workers' VM directories (swap images, initramfs) live here, owned by the campaign:
+    // a worker ends by a signal and never removes its own, so the campaign removes them all
+    // when it returns. (Same prefix length as the target's own `shmemfuzz-fuzz-`: socket
+    // paths inside stay short.)
+    let workdirs = tempfile::Builder::new()
+        .prefix("shmemfuzz-c-")
+        .tempdir()
+        .map_err(io("creating a directory in", &std::env::temp_dir()))?;
     let start = Instant::now();
     let end = start + opts.duration;
     let mut workers: Vec<Worker> = (0..opts.jobs.max(1))
@@ -216,7 +224,7 @@ pub fn run(
             let left = end.saturating_duration_since(now);
             if w.child.is_none() && !stopping && w.restarts <= MAX_RESTARTS && left.as_secs() >= 10
             {
-                w.child = Some(spawn(opts, w, left)?);
+                w.child = Some(spawn(opts, w, left, workdirs.path())?);
             }
         }
         let status = collect(opts, &workers, start, &abandoned);
@@ -250,7 +258,14 @@ pub fn run(
     Ok(collect(opts, &workers, start, &abandoned))
 }
 
-fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, CampaignError> {
+fn spawn(
+    opts: &CampaignOptions,
+    w: &Worker,
+    left: Duration,
+    workdirs: &Path,
+) -> Result<Child, CampaignError> {
+    let workdir = workdirs.join(format!("w{}-{}", w.index, w.incarnation));
+    std::fs::create_dir_all(&workdir).map_err(io("creating", &workdir))?;
     let log_path = w.log_path(&opts.out);
     let log = std::fs::File::create(&log_path).map_err(io("creating", &log_path))?;
     let log2 = log.try_clone().map_err(io("opening", &log_path))?;
@@ -274,6 +289,7 @@ fn spawn(opts: &CampaignOptions, w: &Worker, left: Duration) -> Result<Child, Ca
         .env("SHMEMFUZZ_STATS", w.stats_path(&opts.out, w.incarnation))
         .env("SHMEMFUZZ_BUNDLES", opts.out.join("bundles"))
         .env("SHMEMFUZZ_APPEND", opts.append.join(" "))
+        .env("SHMEMFUZZ_WORKDIR", &workdir)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
