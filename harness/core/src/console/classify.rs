@@ -134,24 +134,10 @@ pub(crate) fn warn_format(rest: &str) -> Option<WarnLine<'_>> {
     Some(WarnLine { file, site })
 }
 
-/// Headlines of the `WARNING:` reports that lockdep, RCU debugging and the unwinder print
+/// Headlines of the `WARNING:` reports that the unwinder and lockdep's held-lock dumps print
 /// (not `__warn()`): real reports, each followed by its stack. Matched at the start of the
-/// text after `WARNING: ` unless marked (suffix).
+/// text after `WARNING: `. Lockdep's and RCU's own headlines are [`super::lockdep::headline`]'s.
 const DEBUG_HEADLINES: &[&str] = &[
-    "possible circular locking dependency detected",
-    "possible recursive locking detected",
-    "inconsistent lock state",
-    "possible irq lock inversion dependency detected",
-    "HARDIRQ-safe -> HARDIRQ-unsafe lock order detected",
-    "SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
-    "HARDIRQ-READ-safe -> HARDIRQ-unsafe lock order detected",
-    "SOFTIRQ-READ-safe -> SOFTIRQ-unsafe lock order detected",
-    "suspicious RCU usage",
-    "bad unlock balance detected",
-    "bad contention detected",
-    "held lock freed",
-    "Nested lock was not taken",
-    "lock held when returning to user space",
     "lock held by ",
     "kernel stack regs at ",
     "kernel stack frame pointer at ",
@@ -187,7 +173,8 @@ pub(crate) const INFORMATIONAL: &[&str] = &[
 
 /// Is `rest` (the text after `WARNING: `) a lockdep/RCU/unwinder headline?
 pub(crate) fn is_debug_headline(rest: &str) -> bool {
-    DEBUG_HEADLINES.iter().any(|h| rest.starts_with(h)) || rest.ends_with("still has locks held!")
+    DEBUG_HEADLINES.iter().any(|h| rest.starts_with(h))
+        || super::lockdep::headline(&format!("WARNING: {rest}")).is_some()
 }
 
 /// Classify a (prefix-stripped) console line as the start of a report.
