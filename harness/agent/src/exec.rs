@@ -177,7 +177,11 @@ impl Executor<'_> {
     /// Runs every operation; returns only when all are done (a signal may end it earlier).
     pub fn run(self) -> Result<(), String> {
         let mut model = Model::new(self.swap_on.clone());
-        let mut st = State::default();
+        let mut st = State {
+            // Without page_owner (most kernels) nothing is looked for, and no PFNs are kept.
+            page_owner_taken: !crate::sys::page_owner_enabled(),
+            ..State::default()
+        };
         // A failure to start KCOV loses coverage, not the run. KCOV follows the main thread
         // only: a section's threads are not traced.
         let mut kcov = self
@@ -239,7 +243,9 @@ impl Executor<'_> {
             }),
             _ => None,
         };
-        let collapsed_before = moving::pages_collapsed();
+        // khugepaged runs only after a `thp` turned shmem THP on: otherwise no sysfs reads.
+        let thp = self.program.ops.iter().any(|o| matches!(o, Op::Thp { .. }));
+        let collapsed_before = thp.then(moving::pages_collapsed).flatten();
         let start = Instant::now();
         let (result, data) = self.perform(st, model, concrete.as_ref().unwrap_or(op));
         let background_collapse = !matches!(op.action_word(), "collapse" | "khugepaged")
@@ -282,7 +288,11 @@ impl Executor<'_> {
                 })
             })
         };
-        for o in pages.iter().filter(|o| st.watched.contains(&o.obj)) {
+        let keep_pfns = !st.page_owner_taken;
+        for o in pages
+            .iter()
+            .filter(|o| keep_pfns && st.watched.contains(&o.obj))
+        {
             let pfns = o
                 .pages
                 .iter()

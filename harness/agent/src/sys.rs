@@ -97,6 +97,17 @@ pub fn active_swaps() -> Vec<String> {
         .collect()
 }
 
+/// Whether `/sys/kernel/debug/page_owner` answers (CONFIG_PAGE_OWNER, booted with
+/// `page_owner=on`; otherwise the read fails with EINVAL or the file is missing).
+pub fn page_owner_enabled() -> bool {
+    use std::io::Read;
+    // A record must fit the read whole (print_page_owner() fails a short buffer).
+    let mut buf = vec![0u8; 8192];
+    std::fs::File::open("/sys/kernel/debug/page_owner")
+        .and_then(|mut f| f.read(&mut buf))
+        .is_ok()
+}
+
 /// The page_owner record of frame `pfn` (CONFIG_PAGE_OWNER with `page_owner=on`), or `None`.
 /// The file's position is the PFN to start from (read_page_owner()): one seek, one read, and
 /// the record is kept only if it is that frame's (free frames are skipped by the kernel).
