@@ -17,7 +17,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 use shmemfuzz_core::program::threads::Progress;
-use shmemfuzz_core::program::Program;
+use shmemfuzz_core::program::{Op, Program};
 use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, PcHits, ProtocolError, Teardown};
 
 use crate::exec::Executor;
@@ -116,7 +116,10 @@ pub fn run_program(
             kcov,
         });
     }
-    let mut teardown = teardown(guest, &dir, &cgroup, baseline, &mut phases);
+    // Only a program with a guest-wide operation (thp, khugepaged, offline, hugetlb, …) can
+    // have changed what restore_guest() puts back.
+    let guest_wide = program.ops.iter().any(Op::is_guest_wide);
+    let mut teardown = teardown(guest, &dir, &cgroup, baseline, guest_wide, &mut phases);
     let coverage = coverage();
     phases.lap("coverage");
     teardown.phases_us = phases.list;
@@ -230,6 +233,7 @@ fn teardown(
     dir: &str,
     cgroup: &str,
     baseline: shmemfuzz_core::protocol::Accounting,
+    guest_wide: bool,
     phases: &mut Phases,
 ) -> Teardown {
     let mut phase = |name: &str| phases.lap(&format!("teardown: {name}"));
@@ -250,8 +254,10 @@ fn teardown(
     let _ = sys::write_file(&format!("{cgroup}/memory.reclaim"), "1G");
     let _ = fs::remove_dir(cgroup);
     phase("reclaim cgroup");
-    crate::moving::restore_guest();
-    phase("restore guest");
+    if guest_wide {
+        crate::moving::restore_guest();
+        phase("restore guest");
+    }
     let mut stuck = Vec::new();
     for path in sys::active_swaps() {
         if !swapoff_bounded(&path, SWAPOFF_DEADLINE) {
