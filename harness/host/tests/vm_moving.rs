@@ -117,7 +117,9 @@ fn offlining_a_dma32_memory_block_breaks_the_mask() {
     let (mut s, _wd) = boot_on(Topology::Blocks, "moving-blocks");
     let (sigs, program, out) = signatures(&mut s, "offline-dma32.prog");
     assert_eq!(sigs, vec!["zone:memfd:offline:Normal".to_string()]);
-    let (above, resident) = above_4g_after(&program, &out, "offline m0 page=45000", "m0");
+    // After both attempts: which block goes offline depends on the boot's placement (an
+    // unmovable page makes one EBUSY; docs/findings/memory-offline.md).
+    let (above, resident) = above_4g_after(&program, &out, "offline m0 page=49000", "m0");
     assert!(above > 0, "{above}/{resident}");
     eprintln!("offline: {above}/{resident} pages above 4 GiB");
     s.shutdown();
