@@ -16,6 +16,9 @@ use shmemfuzz_core::minimize::{self, Budget, Options, Outcome};
 use super::progress::{prepare_events, spinner};
 use super::replay_cmd::kernel_id_for;
 
+/// How many runs the minimized program gets to reproduce before it is recorded, at least.
+const RECORD_TRIES: u32 = 8;
+
 #[derive(Debug, Args)]
 pub struct MinimizeArgs {
     /// The bundle to minimize (it must carry a finding's signature).
@@ -83,13 +86,17 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         ));
     });
     pb.set_message("recording the minimized program");
-    // One more run of the result, recorded as the new bundle (retried like a candidate).
+    // One more run of the result, recorded as the new bundle. Candidates are accepted on
+    // their first reproduction, so a flaky reduction can be accepted on a lucky run even
+    // when the input reproduced every time: the recording gets more tries than a candidate.
+    let record_tries = per_candidate.max(RECORD_TRIES);
     let mut recorded = None;
-    for _ in 0..per_candidate.max(1) {
+    let mut tries = 0;
+    while tries < record_tries && recorded.is_none() {
+        tries += 1;
         let out = runner.run(&result.program, &mut |_| {})?;
         if out.verdict.signatures().contains(&target.as_str()) {
             recorded = Some(out);
-            break;
         }
     }
     pb.finish_and_clear();
@@ -109,10 +116,16 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let Some(out) = recorded else {
+        println!("{}", result.program);
         anyhow::bail!(
-            "the minimized program did not reproduce `{target}` when recorded; nothing written"
+            "the minimized program (above) did not reproduce `{target}` in {tries} recording \
+             runs; nothing written (retry, or pass --hit-rate below the bundle's to test \
+             each candidate more often)"
         );
     };
+    if tries > 1 {
+        println!("recorded on try {tries} of {record_tries}: the minimized program is flaky");
+    }
     let hits = HitCount {
         runs: c.hits.runs,
         hits: c.hits.hits,
