@@ -12,6 +12,7 @@
 //! - [`reproduce`]: replaying a program n times and counting hits of a signature.
 //! - [`bisect`]: finding the first bad commit or Debian version for a reproducer.
 //! - [`session`]: a booted guest; running a program and judging it.
+//! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
@@ -38,6 +39,7 @@ pub mod modbuild;
 pub mod reproduce;
 pub mod runner;
 pub mod session;
+pub mod snapshot;
 pub mod swapimg;
 pub mod trace;
 pub mod vm;

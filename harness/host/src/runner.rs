@@ -1,6 +1,9 @@
 //! Running many programs on one kernel, surviving the guest: a [`Runner`] keeps one booted
-//! [`Session`] and boots a fresh one when the last run killed it (a panic, a hang, a stuck
-//! operation), so replay, repro and minimization go on and lose nothing already found. A
+//! [`Session`] and starts a fresh one when the last run killed it (a panic, a hang, a stuck
+//! operation), so replay, repro, minimization and campaigns go on and lose nothing already
+//! found. A fresh guest is restored from the snapshot the runner took of its first guest
+//! at `Ready` ([`crate::snapshot`]), not booted cold, unless [`SessionOptions::snapshots`]
+//! is off or restoring failed once (then every guest boots cold, and a warning says why). A
 //! guest past half its lifetime ([`SessionOptions::lifetime`], the hard bound QEMU is killed
 //! at) is replaced before the next run, so a long repetition never runs into that bound.
 
@@ -13,6 +16,7 @@ use shmemfuzz_core::protocol::OpRecord;
 use crate::bundle::{BundleContents, BundleError, HitCount};
 use crate::context::PreparedKernel;
 use crate::session::{GuestInfo, RunOutcome, Session, SessionError, SessionOptions};
+use crate::snapshot::Snapshot;
 
 /// The guest a run happened on, kept after the guest is gone (for bundles).
 #[derive(Clone, Debug)]
@@ -32,7 +36,14 @@ pub struct Runner {
     template: SessionOptions,
     /// The booted guest, the options it was booted with, and when.
     session: Option<(Session, SessionOptions, Instant)>,
+    /// Guests started so far (names their work directories).
+    guests: u32,
     boots: u32,
+    restores: u32,
+    /// The first guest's state at `Ready`; `None` before it, and for good once taking or
+    /// restoring one failed.
+    snapshot: Option<Snapshot>,
+    snapshots_failed: bool,
     last: Option<LastGuest>,
 }
 
@@ -47,7 +58,11 @@ impl Runner {
             kernel,
             template,
             session: None,
+            guests: 0,
             boots: 0,
+            restores: 0,
+            snapshot: None,
+            snapshots_failed: false,
             last: None,
         }
     }
@@ -56,12 +71,22 @@ impl Runner {
         &self.kernel
     }
 
-    /// How many times a guest was booted so far.
+    /// How many times a guest was booted cold so far.
     pub fn boots(&self) -> u32 {
         self.boots
     }
 
-    /// The booted session, booting one if there is none.
+    /// How many guests were restored from the snapshot so far.
+    pub fn restores(&self) -> u32 {
+        self.restores
+    }
+
+    /// The snapshot fresh guests are restored from, once taken.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// The booted session, starting one if there is none.
     pub fn session(&mut self) -> Result<&mut Session, SessionError> {
         let old = self
             .session
@@ -72,14 +97,69 @@ impl Runner {
         }
         if self.session.is_none() {
             let mut opts = self.template.clone();
-            opts.workdir = self.template.workdir.join(format!("boot{}", self.boots));
-            self.boots += 1;
-            let s = Session::boot(&self.kernel.kernel, &opts)?;
+            opts.workdir = self.template.workdir.join(format!("guest{}", self.guests));
+            self.guests += 1;
+            let s = match self.restore(&opts) {
+                Some(s) => s,
+                None => self.boot(&opts)?,
+            };
             self.session = Some((s, opts, Instant::now()));
         }
         match self.session.as_mut() {
             Some((s, _, _)) => Ok(s),
             None => Err(SessionError::Agent("no session".into())),
+        }
+    }
+
+    /// A guest restored from the snapshot, if there is one and it restores.
+    fn restore(&mut self, opts: &SessionOptions) -> Option<Session> {
+        let snapshot = self.snapshot.as_ref()?;
+        match Session::restore(&self.kernel.kernel, opts, snapshot) {
+            Ok(s) => {
+                self.restores += 1;
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "restoring the guest snapshot failed, booting cold from now on: {e}"
+                );
+                self.snapshot = None;
+                self.snapshots_failed = true;
+                None
+            }
+        }
+    }
+
+    /// A cold boot; the first one also takes the snapshot later guests are restored from.
+    fn boot(&mut self, opts: &SessionOptions) -> Result<Session, SessionError> {
+        self.boots += 1;
+        let s = Session::boot(&self.kernel.kernel, opts)?;
+        if !opts.snapshots || self.snapshots_failed || self.snapshot.is_some() {
+            return Ok(s);
+        }
+        let dir = self.template.workdir.join("snapshot");
+        let taken = std::fs::create_dir_all(&dir)
+            .map_err(|e| SessionError::Workdir(dir.clone(), e))
+            .and_then(|()| s.snapshot(&dir, opts));
+        match taken {
+            Ok(snapshot) => {
+                tracing::debug!(
+                    bytes = snapshot.bytes,
+                    ms = snapshot.save_ms,
+                    "saved the ready guest"
+                );
+                self.snapshot = Some(snapshot);
+                Ok(s)
+            }
+            Err(e) => {
+                // The guest may be left stopped: start over without snapshots.
+                tracing::warn!("saving the guest snapshot failed, booting cold from now on: {e}");
+                self.snapshots_failed = true;
+                s.shutdown();
+                let _ = std::fs::remove_dir_all(&dir);
+                self.boots += 1;
+                Session::boot(&self.kernel.kernel, opts)
+            }
         }
     }
 

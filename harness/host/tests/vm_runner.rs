@@ -1,12 +1,13 @@
 //! The runner keeps going after a run kills the guest: the panic is a finding, the next run
-//! boots a fresh guest and is judged on its own.
+//! gets a fresh guest (restored from the snapshot of the first, not booted cold) and is
+//! judged on its own.
 
 mod fixture;
 
 use fixture::{example, kernel, mock_module, Workdir};
 use shmemfuzz::context::{Context, PreparedKernel};
 use shmemfuzz::runner::Runner;
-use shmemfuzz::session::SessionOptions;
+use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::parse;
 
@@ -49,6 +50,26 @@ fn a_panic_does_not_end_the_runner() {
         "{:#?}",
         second.verdict.findings
     );
-    assert_eq!(runner.boots(), 2);
+    assert_eq!(
+        (runner.boots(), runner.restores()),
+        (1, 1),
+        "one cold boot, then a restore from the snapshot"
+    );
+    let snapshot = runner
+        .snapshot()
+        .expect("taken after the first boot")
+        .clone();
+    eprintln!(
+        "snapshot: {} MB saved in {} ms",
+        snapshot.bytes >> 20,
+        snapshot.save_ms
+    );
     runner.shutdown();
+    // The snapshot does not restore into a guest with other kernel arguments.
+    let mut other = SessionOptions::new(wd.path().join("other"), accel);
+    other.append.push("shmem.planted_no_replace=1".into());
+    other.modules.push(runner.kernel().mock_module.clone());
+    let refused = Session::restore(&runner.kernel().kernel, &other, &snapshot)
+        .expect_err("other kernel arguments");
+    assert!(refused.to_string().contains("does not match"), "{refused}");
 }

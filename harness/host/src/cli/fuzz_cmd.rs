@@ -132,11 +132,12 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
 
 fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
     println!(
-        "{} executions in {} ({:.2}/s), {} boots, {} harness failures",
+        "{} executions in {} ({:.2}/s), {} boots, {} restores, {} harness failures",
         s.execs,
         humantime::format_duration(Duration::from_secs(s.elapsed.as_secs())),
         s.execs_per_sec(),
         s.boots,
+        s.restores,
         s.harness_failures
     );
     println!(

@@ -101,12 +101,14 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
     }
     pb.finish_and_clear();
     println!(
-        "{} -> {} ops in {:.1?} ({} candidate evaluations, {} guest boots), stopped: {:?}",
+        "{} -> {} ops in {:.1?} ({} candidate evaluations, {} guest boots, {} restores), \
+         stopped: {:?}",
         c.program.ops.len(),
         result.program.ops.len(),
         started.elapsed(),
         result.runs,
         runner.boots(),
+        runner.restores(),
         result.stopped
     );
     if !result.other_signatures.is_empty() {

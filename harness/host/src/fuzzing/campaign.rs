@@ -91,6 +91,7 @@ pub struct CampaignStatus {
     pub mm_pcs: u64,
     pub replaced_pages: u64,
     pub boots: u32,
+    pub restores: u32,
     pub harness_failures: u64,
     pub workers_running: u32,
     pub findings: BTreeMap<String, Found>,
@@ -335,6 +336,7 @@ fn collect(
         for st in w.done.iter().chain(live.as_ref()) {
             s.execs += st.runs;
             s.boots += st.boots;
+            s.restores += st.restores;
             s.harness_failures += st.harness_failures;
             s.replaced_pages += st.replaced_pages;
             s.mm_pcs = s.mm_pcs.max(st.mm_pcs);

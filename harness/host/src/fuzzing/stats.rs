@@ -18,8 +18,10 @@ pub struct WorkerStats {
     pub empty: u64,
     /// Runs the harness could not complete (not findings).
     pub harness_failures: u64,
-    /// Guests booted.
+    /// Guests booted cold.
     pub boots: u32,
+    /// Guests restored from the worker's snapshot (after a run killed the guest).
+    pub restores: u32,
     /// Probed mm functions that ran.
     pub functions: Vec<String>,
     /// Distinct mm/ PCs (KCOV kernels).

@@ -193,6 +193,7 @@ impl FuzzTarget {
         let result = self.runner.run(&program, &mut |_| {});
         self.stats.busy_ms += start.elapsed().as_millis() as u64;
         self.stats.boots = self.runner.boots();
+        self.stats.restores = self.runner.restores();
         let out = match result {
             Ok(out) => out,
             Err(e) => {

@@ -228,7 +228,21 @@ pub fn qemu_args(cfg: &VmConfig) -> Vec<OsString> {
     strs(&mut a, &["-initrd"]);
     a.push(cfg.initramfs.clone().into_os_string());
     strs(&mut a, &["-append", &kernel_cmdline(cfg)]);
+    if let Some(state) = &cfg.incoming {
+        strs(&mut a, &["-incoming", &incoming_uri(state)]);
+    }
     a
+}
+
+/// The `-incoming` URI reading a saved migration stream from `state` (QEMU runs the command
+/// with `/bin/sh -c`; [`VmConfig::validate`] refused paths with quotes).
+pub fn incoming_uri(state: &Path) -> String {
+    format!("exec:cat '{}'", state.display())
+}
+
+/// The `migrate` URI writing a migration stream to `state` (quoted as in [`incoming_uri`]).
+pub fn outgoing_uri(state: &Path) -> String {
+    format!("exec:cat > '{}'", state.display())
 }
 
 /// `-accel tcg -cpu max` or `-accel kvm -cpu host`.

@@ -209,6 +209,10 @@ pub struct VmConfig {
     pub lifetime: Duration,
     /// QEMU binary: a path, or a name looked up in `PATH` ([`DEFAULT_QEMU`]).
     pub qemu: PathBuf,
+    /// Start from this saved migration stream (`-incoming`) instead of booting: the guest
+    /// resumes where [`super::Machine::save_state`] stopped it. The rest of the config must
+    /// be the one the state was saved with (see `crate::snapshot`).
+    pub incoming: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -230,6 +234,7 @@ impl VmConfig {
             workdir: workdir.into(),
             lifetime: Duration::from_secs(600),
             qemu: PathBuf::from(DEFAULT_QEMU),
+            incoming: None,
         }
     }
 
@@ -256,6 +261,15 @@ impl VmConfig {
         ] {
             if p.as_os_str().is_empty() {
                 return Err(VmError::InvalidConfig(format!("{what} path is empty")));
+            }
+        }
+        if let Some(p) = &self.incoming {
+            let text = p.to_str().unwrap_or("'");
+            if text.is_empty() || text.contains(['\'', '\n']) {
+                return Err(VmError::InvalidConfig(format!(
+                    "saved state path {} is empty, not UTF-8 or contains a quote or newline",
+                    p.display()
+                )));
             }
         }
         for d in &self.disks {

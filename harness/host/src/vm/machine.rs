@@ -430,6 +430,105 @@ impl Machine {
         monitor::hmp_command(&self.qmp_path, cmd, timeout, &alive)
     }
 
+    /// Runs QMP command `execute` with `arguments` (bounded by [`MONITOR_TIMEOUT`]).
+    pub fn qmp(
+        &self,
+        execute: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, VmError> {
+        let _serial = lock(&self.monitor_lock);
+        let alive = || self.fail_if_exited("the QEMU monitor");
+        monitor::qmp_execute(&self.qmp_path, execute, arguments, MONITOR_TIMEOUT, &alive)
+    }
+
+    /// Stops the guest and writes its whole state (RAM, CPUs, devices) to `state` as a
+    /// migration stream, within `timeout`; the guest stays stopped ([`Machine::resume`] goes
+    /// on). A machine launched with [`VmConfig::incoming`] set to that file and otherwise
+    /// the same config resumes from this point. Disks are not part of the stream: the caller
+    /// owns their contents. Returns the stream's size in bytes.
+    pub fn save_state(&self, state: &Path, timeout: Duration) -> Result<u64, VmError> {
+        let text = state.to_str().unwrap_or("'");
+        if text.contains(['\'', '\n']) {
+            return Err(VmError::InvalidConfig(format!(
+                "saved state path {} is not UTF-8 or contains a quote or newline",
+                state.display()
+            )));
+        }
+        let deadline = Instant::now() + timeout;
+        self.qmp("stop", serde_json::json!({}))?;
+        // The guest is stopped: nothing to gain from a bandwidth limit (the default is 128
+        // MiB/s), nor from downtime accounting.
+        self.qmp(
+            "migrate-set-parameters",
+            serde_json::json!({"max-bandwidth": u64::MAX >> 1}),
+        )?;
+        self.qmp(
+            "migrate",
+            serde_json::json!({"uri": cmdline::outgoing_uri(state)}),
+        )?;
+        loop {
+            let info = self.qmp("query-migrate", serde_json::json!({}))?;
+            match info.get("status").and_then(|s| s.as_str()) {
+                Some("completed") => break,
+                Some(status @ ("failed" | "cancelled")) => {
+                    let why = info
+                        .get("error-desc")
+                        .and_then(|d| d.as_str())
+                        .unwrap_or("no reason given");
+                    return Err(VmError::Monitor(format!(
+                        "saving the guest state to {} {status}: {why}",
+                        state.display()
+                    )));
+                }
+                _ if Instant::now() >= deadline => {
+                    let _ = self.qmp("migrate_cancel", serde_json::json!({}));
+                    return Err(VmError::Timeout {
+                        what: format!("saving the guest state to {}", state.display()),
+                        after: timeout,
+                    });
+                }
+                _ => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let size = std::fs::metadata(state)
+            .map_err(VmError::io(format!("reading {}", state.display())))?
+            .len();
+        Ok(size)
+    }
+
+    /// Resumes a stopped guest (after [`Machine::save_state`]).
+    pub fn resume(&self) -> Result<(), VmError> {
+        self.qmp("cont", serde_json::json!({})).map(|_| ())
+    }
+
+    /// Waits at most `timeout` for a machine launched with [`VmConfig::incoming`] to load
+    /// its saved state, and resumes it.
+    pub fn wait_incoming(&self, timeout: Duration) -> Result<(), VmError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.qmp("query-status", serde_json::json!({}))?;
+            match status.get("status").and_then(|s| s.as_str()) {
+                Some("running") => return Ok(()),
+                // Loaded: the state was saved from a stopped guest, so it arrives stopped.
+                Some("paused") => return self.resume(),
+                Some("inmigrate") | Some("prelaunch") | None => {}
+                Some(other) => {
+                    return Err(VmError::Monitor(format!(
+                        "loading the saved guest state ended in state `{other}`: {}",
+                        self.stderr_tail().trim()
+                    )))
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(VmError::Timeout {
+                    what: "loading the saved guest state".into(),
+                    after: timeout,
+                });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Presses Alt-SysRq-`key` on the guest's keyboard (`sendkey alt-sysrq-<key>`), e.g.
     /// `'t'` (all task stacks), `'w'` (blocked tasks), `'m'` (memory), `'l'` (CPU
     /// backtraces). The output appears on the console. Works because the guest boots with

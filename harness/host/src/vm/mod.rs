@@ -24,7 +24,8 @@
 //! - [`accel`]: KVM only when it provably works (bounded trial, cached); TCG otherwise.
 //! - [`Machine`]: spawns QEMU in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`,
 //!   enforces the lifetime with a watchdog, captures the serial console to a file and hands
-//!   it out live, accepts the agent channel, speaks QMP, and kills and reaps QEMU on drop.
+//!   it out live, accepts the agent channel, speaks QMP, saves the guest's state to a file
+//!   and resumes from one (`-incoming`), and kills and reaps QEMU on drop.
 //!
 //! Files in [`VmConfig::workdir`]: `console.log`, `qemu.stderr`, `agent.sock` (the host
 //! listens, QEMU connects), `qmp.sock` (QEMU listens).
@@ -44,3 +45,8 @@ pub use config::{Accel, DiskSpec, MemoryLayout, Topology, VmConfig, DEFAULT_QEMU
 pub use error::{VmError, QEMU_PACKAGE};
 pub use machine::{ConsoleRead, Machine, MONITOR_TIMEOUT};
 pub use process::live_group_members;
+
+/// The QEMU binary `qemu` names: itself if it is a path, else the first in `PATH`.
+pub fn resolve_qemu(qemu: &std::path::Path) -> Result<std::path::PathBuf, VmError> {
+    process::resolve_program(qemu)
+}

@@ -1,5 +1,5 @@
-//! A small QMP client: connect, negotiate, run one HMP command through
-//! `human-monitor-command`, disconnect. Every step is bounded by one deadline.
+//! A small QMP client: connect, negotiate, run one QMP command (or one HMP command through
+//! `human-monitor-command`), disconnect. Every step is bounded by one deadline.
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::os::unix::net::UnixStream;
@@ -21,9 +21,27 @@ pub(crate) fn hmp_command(
     timeout: Duration,
     alive: &dyn Fn() -> Result<(), VmError>,
 ) -> Result<String, VmError> {
+    let arguments = json!({"command-line": cmd});
+    match qmp_execute(path, "human-monitor-command", arguments, timeout, alive)? {
+        Value::String(s) => Ok(s),
+        other => Err(VmError::Monitor(format!(
+            "human-monitor-command returned {other}"
+        ))),
+    }
+}
+
+/// Runs QMP command `execute` with `arguments` over the QMP socket at `path` and returns its
+/// `return` value; one connection per command, every step bounded by `timeout`.
+pub(crate) fn qmp_execute(
+    path: &Path,
+    execute: &str,
+    arguments: Value,
+    timeout: Duration,
+    alive: &dyn Fn() -> Result<(), VmError>,
+) -> Result<Value, VmError> {
     let deadline = Instant::now() + timeout;
     let timed_out = |what: &str| VmError::Timeout {
-        what: format!("{what} (monitor command `{cmd}`)"),
+        what: format!("{what} (QMP command `{execute}`)"),
         after: timeout,
     };
     let stream = loop {
@@ -57,18 +75,8 @@ pub(crate) fn hmp_command(
     }
     conn.execute(&json!({"execute": "qmp_capabilities"}))
         .map_err(|e| e.or_timeout(&timed_out))?;
-    let reply = conn
-        .execute(&json!({
-            "execute": "human-monitor-command",
-            "arguments": {"command-line": cmd},
-        }))
-        .map_err(|e| e.or_timeout(&timed_out))?;
-    match reply {
-        Value::String(s) => Ok(s),
-        other => Err(VmError::Monitor(format!(
-            "human-monitor-command returned {other}"
-        ))),
-    }
+    conn.execute(&json!({"execute": execute, "arguments": arguments}))
+        .map_err(|e| e.or_timeout(&timed_out))
 }
 
 enum ConnError {

@@ -1,7 +1,8 @@
 //! One booted guest and the programs run on it.
 //!
-//! [`Session::boot`] builds the initramfs and swap images, launches QEMU, and waits (bounded)
-//! for the agent's `Ready`, checking the protocol version and the zone layout.
+//! [`Session::boot`] (in `launch`) builds the initramfs and swap images, launches QEMU, and
+//! waits (bounded) for the agent's `Ready`, checking the protocol version and the zone
+//! layout; [`Session::snapshot`] saves a ready guest and [`Session::restore`] resumes one.
 //! [`Session::run`] sends a program, collects the agent's per-operation records while scanning
 //! the console live, and ends in one of three ways: the agent reports the program done; the
 //! guest dies (a panic: a kernel finding); or nothing arrives in time (a hang finding, with
@@ -12,7 +13,7 @@
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use shmemfuzz_core::console::{KernelReport, ReportKind};
@@ -26,10 +27,11 @@ use shmemfuzz_core::protocol::{
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
-use crate::guest::{self, GuestError};
+mod launch;
+
+use crate::guest::GuestError;
 use crate::guest_console::GuestConsole;
-use crate::kernel::FetchedKernel;
-use crate::vm::{Accel, DiskSpec, Machine, MemoryLayout, VmConfig, VmError};
+use crate::vm::{Accel, Machine, MemoryLayout, VmError};
 
 /// The console line the agent prints before it gives up (see the agent's `main`).
 const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
@@ -57,6 +59,8 @@ pub enum SessionError {
     Protocol(String),
     #[error("the guest's memory layout cannot show the zone bug: {0}")]
     Layout(#[from] zoneinfo::LayoutError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
 }
 
 /// How to boot a session.
@@ -92,6 +96,9 @@ pub struct SessionOptions {
     pub modules: Vec<PathBuf>,
     /// Host executables copied into the guest as `/opt/<file name>` (for [`Session::exec`]).
     pub executables: Vec<PathBuf>,
+    /// Whether a [`crate::runner::Runner`] saves its first guest at `Ready` and restores
+    /// that instead of booting cold (see [`crate::snapshot`]).
+    pub snapshots: bool,
 }
 
 impl SessionOptions {
@@ -112,6 +119,7 @@ impl SessionOptions {
             append: Vec::new(),
             modules: Vec::new(),
             executables: Vec::new(),
+            snapshots: true,
         }
     }
 }
@@ -198,56 +206,6 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn boot(kernel: &FetchedKernel, opts: &SessionOptions) -> Result<Session, SessionError> {
-        std::fs::create_dir_all(&opts.workdir)
-            .map_err(|e| SessionError::Workdir(opts.workdir.clone(), e))?;
-        let initramfs = opts.workdir.join("initramfs.cpio");
-        guest::build_initramfs(
-            kernel,
-            opts.swap_devices,
-            &opts.modules,
-            &opts.executables,
-            &initramfs,
-        )?;
-        let disks = guest::create_swap_images(&opts.workdir, opts.swap_devices, opts.swap_size)?;
-        let mut cfg = VmConfig::new(kernel.bzimage.clone(), initramfs, opts.workdir.join("vm"));
-        cfg.lifetime = opts.lifetime;
-        cfg.append = opts.append.clone();
-        cfg.accel = opts.accel;
-        cfg.smp = opts.smp;
-        cfg.memory = opts.memory;
-        cfg.disks = disks.into_iter().map(DiskSpec::new).collect();
-        let started = Instant::now();
-        let machine = Machine::launch(cfg)?;
-        let chan = machine.connect_channel(Duration::from_secs(30))?;
-        let (tx, events) = mpsc::channel();
-        spawn_agent_reader(
-            chan.try_clone()
-                .map_err(|e| SessionError::Agent(format!("cloning the channel: {e}")))?,
-            tx.clone(),
-        );
-        if let Some(console) = machine.take_console_receiver() {
-            spawn_console_forwarder(console, tx);
-        }
-        let mut s = Session {
-            machine,
-            chan,
-            events,
-            console: GuestConsole::new(),
-            info: GuestInfo::placeholder(),
-            next_id: 1,
-            op_timeout: opts.op_timeout,
-            draws: opts.draws,
-            host_margin: opts.host_margin,
-            report_grace: opts.report_grace,
-            dead: false,
-        };
-        s.info = s.wait_ready(opts.boot_timeout, started)?;
-        zoneinfo::check_layout(&s.info.zones)?;
-        zoneinfo::check_nodes(&s.info.zones, u32::from(opts.memory.nodes))?;
-        Ok(s)
-    }
-
     pub fn command_line(&self) -> String {
         self.machine.command_line()
     }
