@@ -7,6 +7,9 @@
 //! time is launch to the agent's `Ready` (mounts, loading the virtio modules, drm and the mock
 //! driver, devices, settings).
 //! Runs alternate floor/ready so drifting machine load hits both alike.
+//!
+//! The recovery benchmark ([`recover`]): cold boots beside restores of a snapshot taken at
+//! `Ready` (what a runner pays after a run killed its guest), on the same kernel.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -92,4 +95,90 @@ fn floor_boot(
             console: m.stderr_tail(),
         }),
     }
+}
+
+/// What [`recover`] measured on one kernel (all times host wall clock).
+#[derive(Clone, Debug, Default)]
+pub struct RecoverFigures {
+    /// Cold boots: launch to the agent's `Ready`.
+    pub cold_ms: Vec<u64>,
+    /// Saving the snapshot of the first cold-booted guest, and the stream's size.
+    pub save_ms: u64,
+    pub snapshot_bytes: u64,
+    /// Restores, each after a run that ended in a kernel report: launch to running.
+    pub restore_ms: Vec<u64>,
+}
+
+impl RecoverFigures {
+    /// Median restore over median cold boot.
+    pub fn ratio(&self) -> f64 {
+        median(&self.restore_ms) as f64 / median(&self.cold_ms).max(1) as f64
+    }
+}
+
+/// Cold boots `runs` times (snapshotting the first guest), then `runs` times: restores the
+/// snapshot, checks the guest with `check` (it must run clean) and kills it with `crash`
+/// (it must end in a kernel report, as a finding run does). `opts.workdir` is the parent
+/// of every guest's directory.
+pub fn recover(
+    kernel: &FetchedKernel,
+    opts: &SessionOptions,
+    runs: u32,
+    check: &shmemfuzz_core::program::Program,
+    crash: &shmemfuzz_core::program::Program,
+    progress: &dyn Fn(&str, u64),
+) -> Result<RecoverFigures, SessionError> {
+    let mut figs = RecoverFigures::default();
+    let dir = |name: String| {
+        let mut o = opts.clone();
+        o.workdir = opts.workdir.join(name);
+        o
+    };
+    let snap_dir = opts.workdir.join("snapshot");
+    std::fs::create_dir_all(&snap_dir).map_err(|e| SessionError::Workdir(snap_dir.clone(), e))?;
+    let mut snapshot = None;
+    for i in 0..runs {
+        let o = dir(format!("cold{i}"));
+        let s = Session::boot(kernel, &o)?;
+        progress("cold", s.info.ready_after_ms);
+        figs.cold_ms.push(s.info.ready_after_ms);
+        if snapshot.is_none() {
+            let snap = s.snapshot(&snap_dir, &o)?;
+            progress("save", snap.save_ms);
+            figs.save_ms = snap.save_ms;
+            figs.snapshot_bytes = snap.bytes;
+            snapshot = Some(snap);
+        }
+        s.shutdown();
+    }
+    let Some(snapshot) = snapshot else {
+        return Ok(figs);
+    };
+    for i in 0..runs {
+        let mut s = Session::restore(kernel, &dir(format!("restore{i}")), &snapshot)?;
+        progress("restore", s.info.ready_after_ms);
+        figs.restore_ms.push(s.info.ready_after_ms);
+        let out = s.run(check, &mut |_| {})?;
+        if !out.verdict.is_clean() {
+            return Err(SessionError::Agent(format!(
+                "the restored guest did not run the check program clean: {:?}",
+                out.verdict.signatures()
+            )));
+        }
+        let out = s.run(crash, &mut |_| {})?;
+        if out.vm_alive
+            || !out
+                .verdict
+                .signatures()
+                .iter()
+                .any(|s| s.starts_with("kernel:"))
+        {
+            return Err(SessionError::Agent(format!(
+                "the crash program did not end the restored guest in a kernel report: {:?}",
+                out.verdict.signatures()
+            )));
+        }
+        s.shutdown();
+    }
+    Ok(figs)
 }

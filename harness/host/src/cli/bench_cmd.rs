@@ -1,5 +1,6 @@
-//! `shmemfuzz bench boot|exec|find`: cold boot figures, executions per second beside the C
-//! floor (with their ratios), and the time from a cold start to the first zone finding.
+//! `shmemfuzz bench boot|exec|find|recover`: cold boot figures, executions per second beside
+//! the C floor (with their ratios), the time from a cold start to the first zone finding,
+//! and restore-from-snapshot beside cold boot.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -188,6 +189,73 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
             median_secs(&runs, limit),
             runs.iter().filter(|r| r.secs.is_some()).count(),
             runs.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench recover`: cold boot vs restore from a snapshot, per kernel, in one run.
+pub fn recover(kernels: &[String], runs: u32, smp: u32) -> anyhow::Result<ExitCode> {
+    let ctx = Context::new()?;
+    let check_path = ctx.root.join("examples/pageout-roundtrip.prog");
+    let check = shmemfuzz_core::program::parse(
+        &std::fs::read_to_string(&check_path)
+            .with_context(|| format!("reading {}", check_path.display()))?,
+    )
+    .map_err(|e| anyhow::anyhow!("{}:{e}", check_path.display()))?;
+    // `sysrq c` panics the kernel: the run ends in a kernel report, as a finding does.
+    let crash = shmemfuzz_core::program::parse("memfd m0 size=4K\nsysrq c\n")
+        .map_err(|e| anyhow::anyhow!("the crash program: {e}"))?;
+    let (dir, _keep) = super::workdir(None)?;
+    let mut rows = Vec::new();
+    let mut accels = Vec::new();
+    for spec in kernels {
+        let (id, append) = match spec.split_once(':') {
+            Some((id, args)) => (id, args.split(',').map(str::to_string).collect()),
+            None => (spec.as_str(), Vec::new()),
+        };
+        let pb = spinner(format!("preparing {id}"));
+        let prepared = ctx.prepare(Some(id), &prepare_events(&pb))?;
+        let accel = ctx.accel(&prepared.kernel.bzimage)?;
+        accels.push(accel.to_string());
+        let mut opts = shmemfuzz::session::SessionOptions::new(dir.join(id), accel);
+        opts.smp = smp;
+        opts.append = append;
+        opts.modules.push(prepared.mock_module.clone());
+        pb.set_message(format!("{id}: {runs} cold boots, then {runs} restores"));
+        let figs = bench::recover(
+            &prepared.kernel,
+            &opts,
+            runs,
+            &check,
+            &crash,
+            &|what, ms| pb.println(format!("  {id:<16} {what:<8} {ms:>6} ms")),
+        )?;
+        pb.finish_and_clear();
+        rows.push((spec.clone(), figs));
+    }
+    accels.dedup();
+    println!(
+        "accelerator {}, -smp {smp}; {runs} cold boots and {runs} restores per kernel; \
+         each restore follows a run the kernel panicked in",
+        accels.join("/")
+    );
+    println!(
+        "{:<32} {:>12} {:>14} {:>14} {:>9}",
+        "kernel", "cold boot ms", "save ms (MB)", "restore ms", "restore/cold"
+    );
+    for (spec, f) in &rows {
+        println!(
+            "{:<32} {:>12} {:>14} {:>14} {:>9.3}",
+            spec,
+            median(&f.cold_ms),
+            format!("{} ({})", f.save_ms, f.snapshot_bytes >> 20),
+            median(&f.restore_ms),
+            f.ratio()
+        );
+        println!(
+            "{:<32} cold {:?}, restore {:?}",
+            "", f.cold_ms, f.restore_ms
         );
     }
     Ok(ExitCode::SUCCESS)

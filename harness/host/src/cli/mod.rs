@@ -111,6 +111,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
+    /// Recovery after a kernel report: cold boot-to-ready beside restoring the snapshot of a
+    /// ready guest, per kernel, in one run (each restore follows a run that panicked).
+    Recover {
+        /// Kernels to measure, each as `ID` or `ID:ARG,ARG` (kernel arguments).
+        #[arg(long = "kernel", default_values_t = ["debian-6.1".to_string(), "src-6.1-kasan".to_string()])]
+        kernels: Vec<String>,
+        /// Cold boots and restores per kernel.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        runs: u32,
+        /// vCPUs of each guest.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: u32,
+    },
     /// Time from a cold start to the first zone finding on a kernel with a planted
     /// regression: campaigns from an empty corpus and from the seeds, median of each.
     Find {
@@ -176,6 +189,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),
+        Command::Bench {
+            command: BenchCommand::Recover { kernels, runs, smp },
+        } => bench_cmd::recover(&kernels, runs, smp),
         Command::Bench {
             command:
                 BenchCommand::Exec {

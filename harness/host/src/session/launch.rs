@@ -125,6 +125,8 @@ impl Session {
             draws: opts.draws,
             host_margin: opts.host_margin,
             report_grace: opts.report_grace,
+            flood_repeats: opts.flood_repeats,
+            flood_grace: opts.flood_grace,
             dead: false,
         })
     }

@@ -27,11 +27,13 @@ use shmemfuzz_core::protocol::{
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
+mod flood;
 mod launch;
 
 use crate::guest::GuestError;
 use crate::guest_console::GuestConsole;
 use crate::vm::{Accel, Machine, MemoryLayout, VmError};
+use flood::FloodWatch;
 
 /// The console line the agent prints before it gives up (see the agent's `main`).
 const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
@@ -88,6 +90,11 @@ pub struct SessionOptions {
     /// a use-after-free in a loop may never let the program finish, and the report is the
     /// finding. (Not a hang: the report explains it.)
     pub report_grace: Duration,
+    /// A console flooding with the same report (a report seen `flood_repeats` times in one
+    /// run) ends the run after only `flood_grace` of agent silence: the report is the
+    /// finding, and what comes after it is more of the same.
+    pub flood_repeats: u32,
+    pub flood_grace: Duration,
     /// Hard bound on the VM's whole life.
     pub lifetime: Duration,
     /// Extra kernel arguments, after the defaults (e.g. `shmem.planted_no_replace=1`).
@@ -115,6 +122,8 @@ impl SessionOptions {
             draws: None,
             host_margin: Duration::from_secs(60),
             report_grace: Duration::from_secs(15),
+            flood_repeats: 3,
+            flood_grace: Duration::from_secs(1),
             lifetime: Duration::from_secs(3600),
             append: Vec::new(),
             modules: Vec::new(),
@@ -193,6 +202,8 @@ pub struct Session {
     draws: Option<u64>,
     host_margin: Duration,
     report_grace: Duration,
+    flood_repeats: u32,
+    flood_grace: Duration,
     dead: bool,
 }
 
@@ -353,15 +364,19 @@ impl Session {
         let mut last_event = Instant::now();
         // When the kernel first reported a bug during this run.
         let mut reported: Option<Instant> = None;
+        let mut flood = FloodWatch::new(self.flood_repeats);
         let mut end_seen = false;
         let marker = format!("{END_MARKER} {id}");
         // Records come in program order, except that the threads of a section interleave.
         let mut progress = Progress::new(program);
         loop {
             let hang_at = last_event + quiet_limit;
-            let give_up_at = reported.map_or(hang_at, |r| {
-                hang_at.min(r.max(last_event) + self.report_grace)
-            });
+            let grace = if flood.flooding() {
+                self.flood_grace
+            } else {
+                self.report_grace
+            };
+            let give_up_at = reported.map_or(hang_at, |r| hang_at.min(r.max(last_event) + grace));
             let event = match self.next_event_until(give_up_at) {
                 Ok(e) => e,
                 Err(_) if Instant::now() < hang_at => {
@@ -429,6 +444,7 @@ impl Session {
                     if reported.is_none() && reports.iter().any(|r| r.is_finding) {
                         reported = Some(Instant::now());
                     }
+                    flood.saw(&reports);
                     out.reports.extend(reports);
                     if self.console.recent_has(AGENT_FATAL) {
                         return Err(SessionError::Agent(self.fatal_line()));
