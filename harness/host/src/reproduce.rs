@@ -14,7 +14,7 @@ use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::Program;
 
 use crate::bundle::HitCount;
-use crate::runner::Runner;
+use crate::runner::ProgramRunner;
 use crate::session::{RunOutcome, SessionError};
 
 /// How to repeat a program.
@@ -99,11 +99,11 @@ impl Repetition {
 /// itself (KASAN keeps reporting with `kasan_multi_shot`, but the memory it reported about is
 /// not to be trusted). `on_run(runner, run number, outcome)` sees each run as it ends, while
 /// the runner still knows that run's guest (to write a bundle).
-pub fn repeat(
-    runner: &mut Runner,
+pub fn repeat<R: ProgramRunner>(
+    runner: &mut R,
     program: &Program,
     plan: RepeatPlan,
-    on_run: &mut dyn FnMut(&Runner, u32, &RunOutcome),
+    on_run: &mut dyn FnMut(&R, u32, &RunOutcome),
 ) -> Result<Repetition, SessionError> {
     let started = Instant::now();
     let mut rep = Repetition::default();
@@ -130,7 +130,7 @@ pub fn repeat(
             .iter()
             .any(|f| f.kind == FindingKind::Kernel)
         {
-            runner.shutdown();
+            runner.replace_guest();
         }
     }
     Ok(rep)
@@ -172,12 +172,12 @@ impl Tally {
 /// Runs `program` `runs` times on `runner`'s kernel (rebooting a guest that died) and tallies
 /// the runs against `target`. `on_run(runner, run number, outcome, hit)` sees each run as it
 /// ends (the runner for its last guest).
-pub fn replay_counting(
-    runner: &mut Runner,
+pub fn replay_counting<R: ProgramRunner>(
+    runner: &mut R,
     program: &Program,
     target: Option<&str>,
     runs: u32,
-    on_run: &mut dyn FnMut(&Runner, u32, &RunOutcome, bool),
+    on_run: &mut dyn FnMut(&R, u32, &RunOutcome, bool),
 ) -> Result<Tally, SessionError> {
     let mut tally = Tally::default();
     for run in 1..=runs {
@@ -191,6 +191,115 @@ pub fn replay_counting(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shmemfuzz_core::oracle::{Finding, Verdict};
+
+    /// A scripted runner: each run's findings in turn (kind, signature), and what was done.
+    struct Scripted {
+        runs: Vec<Vec<(FindingKind, &'static str)>>,
+        next: usize,
+        replaced_after: Vec<usize>,
+    }
+
+    impl Scripted {
+        fn new(runs: Vec<Vec<(FindingKind, &'static str)>>) -> Scripted {
+            Scripted {
+                runs,
+                next: 0,
+                replaced_after: Vec::new(),
+            }
+        }
+    }
+
+    impl ProgramRunner for Scripted {
+        fn run(
+            &mut self,
+            _program: &Program,
+            _on_record: &mut dyn FnMut(&shmemfuzz_core::protocol::OpRecord),
+        ) -> Result<RunOutcome, SessionError> {
+            let findings = self.runs.get(self.next).cloned().unwrap_or_default();
+            self.next += 1;
+            let mut verdict = Verdict::default();
+            for (kind, sig) in findings {
+                let mut f = Finding::new(kind, "x", sig.to_string(), None, String::new());
+                f.signature = sig.to_string();
+                verdict.push(f);
+            }
+            Ok(RunOutcome {
+                records: Vec::new(),
+                exit: None,
+                teardown: None,
+                reports: Vec::new(),
+                verdict,
+                vm_alive: true,
+                wall_ms: 1,
+                coverage: Vec::new(),
+                kcov: None,
+                draws: 0,
+            })
+        }
+
+        fn replace_guest(&mut self) {
+            self.replaced_after.push(self.next);
+        }
+    }
+
+    fn program() -> Program {
+        shmemfuzz_core::program::parse("memfd m0 size=4K\n").expect("valid")
+    }
+
+    #[test]
+    fn repeat_stops_at_the_first_finding_unless_it_keeps_going() {
+        let script = || {
+            Scripted::new(vec![
+                vec![],
+                vec![(FindingKind::Data, "data:m0")],
+                vec![(FindingKind::Kernel, "kernel:KASAN:x")],
+                vec![],
+            ])
+        };
+        let mut r = script();
+        let plan = RepeatPlan {
+            runs: 4,
+            keep_going: false,
+        };
+        let rep = repeat(&mut r, &program(), plan, &mut |_, _, _| {}).expect("runs");
+        assert_eq!((rep.runs, rep.stopped_early), (2, true));
+        let mut r = script();
+        let plan = RepeatPlan {
+            runs: 4,
+            keep_going: true,
+        };
+        let mut seen = Vec::new();
+        let rep = repeat(&mut r, &program(), plan, &mut |_, n, _| seen.push(n)).expect("runs");
+        assert_eq!((rep.runs, rep.clean, rep.stopped_early), (4, 2, false));
+        assert_eq!(seen, [1, 2, 3, 4]);
+        assert_eq!(
+            r.replaced_after,
+            [3],
+            "the guest is replaced after a kernel report, not after a data finding"
+        );
+    }
+
+    #[test]
+    fn replay_counting_tallies_every_run_against_the_target() {
+        let mut r = Scripted::new(vec![
+            vec![(FindingKind::Kernel, "kernel:KASAN:x")],
+            vec![],
+            vec![(FindingKind::Data, "data:m0")],
+        ]);
+        let mut hits = Vec::new();
+        let tally = replay_counting(
+            &mut r,
+            &program(),
+            Some("kernel:KASAN:x"),
+            3,
+            &mut |_, _, _, hit| hits.push(hit),
+        )
+        .expect("runs");
+        assert_eq!(hits, [true, false, false]);
+        assert_eq!((tally.runs, tally.hits, tally.clean), (3, 1, 1));
+        assert_eq!(tally.unrelated, ["data:m0"]);
+    }
 
     #[test]
     fn hits_clean_and_unrelated_runs_are_told_apart() {

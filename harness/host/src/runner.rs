@@ -18,6 +18,34 @@ use crate::context::PreparedKernel;
 use crate::session::{GuestInfo, RunOutcome, Session, SessionError, SessionOptions};
 use crate::snapshot::Snapshot;
 
+/// What the repetition loops ([`crate::reproduce`]) need of a runner: run a program on a
+/// live guest (replacing one that died), and drop the current guest so the next run starts
+/// on a fresh one. [`Runner`] is the real one; tests script their own.
+pub trait ProgramRunner {
+    fn run(
+        &mut self,
+        program: &Program,
+        on_record: &mut dyn FnMut(&OpRecord),
+    ) -> Result<RunOutcome, SessionError>;
+
+    /// Ends the current guest, if any; the next run gets a fresh one.
+    fn replace_guest(&mut self);
+}
+
+impl ProgramRunner for Runner {
+    fn run(
+        &mut self,
+        program: &Program,
+        on_record: &mut dyn FnMut(&OpRecord),
+    ) -> Result<RunOutcome, SessionError> {
+        Runner::run(self, program, on_record)
+    }
+
+    fn replace_guest(&mut self) {
+        self.shutdown();
+    }
+}
+
 /// The guest a run happened on, kept after the guest is gone (for bundles).
 #[derive(Clone, Debug)]
 pub struct LastGuest {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use shmemfuzz_core::zoneinfo;
 
@@ -16,11 +16,6 @@ use crate::guest_console::GuestConsole;
 use crate::kernel::FetchedKernel;
 use crate::snapshot::{Fingerprint, Snapshot};
 use crate::vm::{DiskSpec, Machine, VmConfig};
-
-/// Bound on writing a snapshot (a few hundred MB of guest RAM through a pipe).
-const SAVE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Bound on QEMU accepting the agent channel.
-const CHANNEL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Session {
     /// Builds the initramfs and swap images under `opts.workdir`, boots `kernel`, and waits
@@ -60,7 +55,7 @@ impl Session {
             .map_err(|e| SessionError::Workdir(initramfs.clone(), e))?;
         let state = dir.join("state");
         let started = Instant::now();
-        let bytes = self.machine.save_state(&state, SAVE_TIMEOUT)?;
+        let bytes = self.machine.save_state(&state, opts.waits.snapshot_save)?;
         let save_ms = started.elapsed().as_millis() as u64;
         self.machine.resume()?;
         Ok(Snapshot {
@@ -104,7 +99,7 @@ impl Session {
     /// event queue; the guest is not ready yet.
     fn start(cfg: VmConfig, opts: &SessionOptions) -> Result<Session, SessionError> {
         let machine = Machine::launch(cfg)?;
-        let chan = machine.connect_channel(CHANNEL_TIMEOUT)?;
+        let chan = machine.connect_channel(opts.waits.channel)?;
         let (tx, events) = mpsc::channel();
         spawn_agent_reader(
             chan.try_clone()
@@ -121,12 +116,7 @@ impl Session {
             console: GuestConsole::new(),
             info: GuestInfo::placeholder(),
             next_id: 1,
-            op_timeout: opts.op_timeout,
-            draws: opts.draws,
-            host_margin: opts.host_margin,
-            report_grace: opts.report_grace,
-            flood_repeats: opts.flood_repeats,
-            flood_grace: opts.flood_grace,
+            opts: opts.clone(),
             dead: false,
         })
     }

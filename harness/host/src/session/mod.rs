@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use shmemfuzz_core::console::{KernelReport, ReportKind};
 use shmemfuzz_core::oracle::finding::{judge, RunFacts};
 use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
-use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::{
     read_frame, write_frame, AgentMsg, ChildExit, FuncHits, GuestSettings, HostMsg, OpRecord,
@@ -29,11 +28,12 @@ use shmemfuzz_core::zoneinfo::{self, Zone};
 
 mod flood;
 mod launch;
+mod run_state;
 
 use crate::guest::GuestError;
 use crate::guest_console::GuestConsole;
 use crate::vm::{Accel, Machine, MemoryLayout, VmError};
-use flood::FloodWatch;
+use run_state::{Ending, Input, RunState, RunTimes, Step};
 
 /// The console line the agent prints before it gives up (see the agent's `main`).
 const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
@@ -95,6 +95,8 @@ pub struct SessionOptions {
     /// finding, and what comes after it is more of the same.
     pub flood_repeats: u32,
     pub flood_grace: Duration,
+    /// How long the session waits for everything that is not the program.
+    pub waits: Waits,
     /// Hard bound on the VM's whole life.
     pub lifetime: Duration,
     /// Extra kernel arguments, after the defaults (e.g. `shmem.planted_no_replace=1`).
@@ -124,11 +126,46 @@ impl SessionOptions {
             report_grace: Duration::from_secs(15),
             flood_repeats: 3,
             flood_grace: Duration::from_secs(1),
+            waits: Waits::default(),
             lifetime: Duration::from_secs(3600),
             append: Vec::new(),
             modules: Vec::new(),
             executables: Vec::new(),
             snapshots: true,
+        }
+    }
+}
+
+/// The session's bounded waits for things other than the program itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waits {
+    /// For QEMU to connect the agent channel after launch.
+    pub channel: Duration,
+    /// For the console's end-of-run marker after the agent said done (late kernel
+    /// messages of the run; missing it loses only those).
+    pub end_marker: Duration,
+    /// For the console to drain after the guest went away.
+    pub dead_drain: Duration,
+    /// For the rest of a report once the grace after it ran out.
+    pub report_linger: Duration,
+    /// For the task dumps requested by sysrq after a hang.
+    pub hang_linger: Duration,
+    /// For QEMU to exit after the agent was asked to power off.
+    pub shutdown: Duration,
+    /// For writing a snapshot of the guest.
+    pub snapshot_save: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            channel: Duration::from_secs(30),
+            end_marker: Duration::from_secs(15),
+            dead_drain: Duration::from_secs(20),
+            report_linger: Duration::from_secs(2),
+            hang_linger: Duration::from_secs(10),
+            shutdown: Duration::from_secs(20),
+            snapshot_save: Duration::from_secs(120),
         }
     }
 }
@@ -198,12 +235,8 @@ pub struct Session {
     console: GuestConsole,
     pub info: GuestInfo,
     next_id: u64,
-    op_timeout: Duration,
-    draws: Option<u64>,
-    host_margin: Duration,
-    report_grace: Duration,
-    flood_repeats: u32,
-    flood_grace: Duration,
+    /// The options it was started with (`draws` changes with [`Session::set_draws`]).
+    opts: SessionOptions,
     dead: bool,
 }
 
@@ -319,7 +352,7 @@ impl Session {
 
     /// Fixes the draw seed of the next runs (`None`: a fresh one per run).
     pub fn set_draws(&mut self, draws: Option<u64>) {
-        self.draws = draws;
+        self.opts.draws = draws;
     }
 
     /// Runs `program` and judges it; `on_record` sees each operation's record as it arrives.
@@ -337,125 +370,74 @@ impl Session {
         let id = self.next_id;
         self.next_id += 1;
         let taint_before = self.info.taint;
-        let draws = self.draws.unwrap_or_else(|| fresh_draws(id));
+        let draws = self.opts.draws.unwrap_or_else(|| fresh_draws(id));
         let msg = HostMsg::Run {
             id,
             program: program.clone(),
-            op_timeout_ms: self.op_timeout.as_millis() as u64,
+            op_timeout_ms: self.opts.op_timeout.as_millis() as u64,
             draws,
         };
         write_frame(&mut self.chan, &msg)
             .map_err(|e| SessionError::Agent(format!("sending the program: {e}")))?;
+        let times = RunTimes {
+            quiet_limit: self.opts.op_timeout + self.opts.host_margin,
+            report_grace: self.opts.report_grace,
+            flood_repeats: self.opts.flood_repeats,
+            flood_grace: self.opts.flood_grace,
+        };
+        let marker = format!("{END_MARKER} {id}");
+        let mut state = RunState::new(program, id, times, Instant::now());
+        let ending = loop {
+            let input = match self.next_event_until(state.deadline()) {
+                Ok(event) => self.input_of(event, &marker),
+                Err(_) => Input::Deadline,
+            };
+            let arrived = state.records.len();
+            let step = state.on_event(input, Instant::now());
+            if let Some(rec) = state.records.get(arrived) {
+                on_record(rec);
+            }
+            if let Step::End(ending) = step {
+                break ending;
+            }
+        };
+        let op_in_flight = state.op_in_flight();
+        let RunState {
+            records,
+            reports,
+            done,
+            ..
+        } = state;
         let mut out = RunOutcome {
-            records: Vec::new(),
-            exit: None,
-            teardown: None,
-            reports: Vec::new(),
+            records,
+            exit: done.exit,
+            teardown: done.teardown,
+            reports,
             verdict: Verdict::default(),
             vm_alive: true,
             wall_ms: 0,
-            coverage: Vec::new(),
-            kcov: None,
+            coverage: done.coverage,
+            kcov: done.kcov,
             draws,
         };
-        let quiet_limit = self.op_timeout + self.host_margin;
         let mut hang = None;
-        // The agent's last message (console output does not count, see `host_margin`).
-        let mut last_event = Instant::now();
-        // When the kernel first reported a bug during this run.
-        let mut reported: Option<Instant> = None;
-        let mut flood = FloodWatch::new(self.flood_repeats);
-        let mut end_seen = false;
-        let marker = format!("{END_MARKER} {id}");
-        // Records come in program order, except that the threads of a section interleave.
-        let mut progress = Progress::new(program);
-        loop {
-            let hang_at = last_event + quiet_limit;
-            let grace = if flood.flooding() {
-                self.flood_grace
-            } else {
-                self.report_grace
-            };
-            let give_up_at = reported.map_or(hang_at, |r| hang_at.min(r.max(last_event) + grace));
-            let event = match self.next_event_until(give_up_at) {
-                Ok(e) => e,
-                Err(_) if Instant::now() < hang_at => {
-                    // The kernel reported a bug and the program stopped answering.
-                    self.end_after_kernel_report(&mut out);
-                    break;
+        match ending {
+            Ending::Done { hung, end_marker } => {
+                if !end_marker {
+                    // Not seeing it only means late messages may be missed; not an error.
+                    let limit = self.opts.waits.end_marker;
+                    let _ = self.wait_for_console(&marker, &mut out.reports, limit);
                 }
-                Err(_) => {
-                    hang = Some(self.collect_hang_evidence(&mut out));
-                    break;
-                }
-            };
-            if matches!(event, Event::Agent(_)) {
-                last_event = Instant::now();
-            }
-            match event {
-                Event::Agent(AgentMsg::Op(rec)) => {
-                    progress.accept(rec.index).map_err(SessionError::Protocol)?;
-                    on_record(&rec);
-                    out.records.push(rec);
-                }
-                Event::Agent(AgentMsg::Done {
-                    id: done,
-                    exit,
-                    teardown,
-                    coverage,
-                    kcov,
-                }) if done == id => {
-                    if let ChildExit::ExecutorError { message } = &exit {
-                        return Err(SessionError::Agent(format!(
-                            "the executor failed: {message}"
-                        )));
-                    }
-                    let hung = matches!(exit, ChildExit::Hung { .. });
-                    out.coverage = coverage;
-                    out.kcov = kcov;
-                    out.exit = Some(exit);
-                    out.teardown = (!hung).then_some(teardown);
-                    if !end_seen {
-                        // Not seeing it only means late messages may be missed; not an error.
-                        let _ = self.wait_for_console(
-                            &marker,
-                            &mut out.reports,
-                            Duration::from_secs(15),
-                        );
-                    }
-                    if hung {
-                        // A task is stuck in the kernel: this guest cannot be trusted again.
-                        self.finish_dead_guest(&mut out);
-                    }
-                    break;
-                }
-                Event::Agent(AgentMsg::Log { .. }) => {}
-                Event::Agent(AgentMsg::Error { message }) => {
-                    return Err(SessionError::Agent(message))
-                }
-                Event::Agent(other) => {
-                    return Err(SessionError::Protocol(format!(
-                        "unexpected message {other:?}"
-                    )))
-                }
-                Event::Console(bytes) => {
-                    let reports = self.feed_console(&bytes);
-                    end_seen |= self.console.recent_has(&marker);
-                    if reported.is_none() && reports.iter().any(|r| r.is_finding) {
-                        reported = Some(Instant::now());
-                    }
-                    flood.saw(&reports);
-                    out.reports.extend(reports);
-                    if self.console.recent_has(AGENT_FATAL) {
-                        return Err(SessionError::Agent(self.fatal_line()));
-                    }
-                }
-                Event::AgentBad(why) => return Err(SessionError::Protocol(why)),
-                Event::AgentGone(_) | Event::ConsoleClosed => {
+                if hung {
+                    // A task is stuck in the kernel: this guest cannot be trusted again.
                     self.finish_dead_guest(&mut out);
-                    break;
                 }
             }
+            Ending::ReportThenSilence => self.end_vm_after(self.opts.waits.report_linger, &mut out),
+            Ending::Hang { op } => hang = Some(self.collect_hang_evidence(op, &mut out)),
+            Ending::Gone { .. } => self.finish_dead_guest(&mut out),
+            Ending::AgentFailed(message) => return Err(SessionError::Agent(message)),
+            Ending::Protocol(message) => return Err(SessionError::Protocol(message)),
         }
         // Stored and judged in program order (a section's records arrive interleaved).
         out.records.sort_by_key(|r| r.index);
@@ -479,7 +461,7 @@ impl Session {
             .iter()
             .any(|f| matches!(f.kind, FindingKind::Kernel | FindingKind::Hang));
         if !out.vm_alive && !explained {
-            let op = progress.in_flight().unwrap_or(out.records.len() as u32);
+            let op = op_in_flight;
             let title = format!("the guest died during op {op} without a kernel report");
             verdict.push(Finding::new(
                 FindingKind::Kernel,
@@ -495,6 +477,27 @@ impl Session {
         out.verdict = verdict;
         out.wall_ms = started.elapsed().as_millis() as u64;
         Ok(out)
+    }
+
+    /// What `event` means to a run whose end-of-run marker is `marker` (console bytes are
+    /// scanned here: the session's console outlives runs).
+    fn input_of(&mut self, event: Event, marker: &str) -> Input {
+        match event {
+            Event::Agent(msg) => Input::Agent(msg),
+            Event::AgentGone(_) | Event::ConsoleClosed => Input::Gone,
+            Event::AgentBad(why) => Input::Garbage(why),
+            Event::Console(bytes) => {
+                let reports = self.feed_console(&bytes);
+                Input::Console {
+                    reports,
+                    end_marker: self.console.recent_has(marker),
+                    agent_fatal: self
+                        .console
+                        .recent_has(AGENT_FATAL)
+                        .then(|| self.fatal_line()),
+                }
+            }
+        }
     }
 
     /// The next event before `deadline`; `None` once it has passed, even while events keep
@@ -536,7 +539,7 @@ impl Session {
     fn finish_dead_guest(&mut self, out: &mut RunOutcome) {
         out.vm_alive = false;
         self.dead = true;
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + self.opts.waits.dead_drain;
         loop {
             match self.next_event_until(deadline) {
                 Ok(Event::Console(bytes)) => out.reports.extend(self.feed_console(&bytes)),
@@ -546,13 +549,6 @@ impl Session {
         }
         out.reports.extend(self.console.finish());
         let _ = self.machine.kill();
-    }
-
-    /// The kernel reported a bug and the agent has been silent for `report_grace` since: take
-    /// what the console still brings for a moment (the rest of a report), end the VM. The
-    /// report is the finding; the run is not called a hang.
-    fn end_after_kernel_report(&mut self, out: &mut RunOutcome) {
-        self.end_vm_after(Duration::from_secs(2), out);
     }
 
     /// Reads the console for `linger` more (the end of a report, sysrq dumps), then kills the
@@ -570,13 +566,13 @@ impl Session {
         let _ = self.machine.kill();
     }
 
-    /// Nothing arrived for too long: ask for stacks, give the console a moment, end the VM.
-    fn collect_hang_evidence(&mut self, out: &mut RunOutcome) -> Finding {
+    /// Nothing arrived for too long while the program was in `op`: ask for stacks, give the
+    /// console a moment, end the VM.
+    fn collect_hang_evidence(&mut self, op: u32, out: &mut RunOutcome) -> Finding {
         for key in ['w', 't'] {
             let _ = self.machine.sysrq(key);
         }
-        self.end_vm_after(Duration::from_secs(10), out);
-        let op = out.records.len() as u32;
+        self.end_vm_after(self.opts.waits.hang_linger, out);
         let title = format!("the guest stopped answering during op {op}");
         Finding::new(
             FindingKind::Hang,
@@ -599,7 +595,7 @@ impl Session {
         };
         write_frame(&mut self.chan, &msg)
             .map_err(|e| SessionError::Agent(format!("sending the exec request: {e}")))?;
-        let limit = (self.op_timeout + self.host_margin) * runs.max(1);
+        let limit = (self.opts.op_timeout + self.opts.host_margin) * runs.max(1);
         let deadline = Instant::now() + limit;
         loop {
             match self.next_event_until(deadline) {
@@ -641,7 +637,10 @@ impl Session {
     pub fn shutdown(mut self) {
         if !self.dead {
             let _ = write_frame(&mut self.chan, &HostMsg::Shutdown);
-            if matches!(self.machine.wait_exit(Duration::from_secs(20)), Ok(Some(_))) {
+            if matches!(
+                self.machine.wait_exit(self.opts.waits.shutdown),
+                Ok(Some(_))
+            ) {
                 return;
             }
         }
