@@ -1,5 +1,6 @@
 //! `shmemfuzz`: the command-line edge. Errors become messages and exit codes here:
-//! 0 clean, 1 a finding (the kernel failed), 2 a harness or usage error.
+//! 0 clean, 1 a finding (the kernel failed), 2 a harness or usage error, 3 (`bisect` only)
+//! stopped by `--max-steps` with the bisection resumable (docs/bisect.md).
 
 mod cli;
 

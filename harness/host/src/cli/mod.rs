@@ -34,7 +34,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List or fetch the catalog's kernels.
+    /// List the catalog's kernels, fetch Debian's, or build one from a source tree.
     Kernel {
         #[command(subcommand)]
         command: KernelCommand,
@@ -89,16 +89,20 @@ enum KernelCommand {
 enum BenchCommand {
     /// Cold boot-to-agent-ready beside the floor (init powers off at once), same kernel.
     Boot {
+        /// The kernel to boot (a catalog id or a built kernel; default: the catalog's default).
         #[arg(long)]
         kernel: Option<String>,
-        #[arg(long, default_value_t = 3)]
+        /// Boots each way (floor and ready), alternating.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         runs: u32,
-        #[arg(long, default_value_t = 1)]
+        /// vCPUs of the guest.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         smp: u32,
     },
     /// Executions per second of a program through the harness beside a static C loop doing
     /// the same syscalls in the same guest (the floor), and their ratio.
     Exec {
+        /// The kernel to run on (a catalog id or a built kernel; default: the catalog's default).
         #[arg(long)]
         kernel: Option<String>,
         /// The program (default: examples/bench-reference.prog, 15 operations).
