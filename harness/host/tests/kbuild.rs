@@ -367,3 +367,21 @@ fn replay_takes_a_kernel_image_from_a_build_tree() {
     let (code, out) = cli(&["replay", "b", "--kernel-tree", "/nonexistent"], wd.path());
     assert_eq!(code, Some(2), "a missing tree is a usage error: {out}");
 }
+
+#[test]
+#[ignore = "builds a kernel"]
+fn kernel_fetch_of_a_source_entry_builds_it_and_names_the_image() {
+    let k = built();
+    let wd = Workdir::new("kbuild-fetch");
+    let (code, out) = cli(&["kernel", "fetch", "src-6.1"], wd.path());
+    assert_eq!(code, Some(0), "{out}");
+    let dir = k
+        .build_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("utf-8");
+    assert!(
+        out.contains(&format!("src-6.1: {}", k.kernel.release)) && out.contains(dir),
+        "names the release and the build directory {dir}: {out}"
+    );
+}

@@ -56,6 +56,18 @@ pub fn list() -> anyhow::Result<ExitCode> {
 
 pub fn fetch(id: &str, headers: bool) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
+    if ctx.catalog.source(id).is_some() {
+        // A `[[source]]` kernel: "fetching" it is building it (cached after the first time),
+        // with its mock driver, as any command that runs it would.
+        let pb = spinner(format!(
+            "building {id} (minutes the first time; cached after)"
+        ));
+        let prepared = ctx.prepare(Some(id), &super::progress::prepare_events(&pb))?;
+        pb.finish_and_clear();
+        let k = &prepared.kernel;
+        println!("{id}: {} at {}", k.release, k.bzimage.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let entry = ctx.catalog.get(id)?;
     let pb = spinner(format!("fetching {id}"));
     let k = ctx.cache.fetch(entry, &fetch_events(&pb))?;
