@@ -5,7 +5,8 @@
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
 #   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh);
 #   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
-#      from source) and the planted swapoff/eviction race, 200 repetitions per kernel.
+#      from source) and the planted swapoff/eviction race, 200 repetitions per kernel, then
+#      the race target's campaign figures (ci/race-campaign.sh: hours).
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,8 @@ cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1
 if [ "${SHMEMFUZZ_KASAN:-0}" = 1 ]; then
   step "KASAN kernel and the planted swapoff/eviction race (SHMEMFUZZ_KASAN=1; see docs/testing.md)"
   cargo test -p shmemfuzz --locked --test vm_kasan -- --ignored --test-threads 1 --nocapture
+  step "the race found by the fuzzer: seeds alone, campaigns from the seeds, clean campaigns (SHMEMFUZZ_KASAN=1; hours: see ci/race-campaign.sh)"
+  ci/race-campaign.sh all
 fi
 
 step "no QEMU left behind"
