@@ -15,7 +15,8 @@
 //! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
 //! - [`trace`]: the JSON trace of one execution.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
-//! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
+//! - [`bench`]: the boot and recovery benchmarks; [`exec_bench`]: executions per second
+//!   beside a C floor; [`corpus_bench`]: a fixed fuzzer-made corpus through one worker.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
 //! - [`known`]: known findings (`--known FILE`): counted and shown, not failed on.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
@@ -26,6 +27,7 @@ pub mod bisect;
 pub mod bundle;
 mod cachedir;
 pub mod context;
+pub mod corpus_bench;
 pub mod exec_bench;
 pub mod feedback;
 pub mod fuzzing;

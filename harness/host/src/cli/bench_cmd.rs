@@ -260,3 +260,80 @@ pub fn recover(kernels: &[String], runs: u32, smp: u32) -> anyhow::Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bench corpus`: a fixed corpus through one worker (or, with `generate`, writing one).
+pub fn corpus(
+    kernel: Option<&str>,
+    dir: Option<PathBuf>,
+    rounds: u32,
+    generate: Option<usize>,
+    seed: u64,
+) -> anyhow::Result<ExitCode> {
+    use shmemfuzz::corpus_bench;
+    let ctx = Context::new()?;
+    let dir = dir.unwrap_or_else(|| ctx.root.join("bench/corpus"));
+    if let Some(count) = generate {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let programs = corpus_bench::generate(seed, count);
+        for (i, p) in programs.iter().enumerate() {
+            let path = dir.join(format!("{i:03}.prog"));
+            let text = format!(
+                "# bench corpus: program {i} of `shmemfuzz bench corpus --generate {count} --seed {seed}`\n{p}"
+            );
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let kinds = corpus_bench::kinds(&programs);
+        println!(
+            "{} programs in {}, {} operation kinds: {}",
+            programs.len(),
+            dir.display(),
+            kinds.len(),
+            kinds.into_iter().collect::<Vec<_>>().join(" ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let corpus = corpus_bench::read_corpus(&dir)?;
+    let pb = spinner("preparing the kernel");
+    let prepared = ctx.prepare(kernel, &prepare_events(&pb))?;
+    let accel = ctx.accel(&prepared.kernel.bzimage)?;
+    let (work, _keep) = super::workdir(None)?;
+    let release = prepared.kernel.release.clone();
+    let id = prepared.kernel.id.clone();
+    let mut runner = shmemfuzz::runner::Runner::new(
+        prepared,
+        shmemfuzz::session::SessionOptions::new(work, accel),
+    );
+    pb.set_message(format!("booting {release}"));
+    let total = corpus.len() as u64 * u64::from(rounds);
+    let figs = corpus_bench::run_corpus(&mut runner, &corpus, rounds, &|n, name| {
+        pb.set_message(format!("{n}/{total}: {name}"))
+    })?;
+    runner.shutdown();
+    pb.finish_and_clear();
+    println!("kernel          {id} ({release}); {accel}, -smp 1, one worker");
+    println!(
+        "corpus          {} ({} programs) x {rounds} round(s)",
+        dir.display(),
+        corpus.len()
+    );
+    println!(
+        "executions/s    {:.2} ({} executions in {:.1} s; guests replaced: {} restores, {} boots)",
+        figs.per_sec(),
+        figs.executions,
+        figs.secs,
+        figs.restores,
+        figs.boots
+    );
+    println!("one execution, on average:");
+    let n = figs.executions.max(1) as f64;
+    for (phase, ms) in &figs.phases {
+        println!("  {phase:<56} {:>8.1} ms", ms / n);
+    }
+    if !figs.findings.is_empty() {
+        println!("executions with findings ({}):", figs.findings.len());
+        for (name, sig) in &figs.findings {
+            println!("  {name}: {sig}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

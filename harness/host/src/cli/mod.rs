@@ -115,6 +115,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
+    /// Executions per second of a fixed corpus of fuzzer-generated programs (bench/corpus/)
+    /// through one worker, and where the time goes: figures that compare across commits.
+    Corpus {
+        /// The kernel to run on (a catalog id or a built kernel; default: the catalog's default).
+        #[arg(long)]
+        kernel: Option<String>,
+        /// The corpus: a directory of .prog files (default: bench/corpus).
+        dir: Option<PathBuf>,
+        /// Passes over the corpus.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
+        /// Instead of measuring: write N programs the fuzzer's decoder makes (covering every
+        /// operation kind) into DIR, from --seed. This is how bench/corpus was made.
+        #[arg(long, value_name = "N")]
+        generate: Option<usize>,
+        /// The seed of --generate.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Recovery after a kernel report: cold boot-to-ready beside restoring the snapshot of a
     /// ready guest, per kernel, in one run (each restore follows a run that panicked).
     Recover {
@@ -196,6 +215,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Recover { kernels, runs, smp },
         } => bench_cmd::recover(&kernels, runs, smp),
+        Command::Bench {
+            command:
+                BenchCommand::Corpus {
+                    kernel,
+                    dir,
+                    rounds,
+                    generate,
+                    seed,
+                },
+        } => bench_cmd::corpus(kernel.as_deref(), dir, rounds, generate, seed),
         Command::Bench {
             command:
                 BenchCommand::Exec {
