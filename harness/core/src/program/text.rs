@@ -362,22 +362,26 @@ struct Token<'a> {
     col: usize,
 }
 
+/// Splits a line at whitespace; each token's column is counted in characters from 1. The
+/// column is carried along (never recounted from the line start), so this is linear in the
+/// line's length however many tokens it has.
 fn tokenize(line: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in line
+    // (byte offset, column) of the token being read.
+    let mut start: Option<(usize, usize)> = None;
+    let ends = line
         .char_indices()
-        .chain(std::iter::once((line.len(), ' ')))
-    {
+        .chain(std::iter::once((line.len(), ' ')));
+    for (col0, (i, c)) in ends.enumerate() {
         match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
+            (true, Some((s, col))) => {
                 out.push(Token {
                     text: &line[s..i],
-                    col: line[..s].chars().count() + 1,
+                    col,
                 });
                 start = None;
             }
-            (false, None) => start = Some(i),
+            (false, None) => start = Some((i, col0 + 1)),
             _ => {}
         }
     }
@@ -435,6 +439,8 @@ fn scope_error(e: ScopeError, tokens: &[Token<'_>], line: usize) -> ParseError {
 struct Args<'a, 'b> {
     keyword: &'a Token<'b>,
     rest: Vec<Option<&'a Token<'b>>>,
+    /// Index in `rest` just past the last positional token taken (positionals are taken in
+    /// order, so none is left before it).
     positional: usize,
     /// Column just past the line's last token (where a missing argument would go).
     end: usize,
@@ -458,15 +464,11 @@ impl<'a, 'b> Args<'a, 'b> {
     /// The next positional (non `key=value`) token.
     fn positional(&mut self, what: &str) -> Result<&'b str, LineError> {
         let kw = self.keyword.text;
-        let slot = self
-            .rest
-            .iter_mut()
-            .skip(self.positional)
-            .find(|t| t.is_some_and(|t| !t.text.contains('=')));
-        match slot.and_then(Option::take) {
-            Some(t) => {
-                self.positional += 1;
-                Ok(t.text)
+        match self.next_positional_index() {
+            Some(i) => {
+                self.positional = i + 1;
+                let t = self.rest[i].take().map_or("", |t| t.text);
+                Ok(t)
             }
             None => Err(LineError {
                 col: self.end_col(),
@@ -482,11 +484,22 @@ impl<'a, 'b> Args<'a, 'b> {
         Ok(name.to_string())
     }
 
-    fn next_positional_col(&self) -> usize {
+    /// Where in `rest` the next positional token is.
+    fn next_positional_index(&self) -> Option<usize> {
         self.rest
+            .get(self.positional..)?
             .iter()
-            .flatten()
-            .find(|t| !t.text.contains('='))
+            .position(|t| t.is_some_and(|t| !t.text.contains('=')))
+            .map(|i| i + self.positional)
+    }
+
+    fn has_positional(&self) -> bool {
+        self.next_positional_index().is_some()
+    }
+
+    fn next_positional_col(&self) -> usize {
+        self.next_positional_index()
+            .and_then(|i| self.rest[i])
             .map_or(self.end_col(), |t| t.col)
     }
 
@@ -768,7 +781,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 Op::MovePages { map, off, len, node }
             } else {
                 let mut flags = MbindFlags::default();
-                while a.rest.iter().flatten().any(|t| !t.text.contains('=')) {
+                while a.has_positional() {
                     let choices: Vec<(&str, u8)> = MbindFlags::WORDS.to_vec();
                     flags.0 |= one_of(&mut a, "an mbind flag", &choices)?;
                 }

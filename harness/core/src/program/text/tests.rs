@@ -445,3 +445,46 @@ fn draws_stay_in_range_depend_on_seed_and_index_and_repeat_exactly() {
     assert_eq!(draw(1, 1, 5, 5), 5);
     assert_eq!(draw(1, 1, 5, 4), 5, "an empty range draws its low end");
 }
+
+/// A line of `n` short tokens: `mbind … strict strict … strict` (whole program, parses).
+fn long_mbind_program(bytes: usize) -> String {
+    let head = "memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\nmbind v0 off=0 len=4K node=0";
+    let mut s = String::with_capacity(bytes + 64);
+    s.push_str(head);
+    while s.len() < bytes {
+        s.push_str(" strict move");
+    }
+    s.push('\n');
+    s
+}
+
+#[test]
+fn a_multi_megabyte_line_of_short_tokens_parses_with_exact_columns() {
+    // 4 MB, about 700 000 tokens: counting each token's column from the line start took
+    // hours here; it must finish (no time is asserted) and every column must still be exact.
+    let text = long_mbind_program(4 << 20);
+    let p = parse(&text).expect("a long line of valid flags parses");
+    assert!(
+        matches!(&p.ops[2], Op::Mbind { flags, .. } if flags.has("strict") && flags.has("move"))
+    );
+
+    // The same line with a bad token at its end, after multi-byte characters: the column
+    // counts characters, not bytes.
+    let line = text.lines().nth(2).expect("three lines");
+    let bad = format!("memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\n{line} é bögus\n");
+    let (l, col, msg) = error_at(&bad);
+    assert_eq!(l, 3);
+    assert!(msg.contains("`é` is not an mbind flag"), "{msg}");
+    assert_eq!(col, line.chars().count() + 2);
+
+    // Flags between many unknown `key=value` tokens: each flag is looked for from the last one
+    // taken, not from the line start; the bad flag at the end is found at its column.
+    let mut keyed = String::from("mbind v0 off=0 len=4K node=0");
+    for _ in 0..200_000 {
+        keyed.push_str(" x=1 strict");
+    }
+    keyed.push_str(" bogus\n");
+    let (_, col, msg) = error_at(&keyed);
+    assert!(msg.contains("`bogus` is not an mbind flag"), "{msg}");
+    assert_eq!(col, 28 + 200_000 * 11 + 2);
+}
