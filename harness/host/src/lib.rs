@@ -16,6 +16,7 @@
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
+//! - [`outfile`]: output files written atomically, never over an input.
 //! - [`known`]: known findings (`--known FILE`): counted and shown, not failed on.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters.
@@ -35,6 +36,7 @@ pub mod kbuild;
 pub mod kernel;
 pub mod known;
 pub mod modbuild;
+pub mod outfile;
 pub mod reproduce;
 pub mod runner;
 pub mod session;

@@ -1,0 +1,75 @@
+//! Hostile input to the CLI (issue 17), no VM: every refusal is an exit 2 with a message that
+//! names what is wrong, and no input is ever destroyed.
+
+use std::path::Path;
+use std::process::Command;
+
+fn shmemfuzz(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+const PROGRAM: &str = "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=1\ncheck m0 off=0 len=4K\n";
+
+#[test]
+fn export_c_never_writes_over_its_input_or_an_existing_file_without_force() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let prog = wd.path().join("p.prog");
+    std::fs::write(&prog, PROGRAM).expect("write");
+
+    // The program itself, also by another spelling of its path.
+    for out in [prog.clone(), wd.path().join(".").join("p.prog")] {
+        let (code, msg) = shmemfuzz(&["export-c", s(&prog), "-o", s(&out), "--force"]);
+        assert_eq!(code, Some(2), "{msg}");
+        assert!(msg.contains("it is the input"), "{msg}");
+        assert_eq!(std::fs::read_to_string(&prog).expect("read"), PROGRAM);
+    }
+
+    // A file inside the input bundle directory.
+    let bundle = wd.path().join("bundle");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    std::fs::write(bundle.join("program.prog"), PROGRAM).expect("write");
+    let inside = bundle.join("program.prog");
+    let (code, msg) = shmemfuzz(&["export-c", s(&bundle), "-o", s(&inside), "--force"]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("inside the input bundle"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&inside).expect("read"), PROGRAM);
+
+    // A new file is written; an existing one only with --force.
+    let c = wd.path().join("repro.c");
+    let (code, msg) = shmemfuzz(&["export-c", s(&prog), "-o", s(&c)]);
+    assert_eq!(code, Some(0), "{msg}");
+    assert!(std::fs::read_to_string(&c)
+        .expect("read")
+        .contains("int main"));
+    std::fs::write(&c, "precious").expect("write");
+    let (code, msg) = shmemfuzz(&["export-c", s(&prog), "-o", s(&c)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("--force"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&c).expect("read"), "precious");
+    let (code, msg) = shmemfuzz(&["export-c", s(&prog), "-o", s(&c), "--force"]);
+    assert_eq!(code, Some(0), "{msg}");
+    assert!(std::fs::read_to_string(&c)
+        .expect("read")
+        .contains("int main"));
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(wd.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+}
