@@ -73,3 +73,54 @@ fn export_c_never_writes_over_its_input_or_an_existing_file_without_force() {
         .collect();
     assert_eq!(left.len(), 3, "{left:?}");
 }
+
+#[test]
+fn numbers_out_of_range_are_refused_at_parse_time_naming_the_flag() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let prog = wd.path().join("p.prog");
+    std::fs::write(&prog, PROGRAM).expect("write");
+    let p = s(&prog);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", p, "--op-timeout", "18446744073709551615"],
+            "--op-timeout",
+        ),
+        (&["run", p, "--op-timeout", "0"], "--op-timeout"),
+        (&["run", p, "--smp", "0"], "--smp"),
+        (&["run", p, "--repeat", "0"], "--repeat"),
+        (&["fuzz", "--jobs", "0"], "--jobs"),
+        (&["fuzz", "--smp", "0"], "--smp"),
+        (&["fuzz", "--duration", "0s"], "--duration"),
+        (&["fuzz", "--duration", "100000000000d"], "--duration"),
+        (
+            &["bisect", "--src", ".", "--repro", p, "--runs", "0"],
+            "--runs",
+        ),
+        (
+            &["bisect", "--src", ".", "--repro", p, "--max-steps", "0"],
+            "--max-steps",
+        ),
+        (&["bisect", "--src", ".", "--repro", p, "-j", "0"], "--jobs"),
+        (
+            &["kernel", "build", "--src", ".", "--timeout", "0"],
+            "--timeout",
+        ),
+        (&["kernel", "build", "--src", ".", "-j", "0"], "--jobs"),
+        (&["minimize", p, "--max-runs", "0"], "--max-runs"),
+        (&["minimize", p, "--max-time", "0"], "--max-time"),
+        (&["minimize", p, "--hit-rate", "1.5"], "--hit-rate"),
+        (&["replay", p, "--repeat", "0"], "--repeat"),
+        (&["bench", "boot", "--runs", "0"], "--runs"),
+        (&["bench", "boot", "--smp", "0"], "--smp"),
+        (&["bench", "exec", "--rounds", "0"], "--rounds"),
+        (&["bench", "find", "--limit", "0s"], "--limit"),
+    ];
+    for (args, flag) in cases {
+        let (code, msg) = shmemfuzz(args);
+        assert_eq!(code, Some(2), "{args:?}: {msg}");
+        assert!(
+            msg.contains(&format!("'{flag}")),
+            "{args:?}: the message names {flag}: {msg}"
+        );
+    }
+}

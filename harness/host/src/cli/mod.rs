@@ -9,6 +9,7 @@ mod corpus_cmd;
 mod export_cmd;
 mod fuzz_cmd;
 mod kernel_cmd;
+mod limits;
 mod minimize_cmd;
 mod progress;
 mod repeat_out;
@@ -91,9 +92,9 @@ enum BenchCommand {
     Boot {
         #[arg(long)]
         kernel: Option<String>,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         smp: u32,
     },
     /// Executions per second of a program through the harness beside a static C loop doing
@@ -105,10 +106,10 @@ enum BenchCommand {
         #[arg(long)]
         program: Option<PathBuf>,
         /// Rounds, alternating harness and floor.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         rounds: u32,
         /// Executions per round, each way.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100000))]
         runs: u32,
     },
     /// Time from a cold start to the first zone finding on a kernel with a planted
@@ -120,10 +121,10 @@ enum BenchCommand {
         #[arg(long, default_value = "shmem.planted_no_replace=1")]
         append: Vec<String>,
         /// Campaigns each way.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// Give up on one campaign after this long.
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = limits::duration)]
         limit: std::time::Duration,
         /// The seed corpus (default: fuzz/corpus/shmem_ops).
         #[arg(long)]

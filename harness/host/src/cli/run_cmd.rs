@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long)]
     allow_test_ops: bool,
     /// Seconds one operation may take before the guest is declared hung.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86400))]
     op_timeout: u64,
     /// Keep the VM's files (console.log, images) here instead of a temporary directory.
     #[arg(long)]
@@ -50,7 +50,7 @@ pub struct RunArgs {
     #[arg(long)]
     append: Vec<String>,
     /// vCPUs for the guest.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     smp: u32,
     /// Run the program up to N times in one VM (a racy program needs many runs to hit its
     /// window): one line per run, then how many runs hit which signature and when the first
