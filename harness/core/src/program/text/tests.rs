@@ -488,3 +488,75 @@ fn a_multi_megabyte_line_of_short_tokens_parses_with_exact_columns() {
     assert!(msg.contains("`bogus` is not an mbind flag"), "{msg}");
     assert_eq!(col, 28 + 200_000 * 11 + 2);
 }
+
+#[test]
+fn hostile_tokens_get_precise_messages() {
+    // Well-formed numbers that do not fit say "too large", not "not a duration".
+    for (text, want) in [
+        (
+            "delay 4294967295ms\n",
+            "`4294967295ms` is too large: a delay is at most",
+        ),
+        (
+            "delay 0us..4294967296us\n",
+            "is too large: a delay is at most",
+        ),
+        ("spin 1..4294967296\n", "is too large: a spin is at most"),
+        (
+            "memfd m0 size=99999999999999999999\n",
+            "`size=99999999999999999999` is too large",
+        ),
+        ("memfd m0 size=0xffffffffffffffffK\n", "is too large"),
+        (
+            "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=4294967296\n",
+            "`seed=4294967296` is too large",
+        ),
+        ("delay 5s\n", "`5s` is not a duration"),
+    ] {
+        let (_, _, msg) = error_at(text);
+        assert!(msg.contains(want), "{text:?}: {msg}");
+    }
+    // A leading `+` is not a number anywhere.
+    for text in [
+        "memfd m0 size=+4K\n",
+        "memfd m0 size=0x+1000\n",
+        "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=+5\n",
+        "swapon swap0 prio=+5\n",
+        "swapon swap+1\n",
+        "spin +5\n",
+        "delay +5ms\n",
+        "memfd m0 size=4K\noffline m0 page=+1\n",
+    ] {
+        let (_, _, msg) = error_at(text);
+        assert!(
+            msg.contains('+'),
+            "{text:?} is refused naming the `+`: {msg}"
+        );
+    }
+    // Invisible characters are shown escaped.
+    let (_, col, msg) = error_at("\u{feff}memfd m0 size=4K\n");
+    assert_eq!(col, 1);
+    assert!(msg.contains("unknown operation `\\u{feff}memfd`"), "{msg}");
+    let (_, _, msg) = error_at("memfd m\0 size=4K\n");
+    assert!(msg.contains("`m\\u{0}` is not a name"), "{msg}");
+    // A huge token is cut in the message, with an ellipsis and its length.
+    let huge = "x".repeat(1 << 20);
+    let (_, _, msg) = error_at(&format!("{huge}\n"));
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(msg.contains("xxx… (1048576 characters)`"), "{msg}");
+}
+
+#[test]
+fn the_object_size_limit_is_inclusive_as_the_docs_say() {
+    let docs = include_str!("../../../../../docs/program-format.md");
+    assert!(
+        docs.contains("Object sizes are at most 256 MiB"),
+        "docs/program-format.md states the limit as the parser applies it"
+    );
+    assert_eq!(crate::program::MAX_OBJECT_SIZE, 256 << 20);
+    parse("memfd m0 size=256M\nwrite m0 off=0 len=256M seed=1\n").expect("256 MiB is allowed");
+    let (_, _, msg) = error_at("memfd m0 size=262148K\n");
+    assert!(msg.contains("above the largest object size"), "{msg}");
+    let (_, _, msg) = error_at("memfd m0 size=256M\nwrite m0 off=4K len=256M seed=1\n");
+    assert!(msg.contains("goes past"), "{msg}");
+}
