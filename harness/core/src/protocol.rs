@@ -340,7 +340,7 @@ pub enum ProtocolError {
     Closed,
     #[error("frame of {0} bytes is outside 1..={MAX_FRAME}: the peer is confused or hostile")]
     BadLength(u32),
-    #[error("frame does not decode: {0}")]
+    #[error("frame does not decode")]
     Decode(#[from] postcard::Error),
 }
 

@@ -44,5 +44,19 @@ pub mod swapimg;
 pub mod trace;
 pub mod vm;
 
+/// An error and its causes, once each: `what failed: why: why that`. Library errors name only
+/// their own failure and keep the cause as `source()`; this is how to show one whole where
+/// it becomes text (a message inside another error, a log line).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// Page size of the guests we boot (x86_64).
 pub const PAGE_SIZE: u64 = shmemfuzz_core::program::PAGE_SIZE;

@@ -189,7 +189,8 @@ fn written() -> (tempfile::TempDir, PathBuf) {
 
 fn read_err(dir: &Path) -> (BundleError, String) {
     let e = Bundle::read(dir).expect_err("reading the damaged bundle fails");
-    let msg = e.to_string();
+    // The message as the CLI prints it: the error, then its causes once each.
+    let msg = shmemfuzz::error_chain(&e);
     (e, msg)
 }
 
@@ -554,7 +555,8 @@ fn a_failed_write_leaves_nothing_behind() {
     };
     let e = Bundle::write(&dir, &bad).expect_err("refused");
     assert!(matches!(e, BundleError::Verify { .. }), "{e}");
-    assert!(e.to_string().contains("program.prog: line 8"), "{e}");
+    let msg = shmemfuzz::error_chain(&e);
+    assert!(msg.contains("program.prog: line 8"), "{msg}");
     assert!(
         entries(parent.path()).is_empty(),
         "no partial bundle: {:?}",

@@ -124,3 +124,33 @@ fn numbers_out_of_range_are_refused_at_parse_time_naming_the_flag() {
         );
     }
 }
+
+#[test]
+fn a_message_names_each_cause_once_and_no_internal_names() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    // bundle.json is a directory: the OS error is printed once.
+    let bundle = wd.path().join("b");
+    std::fs::create_dir_all(bundle.join("bundle.json")).expect("mkdir");
+    let (code, msg) = shmemfuzz(&["replay", s(&bundle)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert_eq!(msg.matches("Is a directory").count(), 1, "{msg}");
+    // A truncated bundle.json: serde's position once.
+    let bundle = wd.path().join("c");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    std::fs::write(
+        bundle.join("bundle.json"),
+        "{\"format\": \"shmemfuzz-bundle\"",
+    )
+    .expect("write");
+    let (code, msg) = shmemfuzz(&["export-c", s(&bundle)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("bundle.json is malformed"), "{msg}");
+    assert_eq!(msg.matches("EOF while parsing").count(), 1, "{msg}");
+    // A test-only operation: the flag to pass, not a struct field.
+    let prog = wd.path().join("t.prog");
+    std::fs::write(&prog, "memfd m0 size=4K\ncorrupt m0 off=0 len=4K seed=1\n").expect("write");
+    let (code, msg) = shmemfuzz(&["export-c", s(&prog)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("--allow-test-ops"), "{msg}");
+    assert!(!msg.contains("ExportOptions"), "{msg}");
+}

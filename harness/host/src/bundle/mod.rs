@@ -450,10 +450,10 @@ impl Bundle {
                 ),
             )
         })?;
-        let program = program::text::parse_with(&text, m.swap.devices).map_err(|source| {
+        let program = program::text::parse_with(&text, m.swap.devices).map_err(|error| {
             BundleError::Program {
                 path: prog_path.clone(),
-                source,
+                error,
             }
         })?;
         let records: Vec<OpRecord> = parse_json(&dir.join(files::RECORDS), &take(files::RECORDS))?;

@@ -76,7 +76,7 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
     let mut oracle = |candidate: &shmemfuzz_core::program::Program| {
         minimize::reproduce_within(per_candidate, || match runner.run(candidate, &mut |_| {}) {
             Ok(out) => Outcome::judge(&target, &out.verdict.signatures()),
-            Err(e) => Outcome::Error(e.to_string()),
+            Err(e) => Outcome::Error(shmemfuzz::error_chain(&e)),
         })
     };
     let result = minimize::minimize(&c.program, &options, &mut oracle, &budget, &mut |p| {
