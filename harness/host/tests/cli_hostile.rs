@@ -154,3 +154,22 @@ fn a_message_names_each_cause_once_and_no_internal_names() {
     assert!(msg.contains("--allow-test-ops"), "{msg}");
     assert!(!msg.contains("ExportOptions"), "{msg}");
 }
+
+#[test]
+fn corpus_add_writes_nothing_when_one_program_is_bad() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let good = wd.path().join("good.prog");
+    std::fs::write(&good, PROGRAM).expect("write");
+    let bad = wd.path().join("bad.prog");
+    std::fs::write(&bad, "memfd m0 size=4K\nfrobnicate m0\n").expect("write");
+    let corpus = wd.path().join("corpus");
+    let (code, msg) = shmemfuzz(&["corpus", "add", s(&good), s(&bad), "--dir", s(&corpus)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("bad.prog: line 2, column 1"), "{msg}");
+    assert!(msg.contains("nothing was written"), "{msg}");
+    let written = std::fs::read_dir(&corpus).map_or(0, |d| d.count());
+    assert_eq!(written, 0, "the good program was not written either");
+    let (code, msg) = shmemfuzz(&["corpus", "add", s(&good), "--dir", s(&corpus)]);
+    assert_eq!(code, Some(0), "{msg}");
+    assert_eq!(std::fs::read_dir(&corpus).expect("ls").count(), 1);
+}

@@ -46,41 +46,56 @@ pub fn corpus(cmd: CorpusCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Encodes every program first and writes only when all of them encode: a bad program among
+/// good ones leaves the corpus as it was (each file is written atomically).
 fn add(programs: &[PathBuf], dir: &Path) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut refused = 0;
+    let mut encoded = Vec::new();
+    let mut problems = Vec::new();
     for path in programs {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        let bytes = match encode(&p) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!(
-                    "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects",
-                    path.display(),
-                    program::gen::GEN_MAX_OPS,
-                    program::gen::GEN_MAX_PAGES * 4
-                );
-                refused += 1;
-                continue;
-            }
-        };
-        let name = hex::encode(&Sha256::digest(&bytes)[..20]);
-        let dest = dir.join(&name);
-        std::fs::write(&dest, &bytes).with_context(|| format!("writing {}", dest.display()))?;
-        println!(
-            "{} -> {} ({} operations)",
-            path.display(),
-            dest.display(),
-            p.ops.len()
+        match encode_program(path) {
+            Ok((bytes, ops)) => encoded.push((path, bytes, ops)),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::bail!(
+            "{} of {} program(s) cannot be added: nothing was written to {}",
+            problems.len(),
+            programs.len(),
+            dir.display()
         );
     }
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (path, bytes, ops) in encoded {
+        let name = hex::encode(&Sha256::digest(&bytes)[..20]);
+        let dest = dir.join(&name);
+        shmemfuzz::outfile::write_atomic(&dest, &bytes)?;
+        println!(
+            "{} -> {} ({ops} operations)",
+            path.display(),
+            dest.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A program file's corpus encoding and its operation count.
+fn encode_program(path: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = encode(&p).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects",
+            path.display(),
+            program::gen::GEN_MAX_OPS,
+            program::gen::GEN_MAX_PAGES * 4
+        )
+    })?;
+    Ok((bytes, p.ops.len()))
 }
 
 fn show(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
