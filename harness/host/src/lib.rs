@@ -13,6 +13,7 @@
 //! - [`bisect`]: finding the first bad commit or Debian version for a reproducer.
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`trace`]: the JSON trace of one execution.
+//! - [`bounded`]: reading outside files: regular files only, at most a bound.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot benchmark; [`exec_bench`]: executions per second beside a C floor.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
@@ -23,6 +24,7 @@
 
 pub mod bench;
 pub mod bisect;
+pub mod bounded;
 pub mod bundle;
 mod cachedir;
 pub mod context;

@@ -672,3 +672,25 @@ fn records_may_skip_operations_a_cut_off_run_never_finished_but_not_go_back() {
     );
     assert!(!parent.path().join("bad").exists());
 }
+
+#[test]
+fn a_fifo_in_a_bundle_is_refused_at_once_naming_it() {
+    let (_p, dir) = written();
+    let console = dir.join(files::CONSOLE);
+    std::fs::remove_file(&console).expect("rm");
+    nix::unistd::mkfifo(&console, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // No writer ever opens the FIFO: a blocking read would hang the test (and the CLI).
+    let (_, msg) = read_err(&dir);
+    assert!(msg.contains("console.log is a FIFO"), "{msg}");
+    let d = dir.to_str().expect("utf-8");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(["export-c", d])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("console.log is a FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+}

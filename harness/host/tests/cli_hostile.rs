@@ -128,12 +128,24 @@ fn numbers_out_of_range_are_refused_at_parse_time_naming_the_flag() {
 #[test]
 fn a_message_names_each_cause_once_and_no_internal_names() {
     let wd = tempfile::tempdir().expect("tempdir");
-    // bundle.json is a directory: the OS error is printed once.
+    // An output in a directory that does not exist: the OS error is printed once.
+    let prog = wd.path().join("p.prog");
+    std::fs::write(&prog, PROGRAM).expect("write");
+    let out = wd.path().join("missing/repro.c");
+    let (code, msg) = shmemfuzz(&["export-c", s(&prog), "-o", s(&out)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("writing"), "{msg}");
+    assert_eq!(msg.matches("os error 2)").count(), 1, "{msg}");
+    // bundle.json is a directory: said once, plainly.
     let bundle = wd.path().join("b");
     std::fs::create_dir_all(bundle.join("bundle.json")).expect("mkdir");
     let (code, msg) = shmemfuzz(&["replay", s(&bundle)]);
     assert_eq!(code, Some(2), "{msg}");
-    assert_eq!(msg.matches("Is a directory").count(), 1, "{msg}");
+    assert_eq!(
+        msg.to_lowercase().matches("is a directory").count(),
+        1,
+        "{msg}"
+    );
     // A truncated bundle.json: serde's position once.
     let bundle = wd.path().join("c");
     std::fs::create_dir(&bundle).expect("mkdir");

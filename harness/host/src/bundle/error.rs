@@ -17,6 +17,9 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    /// A file of the bundle is not a regular file, or is larger than any bundle's.
+    #[error(transparent)]
+    File(#[from] crate::bounded::ReadError),
     /// The directory to read does not exist.
     #[error("no bundle at {0}: the directory does not exist (check the path)")]
     NotFound(PathBuf),

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
+use shmemfuzz::bounded;
 use shmemfuzz::context::Context;
 use shmemfuzz_core::program::{self, gen::encode, Program};
 
@@ -84,8 +85,7 @@ fn add(programs: &[PathBuf], dir: &Path) -> anyhow::Result<ExitCode> {
 
 /// A program file's corpus encoding and its operation count.
 fn encode_program(path: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = bounded::read_text(path, bounded::PROGRAM_MAX)?;
     let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let bytes = encode(&p).map_err(|e| {
         anyhow::anyhow!(
@@ -116,7 +116,7 @@ fn show(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     for file in files {
-        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let bytes = bounded::read(&file, bounded::INPUT_MAX)?;
         // Every byte string decodes (the decoder cannot fail on content), so no error path
         // beyond reading the file.
         let p = Program::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap_or_default();

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
+use shmemfuzz::bounded;
 use shmemfuzz::bundle::{Bundle, BundleContents};
 use shmemfuzz::context::Context;
 use shmemfuzz::reproduce::{repeat, RepeatPlan, Repetition};
@@ -72,8 +72,7 @@ pub(super) fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
         let b = Bundle::read(input)?;
         return Ok((b.contents.program.clone(), Some(b)));
     }
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let text = bounded::read_text(input, bounded::PROGRAM_MAX)?;
     let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
     Ok((p, None))
 }

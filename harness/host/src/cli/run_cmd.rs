@@ -74,8 +74,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.program)
-        .with_context(|| format!("reading {}", args.program.display()))?;
+    let text = shmemfuzz::bounded::read_text(&args.program, shmemfuzz::bounded::PROGRAM_MAX)?;
     let program =
         program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
     if program.has_test_only_ops() && !args.allow_test_ops {
