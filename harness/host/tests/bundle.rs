@@ -694,3 +694,49 @@ fn a_fifo_in_a_bundle_is_refused_at_once_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unknown_key_in_a_record_or_the_verdict_is_refused_naming_the_file() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 5] = [
+        (files::RECORDS, |v| v[0]["surprise"] = 1.into(), "surprise"),
+        (
+            files::RECORDS,
+            |v| v[6]["pages"][0]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["verdict"]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["verdict"]["findings"][0]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["teardown"]["after"]["surprise"] = 1.into(),
+            "surprise",
+        ),
+    ];
+    for (name, edit, key) in cases {
+        let (_p, dir) = written();
+        let bytes = std::fs::read(dir.join(name)).expect("read");
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        edit(&mut v);
+        replace_file(
+            &dir,
+            name,
+            &serde_json::to_vec_pretty(&v).expect("serialize"),
+        );
+        let (e, msg) = read_err(&dir);
+        assert!(matches!(e, BundleError::Json { .. }), "{name}: {msg}");
+        assert!(msg.contains(name), "{name}: the file is named: {msg}");
+        assert!(
+            msg.contains(&format!("unknown field `{key}`")),
+            "{name}: {msg}"
+        );
+    }
+}
