@@ -185,3 +185,24 @@ fn corpus_add_writes_nothing_when_one_program_is_bad() {
     assert_eq!(code, Some(0), "{msg}");
     assert_eq!(std::fs::read_dir(&corpus).expect("ls").count(), 1);
 }
+
+#[test]
+fn printed_paths_are_normalized() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let root = wd.path().join("root");
+    std::fs::create_dir_all(wd.path().join("elsewhere")).expect("mkdir");
+    let prog = wd.path().join("p.prog");
+    std::fs::write(&prog, PROGRAM).expect("write");
+    // The corpus directory is under the source root, given here with `..` in it.
+    let spelled = wd.path().join("elsewhere/../root");
+    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .env("SHMEMFUZZ_ROOT", &spelled)
+        .args(["corpus", "add", s(&prog)])
+        .output()
+        .expect("runs");
+    let msg = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{msg}");
+    let corpus = root.join("fuzz/corpus/shmem_ops");
+    assert!(msg.contains(&format!("-> {}/", corpus.display())), "{msg}");
+    assert!(!msg.contains("/../"), "{msg}");
+}
