@@ -206,3 +206,14 @@ fn printed_paths_are_normalized() {
     assert!(msg.contains(&format!("-> {}/", corpus.display())), "{msg}");
     assert!(!msg.contains("/../"), "{msg}");
 }
+
+#[test]
+fn run_refuses_a_trace_over_its_program_before_booting() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let prog = wd.path().join("p.prog");
+    std::fs::write(&prog, PROGRAM).expect("write");
+    let (code, msg) = shmemfuzz(&["run", s(&prog), "--trace", s(&prog)]);
+    assert_eq!(code, Some(2), "{msg}");
+    assert!(msg.contains("it is the input"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&prog).expect("read"), PROGRAM);
+}

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
 use shmemfuzz::context::{Context, PreparedKernel};
@@ -33,7 +32,7 @@ pub struct RunArgs {
     /// kernel identity and VM settings; `shmemfuzz replay DIR` replays it.
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// Write the execution trace (JSON) here.
+    /// Write the execution trace (JSON) here (replacing an older one; never the program).
     #[arg(long)]
     trace: Option<PathBuf>,
     /// Accept the test-only operations (`corrupt`, `sysrq`).
@@ -83,6 +82,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.program.display()
         );
     }
+    if let Some(trace) = &args.trace {
+        // Before booting: the trace never replaces the program (an older trace it may).
+        shmemfuzz::outfile::check(trace, &[&args.program], true)?;
+    }
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
     let prepared = ctx.prepare(args.kernel.as_deref(), &prepare_events(&pb))?;
@@ -125,8 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &outcome,
         );
         let json = serde_json::to_string_pretty(&trace)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("writing the trace {}", path.display()))?;
+        shmemfuzz::outfile::write_atomic(path, json.as_bytes())?;
     }
     let console = session.console_path().to_path_buf();
     let (info, qemu) = (session.info.clone(), session.command_line());
