@@ -11,12 +11,35 @@ use crate::vm::{accel, Accel, VmError};
 /// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).
 pub fn source_root() -> PathBuf {
     match std::env::var_os("SHMEMFUZZ_ROOT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .components()
-            .collect(),
+        Some(d) if !d.is_empty() => normalize(Path::new(&d)),
+        _ => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
     }
+}
+
+/// `path` without `.` components and with each `..` applied to the component before it
+/// (lexically: `/project/harness/host/../../fuzz` is `/project/fuzz`), as paths are printed
+/// and joined. A `..` with nothing before it to remove (at the start of a relative path) stays.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// A kernel or its mock driver could not be made ready.
@@ -229,5 +252,35 @@ impl Context {
     pub fn accel(&self, kernel: &Path) -> Result<Accel, VmError> {
         let dir = self.cache.root().parent().map(|p| p.join("accel"));
         accel::probe(kernel, dir.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        for (raw, want) in [
+            (
+                "/project/harness/host/../../fuzz/corpus",
+                "/project/fuzz/corpus",
+            ),
+            ("/a/./b/../c", "/a/c"),
+            ("/..", "/"),
+            ("a/../..", ".."),
+            ("./x", "x"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(normalize(Path::new(raw)), Path::new(want), "{raw}");
+        }
+        let root = source_root();
+        assert!(
+            !root
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir)),
+            "{}",
+            root.display()
+        );
     }
 }

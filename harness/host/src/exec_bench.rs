@@ -25,7 +25,7 @@ pub const MOCK_UAPI_HEADER: &str =
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecBenchError {
-    #[error("exporting the program to C: {0}")]
+    #[error("exporting the program to C")]
     Export(#[from] shmemfuzz_core::export_c::ExportError),
     #[error("compiling the C floor with {cc}: {why} (install gcc and libc6-dev)")]
     Compile { cc: String, why: String },

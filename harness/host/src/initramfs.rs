@@ -73,7 +73,7 @@ pub enum InitramfsError {
         size: u64,
     },
     /// Reading a source file or writing the archive failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,

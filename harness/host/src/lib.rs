@@ -14,16 +14,19 @@
 //! - [`session`]: a booted guest; running a program and judging it.
 //! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
 //! - [`trace`]: the JSON trace of one execution.
+//! - [`bounded`]: reading outside files: regular files only, at most a bound.
 //! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`bench`]: the boot and recovery benchmarks; [`exec_bench`]: executions per second
 //!   beside a C floor; [`corpus_bench`]: a fixed fuzzer-made corpus through one worker.
 //! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
+//! - [`outfile`]: output files written atomically, never over an input.
 //! - [`known`]: known findings (`--known FILE`): counted and shown, not failed on.
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters.
 
 pub mod bench;
 pub mod bisect;
+pub mod bounded;
 pub mod bundle;
 mod cachedir;
 pub mod context;
@@ -38,6 +41,7 @@ pub mod kbuild;
 pub mod kernel;
 pub mod known;
 pub mod modbuild;
+pub mod outfile;
 pub mod reproduce;
 pub mod runner;
 pub mod session;
@@ -45,6 +49,20 @@ pub mod snapshot;
 pub mod swapimg;
 pub mod trace;
 pub mod vm;
+
+/// An error and its causes, once each: `what failed: why: why that`. Library errors name only
+/// their own failure and keep the cause as `source()`; this is how to show one whole where
+/// it becomes text (a message inside another error, a log line).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
 
 /// Page size of the guests we boot (x86_64).
 pub const PAGE_SIZE: u64 = shmemfuzz_core::program::PAGE_SIZE;

@@ -189,7 +189,7 @@ fn collect(program: &Program, opts: &ExportOptions) -> Result<Names, ExportError
                 i,
                 op,
                 format!(
-                    "`{}` is a test-only operation (set ExportOptions::allow_test_ops)",
+                    "`{}` is a test-only operation: pass --allow-test-ops to export it",
                     op.keyword()
                 ),
             ));

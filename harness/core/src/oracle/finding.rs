@@ -54,6 +54,7 @@ impl FindingKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     pub kind: FindingKind,
     /// One line for humans.
@@ -86,6 +87,7 @@ impl Finding {
 
 /// All findings of one run, deduplicated by signature (first occurrence kept).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
     /// DMA32 pages that came back from swap at a new PFN, by `kind:op`

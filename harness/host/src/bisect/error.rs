@@ -50,7 +50,7 @@ pub enum BisectError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Vm(#[from] VmError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

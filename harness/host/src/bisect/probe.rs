@@ -115,7 +115,7 @@ impl Probe for GitKernels<'_> {
             // The commit does not build (compile error, config that does not resolve): skip.
             Err(e @ KbuildError::ConfigMismatch { .. }) => {
                 return Ok(Build::Failed {
-                    reason: e.to_string(),
+                    reason: crate::error_chain(&e),
                 })
             }
             Err(KbuildError::MakeFailed {
@@ -147,7 +147,10 @@ impl Probe for GitKernels<'_> {
                 })
             }
             Err(ContextError::Module(e)) => Ok(Build::Failed {
-                reason: format!("the mock GMA500 driver does not build against it: {e}"),
+                reason: format!(
+                    "the mock GMA500 driver does not build against it: {}",
+                    crate::error_chain(&e)
+                ),
             }),
             Err(e) => Err(e.into()),
         }
@@ -173,7 +176,10 @@ impl Probe for DebianKernels<'_> {
             Ok(k) => k,
             Err(ContextError::Module(e)) => {
                 return Ok(Build::Failed {
-                    reason: format!("the mock GMA500 driver does not build for it: {e}"),
+                    reason: format!(
+                        "the mock GMA500 driver does not build for it: {}",
+                        crate::error_chain(&e)
+                    ),
                 })
             }
             Err(e) => return Err(e.into()),

@@ -67,6 +67,7 @@ use format::{
 };
 pub use format::{BUNDLE_FORMAT, BUNDLE_VERSION, OLDEST_VERSION};
 
+use crate::bounded;
 use crate::kernel::FetchedKernel;
 use crate::session::{GuestInfo, RunOutcome, SessionOptions};
 use crate::trace::Trace;
@@ -184,8 +185,8 @@ impl BundleContents {
         console: &Path,
         opts: &SessionOptions,
     ) -> Result<Self, BundleError> {
-        let console_bytes =
-            fs::read(console).map_err(|e| BundleError::io("reading", console, e))?;
+        // A long console keeps its end, where the report is.
+        let console_bytes = bounded::read_tail(console, bounded::CONSOLE_MAX)?;
         Ok(BundleContents {
             program: program.clone(),
             outcome: outcome.clone(),
@@ -419,15 +420,15 @@ impl Bundle {
             Err(e) => return Err(BundleError::io("reading", dir, e)),
         }
         let manifest_path = dir.join(files::MANIFEST);
-        let bytes = match fs::read(&manifest_path) {
+        let bytes = match bounded::read(&manifest_path, bounded::INPUT_MAX) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(BundleError::NotABundle {
                     path: dir.to_path_buf(),
                     why: format!("it has no {}", files::MANIFEST),
                 })
             }
-            Err(e) => return Err(BundleError::io("reading", manifest_path, e)),
+            Err(e) => return Err(e.into()),
         };
         let disk_version = format::read_version(&manifest_path, &bytes)?;
         let m = format::parse_manifest(&manifest_path, &bytes)?;
@@ -450,10 +451,10 @@ impl Bundle {
                 ),
             )
         })?;
-        let program = program::text::parse_with(&text, m.swap.devices).map_err(|source| {
+        let program = program::text::parse_with(&text, m.swap.devices).map_err(|error| {
             BundleError::Program {
                 path: prog_path.clone(),
-                source,
+                error,
             }
         })?;
         let records: Vec<OpRecord> = parse_json(&dir.join(files::RECORDS), &take(files::RECORDS))?;
@@ -555,15 +556,20 @@ fn read_files(dir: &Path, m: &ManifestV1) -> Result<BTreeMap<&'static str, Vec<u
             )
         })?;
         let path = dir.join(name);
-        let bytes = match fs::read(&path) {
+        let limit = match name {
+            files::CONSOLE => bounded::CONSOLE_MAX,
+            files::PROGRAM => bounded::PROGRAM_MAX,
+            _ => bounded::JSON_MAX,
+        };
+        let bytes = match bounded::read(&path, limit) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(BundleError::Missing {
                     dir: dir.to_path_buf(),
                     file: name.into(),
                 })
             }
-            Err(e) => return Err(BundleError::io("reading", path, e)),
+            Err(e) => return Err(e.into()),
         };
         let actual = sha256_hex(&bytes);
         if &actual != expected {
@@ -634,7 +640,7 @@ fn destination(dir: &Path, overwrite: bool) -> Result<Destination, BundleError> 
         return Err(BundleError::Exists(dir.to_path_buf()));
     }
     let manifest = dir.join(files::MANIFEST);
-    let is_bundle = fs::read(&manifest)
+    let is_bundle = bounded::read(&manifest, bounded::INPUT_MAX)
         .ok()
         .is_some_and(|b| format::read_version(&manifest, &b).is_ok());
     if !is_bundle {

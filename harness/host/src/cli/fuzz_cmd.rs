@@ -23,10 +23,10 @@ pub struct FuzzArgs {
     #[arg(long)]
     append: Vec<String>,
     /// Workers, one VM each (one per CPU core is the most that helps under TCG).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: u32,
     /// How long to fuzz, e.g. `90s`, `10m`, `2h`.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = super::limits::duration)]
     duration: Duration,
     /// The corpus directory new inputs go to (default: fuzz/corpus/shmem_ops, the one
     /// `cargo fuzz run shmem_ops` uses, which holds the seeds).

@@ -96,10 +96,10 @@ pub struct BuildArgs {
     #[arg(long = "config", value_name = "FRAGMENT")]
     configs: Vec<PathBuf>,
     /// make -j (default: CPUs + 1).
-    #[arg(short = 'j', long)]
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
     /// Wall-time limit of the build, in seconds.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604800))]
     timeout: u64,
 }
 

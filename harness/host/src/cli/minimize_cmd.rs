@@ -27,14 +27,14 @@ pub struct MinimizeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Stop after this many candidate evaluations.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1000000))]
     max_runs: u64,
     /// Stop after this many seconds.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=2592000))]
     max_time: u64,
     /// The reproduction rate to plan for (default: the bundle's hits/runs); a candidate is
     /// rejected only after enough misses that a 5% chance remains it was unlucky.
-    #[arg(long)]
+    #[arg(long, value_parser = super::limits::rate)]
     hit_rate: Option<f64>,
 }
 
@@ -76,7 +76,7 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
     let mut oracle = |candidate: &shmemfuzz_core::program::Program| {
         minimize::reproduce_within(per_candidate, || match runner.run(candidate, &mut |_| {}) {
             Ok(out) => Outcome::judge(&target, &out.verdict.signatures()),
-            Err(e) => Outcome::Error(e.to_string()),
+            Err(e) => Outcome::Error(shmemfuzz::error_chain(&e)),
         })
     };
     let result = minimize::minimize(&c.program, &options, &mut oracle, &budget, &mut |p| {

@@ -9,6 +9,7 @@ mod corpus_cmd;
 mod export_cmd;
 mod fuzz_cmd;
 mod kernel_cmd;
+mod limits;
 mod minimize_cmd;
 mod progress;
 mod repeat_out;
@@ -93,7 +94,7 @@ enum BenchCommand {
         #[arg(long)]
         kernel: Option<String>,
         /// Boots each way (floor and ready), alternating.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// vCPUs of the guest.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -109,10 +110,10 @@ enum BenchCommand {
         #[arg(long)]
         program: Option<PathBuf>,
         /// Rounds, alternating harness and floor.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         rounds: u32,
         /// Executions per round, each way.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100000))]
         runs: u32,
     },
     /// Executions per second of a fixed corpus of fuzzer-generated programs (bench/corpus/)
@@ -156,10 +157,10 @@ enum BenchCommand {
         #[arg(long, default_value = "shmem.planted_no_replace=1")]
         append: Vec<String>,
         /// Campaigns each way.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// Give up on one campaign after this long.
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = limits::duration)]
         limit: std::time::Duration,
         /// The seed corpus (default: fuzz/corpus/shmem_ops).
         #[arg(long)]

@@ -15,7 +15,7 @@ use std::process::Command;
 /// Why mm/ text ranges could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MmTextError {
-    #[error("cannot read {path}: {source} (is {dir} a kernel build directory?)", dir = .path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
+    #[error("cannot read {path} (is {dir} a kernel build directory?)", dir = .path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -17,8 +17,8 @@ pub enum BuildError {
     NoFuzzDir(PathBuf),
     #[error("`{0}` not found: install g++ (libFuzzer is C++; apt-get install -y g++)")]
     NoCxx(String),
-    #[error("running cargo: {0}")]
-    Spawn(std::io::Error),
+    #[error("running cargo")]
+    Spawn(#[source] std::io::Error),
     #[error("building the fuzz target failed (exit {code:?}); cargo's output is above")]
     Failed { code: Option<i32> },
 }

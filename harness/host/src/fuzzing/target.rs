@@ -68,14 +68,14 @@ impl Env {
 /// Why the target could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("preparing the kernel: {0}")]
+    #[error("preparing the kernel")]
     Kernel(#[from] ContextError),
-    #[error("loading the kernel catalog: {0}")]
+    #[error("loading the kernel catalog")]
     Catalog(#[from] crate::kernel::KernelError),
-    #[error("probing the accelerator: {0}")]
+    #[error("probing the accelerator")]
     Accel(#[from] crate::vm::VmError),
-    #[error("creating the VM's working directory: {0}")]
-    Workdir(std::io::Error),
+    #[error("creating the VM's working directory")]
+    Workdir(#[source] std::io::Error),
     #[error(transparent)]
     Known(#[from] crate::known::KnownError),
     #[error("SHMEMFUZZ_TOPOLOGY={0:?} is not a topology (flat, blocks, numa, hugetlb)")]
@@ -201,7 +201,7 @@ impl FuzzTarget {
                 self.failures_in_a_row += 1;
                 self.write_stats(true);
                 return Verdict::HarnessFailure {
-                    message: e.to_string(),
+                    message: crate::error_chain(&e),
                     give_up: self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW,
                 };
             }
@@ -262,7 +262,11 @@ impl FuzzTarget {
                 dest.display()
             )),
             Some((dest, Err(e))) => {
-                message.push_str(&format!("(could not record {}: {e})\n", dest.display()))
+                message.push_str(&format!(
+                    "(could not record {}: {})\n",
+                    dest.display(),
+                    crate::error_chain(&e)
+                ))
             }
             None => {}
         }

@@ -121,7 +121,7 @@ pub enum KbuildError {
         log: PathBuf,
     },
     /// A filesystem operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

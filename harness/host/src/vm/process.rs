@@ -360,13 +360,17 @@ mod tests {
 
     const HELPER_ENV: &str = "SHMEMFUZZ_PDEATHSIG_HELPER";
 
-    /// Not a test by itself: when [`HELPER_ENV`] is set, this plays a harness that spawns a
-    /// supervised child, records its pid and waits to be killed.
+    /// Not a test by itself: `children_die_with_the_harness` runs it (`--ignored --exact`)
+    /// with [`HELPER_ENV`] set, and it plays a harness that spawns a supervised child,
+    /// records its pid and waits to be killed.
     #[test]
+    #[ignore = "a helper process of children_die_with_the_harness, not a test"]
     fn pdeathsig_helper() {
-        let Some(out) = std::env::var_os(HELPER_ENV) else {
-            return;
-        };
+        let out = std::env::var_os(HELPER_ENV).unwrap_or_else(|| {
+            panic!(
+                "pdeathsig_helper is run by children_die_with_the_harness, with {HELPER_ENV} set"
+            )
+        });
         let mut cmd = Command::new("sleep");
         cmd.arg("1000");
         let group = Group::new(spawn_supervised(cmd).expect("spawn"));
@@ -381,7 +385,11 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let pid_file = tmp.path().join("pid");
         let mut helper = Command::new(std::env::current_exe().expect("current_exe"))
-            .args(["--exact", "vm::process::tests::pdeathsig_helper"])
+            .args([
+                "--exact",
+                "vm::process::tests::pdeathsig_helper",
+                "--ignored",
+            ])
             .env(HELPER_ENV, &pid_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
