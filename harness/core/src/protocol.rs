@@ -350,8 +350,16 @@ pub enum ProtocolError {
     Closed,
     #[error("frame of {0} bytes is outside 1..={MAX_FRAME}: the peer is confused or hostile")]
     BadLength(u32),
-    #[error("frame does not decode")]
-    Decode(#[from] postcard::Error),
+    /// postcard's reason is this error's own text, not a cause (the agent's messages and the
+    /// session's events carry it as a string).
+    #[error("frame does not decode: {0}")]
+    Decode(postcard::Error),
+}
+
+impl From<postcard::Error> for ProtocolError {
+    fn from(e: postcard::Error) -> Self {
+        ProtocolError::Decode(e)
+    }
 }
 
 /// Writes one frame.
@@ -391,6 +399,16 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decode_error_says_why_once() {
+        let e = decode::<AgentMsg>(&[0xff, 0xff]).expect_err("garbage");
+        let shown = e.to_string();
+        assert!(shown.starts_with("frame does not decode: "), "{shown}");
+        assert!(shown.len() > "frame does not decode: ".len(), "{shown}");
+        // The reason is in the message, so it is not a cause printed again after it.
+        assert!(std::error::Error::source(&e).is_none(), "{shown}");
+    }
 
     #[test]
     fn frames_round_trip() {

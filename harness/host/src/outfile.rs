@@ -40,6 +40,16 @@ fn resolved(path: &Path) -> PathBuf {
 /// Checks that writing `output` would neither replace nor land inside any of `inputs` (files
 /// or bundle directories), and that it does not exist unless `force`.
 pub fn check(output: &Path, inputs: &[&Path], force: bool) -> Result<(), OutputError> {
+    check_not_input(output, inputs)?;
+    // symlink_metadata: a dangling symlink is an existing output too.
+    if !force && output.symlink_metadata().is_ok() {
+        return Err(OutputError::Exists(output.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Checks that writing `output` would neither replace nor land inside any of `inputs`.
+pub fn check_not_input(output: &Path, inputs: &[&Path]) -> Result<(), OutputError> {
     let out = resolved(output);
     for input in inputs {
         let inp = resolved(input);
@@ -55,10 +65,6 @@ pub fn check(output: &Path, inputs: &[&Path], force: bool) -> Result<(), OutputE
                 input: input.to_path_buf(),
             });
         }
-    }
-    // symlink_metadata: a dangling symlink is an existing output too.
-    if !force && output.symlink_metadata().is_ok() {
-        return Err(OutputError::Exists(output.to_path_buf()));
     }
     Ok(())
 }

@@ -217,3 +217,18 @@ fn run_refuses_a_trace_over_its_program_before_booting() {
     assert!(msg.contains("it is the input"), "{msg}");
     assert_eq!(std::fs::read_to_string(&prog).expect("read"), PROGRAM);
 }
+
+#[test]
+fn minimize_refuses_an_output_inside_or_over_its_bundle_before_any_work() {
+    let wd = tempfile::tempdir().expect("tempdir");
+    let bundle = wd.path().join("b");
+    std::fs::create_dir(&bundle).expect("mkdir");
+    for out in [bundle.join("min"), bundle.clone()] {
+        let (code, msg) = shmemfuzz(&["minimize", s(&bundle), "--out", s(&out)]);
+        assert_eq!(code, Some(2), "{msg}");
+        assert!(
+            msg.contains("inside the input bundle") || msg.contains("it is the input"),
+            "{msg}"
+        );
+    }
+}

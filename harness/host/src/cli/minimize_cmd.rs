@@ -39,6 +39,12 @@ pub struct MinimizeArgs {
 }
 
 pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.bundle.with_extension("min"));
+    // Before the minimization, not after it: the result never goes into (or over) the input.
+    shmemfuzz::outfile::check_not_input(&out_dir, &[&args.bundle])?;
     let bundle = Bundle::read(&args.bundle)?;
     let c = &bundle.contents;
     let Some(target) = c.signature.clone() else {
@@ -133,9 +139,6 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         hits: c.hits.hits,
     };
     let contents = runner.bundle_last_run(&result.program, &out, Some(target.clone()), hits)?;
-    let out_dir = args
-        .out
-        .unwrap_or_else(|| args.bundle.with_extension("min"));
     Bundle::write(&out_dir, &contents)?;
     println!("{}", result.program);
     println!("bundle: {}", out_dir.display());

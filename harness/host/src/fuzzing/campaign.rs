@@ -371,9 +371,10 @@ fn unix_ms(start: Instant) -> u64 {
     now_unix.saturating_sub(start.elapsed()).as_millis() as u64
 }
 
-/// The last `n` lines of a file.
+/// The last `n` lines of a file (of its last MiB; nothing when it is not a regular file).
 fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bytes = crate::bounded::read_tail(path, 1 << 20).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -75,3 +75,17 @@ echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"
         .is_some_and(|b| b.ends_with("zone_memfd_touch_Normal")));
     assert_eq!(status.execs, 7);
 }
+
+#[test]
+fn a_log_or_stats_file_that_is_a_fifo_reads_as_nothing_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("w0.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // No writer ever opens it: a plain read would block here for good.
+    assert_eq!(tail(&fifo, 10), "");
+    assert!(WorkerStats::read(&fifo).is_none());
+    let log = dir.path().join("w1.log");
+    let long: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, long).expect("write");
+    assert_eq!(tail(&log, 2), "line 99998\nline 99999");
+}
