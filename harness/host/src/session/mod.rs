@@ -59,7 +59,7 @@ pub enum SessionError {
     Agent(String),
     #[error("the guest sent something the host does not accept: {0}")]
     Protocol(String),
-    #[error("the guest's memory layout cannot show the zone bug: {0}")]
+    #[error("the guest's memory layout cannot show the zone bug")]
     Layout(#[from] zoneinfo::LayoutError),
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
