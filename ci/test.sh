@@ -19,9 +19,14 @@ ci/setup.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# fuzz/ is its own cargo workspace (cargo-fuzz's layout): linted on its own.
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked --target-dir fuzz/target/clippy -- -D warnings
 
 step "unit, golden and CLI tests"
 cargo test --workspace --locked
+
+step "parsers under libFuzzer: program text, protocol, console, oracle model, bundles (20 s each; ~4 min fresh build)"
+ci/fuzz-parsers.sh 20
 
 step "VM tests (real kernels under QEMU)"
 cargo test -p shmemfuzz --locked --test vm --test vm_boot --test vm_zone --test vm_runner --test vm_replay --test vm_fuzz --test vm_threads --test vm_moving -- --ignored --test-threads 2 --skip measure_boot_times --skip growing_the_1g_hugetlb_pool
