@@ -283,6 +283,15 @@ impl Decoder {
     /// An operation right after `threads` that is not a `thread` starts thread `a` first
     /// (so a `threads` record never swallows the records after it).
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
+        if race::is_race(record) {
+            let room = GEN_MAX_OPS.saturating_sub(self.ops.len());
+            if let Some(e) = race::expand(&race::Race::of(record), &self.scope, self.names, room) {
+                self.scope = e.scope;
+                self.names += e.declared;
+                self.ops.extend(e.ops);
+            }
+            return;
+        }
         let Some(op) = decode_record(record, &self.scope, self.names) else {
             return;
         };
@@ -692,4 +701,5 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
 }
 
 mod encode;
+pub mod race;
 pub use encode::{encode, EncodeError};

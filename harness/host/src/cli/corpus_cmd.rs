@@ -57,7 +57,7 @@ fn add(programs: &[PathBuf], dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(b) => b,
             Err(e) => {
                 eprintln!(
-                    "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects",
+                    "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects (larger only in race sections, as they make them)",
                     path.display(),
                     program::gen::GEN_MAX_OPS,
                     program::gen::GEN_MAX_PAGES * 4
