@@ -261,6 +261,8 @@ impl<'a> Arbitrary<'a> for Program {
 pub struct Decoder {
     pub scope: Scope,
     names: usize,
+    /// A race section was made: the program's only one (see [`race`]).
+    raced: bool,
     pub ops: Vec<Op>,
 }
 
@@ -275,6 +277,7 @@ impl Decoder {
         Decoder {
             scope: Scope::new(DEFAULT_SWAP_DEVICES),
             names: 0,
+            raced: false,
             ops: Vec::new(),
         }
     }
@@ -285,9 +288,14 @@ impl Decoder {
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
         if race::is_race(record) {
             let room = GEN_MAX_OPS.saturating_sub(self.ops.len());
-            if let Some(e) = race::expand(&race::Race::of(record), &self.scope, self.names, room) {
+            let race = race::Race::of(record);
+            if let Some(e) = (!self.raced)
+                .then(|| race::expand(&race, &self.scope, self.names, room))
+                .flatten()
+            {
                 self.scope = e.scope;
                 self.names += e.declared;
+                self.raced = true;
                 self.ops.extend(e.ops);
             }
             return;

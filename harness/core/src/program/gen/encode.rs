@@ -23,6 +23,8 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
     let mut rename: HashMap<String, String> = HashMap::new();
     let mut out = Vec::with_capacity(program.ops.len() * RECORD_LEN);
     let mut i = 0;
+    // The decoder makes one race section a program.
+    let mut raced = false;
     while i < program.ops.len() {
         let op = &program.ops[i];
         let fail = |reason: String| EncodeError { op: i + 1, reason };
@@ -31,18 +33,17 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
                 "the decoder makes at most {GEN_MAX_OPS} operations"
             )));
         }
-        if let Some((record, taken)) = race_at(
-            &program.ops[i..],
-            &scope,
-            names,
-            GEN_MAX_OPS - i,
-            &mut rename,
-        ) {
-            let e = race::expand(&race::Race::of(&record), &scope, names, GEN_MAX_OPS - i)
+        let room = GEN_MAX_OPS - i;
+        let race = (!raced)
+            .then(|| race_at(&program.ops[i..], &scope, names, room, &mut rename))
+            .flatten();
+        if let Some((record, taken)) = race {
+            let e = race::expand(&race::Race::of(&record), &scope, names, room)
                 .expect("found by expanding");
             scope = e.scope;
             names += e.declared;
             out.extend_from_slice(&record);
+            raced = true;
             i += taken;
             continue;
         }

@@ -196,3 +196,22 @@ fn ordinary_records_stay_small() {
         assert!(!p.ops.iter().any(is_large), "seed {seed}: {p}");
     }
 }
+
+/// One race section a program: the second race record makes nothing.
+#[test]
+fn a_program_gets_one_race_section() {
+    let race = Race {
+        object: RaceObject::Memfd,
+        size: 0,
+        swap: SwapSide::Reclaim,
+        other: OtherSide::Write,
+        delay_lo: 0,
+        delay_hi: 10,
+        seed: 3,
+    };
+    let record = race.record().expect("in range");
+    let one = decode(&record);
+    let two = decode(&[record, record].concat());
+    assert_eq!(races(&one), 1);
+    assert_eq!(two, one);
+}
