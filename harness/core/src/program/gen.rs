@@ -10,9 +10,10 @@
 //! ```
 //!
 //! `op` picks the operation from [`OP_TABLE`] (an `op` byte of `0xE0 + i` for `i` below the
-//! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts); `object` and `mapping` pick among the names
-//! live at that point, newest first (modulo their number); `flags`, `A` and `B` are the operation's
-//! arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
+//! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts;
+//! `0xF0`…`0xF3` make a whole race section, see [`race`]); `object` and `mapping` pick among
+//! the names live at that point, newest first (modulo their number); `flags`, `A` and `B` are
+//! the operation's arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
 //! unaligned range); `seed` is a write seed. Each field is decoded with
 //! [`Unstructured::int_in_range`] from its own slice, so a field means the same thing wherever
 //! its record moves: inserting, deleting, duplicating or reordering records are operations on
@@ -20,12 +21,13 @@
 //!
 //! Every byte string decodes to a program that parses and runs: a record that makes no valid
 //! operation at its point (nothing live to name, name budget spent, [`Scope`] refuses it) is
-//! skipped; sizes stay small so one execution stays fast under TCG; the test-only operations
-//! are never produced. A short last record is read as if padded with zeros.
+//! skipped; sizes stay small so one execution stays fast under TCG (larger objects only in a
+//! program's one race section); the test-only operations are never produced. A short last record is read as if padded with zeros.
 //!
 //! [`encode`] is the inverse: it turns a program into records that decode to the same
-//! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration).
-//! It checks each record by decoding it, so what it returns always round-trips.
+//! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration),
+//! a race section as its one record. It checks each record by decoding it, so what it
+//! returns always round-trips.
 
 use std::collections::HashMap;
 
