@@ -13,8 +13,8 @@
 //! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts;
 //! `0xF0`…`0xF3` make a whole race section, see [`race`]); `object` and `mapping` pick among
 //! the names live at that point, newest first (modulo their number); `flags`, `A` and `B` are
-//! the operation's arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
-//! unaligned range); `seed` is a write seed. Each field is decoded with
+//! the operation's arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7
+//! asks for an unaligned range); `seed` is a write seed. Each field is decoded with
 //! [`Unstructured::int_in_range`] from its own slice, so a field means the same thing wherever
 //! its record moves: inserting, deleting, duplicating or reordering records are operations on
 //! the program, and the structure-aware mutator ([`super::mutate`]) works on whole records.
@@ -22,7 +22,8 @@
 //! Every byte string decodes to a program that parses and runs: a record that makes no valid
 //! operation at its point (nothing live to name, name budget spent, [`Scope`] refuses it) is
 //! skipped; sizes stay small so one execution stays fast under TCG (larger objects only in a
-//! program's one race section); the test-only operations are never produced. A short last record is read as if padded with zeros.
+//! program's one race section); the test-only operations are never produced. A short last
+//! record is read as if padded with zeros.
 //!
 //! [`encode`] is the inverse: it turns a program into records that decode to the same
 //! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration),

@@ -4,10 +4,11 @@
 //! one operation wherever it sits. Mutating records keeps every input meaningful: inserting a
 //! fresh operation or one that uses what the program has made so far, deleting, duplicating,
 //! swapping or moving operations, wrapping a stretch of them in a two-thread section,
-//! inserting a race section (one record, see [`super::gen::race`]; its parameters are
-//! tweaked in `mutate/race.rs`), and tweaking one argument (the operation, which object or mapping it
-//! names, its flags, a size, offset or length, its seed). A small share of calls asks the caller for its byte-level mutation
-//! instead (libFuzzer's own), which finds what records cannot express (a torn record).
+//! inserting a race section (one record, see [`super::gen::race`]; its parameters are tweaked
+//! in `mutate/race.rs`), and tweaking one argument (the operation, which object or mapping it
+//! names, its flags, a size, offset or length, its seed). A small share of calls asks the
+//! caller for its byte-level mutation instead (libFuzzer's own), which finds what records
+//! cannot express (a torn record).
 //! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
 
 use super::gen::{Decoder, OpKind, GEN_MAX_LEN, MOVING_KINDS, OP_TABLE, RECORD_LEN};
