@@ -48,7 +48,11 @@ pub fn tweak(record: &mut [u8], rng: &mut fastrand::Rng) {
         }
         1 => {
             let up = race.size + 1 < RACE_SIZES_MIB.len() && (race.size == 0 || rng.bool());
-            race.size = if up { race.size + 1 } else { race.size - 1 };
+            race.size = if up {
+                race.size + 1
+            } else {
+                race.size.saturating_sub(1)
+            };
         }
         2 => race.swap = SWAP_SIDES[rng.usize(0..SWAP_SIDES.len())],
         3 => {
