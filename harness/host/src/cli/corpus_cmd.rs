@@ -89,7 +89,7 @@ fn encode_program(path: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
     let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let bytes = encode(&p).map_err(|e| {
         anyhow::anyhow!(
-            "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects",
+            "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects (larger only in race sections, as they make them)",
             path.display(),
             program::gen::GEN_MAX_OPS,
             program::gen::GEN_MAX_PAGES * 4
