@@ -2,10 +2,10 @@
 //! be valid there. The parser reports a violation at the offending argument; the `Arbitrary`
 //! decoder only picks operations that pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    MapKind, Op, HUGETLB_SIZES_KB, MAX_DELAY_US, MAX_GEM_SIZE, MAX_HUGETLB_PAGES, MAX_NODE,
+    Advice, MapKind, Op, HUGETLB_SIZES_KB, MAX_DELAY_US, MAX_GEM_SIZE, MAX_HUGETLB_PAGES, MAX_NODE,
     MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, MAX_THREADS, PAGE_SIZE,
 };
 
@@ -36,6 +36,9 @@ pub struct ObjState {
     pub fixed_size: Option<u64>,
     /// The program's tmpfs mount the file lives on (`tmpfs … on=NAME`).
     pub mount: Option<String>,
+    /// Its size in bytes as the program sets it (creation, `ftruncate`, a `write` past the
+    /// end), for the shared-object rule: a shared object's writes stay below it.
+    pub size: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -50,9 +53,18 @@ pub struct MapState {
 #[derive(Clone, Debug, Default)]
 pub struct SectionScope {
     pub threads: Vec<String>,
-    /// Object, mount or swap device name -> the thread (index) that uses it. A resource
-    /// belongs to one thread per section, so the model stays exact (see `threads`).
+    /// Object, mount or swap device name -> the thread (index) that used it first. Mounts
+    /// and swap devices belong to that thread; an object may be shared (see `exclusive`).
     claims: BTreeMap<String, usize>,
+    /// Objects used by more than one thread of the section (-> a thread other than the
+    /// first user that used it): only `Scope::shared_use` operations may use them.
+    shared: BTreeMap<String, usize>,
+    /// Objects a thread used with an operation that may not be shared (close, ftruncate, …):
+    /// they stay that thread's for the rest of the section.
+    exclusive: BTreeSet<String>,
+    /// Mappings made inside the section -> the thread that made them: their address exists
+    /// only in that thread until the join.
+    new_maps: BTreeMap<String, usize>,
 }
 
 /// A rule an operation broke: the argument at fault (for the column in parse errors) and why.
@@ -129,7 +141,7 @@ impl Scope {
         if let Some(sec) = self.section.as_mut() {
             let me = sec.threads.len().saturating_sub(1);
             for (res, _) in claims {
-                sec.claims.insert(res, me);
+                sec.claims.entry(res).or_insert(me);
             }
         }
         Ok(())
@@ -189,21 +201,110 @@ impl Scope {
             (_, Some(_)) => {}
         }
         let resources = self.resources(op);
-        let sec = self.section.as_ref().map(|s| (s.threads.len() - 1, s));
-        if let Some((me, sec)) = sec {
-            for (res, arg) in &resources {
-                if let Some(&owner) = sec.claims.get(res).filter(|t| **t != me) {
+        let sharing = self.shared_use(op);
+        let Some(sec) = self.section.as_mut() else {
+            return Ok(resources);
+        };
+        let me = sec.threads.len() - 1;
+        if let Some(map) = op.used_name().filter(|m| self.maps.contains_key(*m)) {
+            if let Some(&maker) = sec.new_maps.get(map).filter(|t| **t != me) {
+                return Err(err(
+                    "map",
+                    format!(
+                        "`{map}` was mapped by thread `{}` in this section: its address exists only in that thread until the join",
+                        sec.threads[maker]
+                    ),
+                ));
+            }
+        }
+        for (res, arg) in &resources {
+            let Some(&owner) = sec.claims.get(res) else {
+                continue;
+            };
+            let other = match sec.shared.get(res) {
+                _ if owner != me => Some(owner),
+                Some(&t) => Some(t),
+                None => None,
+            };
+            if !self.objects.contains_key(res) {
+                if owner != me {
                     return Err(err(
                         arg,
                         format!(
-                            "`{res}` is used by thread `{}` of this section: threads may not share an object, mount or swap device",
+                            "`{res}` is used by thread `{}` of this section: threads may not share a mount or swap device",
                             sec.threads[owner]
                         ),
                     ));
                 }
+                continue;
+            }
+            let Some(other) = other else {
+                continue;
+            };
+            if sec.exclusive.contains(res) {
+                return Err(err(
+                    arg,
+                    format!(
+                        "`{res}` is used by thread `{}` of this section with an operation that may not share it (close, unlink, munmap, ftruncate, punch, …): it stays that thread's until the join",
+                        sec.threads[owner]
+                    ),
+                ));
+            }
+            if let Err(why) = &sharing {
+                return Err(err(
+                    arg,
+                    format!(
+                        "`{res}` is shared with thread `{}` of this section: {why}",
+                        sec.threads[other]
+                    ),
+                ));
             }
         }
+        for (res, _) in &resources {
+            if !self.objects.contains_key(res) {
+                continue;
+            }
+            if sec.claims.get(res).is_some_and(|t| *t != me) {
+                sec.shared.entry(res.clone()).or_insert(me);
+            }
+            if sharing.is_err() {
+                sec.exclusive.insert(res.clone());
+            }
+        }
+        if let Op::Mmap { map, .. } = op {
+            sec.new_maps.insert(map.clone(), me);
+        }
         Ok(resources)
+    }
+
+    /// Whether `op` may use an object another thread of the section also uses, and if not,
+    /// why: the operations whose every outcome the shared-object model (`oracle::shared`)
+    /// can state whatever the interleaving. They leave the object's size and life alone.
+    fn shared_use(&self, op: &Op) -> Result<(), &'static str> {
+        let map_kind = |m: &str| self.maps.get(m).map(|s| s.kind);
+        match op {
+            Op::Check { .. } | Op::Mmap { .. } => Ok(()),
+            Op::Write { obj, off, len, .. } => match self.objects.get(obj) {
+                Some(o) if off + len <= o.size => Ok(()),
+                _ => Err("a write past end-of-file grows the file, and a thread sharing it would see end-of-file move under its reads and touches (a touch past it faults)"),
+            },
+            Op::Touch { map, .. } if map_kind(map) == Some(MapKind::Private) => {
+                Err("a private mapping copies a page at its first write, at a moment another thread's writes race with")
+            }
+            Op::Touch { .. } => Ok(()),
+            Op::Madvise { map, advice, .. } => match (map_kind(map), advice) {
+                (Some(MapKind::Private), _) => Err("a private mapping's copied pages are not modelled when shared"),
+                (_, Advice::Pageout | Advice::Cold | Advice::Willneed) => Ok(()),
+                _ => Err("only madvise pageout, cold and willneed (which move pages without changing a byte) may share an object"),
+            },
+            Op::Close { .. } | Op::Unlink { .. } | Op::Munmap { .. } | Op::Umount { .. } => {
+                Err("closing, unlinking, unmapping or unmounting it ends a descriptor or range another thread may be using (a closed descriptor's number can be handed to another object before the racing write uses it)")
+            }
+            Op::Ftruncate { .. } | Op::Punch { .. } => {
+                Err("resizing or punching it moves end-of-file or drops pages under another thread's reads and touches (a touch past end-of-file faults)")
+            }
+            _ => Err("only write (below end-of-file), check, mmap, touch of a shared or gem mapping and madvise pageout/cold/willneed may share an object"),
+        }
     }
 
     /// What `op` touches, for the one-thread-per-resource rule: objects (a mapping counts
@@ -322,12 +423,16 @@ impl Scope {
                     unlinked: false,
                     fixed_size,
                     mount,
+                    size: fixed_size.unwrap_or(*size),
                 };
                 self.objects.insert(obj.clone(), state);
             }
             Op::Ftruncate { obj, size } => {
                 self.not_gem(obj, "resized")?;
                 check_size(*size)?;
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.size = *size;
+                }
             }
             Op::Punch { obj, off, len } => {
                 self.not_gem(obj, "hole-punched")?;
@@ -354,10 +459,17 @@ impl Scope {
             }
             Op::Write { obj, off, len, .. }
             | Op::Check { obj, off, len }
-            | Op::Corrupt { obj, off, len, .. } => match self.open_obj(obj)?.fixed_size {
-                Some(size) => check_range(*off, *len, size, "the GEM object's size")?,
-                None => check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?,
-            },
+            | Op::Corrupt { obj, off, len, .. } => {
+                match self.open_obj(obj)?.fixed_size {
+                    Some(size) => check_range(*off, *len, size, "the GEM object's size")?,
+                    None => check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?,
+                }
+                if let (Op::Write { .. } | Op::Corrupt { .. }, Some(o)) =
+                    (op, self.objects.get_mut(obj))
+                {
+                    o.size = o.size.max(off + len);
+                }
+            }
             Op::Mmap {
                 map,
                 obj,
