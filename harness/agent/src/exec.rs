@@ -5,7 +5,8 @@
 //!
 //! A threaded section (`threads` … `join`) runs in [`section`]: one OS thread per `thread`
 //! block, started together at a barrier, each with the descriptors and mappings its block
-//! uses moved into its own [`State`].
+//! uses moved into its own [`State`] (an object several blocks share: a duplicate descriptor
+//! and a copy of the mapping for each further block).
 
 mod section;
 
@@ -64,7 +65,10 @@ impl Mapping {
 }
 
 // SAFETY: a mapping is an address range of this process; the `State` owning it moves to the
-// one thread that uses it during a section (and back after the join), never shared.
+// thread that uses it during a section (and back after the join). An object the threads of a
+// section share has a copy of its mapping in each of their states: the range stays mapped
+// until the join (the scope rules refuse munmap of a shared object), and the threads only
+// copy bytes in and out of it, as with any MAP_SHARED memory another process writes.
 unsafe impl Send for Mapping {}
 
 /// Everything the child needs to run a program.
@@ -715,8 +719,8 @@ fn touch(
         (TouchPlan::Skip, _) => (OpResult::Skipped, None),
         (TouchPlan::Read { expected }, _) => {
             let mut actual = vec![0u8; expected.len()];
-            // SAFETY: see above; volatile-free copy is fine, the kernel cannot change the
-            // bytes under us in ways the model does not predict within one operation.
+            // SAFETY: see above; the bytes are plain data (any value is a valid u8). Another
+            // thread sharing the object may write them meanwhile: the model allows that.
             unsafe { std::ptr::copy_nonoverlapping(base, actual.as_mut_ptr(), actual.len()) };
             (OpResult::Ok, Some(allowed(expected).compare(off, &actual)))
         }

@@ -160,8 +160,10 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
     let mut model = Model::new(facts.swap_on.clone());
     let mut zone_tracker = ZoneTracker::new();
     // In program order: a threaded section's records arrive interleaved. (Threads of a
-    // section share no object, mount or swap device, so each lane's order is all the
-    // model needs; program order keeps that.)
+    // section share no mount or swap device, and an object only for operations whose result
+    // does not depend on the order (scope/section.rs), so each lane's order is all the
+    // model needs for results; program order keeps that. A shared object's bytes are judged
+    // in the guest, `oracle::shared`.)
     let mut records: Vec<&OpRecord> = facts.records.iter().collect();
     records.sort_by_key(|r| r.index);
     for rec in records {
