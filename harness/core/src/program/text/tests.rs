@@ -261,6 +261,13 @@ fn delays_print_in_the_largest_exact_unit() {
 }
 
 #[test]
+fn threads_may_share_an_object_for_writes_reads_touches_and_pageout() {
+    let text = "memfd m0 size=8K\nmmap v0 m0 off=0 len=8K shared\nthreads\nthread a\n  write m0 off=0 len=8K seed=1\n  check m0 off=0 len=8K\nthread b\n  touch v0 off=0 len=4K write seed=2\n  madvise v0 off=0 len=8K pageout\n  mmap v1 m0 off=0 len=8K shared\n  touch v1 off=0 len=8K read\nthread c\n  check m0 off=4K len=4K\n  write m0 off=100 len=1 seed=3\njoin\nclose m0\n";
+    let p = parse(text).expect("a shared object parses");
+    assert_eq!(print(&p).lines().count(), text.lines().count());
+}
+
+#[test]
 fn malformed_sections_are_reported_with_line_and_column() {
     let cases: &[(&str, usize, usize, &str)] = &[
         ("threads\nthreads\n", 2, 1, "do not nest"),
@@ -275,7 +282,37 @@ fn malformed_sections_are_reported_with_line_and_column() {
             "memfd m0 size=4K\nthreads\nthread a\n  write m0 off=0 len=4K seed=1\nthread b\n  close m0\njoin\n",
             6,
             9,
-            "used by thread `a`",
+            "`m0` is shared with thread `a` of this section: closing",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  write m0 off=0 len=8K seed=1\nthread b\n  check m0 off=0 len=4K\njoin\n",
+            6,
+            9,
+            "`m0` is used by thread `a` of this section with an operation that may not share it",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  check m0 off=0 len=4K\nthread b\n  write m0 off=0 len=8K seed=1\njoin\n",
+            6,
+            9,
+            "a write past end-of-file grows the file",
+        ),
+        (
+            "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K private\nthreads\nthread a\n  write m0 off=0 len=4K seed=1\nthread b\n  touch v0 off=0 len=1 write seed=2\njoin\n",
+            7,
+            9,
+            "a private mapping copies a page",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  mmap v0 m0 off=0 len=4K shared\nthread b\n  touch v0 off=0 len=1 read\njoin\n",
+            6,
+            9,
+            "was mapped by thread `a` in this section",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  check m0 off=0 len=4K\nthread b\n  punch m0 off=0 len=4K\njoin\n",
+            6,
+            9,
+            "resizing or punching it",
         ),
         (
             "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K shared\nthreads\nthread a\n  close m0\nthread b\n  munmap v0\njoin\n",
