@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shmemfuzz::context::Context;
 use shmemfuzz::fuzzing::build::build_target;
 use shmemfuzz::fuzzing::campaign::{self, CampaignOptions, CampaignStatus};
+use shmemfuzz::fuzzing::history::History;
 
 use super::progress::{prepare_events, spinner};
 
@@ -151,6 +152,29 @@ fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
         s.replaced_pages
     );
     println!("corpus: {} inputs in {}", s.corpus, opts.corpus.display());
+    // Per worker, from the history every incarnation appended (stats/w<worker>-<n>.jsonl).
+    let history = History::load(&opts.out.join("stats"));
+    for (w, points) in &history.workers {
+        let Some(p) = points.last() else { continue };
+        println!(
+            "worker {w}: {} incarnation(s), {} executions, {} mm functions, {} replaced pages, \
+             {} finding(s), {} harness failure(s), {} boots, {} restores",
+            history.incarnations.get(w).copied().unwrap_or(0),
+            p.runs,
+            p.functions,
+            p.replaced_pages,
+            p.findings,
+            p.harness_failures,
+            p.boots,
+            p.restores
+        );
+    }
+    if history.skipped > 0 {
+        println!(
+            "history: {} unreadable line(s) skipped (a worker killed mid-write)",
+            history.skipped
+        );
+    }
     for a in &s.abandoned {
         println!("harness failure (not a finding): {a}");
     }

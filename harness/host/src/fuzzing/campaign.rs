@@ -10,7 +10,9 @@
 //! into `<out>/bundles/<signature>` by the targets themselves.
 //!
 //! Layout of `<out>`: `bundles/` (one per signature), `crashes/` (libFuzzer's artifacts,
-//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json`.
+//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json` (totals)
+//! and `stats/w<worker>-<n>.jsonl` (the history, [`super::history`]), `stats/campaign.json`
+//! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -53,6 +55,20 @@ pub struct CampaignOptions {
     pub topology: Option<String>,
     /// vCPUs of each worker's guest.
     pub smp: u32,
+}
+
+/// What `stats/campaign.json` says about the campaign (for the report).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CampaignMeta {
+    /// Wall clock at the start (ms since the epoch).
+    pub start_ms: u64,
+    /// The kernel as given (`None`: the catalog's default).
+    pub kernel: Option<String>,
+    pub append: Vec<String>,
+    pub jobs: u32,
+    pub duration_s: u64,
+    pub corpus: PathBuf,
 }
 
 /// Why a campaign could not run.
@@ -169,6 +185,25 @@ pub fn run(
         std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
     }
     std::fs::create_dir_all(&opts.corpus).map_err(io("creating", &opts.corpus))?;
+    let stats_dir = opts.out.join("stats");
+    for entry in std::fs::read_dir(&stats_dir).map_err(io("reading", &stats_dir))? {
+        let path = entry.map_err(io("reading", &stats_dir))?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+    }
+    let meta = CampaignMeta {
+        start_ms: super::history::now_ms(),
+        kernel: opts.kernel.clone(),
+        append: opts.append.clone(),
+        jobs: opts.jobs,
+        duration_s: opts.duration.as_secs(),
+        corpus: opts.corpus.clone(),
+    };
+    let meta_path = stats_dir.join("campaign.json");
+    let text = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other);
+    text.and_then(|t| std::fs::write(&meta_path, t))
+        .map_err(io("writing", &meta_path))?;
     // The workers' VM directories (swap images, initramfs) live here, owned by the campaign:
     // a worker ends by a signal and never removes its own, so the campaign removes them all
     // when it returns. (Same prefix length as the target's own `shmemfuzz-fuzz-`: socket
@@ -288,6 +323,7 @@ fn spawn(
         // The first input boots the VM: not a slow input worth saving.
         .arg("-report_slow_units=100000")
         .env("SHMEMFUZZ_STATS", w.stats_path(&opts.out, w.incarnation))
+        .env("SHMEMFUZZ_CORPUS", &opts.corpus)
         .env("SHMEMFUZZ_BUNDLES", opts.out.join("bundles"))
         .env("SHMEMFUZZ_APPEND", opts.append.join(" "))
         .env("SHMEMFUZZ_WORKDIR", &workdir)

@@ -75,3 +75,31 @@ echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"
         .is_some_and(|b| b.ends_with("zone_memfd_touch_Normal")));
     assert_eq!(status.execs, 7);
 }
+
+#[test]
+fn a_campaign_starts_a_fresh_history_and_tells_workers_the_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("out/stats/w0-0.jsonl");
+    std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&stale, "{\"t_ms\": 1, \"runs\": 1000}\n").expect("write");
+    let bin = script(
+        dir.path(),
+        r#"n=$(ls "$SHMEMFUZZ_CORPUS" | wc -l)
+echo "{\"t_ms\": 5, \"runs\": 7, \"corpus\": $n, \"new_findings\": [\"zone:x\"]}" >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 7, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    let opts = options(dir.path(), bin, true);
+    std::fs::create_dir_all(&opts.corpus).expect("mkdir");
+    std::fs::write(opts.corpus.join("a"), "x").expect("write");
+    run(&opts, &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    assert_eq!(h.total.len(), 1, "the stale history is gone: {h:?}");
+    assert_eq!((h.total[0].runs, h.total[0].corpus), (7, 1));
+    assert_eq!(h.findings["zone:x"].hits, 1);
+    let meta: CampaignMeta = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/stats/campaign.json")).expect("meta"),
+    )
+    .expect("parses");
+    assert_eq!(meta.jobs, 1);
+    assert!(meta.start_ms > 0);
+}
