@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
+use super::history::{HistoryWriter, Incarnation};
 use super::stats::WorkerStats;
 use crate::bundle::dir_name;
 
@@ -234,8 +235,14 @@ pub fn run(
                     continue;
                 };
                 w.child = None;
-                let stats = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation));
+                let stats_path = w.stats_path(&opts.out, w.incarnation);
+                let stats = WorkerStats::read(&stats_path);
+                if let Some(st) = &stats {
+                    close_history(&stats_path, st, &opts.corpus);
+                }
                 let found = stats.as_ref().is_some_and(|s| !s.findings.is_empty());
+                // Not one more incarnation once a finding ends the campaign.
+                stopping |= found && opts.stop_on_finding;
                 w.done.extend(stats);
                 // A worker that ends early without a finding — its harness gave up (status
                 // 2), or libFuzzer stopped it (its own timeout, memory limit) — failed; a
@@ -397,6 +404,22 @@ fn collect(
     }
     s.functions = functions.len();
     s
+}
+
+/// Appends the incarnation's final totals to its history when they are newer than its last
+/// line (a worker stopped by a signal writes its totals more often than its history).
+fn close_history(stats_path: &Path, st: &WorkerStats, corpus: &Path) {
+    let path = stats_path.with_extension("jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let last = Incarnation::parse(0, 0, &text)
+        .samples
+        .last()
+        .map(|s| (s.t_ms, s.runs));
+    if last.is_some_and(|(t, runs)| t >= st.updated_ms || runs >= st.runs) {
+        return;
+    }
+    let count = || Some(std::fs::read_dir(corpus).ok()?.count() as u64);
+    let _ = HistoryWriter::beside(stats_path).record(st, count, st.updated_ms, true);
 }
 
 /// `start` as milliseconds since the epoch.

@@ -103,3 +103,19 @@ echo '{"runs": 7, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
     assert_eq!(meta.jobs, 1);
     assert!(meta.start_ms > 0);
 }
+
+#[test]
+fn a_worker_ended_before_its_last_history_line_gets_its_totals_appended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"echo '{"t_ms": 5, "runs": 3}' >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 9, "functions": ["f"], "updated_ms": 9000, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    run(&options(dir.path(), bin, true), &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    let runs: Vec<u64> = h.total.iter().map(|p| p.runs).collect();
+    assert_eq!(runs, [3, 9]);
+    assert_eq!(h.functions.len(), 1);
+    assert_eq!(h.findings["zone:x"].hits, 1);
+}
