@@ -38,6 +38,7 @@ pub mod kbuild;
 pub mod kernel;
 pub mod known;
 pub mod modbuild;
+pub mod report;
 pub mod reproduce;
 pub mod runner;
 pub mod session;

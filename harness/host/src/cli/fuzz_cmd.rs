@@ -14,6 +14,9 @@ use shmemfuzz::fuzzing::history::History;
 
 use super::progress::{prepare_events, spinner};
 
+/// How often the campaign's report.html is rewritten.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
     /// Kernel: a catalog id, `src-6.1`, `src-6.1-kasan` or a `tree-…` id (default: the
@@ -36,7 +39,8 @@ pub struct FuzzArgs {
     /// More corpus directories to read at start, never written (repeatable).
     #[arg(long)]
     seeds: Vec<PathBuf>,
-    /// Where findings (bundles, crash files), logs and stats go (default: fuzz/findings).
+    /// Where findings (bundles, crash files), logs, stats and report.html go (default:
+    /// fuzz/findings).
     #[arg(long)]
     out: Option<PathBuf>,
     /// End at the first finding.
@@ -115,12 +119,24 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    // report.html in the output directory, rewritten every minute and at the end.
+    let mut reported = Duration::ZERO;
     let status = campaign::run(&opts, &mut |s| {
         bar.set_position(s.elapsed.as_secs());
         bar.set_message(s.line());
+        if s.elapsed >= reported + REPORT_EVERY {
+            reported = s.elapsed;
+            if let Err(e) = shmemfuzz::report::write(&opts.out) {
+                bar.println(format!("report: {e}"));
+            }
+        }
     })
     .context("running the campaign")?;
     bar.finish_and_clear();
+    match shmemfuzz::report::write(&opts.out) {
+        Ok(page) => println!("report: {}", page.display()),
+        Err(e) => eprintln!("report: {e}"),
+    }
     print_summary(&status, &opts);
     Ok(if !status.findings.is_empty() {
         ExitCode::from(1)
