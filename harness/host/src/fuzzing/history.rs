@@ -329,7 +329,14 @@ fn series(incs: &[&Incarnation]) -> Vec<Point> {
             from += 1;
         }
         let dt = points[k].t_ms - points[from].t_ms;
-        if dt > 0 {
+        // Over a few seconds a rate says more about sampling than about the workers.
+        if dt < MIN_EVERY_MS * 2 {
+            points[k].execs_per_sec = if k > 0 {
+                points[k - 1].execs_per_sec
+            } else {
+                0.0
+            };
+        } else {
             points[k].execs_per_sec =
                 points[k].runs.saturating_sub(points[from].runs) as f64 * 1000.0 / dt as f64;
         }
