@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::html::{self, esc, pre, row, table};
+use super::html::{self, esc, pre};
 use super::FindingRow;
 
 /// Lines of the console shown before and after the report's first line.
@@ -22,6 +22,8 @@ const MARKERS: [&str; 8] = [
     "Call Trace",
     "UBSAN:",
 ];
+/// The agent's line at the end of each run.
+const RUN_END: &str = "shmemfuzz-agent: end of run";
 /// Bisection results a bundle may hold (what `shmemfuzz bisect` users keep beside it).
 const BISECT_FILES: [&str; 4] = ["bisect.txt", "bisect.json", "bisect.log", "bisect.md"];
 
@@ -109,7 +111,7 @@ pub fn page(f: &FindingRow) -> String {
                 if marked {
                     "the kernel's report:"
                 } else {
-                    "no kernel report on the console; its last"
+                    "no kernel report on the console; the recorded run's"
                 },
                 from + 1,
                 from + lines.len(),
@@ -139,6 +141,29 @@ fn read(dir: &Path, file: &str) -> Option<String> {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// Pages per line of an object's page states.
+const PAGES_PER_LINE: usize = 64;
+
+/// An object's page strings (states, zones, pinned, orders) in lines of
+/// [`PAGES_PER_LINE`] pages, each block headed by its page range.
+fn page_lines(p: &serde_json::Value, text: &dyn Fn(&serde_json::Value) -> String) -> String {
+    let rows: Vec<(&str, Vec<char>)> = ["states", "zones", "pinned", "orders"]
+        .into_iter()
+        .map(|k| (k, text(&p[k]).chars().collect()))
+        .collect();
+    let pages = rows.iter().map(|(_, c)| c.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for from in (0..pages).step_by(PAGES_PER_LINE) {
+        let to = (from + PAGES_PER_LINE).min(pages);
+        let _ = writeln!(out, "pages {from}-{}", to - 1);
+        for (name, chars) in &rows {
+            let part: String = chars.iter().skip(from).take(to - from).collect();
+            let _ = writeln!(out, "  {name:<7}{part}");
+        }
+    }
+    out
+}
+
 /// The lines around the first kernel report (first line index, lines, whether one was
 /// found); without one, the console's last lines.
 pub fn excerpt(console: &str) -> (usize, Vec<&str>, bool) {
@@ -153,7 +178,16 @@ pub fn excerpt(console: &str) -> (usize, Vec<&str>, bool) {
             (from, lines[from..to].to_vec(), true)
         }
         None => {
-            let from = lines.len().saturating_sub(BEFORE + AFTER);
+            // The recorded run's own lines: after the previous run's end (the console holds
+            // every run of the worker's VM), at most the last BEFORE + AFTER.
+            let ends: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].contains(RUN_END))
+                .collect();
+            let run_start = match ends.as_slice() {
+                [.., before, _] => before + 1,
+                _ => 0,
+            };
+            let from = lines.len().saturating_sub(BEFORE + AFTER).max(run_start);
             (from, lines[from..].to_vec(), false)
         }
     }
@@ -201,28 +235,39 @@ fn trace_section(bundle: &Path) -> String {
         b.push_str(&html::absent("observed pages for this operation"));
         return b;
     }
-    let mono = |v: &serde_json::Value| format!("<span class=\"mono\">{}</span>", esc(&text(v)));
-    let rows: String = pages
-        .iter()
-        .map(|p| {
-            row(&[
-                mono(&p["obj"]),
-                mono(&p["states"]),
-                mono(&p["zones"]),
-                mono(&p["pinned"]),
-                mono(&p["orders"]),
-            ])
-        })
-        .collect();
-    b.push_str(&table(
-        &[
-            "object",
-            "states (A absent, R resident, S swapped)",
-            "zones (d DMA, D DMA32, N Normal)",
-            "pinned",
-            "folio orders",
-        ],
-        &rows,
-    ));
+    b.push_str(
+        "<p>One character per page, 64 to a line: states <b>A</b> absent, <b>R</b> resident, \
+         <b>S</b> swapped; zones <b>d</b> DMA, <b>D</b> DMA32, <b>N</b> Normal, <b>-</b> not \
+         resident; pinned <b>P</b>; folio orders.</p>",
+    );
+    for p in &pages {
+        let _ = write!(b, "<h3 class=\"mono\">{}</h3>", esc(&text(&p["obj"])));
+        b.push_str(&pre(&page_lines(p, &text)));
+    }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_kernel_report_the_excerpt_is_the_last_run() {
+        let console =
+            "boot\nold run\n[ 1.0] shmemfuzz-agent: end of run 1\nSoft offlining pfn 0x1\n\
+                       [ 2.0] shmemfuzz-agent: end of run 2\n";
+        let (from, lines, marked) = excerpt(console);
+        assert!(!marked);
+        assert_eq!(from, 3);
+        assert_eq!(
+            lines,
+            [
+                "Soft offlining pfn 0x1",
+                "[ 2.0] shmemfuzz-agent: end of run 2"
+            ]
+        );
+        let (from, lines, marked) = excerpt("a\nb\nBUG: x\nc\n");
+        assert!(marked);
+        assert_eq!((from, lines.len()), (0, 4));
+    }
 }

@@ -114,7 +114,10 @@ fn the_report_plots_every_series_and_links_each_finding() {
     assert!(page.contains("memfd m0 &lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(page.contains("BUG: unable to handle &lt;page&gt;"));
     assert!(page.contains("lines 86–102 of console.log"), "{page}");
-    assert!(page.contains("RRSA") && page.contains("operation 1"));
+    assert!(
+        page.contains("  states RRSA\n  zones  DN--") && page.contains("operation 1"),
+        "{page}"
+    );
     assert!(page.contains("{&quot;Err&quot;:12}"));
     assert!(page.contains("a minimized bundle (shmemfuzz minimize): not present"));
     assert!(page.contains("repro.c (shmemfuzz export-c): not present"));
