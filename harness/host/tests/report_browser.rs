@@ -171,7 +171,7 @@ fn the_report_renders_in_headless_chromium() {
         &profile,
         &[
             format!("--screenshot={}", shot.display()),
-            "--window-size=1300,2600".into(),
+            "--window-size=1400,2600".into(),
         ],
     );
     assert_eq!(console_errors(&loaded.log), Vec::<&str>::new());
