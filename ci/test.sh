@@ -3,7 +3,8 @@
 #   1. format and lints;
 #   2. unit, golden-file and CLI tests (no VM);
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
-#   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh);
+#   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh) and its
+#      report opened in headless Chromium, beside a fixture campaign's;
 #   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
 #      from source) and the planted swapoff/eviction race, 200 repetitions per kernel, then
 #      the race target's campaign figures (ci/race-campaign.sh: hours).
@@ -14,7 +15,8 @@ start=$(date +%s)
 step() { echo; echo "=== $* ($(( $(date +%s) - start )) s)"; }
 
 step setup
-ci/setup.sh
+# chromium for the report's browser test: it installs in ~20 s, so it is in the default suite.
+ci/setup.sh browser
 
 step "format and lints"
 cargo fmt --all --check
@@ -36,6 +38,10 @@ cargo test -p shmemfuzz --locked --test kbuild --test export_c -- --ignored --te
 
 step "fuzz smoke: the main job for 60 s on Debian 6.1 (builds the fuzz target, ~3 min fresh)"
 ci/fuzz-smoke.sh 60s
+
+step "the campaign report in headless Chromium: a fixture campaign, then the smoke campaign's (plots drawn, no console errors)"
+cargo test -p shmemfuzz --locked --test report_browser -- --ignored --nocapture
+SHMEMFUZZ_REPORT_DIR="$PWD/fuzz/findings-smoke" cargo test -p shmemfuzz --locked --test report_browser -- --ignored --nocapture
 
 step "bisection over a synthetic git history and Debian versions (~11 min fresh; 2–6 min cached)"
 cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1

@@ -42,6 +42,7 @@ pub mod kernel;
 pub mod known;
 pub mod modbuild;
 pub mod outfile;
+pub mod report;
 pub mod reproduce;
 pub mod runner;
 pub mod session;

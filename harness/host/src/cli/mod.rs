@@ -1,6 +1,6 @@
 //! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch|build` ([`kernel_cmd`]), `run`
 //! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bisect` ([`bisect_cmd`]),
-//! `bench`. Progress goes
+//! `bench`, `report` ([`report_cmd`]). Progress goes
 //! to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
@@ -14,6 +14,7 @@ mod minimize_cmd;
 mod progress;
 mod repeat_out;
 mod replay_cmd;
+mod report_cmd;
 mod repro_cmd;
 mod run_cmd;
 
@@ -62,6 +63,9 @@ enum Command {
     },
     /// Find the first bad git commit or Debian kernel version for a reproducer bundle.
     Bisect(bisect_cmd::BisectArgs),
+    /// Write a campaign's report: DIR/report.html (plots over time, findings) and a page
+    /// per finding under DIR/report/; static HTML, no external assets.
+    Report(report_cmd::ReportArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -204,6 +208,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => kernel_cmd::build(args),
         Command::Fuzz(args) => fuzz_cmd::fuzz(args),
         Command::Bisect(args) => bisect_cmd::bisect(args),
+        Command::Report(args) => report_cmd::report(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Minimize(args) => minimize_cmd::minimize(args),

@@ -10,7 +10,9 @@
 //! into `<out>/bundles/<signature>` by the targets themselves.
 //!
 //! Layout of `<out>`: `bundles/` (one per signature), `crashes/` (libFuzzer's artifacts,
-//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json`.
+//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json` (totals)
+//! and `stats/w<worker>-<n>.jsonl` (the history, [`super::history`]), `stats/campaign.json`
+//! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
+use super::history::{HistoryWriter, Incarnation};
 use super::stats::WorkerStats;
 use crate::bundle::dir_name;
 
@@ -53,6 +56,20 @@ pub struct CampaignOptions {
     pub topology: Option<String>,
     /// vCPUs of each worker's guest.
     pub smp: u32,
+}
+
+/// What `stats/campaign.json` says about the campaign (for the report).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CampaignMeta {
+    /// Wall clock at the start (ms since the epoch).
+    pub start_ms: u64,
+    /// The kernel as given (`None`: the catalog's default).
+    pub kernel: Option<String>,
+    pub append: Vec<String>,
+    pub jobs: u32,
+    pub duration_s: u64,
+    pub corpus: PathBuf,
 }
 
 /// Why a campaign could not run.
@@ -169,6 +186,25 @@ pub fn run(
         std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
     }
     std::fs::create_dir_all(&opts.corpus).map_err(io("creating", &opts.corpus))?;
+    let stats_dir = opts.out.join("stats");
+    for entry in std::fs::read_dir(&stats_dir).map_err(io("reading", &stats_dir))? {
+        let path = entry.map_err(io("reading", &stats_dir))?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+    }
+    let meta = CampaignMeta {
+        start_ms: super::history::now_ms(),
+        kernel: opts.kernel.clone(),
+        append: opts.append.clone(),
+        jobs: opts.jobs,
+        duration_s: opts.duration.as_secs(),
+        corpus: opts.corpus.clone(),
+    };
+    let meta_path = stats_dir.join("campaign.json");
+    let text = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other);
+    text.and_then(|t| std::fs::write(&meta_path, t))
+        .map_err(io("writing", &meta_path))?;
     // The workers' VM directories (swap images, initramfs) live here, owned by the campaign:
     // a worker ends by a signal and never removes its own, so the campaign removes them all
     // when it returns. (Same prefix length as the target's own `shmemfuzz-fuzz-`: socket
@@ -199,8 +235,14 @@ pub fn run(
                     continue;
                 };
                 w.child = None;
-                let stats = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation));
+                let stats_path = w.stats_path(&opts.out, w.incarnation);
+                let stats = WorkerStats::read(&stats_path);
+                if let Some(st) = &stats {
+                    close_history(&stats_path, st, &opts.corpus);
+                }
                 let found = stats.as_ref().is_some_and(|s| !s.findings.is_empty());
+                // Not one more incarnation once a finding ends the campaign.
+                stopping |= found && opts.stop_on_finding;
                 w.done.extend(stats);
                 // A worker that ends early without a finding — its harness gave up (status
                 // 2), or libFuzzer stopped it (its own timeout, memory limit) — failed; a
@@ -288,6 +330,7 @@ fn spawn(
         // The first input boots the VM: not a slow input worth saving.
         .arg("-report_slow_units=100000")
         .env("SHMEMFUZZ_STATS", w.stats_path(&opts.out, w.incarnation))
+        .env("SHMEMFUZZ_CORPUS", &opts.corpus)
         .env("SHMEMFUZZ_BUNDLES", opts.out.join("bundles"))
         .env("SHMEMFUZZ_APPEND", opts.append.join(" "))
         .env("SHMEMFUZZ_WORKDIR", &workdir)
@@ -361,6 +404,22 @@ fn collect(
     }
     s.functions = functions.len();
     s
+}
+
+/// Appends the incarnation's final totals to its history when they are newer than its last
+/// line (a worker stopped by a signal writes its totals more often than its history).
+fn close_history(stats_path: &Path, st: &WorkerStats, corpus: &Path) {
+    let path = stats_path.with_extension("jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let last = Incarnation::parse(0, 0, &text)
+        .samples
+        .last()
+        .map(|s| (s.t_ms, s.runs));
+    if last.is_some_and(|(t, runs)| t >= st.updated_ms || runs >= st.runs) {
+        return;
+    }
+    let count = || Some(std::fs::read_dir(corpus).ok()?.count() as u64);
+    let _ = HistoryWriter::beside(stats_path).record(st, count, st.updated_ms, true);
 }
 
 /// `start` as milliseconds since the epoch.

@@ -7,7 +7,8 @@
 //! |---|---|---|
 //! | `SHMEMFUZZ_KERNEL` | catalog id, `src-6.1`, … | the catalog's default |
 //! | `SHMEMFUZZ_APPEND` | extra kernel arguments, space-separated | none |
-//! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] | not written |
+//! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] (and its history, `.jsonl` beside it: [`super::history`]) | not written |
+//! | `SHMEMFUZZ_CORPUS` | the corpus directory whose size the history records | not recorded |
 //! | `SHMEMFUZZ_BUNDLES` | where each new finding's bundle goes (`<dir>/<signature>`) | not written |
 //! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory |
 //! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::known`]): counted, not failed on | none |
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use shmemfuzz_core::program::Program;
 
+use super::history::{now_ms, HistoryWriter};
 use super::stats::WorkerStats;
 use crate::bundle::{dir_name, Bundle, HitCount};
 use crate::context::{Context, ContextError};
@@ -40,6 +42,7 @@ pub struct Env {
     pub kernel: Option<String>,
     pub append: Vec<String>,
     pub stats: Option<PathBuf>,
+    pub corpus: Option<PathBuf>,
     pub bundles: Option<PathBuf>,
     pub workdir: Option<PathBuf>,
     pub known: Option<PathBuf>,
@@ -56,6 +59,7 @@ impl Env {
                 .map(|a| a.split_whitespace().map(String::from).collect())
                 .unwrap_or_default(),
             stats: var("SHMEMFUZZ_STATS").map(PathBuf::from),
+            corpus: var("SHMEMFUZZ_CORPUS").map(PathBuf::from),
             bundles: var("SHMEMFUZZ_BUNDLES").map(PathBuf::from),
             workdir: var("SHMEMFUZZ_WORKDIR").map(PathBuf::from),
             known: var("SHMEMFUZZ_KNOWN").map(PathBuf::from),
@@ -108,6 +112,7 @@ pub struct FuzzTarget {
     kernel_id: String,
     _tempdir: Option<tempfile::TempDir>,
     stats_written: Option<Instant>,
+    history: Option<HistoryWriter>,
     failures_in_a_row: u32,
     known: KnownFindings,
 }
@@ -162,6 +167,7 @@ impl FuzzTarget {
                 kernel: kernel_id.clone(),
                 ..WorkerStats::default()
             },
+            history: env.stats.as_deref().map(HistoryWriter::beside),
             env,
             kernel_id,
             _tempdir: tempdir,
@@ -290,6 +296,11 @@ impl FuzzTarget {
             // Stats are for progress lines: a failed write must not stop the fuzzer.
             let _ = self.stats.write(&path);
             self.stats_written = Some(Instant::now());
+        }
+        if let Some(h) = self.history.as_mut() {
+            let corpus = self.env.corpus.as_deref();
+            let count = || Some(std::fs::read_dir(corpus?).ok()?.count() as u64);
+            let _ = h.record(&self.stats, count, now_ms(), now);
         }
     }
 

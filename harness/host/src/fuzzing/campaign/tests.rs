@@ -89,3 +89,47 @@ fn a_log_or_stats_file_that_is_a_fifo_reads_as_nothing_without_blocking() {
     std::fs::write(&log, long).expect("write");
     assert_eq!(tail(&log, 2), "line 99998\nline 99999");
 }
+
+#[test]
+fn a_campaign_starts_a_fresh_history_and_tells_workers_the_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("out/stats/w0-0.jsonl");
+    std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&stale, "{\"t_ms\": 1, \"runs\": 1000}\n").expect("write");
+    let bin = script(
+        dir.path(),
+        r#"n=$(ls "$SHMEMFUZZ_CORPUS" | wc -l)
+echo "{\"t_ms\": 5, \"runs\": 7, \"corpus\": $n, \"new_findings\": [\"zone:x\"]}" >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 7, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    let opts = options(dir.path(), bin, true);
+    std::fs::create_dir_all(&opts.corpus).expect("mkdir");
+    std::fs::write(opts.corpus.join("a"), "x").expect("write");
+    run(&opts, &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    assert_eq!(h.total.len(), 1, "the stale history is gone: {h:?}");
+    assert_eq!((h.total[0].runs, h.total[0].corpus), (7, 1));
+    assert_eq!(h.findings["zone:x"].hits, 1);
+    let meta: CampaignMeta = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/stats/campaign.json")).expect("meta"),
+    )
+    .expect("parses");
+    assert_eq!(meta.jobs, 1);
+    assert!(meta.start_ms > 0);
+}
+
+#[test]
+fn a_worker_ended_before_its_last_history_line_gets_its_totals_appended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"echo '{"t_ms": 5, "runs": 3}' >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 9, "functions": ["f"], "updated_ms": 9000, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    run(&options(dir.path(), bin, true), &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    let runs: Vec<u64> = h.total.iter().map(|p| p.runs).collect();
+    assert_eq!(runs, [3, 9]);
+    assert_eq!(h.functions.len(), 1);
+    assert_eq!(h.findings["zone:x"].hits, 1);
+}
