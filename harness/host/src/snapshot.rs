@@ -113,57 +113,50 @@ impl Fingerprint {
 
     /// The first difference from `now`, as an error naming it.
     pub fn check(&self, now: &Fingerprint) -> Result<(), SnapshotError> {
-        let mismatch =
-            |what, saved: String, now: String| Err(SnapshotError::Mismatch { what, saved, now });
-        if self.format != now.format {
-            return mismatch(
+        let show = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(name, sha)| format!("{name} ({sha})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let fields: [(&'static str, String, String); 7] = [
+            (
                 "the fingerprint format",
                 self.format.to_string(),
                 now.format.to_string(),
-            );
-        }
-        if self.qemu != now.qemu {
-            return mismatch("QEMU", self.qemu.clone(), now.qemu.clone());
-        }
-        if self.kernel != now.kernel {
-            return mismatch(
+            ),
+            ("QEMU", self.qemu.clone(), now.qemu.clone()),
+            (
                 "the kernel image (sha256)",
                 self.kernel.clone(),
                 now.kernel.clone(),
-            );
-        }
-        if self.agent != now.agent {
-            return mismatch("the agent (sha256)", self.agent.clone(), now.agent.clone());
-        }
-        if self.initramfs != now.initramfs {
-            return mismatch(
+            ),
+            ("the agent (sha256)", self.agent.clone(), now.agent.clone()),
+            (
                 "the initramfs (sha256)",
                 self.initramfs.clone(),
                 now.initramfs.clone(),
-            );
-        }
-        if self.inputs != now.inputs {
-            let show = |v: &[(String, String)]| {
-                v.iter()
-                    .map(|(name, sha)| format!("{name} ({})", &sha[..12.min(sha.len())]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return mismatch(
+            ),
+            (
                 "the modules and executables",
                 show(&self.inputs),
                 show(&now.inputs),
-            );
-        }
-        if self.swap_size != now.swap_size {
-            return mismatch(
+            ),
+            (
                 "the swap size",
                 self.swap_size.to_string(),
                 now.swap_size.to_string(),
-            );
+            ),
+        ];
+        if let Some((what, saved, now)) = fields.into_iter().find(|(_, a, b)| a != b) {
+            return Err(SnapshotError::Mismatch { what, saved, now });
         }
         if let Some((saved, now)) = first_difference(&self.args, &now.args) {
-            return mismatch("a QEMU argument", saved, now);
+            return Err(SnapshotError::Mismatch {
+                what: "a QEMU argument",
+                saved,
+                now,
+            });
         }
         Ok(())
     }
