@@ -5,7 +5,9 @@
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
 #   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh);
 #   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
-#      from source) and the planted swapoff/eviction race, 200 repetitions per kernel.
+#      from source) and the planted swapoff/eviction race, 200 repetitions per kernel;
+#   8. only with SHMEMFUZZ_612=1: linux-source-6.12 built (src-6.12) and its planted
+#      switches checked at boot and through a route to shmem_replace_folio().
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,11 @@ cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1
 if [ "${SHMEMFUZZ_KASAN:-0}" = 1 ]; then
   step "KASAN kernel and the planted swapoff/eviction race (SHMEMFUZZ_KASAN=1; see docs/testing.md)"
   cargo test -p shmemfuzz --locked --test vm_kasan -- --ignored --test-threads 1 --nocapture
+fi
+
+if [ "${SHMEMFUZZ_612:-0}" = 1 ]; then
+  step "src-6.12 and its planted switches (SHMEMFUZZ_612=1; see docs/testing.md)"
+  cargo test -p shmemfuzz --locked --test kbuild_612 -- --ignored --test-threads 1 --nocapture
 fi
 
 step "no QEMU left behind"
