@@ -8,7 +8,10 @@
 //!   `shmem_should_replace_folio()`) is a `zone:memfd:` finding;
 //! - without the switch the same program is clean (the replacement copies the pages into
 //!   DMA32) and the console has no planted line;
-//! - with `shmem.planted_no_pin=1` the console says so (the race itself is the KASAN tier's).
+//! - with `shmem.planted_no_pin=1` the console says so (the race itself is the KASAN tier's);
+//! - with page_owner on (the harness's default) the agent's page_owner read of the misplaced
+//!   page oopses in `print_page_owner()` on 6.12.118: a kernel bug of its own, which the zone
+//!   test steps around with `page_owner=off`.
 //!
 //! Not in the default suite: a second kernel from source (about 25 min on the loaded 2-core
 //! machine). `SHMEMFUZZ_612=1 ci/test.sh` runs this tier; docs/testing.md has its times.
@@ -27,6 +30,10 @@ const NO_PIN: &str = "shmem.planted_no_pin=1";
 const NO_PIN_LINE: &str = "shmem: planted regression: shmem.planted_no_pin=1";
 /// The route that reaches `shmem_replace_folio()` on 6.12 (see the module docs).
 const ROUTE: &str = "dma32-readahead.prog";
+/// Turns off the page_owner record the agent takes of the first misplaced page: on 6.12.118
+/// reading it oopses (`print_page_owner_memcg()` takes a user page's memcg for an objcg; see
+/// the last test), which kills the program before the zone rule can speak.
+const NO_PAGE_OWNER: &str = "page_owner=off";
 
 fn example(name: &str) -> String {
     let p = examples_dir().join(name);
@@ -37,7 +44,10 @@ fn example(name: &str) -> String {
 /// code, output, and the guest's console (kept in `dir`).
 fn run(wd: &Workdir, dir: &str, prog: &str, append: &[&str]) -> (Option<i32>, String, String) {
     let started = Instant::now();
-    let mut args = vec!["run", prog, "--kernel", KERNEL, "--workdir", dir];
+    // Absolute: QEMU is not started in `wd`, and a relative --workdir's sockets are not found.
+    let abs = wd.path().join(dir);
+    let abs = abs.to_str().expect("utf-8 path");
+    let mut args = vec!["run", prog, "--kernel", KERNEL, "--workdir", abs];
     for a in append {
         args.extend(["--append", a]);
     }
@@ -84,17 +94,18 @@ fn no_replace_on_6_12_is_a_zone_finding_through_slot_readahead_and_clean_without
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("6.12.") && out.contains("-shmemfuzz"), "{out}");
 
-    let (code, out, console) = run(&wd, "on", &example(ROUTE), &[NO_REPLACE]);
+    let (code, out, console) = run(&wd, "on", &example(ROUTE), &[NO_REPLACE, NO_PAGE_OWNER]);
     assert!(
         console.contains(NO_REPLACE_LINE),
         "the console says the switch is on:\n{console}"
     );
     assert_eq!(code, Some(1), "a finding with the switch on: {out}");
     assert!(
-        out.contains("zone:memfd:"),
-        "pages of the DMA32 memfd left in Normal: {out}"
+        out.contains("signature: zone:memfd:touch:Normal"),
+        "pages of the DMA32 memfd left in Normal after its fault: {out}"
     );
 
+    // The harness's default command line (page_owner on): nothing misplaced, nothing read.
     let (code, out, console) = run(&wd, "off", &example(ROUTE), &[]);
     assert!(
         console.contains("Linux version 6.12."),
@@ -110,6 +121,33 @@ fn no_replace_on_6_12_is_a_zone_finding_through_slot_readahead_and_clean_without
         "stock 6.12 replaces the readahead pages: {out}"
     );
     assert!(!out.contains("zone:"), "{out}");
+    // Most of the 16 pages come back at a new PFN in DMA32 (15 or 16 measured: the
+    // replacement's copies; one may be read before its neighbour's fault got there).
+    let moved: u32 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("DMA32 pages back from swap at a new PFN: "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(moved >= 8, "the replacement copied the pages: {out}");
+}
+
+#[test]
+#[ignore = "builds linux-source-6.12 and boots it"]
+fn reading_page_owner_of_the_misplaced_page_oopses_on_6_12_118() {
+    // Not a harness finding but the kernel's: on 6.12.118 print_page_owner_memcg() casts any
+    // memcg_data without MEMCG_DATA_OBJEXTS to an obj_cgroup, so a user page charged to a
+    // memcg (whose memcg_data is the mem_cgroup itself) sends it through a wild pointer. The
+    // agent reads page_owner only for the first misplaced page, so only the planted switch
+    // gets there. When a newer linux-source-6.12 fixes it this test fails: then drop
+    // NO_PAGE_OWNER above and this test.
+    let wd = Workdir::new("kbuild-612-owner");
+    let (code, out, _) = run(&wd, "owner", &example(ROUTE), &[NO_REPLACE]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("signature: kernel:OOPS:print_page_owner"),
+        "{out}"
+    );
 }
 
 #[test]
