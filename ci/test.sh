@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The test suite CI runs (.ci/run calls this). Tiers, in order:
 #   1. format and lints;
-#   2. unit, golden-file and CLI tests (no VM);
+#   2. unit, golden-file and CLI tests (no VM), then the pure fuzz targets under libFuzzer;
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
 #   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh) and its
 #      report opened in headless Chromium, beside a fixture campaign's;
 #   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
 #      from source) and the planted swapoff/eviction race, 200 repetitions per kernel, then
 #      the race target's campaign figures (ci/race-campaign.sh: hours).
+#   8. only with SHMEMFUZZ_612=1: linux-source-6.12 built (src-6.12) and its planted
+#      switches checked at boot and through a route to shmem_replace_folio().
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,11 @@ if [ "${SHMEMFUZZ_KASAN:-0}" = 1 ]; then
   cargo test -p shmemfuzz --locked --test vm_kasan -- --ignored --test-threads 1 --nocapture
   step "the race found by the fuzzer: seeds alone, campaigns from the seeds, clean campaigns (SHMEMFUZZ_KASAN=1; hours: see ci/race-campaign.sh)"
   ci/race-campaign.sh all
+fi
+
+if [ "${SHMEMFUZZ_612:-0}" = 1 ]; then
+  step "src-6.12 and its planted switches (SHMEMFUZZ_612=1; see docs/testing.md)"
+  cargo test -p shmemfuzz --locked --test kbuild_612 -- --ignored --test-threads 1 --nocapture
 fi
 
 step "no QEMU left behind"

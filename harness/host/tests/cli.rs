@@ -133,3 +133,34 @@ fn kernel_build_names_a_revision_that_does_not_exist_and_a_tree_that_is_not_a_ke
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("looking for a kernel source tree"), "{out}");
 }
+
+#[test]
+fn kernel_list_says_whether_each_pin_is_in_the_archive_and_which_series_a_source_kernel_carries() {
+    let (code, out) = shmemfuzz(&["kernel", "list"]);
+    assert_eq!(code, Some(0), "{out}");
+    let header = out.lines().next().expect("a header");
+    assert!(header.contains("archive"), "{header}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+            .to_string()
+    };
+    for id in ["debian-6.12", "debian-6.12.117"] {
+        let r = row(id);
+        assert!(
+            ["yes", "gone", "headers gone", "unknown"]
+                .iter()
+                .any(|w| r.contains(&format!(" {w} "))),
+            "{r}"
+        );
+    }
+    assert!(
+        row("src-6.12").contains("kernels/regressions/6.12"),
+        "{out}"
+    );
+    assert!(
+        row("src-6.1-kasan").contains("kernels/regressions/6.1:"),
+        "{out}"
+    );
+}

@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use shmemfuzz::context::Context;
 use shmemfuzz::kbuild::{build_src, cache_dir, default_jobs, SrcBuild};
+use shmemfuzz::kernel::archive;
 
 use super::progress::{fetch_events, kbuild_events, spinner};
 
 pub fn list() -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
+    // Whether each pin is still in apt's lists: local, bounded, "unknown" without apt.
+    let available = archive::query(&ctx.catalog.kernels, archive::QUERY_TIMEOUT);
+    let presence = archive::presence(&ctx.catalog.kernels, available.as_deref());
     println!(
-        "{:<18} {:<26} {:<22} {:<8} description",
-        "id", "release", "version", "cached"
+        "{:<18} {:<26} {:<22} {:<8} {:<12} description",
+        "id", "release", "version", "cached", "archive"
     );
     for e in &ctx.catalog.kernels {
         let id = if e.default {
@@ -23,34 +27,45 @@ pub fn list() -> anyhow::Result<ExitCode> {
             e.id.clone()
         };
         let cached = if ctx.cache.is_fetched(e) { "yes" } else { "no" };
+        let in_archive = presence
+            .get(&e.id)
+            .map_or("unknown", archive::Presence::label);
         println!(
-            "{id:<18} {:<26} {:<22} {cached:<8} {}",
+            "{id:<18} {:<26} {:<22} {cached:<8} {in_archive:<12} {}",
             e.release, e.image.version, e.description
         );
     }
     for k in &ctx.catalog.sources {
         println!(
-            "{:<18} {:<26} {:<22} {:<8} linux-source-{} + {} + kernels/regressions: {}",
+            "{:<18} {:<26} {:<22} {:<8} {:<12} linux-source-{} + {} + kernels/regressions/{}: {}",
             k.id,
+            "-",
             "-",
             "-",
             "-",
             k.series,
             k.fragments.join(" + "),
+            k.patch_dir(),
             k.description
         );
     }
     for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {
         println!(
-            "{:<18} {:<26} {:<22} {:<8} `kernel build` of {}",
+            "{:<18} {:<26} {:<22} {:<8} {:<12} `kernel build` of {}",
             r.id,
             r.release,
             "-",
             "built",
+            "-",
             r.source.display()
         );
     }
-    println!("(* the default kernel)");
+    for e in &ctx.catalog.kernels {
+        if let Some(archive::Presence::HeadersGone(missing)) = presence.get(&e.id) {
+            println!("{}: not in the archive: {}", e.id, missing.join(", "));
+        }
+    }
+    println!("(* the default kernel; archive: whether apt's lists still hold the pinned versions — \"gone\": fetching falls back to the newest of the line, re-pin in kernels/catalog.toml)");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -132,9 +132,13 @@ impl SourceBuild {
     }
 
     /// The repository's build of `kernel`: its `kernels/configs/` fragments and every
-    /// `kernels/regressions/*.patch` in name order, under the source tree `root`.
+    /// `kernels/regressions/<series>/*.patch` in name order ([`SourceEntry::patch_dir`]),
+    /// under the source tree `root`.
+    ///
+    /// A patch's identity is its file name and content, not its directory, so moving the
+    /// 6.1 series into `regressions/6.1/` left the src-6.1 build ids unchanged.
     pub fn from_repo(root: &Path, kernel: &SourceEntry) -> Result<Self, KbuildError> {
-        let dir = root.join("kernels/regressions");
+        let dir = root.join("kernels/regressions").join(kernel.patch_dir());
         let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| KbuildError::io(format!("cannot list {}", dir.display()), e))?
             .filter_map(Result::ok)
@@ -319,6 +323,71 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    /// The patch files `from_repo` picks for a source kernel: (file name, sha256).
+    fn repo_series(id: &str) -> Vec<PatchId> {
+        let root = crate::context::source_root();
+        let catalog = crate::kernel::Catalog::builtin().expect("catalog");
+        let spec = SourceBuild::from_repo(&root, catalog.source(id).expect("listed"))
+            .expect("repo layout");
+        patches::read_series(&spec.patches)
+            .expect("read patches")
+            .into_iter()
+            .map(|w| {
+                let dir = w.path.parent().expect("dir").file_name().expect("name");
+                assert_eq!(Some(dir.to_string_lossy().as_ref()), id.split('-').nth(1));
+                w.id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_line_carries_its_own_port_of_the_planted_switches() {
+        let (v61, v612) = (repo_series("src-6.1"), repo_series("src-6.12"));
+        assert_eq!(repo_series("src-6.1-kasan"), v61);
+        assert_eq!(repo_series("src-6.12-kasan"), v612);
+        let names = |s: &[PatchId]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let both = [
+            "0001-shmem-planted-no-replace.patch",
+            "0002-shmem-planted-no-pin.patch",
+        ];
+        assert_eq!(names(&v61), both);
+        assert_eq!(names(&v612), both);
+        for (a, b) in v61.iter().zip(&v612) {
+            assert_ne!(a.sha256, b.sha256, "{}: 6.12 has its own port", a.name);
+        }
+        // A patch's identity is its name and content, not its directory: moving the 6.1
+        // series into regressions/6.1/ kept the src-6.1 build ids (and CI's cached builds).
+        assert_eq!(
+            v61[0].sha256,
+            "1e2ad5eec4521dc2766041b27cac30156653518cc6a53a2321b8068f3454a825"
+        );
+        assert_eq!(
+            v61[1].sha256,
+            "3807d82287b975dac18087686aafb9085773fc7ac6cdf5c08cacfaa2adc8ca06"
+        );
+        // Both ports print the boot line tests look for, from shmem_init().
+        let root = crate::context::source_root().join("kernels/regressions/6.12");
+        for (file, line) in [
+            (
+                both[0],
+                "shmem: planted regression: shmem.planted_no_replace=1",
+            ),
+            (both[1], "shmem: planted regression: shmem.planted_no_pin=1"),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).expect("read");
+            assert!(text.contains(line), "{file}");
+        }
+    }
+
+    #[test]
+    fn a_series_without_its_directory_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let catalog = crate::kernel::Catalog::builtin().expect("catalog");
+        let err = SourceBuild::from_repo(tmp.path(), catalog.source("src-6.12").expect("listed"))
+            .expect_err("no kernels/regressions/6.12 there");
+        assert!(err.to_string().contains("regressions/6.12"), "{err}");
     }
 
     #[test]
