@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::kbuild::modbuild::{build_mock_module, ModBuildError};
 use crate::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
-use crate::modbuild::{build_mock_module, ModBuildError};
 use crate::vm::{accel, Accel, VmError};
 
 /// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).

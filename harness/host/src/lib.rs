@@ -2,11 +2,13 @@
 //!
 //! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
 //! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
-//!   from kernels/configs/).
+//!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`guest`]: what goes into the guest: the embedded agent, the initramfs, swap images.
 //! - [`initramfs`]: the newc cpio writer.
 //! - [`swapimg`]: swap device images.
+//! - [`process`]: child processes, one way: spawned supervised (own group, death signal),
+//!   waited for with a deadline, stopped TERM → KILL; the one `PATH` lookup.
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
 //! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
 //! - [`reproduce`]: replaying a program n times and counting hits of a signature.
@@ -40,8 +42,8 @@ pub mod initramfs;
 pub mod kbuild;
 pub mod kernel;
 pub mod known;
-pub mod modbuild;
 pub mod outfile;
+pub mod process;
 pub mod report;
 pub mod reproduce;
 pub mod runner;

@@ -15,9 +15,8 @@
 //! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
@@ -25,6 +24,7 @@ use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 use super::history::{HistoryWriter, Incarnation};
 use super::stats::WorkerStats;
 use crate::bundle::dir_name;
+use crate::process::{Group, Signal};
 
 /// Restarts of one worker after its harness gave up, before the worker is abandoned.
 pub const MAX_RESTARTS: u32 = 3;
@@ -150,7 +150,7 @@ impl CampaignStatus {
 struct Worker {
     index: u32,
     incarnation: u32,
-    child: Option<Child>,
+    child: Option<Group>,
     restarts: u32,
     /// Stats of finished incarnations, already counted.
     done: Vec<WorkerStats>,
@@ -230,8 +230,8 @@ pub fn run(
     loop {
         let now = Instant::now();
         for w in workers.iter_mut() {
-            if let Some(child) = w.child.as_mut() {
-                let Ok(Some(exit)) = child.try_wait() else {
+            if let Some(child) = w.child.as_ref() {
+                let Ok(Some(exit)) = child.try_reap() else {
                     continue;
                 };
                 w.child = None;
@@ -285,14 +285,13 @@ pub fn run(
         if stopping || now >= end {
             let since = *term_sent.get_or_insert(now);
             let signal = if now.duration_since(since) >= GRACE {
-                libc::SIGKILL
+                Signal::SIGKILL
             } else {
-                libc::SIGTERM
+                Signal::SIGTERM
             };
-            for c in workers.iter_mut().filter_map(|w| w.child.as_mut()) {
-                if stopping || signal == libc::SIGKILL {
-                    // SAFETY: signalling our own child by pid.
-                    unsafe { libc::kill(c.id() as i32, signal) };
+            for c in workers.iter().filter_map(|w| w.child.as_ref()) {
+                if stopping || signal == Signal::SIGKILL {
+                    c.signal(signal);
                 }
             }
         }
@@ -306,7 +305,7 @@ fn spawn(
     w: &Worker,
     left: Duration,
     workdirs: &Path,
-) -> Result<Child, CampaignError> {
+) -> Result<Group, CampaignError> {
     let workdir = workdirs.join(format!("w{}-{}", w.index, w.incarnation));
     std::fs::create_dir_all(&workdir).map_err(io("creating", &workdir))?;
     let log_path = w.log_path(&opts.out);
@@ -347,14 +346,8 @@ fn spawn(
         cmd.env("SHMEMFUZZ_TOPOLOGY", t);
     }
     cmd.env("SHMEMFUZZ_SMP", opts.smp.to_string());
-    // SAFETY: prctl only; the worker (and, through its own PDEATHSIG, its QEMU) dies with us.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(io("starting", &opts.binary))
+    // The worker (and, through its own death signal, its QEMU) dies with us.
+    Group::spawn(cmd, Signal::SIGTERM).map_err(io("starting", &opts.binary))
 }
 
 fn collect(

@@ -38,11 +38,15 @@
 //! Bounds: waiting for the locks and every make step share the deadline
 //! ([`SourceBuild::timeout`]); `apt-get download` relies on apt's own network timeouts.
 //! This module never prints: progress goes to the caller as [`KbuildEvent`]s.
+//!
+//! [`modbuild`]: the mock GMA500 driver built against a kernel build dir, with the same make
+//! runner.
 
 mod config;
 mod error;
 pub mod git;
 mod make;
+pub mod modbuild;
 mod patches;
 mod source;
 mod srcbuild;

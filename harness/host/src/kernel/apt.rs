@@ -7,15 +7,11 @@ use std::process::{Command, Output};
 use sha2::{Digest, Sha256};
 
 use super::KernelError;
+use crate::process::{self, RunError, TOOL_LIMIT};
 
-/// Finds a tool in PATH, then in the sbin directories a non-root PATH often lacks.
+/// Finds a tool ([`process::find_program`]); a miss names the package.
 pub(crate) fn find_tool(tool: &'static str, package: &'static str) -> Result<PathBuf, KernelError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-        .ok_or(KernelError::ToolMissing { tool, package })
+    process::find_program(tool).ok_or(KernelError::ToolMissing { tool, package })
 }
 
 fn run(
@@ -30,8 +26,13 @@ fn run(
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    cmd.output()
-        .map_err(|e| KernelError::io(format!("cannot run {}", exe.display()), e))
+    process::output(cmd, TOOL_LIMIT).map_err(|e| match e {
+        RunError::NotFound { .. } => KernelError::ToolMissing { tool, package },
+        e => KernelError::io(
+            format!("cannot run {}", exe.display()),
+            std::io::Error::other(e),
+        ),
+    })
 }
 
 fn check(tool: &str, args: &[&str], out: Output) -> Result<Output, KernelError> {

@@ -1,29 +1,16 @@
-//! Supervised child processes: own process group, death signal, group kill, bounded reaping.
-//!
-//! # Why children are spawned from one long-lived thread
-//! `PR_SET_PDEATHSIG` fires when the **thread** that forked the child exits, not when the
-//! process does. A QEMU spawned from a short-lived worker thread would be SIGKILLed the
-//! moment that thread returned, even though the harness lives on. So every supervised child
-//! is forked by a dedicated spawner thread that is started once and never exits: the death
-//! signal then fires exactly when the harness process dies (normal exit, panic=abort,
-//! SIGKILL, OOM kill), which is the point of it.
+//! A supervised child that leads its own process group: bounded waits, stopping, killing.
 //!
 //! # Why the group is killed before the leader is reaped
 //! A process group ID stays reserved while any member, including a zombie leader, exists.
 //! [`Group`] therefore notices the leader's exit with `waitid(WNOWAIT)` (which leaves the
 //! zombie in place), SIGKILLs the whole group (stragglers, if QEMU ever forks helpers), and
-//! only then reaps. `killpg` is never sent to a group whose leader was already reaped, so it
+//! only then reaps. A signal is never sent to a group whose leader was already reaped, so it
 //! cannot hit an unrelated process that reused the number.
 
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,110 +19,22 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::error::VmError;
+use super::lock;
 
 /// How often bounded waits look at the child.
 const POLL: Duration = Duration::from_millis(10);
 
-/// Locks a mutex, ignoring poisoning (the protected state stays consistent: every critical
-/// section is a few non-panicking calls).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Finds `program` the way `execvp` would: a name with a `/` is used as is, a bare name is
-/// looked up in `PATH`. A miss is [`VmError::QemuNotFound`] (the only programs spawned here
-/// are QEMU's).
-pub(crate) fn resolve_program(program: &Path) -> Result<PathBuf, VmError> {
-    let not_found = || VmError::QemuNotFound {
-        name: program.display().to_string(),
-    };
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.as_os_str().as_bytes().contains(&b'/') {
-        return if executable(program) {
-            Ok(program.to_path_buf())
-        } else {
-            Err(not_found())
-        };
+/// Sends `signal` to process group `pgid`; a group that is already gone is fine.
+fn signal_group(pgid: u32, signal: Signal) {
+    match killpg(Pid::from_raw(pgid as i32), signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => tracing::warn!("killpg({pgid}, {signal}) failed: {e}"),
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
-        .ok_or_else(not_found)
-}
-
-struct SpawnRequest {
-    cmd: Command,
-    reply: mpsc::Sender<io::Result<Child>>,
-}
-
-/// The spawner thread's channel, started on first use. It is keyed by process ID: in a
-/// child forked without exec the thread does not exist, so a new one is started there.
-fn spawner() -> io::Result<mpsc::Sender<SpawnRequest>> {
-    static SPAWNER: Mutex<Option<(u32, mpsc::Sender<SpawnRequest>)>> = Mutex::new(None);
-    let me = std::process::id();
-    let mut guard = lock(&SPAWNER);
-    if let Some((pid, tx)) = guard.as_ref() {
-        if *pid == me {
-            return Ok(tx.clone());
-        }
-    }
-    let (tx, rx) = mpsc::channel::<SpawnRequest>();
-    thread::Builder::new()
-        .name("shmemfuzz-spawner".into())
-        .spawn(move || {
-            for mut req in rx {
-                let _ = req.reply.send(req.cmd.spawn());
-            }
-        })?;
-    *guard = Some((me, tx.clone()));
-    Ok(tx)
-}
-
-/// Spawns `cmd` as the leader of a new process group, with `PR_SET_PDEATHSIG(SIGKILL)`,
-/// from the long-lived spawner thread (see the module docs).
-pub(crate) fn spawn_supervised(mut cmd: Command) -> io::Result<Child> {
-    let parent = std::process::id();
-    cmd.process_group(0);
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-    // system calls (prctl, getppid); it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // The harness may have died between fork and prctl: then nobody would kill us.
-            if libc::getppid() as u32 != parent {
-                // (ESRCH: "no such process"; a custom error would allocate.)
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-    let (reply, rx) = mpsc::channel();
-    spawner()?
-        .send(SpawnRequest { cmd, reply })
-        .map_err(|_| io::Error::other("spawner thread is gone"))?;
-    rx.recv()
-        .map_err(|_| io::Error::other("spawner thread dropped the request"))?
 }
 
 /// SIGKILLs process group `pgid`; a group that is already gone is fine.
 pub(crate) fn kill_group(pgid: u32) {
-    match killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => tracing::warn!("killpg({pgid}, SIGKILL) failed: {e}"),
-    }
+    signal_group(pgid, Signal::SIGKILL);
 }
 
 struct GroupState {
@@ -144,7 +43,7 @@ struct GroupState {
 }
 
 /// A supervised child that leads its own process group.
-pub(crate) struct Group {
+pub struct Group {
     pid: u32,
     state: Mutex<GroupState>,
 }
@@ -159,7 +58,7 @@ impl std::fmt::Debug for Group {
 }
 
 impl Group {
-    pub(crate) fn new(child: Child) -> Self {
+    pub fn new(child: Child) -> Self {
         Self {
             pid: child.id(),
             state: Mutex::new(GroupState {
@@ -169,14 +68,30 @@ impl Group {
         }
     }
 
+    /// Spawns `cmd` with [`super::spawn_supervised`] and supervises it.
+    pub fn spawn(cmd: std::process::Command, on_parent_death: Signal) -> io::Result<Self> {
+        super::spawn_supervised(cmd, on_parent_death).map(Self::new)
+    }
+
+    /// Takes the child's piped stdout and stderr (each once).
+    pub fn take_pipes(
+        &self,
+    ) -> (
+        Option<std::process::ChildStdout>,
+        Option<std::process::ChildStderr>,
+    ) {
+        let mut st = lock(&self.state);
+        (st.child.stdout.take(), st.child.stderr.take())
+    }
+
     /// PID of the leader, which is also the process group ID.
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Exit status if the leader has exited (reaping it, after killing the rest of its
     /// group), `None` while it runs.
-    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
+    pub fn try_reap(&self) -> io::Result<Option<ExitStatus>> {
         let mut st = lock(&self.state);
         if let Some(s) = st.status {
             return Ok(Some(s));
@@ -196,20 +111,26 @@ impl Group {
     }
 
     /// Exit status if already reaped.
-    pub(crate) fn status(&self) -> Option<ExitStatus> {
+    pub fn status(&self) -> Option<ExitStatus> {
         lock(&self.state).status
     }
 
-    /// SIGKILLs the group unless the leader was already reaped. Returns whether a signal was
-    /// sent.
-    pub(crate) fn kill(&self) -> bool {
+    /// Sends `signal` to the group unless the leader was already reaped. Returns whether it
+    /// was sent.
+    pub fn signal(&self, signal: Signal) -> bool {
         let st = lock(&self.state);
         if st.status.is_none() {
-            kill_group(self.pid);
+            signal_group(self.pid, signal);
             true
         } else {
             false
         }
+    }
+
+    /// SIGKILLs the group unless the leader was already reaped. Returns whether a signal was
+    /// sent.
+    pub fn kill(&self) -> bool {
+        self.signal(Signal::SIGKILL)
     }
 
     /// For the lifetime watchdog: if the leader is still running (not even a zombie), sets
@@ -234,8 +155,12 @@ impl Group {
     }
 
     /// Waits at most `timeout` for the leader to exit.
-    pub(crate) fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + timeout;
+    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        self.wait_until(Instant::now() + timeout)
+    }
+
+    /// Waits until `deadline` at the latest for the leader to exit: the one bounded wait.
+    pub fn wait_until(&self, deadline: Instant) -> io::Result<Option<ExitStatus>> {
         loop {
             if let Some(s) = self.try_reap()? {
                 return Ok(Some(s));
@@ -250,8 +175,23 @@ impl Group {
 
     /// Kills the group and waits at most `timeout` for the leader; `None` if it is still
     /// there (a process in uninterruptible sleep can outlive SIGKILL for a while).
-    pub(crate) fn kill_and_reap(&self, timeout: Duration) -> Option<ExitStatus> {
+    pub fn kill_and_reap(&self, timeout: Duration) -> Option<ExitStatus> {
         self.kill();
+        self.wait_logged(timeout)
+    }
+
+    /// Stops the group: SIGTERM (make passes it on to its jobs, git removes its lock files),
+    /// then, if the leader is still there after `grace`, [`Self::kill_and_reap`] with
+    /// `reap_timeout`. The exit status if the leader was reaped.
+    pub fn stop(&self, grace: Duration, reap_timeout: Duration) -> Option<ExitStatus> {
+        self.signal(Signal::SIGTERM);
+        if let Some(s) = self.wait_logged(grace) {
+            return Some(s);
+        }
+        self.kill_and_reap(reap_timeout)
+    }
+
+    fn wait_logged(&self, timeout: Duration) -> Option<ExitStatus> {
         match self.wait_timeout(timeout) {
             Ok(s) => s,
             Err(e) => {
@@ -262,58 +202,19 @@ impl Group {
     }
 }
 
-/// Last `max` bytes of a text file, lossily decoded, trimmed to whole lines.
-pub(crate) fn file_tail(path: &Path, max: usize) -> String {
-    match std::fs::read(path) {
-        Ok(b) => {
-            let start = b.len().saturating_sub(max);
-            let mut s = String::from_utf8_lossy(&b[start..]).into_owned();
-            if start > 0 {
-                if let Some(nl) = s.find('\n') {
-                    s.drain(..=nl);
-                }
-            }
-            s.trim_end().to_owned()
-        }
-        Err(e) => format!("<cannot read {}: {e}>", path.display()),
+impl Drop for Group {
+    /// A group dropped before its leader was reaped is SIGKILLed (not waited for): nothing
+    /// the harness started outlives the handle to it, whatever error path dropped it.
+    fn drop(&mut self) {
+        self.kill();
     }
-}
-
-/// Live (non-zombie) processes whose process group is `pgid`, read from `/proc` (to check
-/// that a VM left nothing behind).
-pub fn live_group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // f[0] = state, f[1] = ppid, f[2] = pgrp
-            f.len() > 2 && f[0] != "Z" && f[0] != "X" && f[2] == pgid.to_string()
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Stdio;
-
-    #[test]
-    fn resolve_reports_package() {
-        let e = resolve_program(Path::new("shmemfuzz-no-such-qemu")).expect_err("must miss");
-        let msg = e.to_string();
-        assert!(msg.contains("apt-get install -y qemu-system-x86"), "{msg}");
-        assert!(resolve_program(Path::new("/nonexistent/qemu")).is_err());
-        assert!(resolve_program(Path::new("sh")).is_ok());
-    }
+    use crate::process::{live_group_members, spawn_supervised};
+    use std::process::{Command, Stdio};
 
     #[test]
     fn group_kill_and_reap() {
@@ -322,7 +223,7 @@ mod tests {
         cmd.args(["-c", "sleep 1000 & sleep 1000"])
             .stdin(Stdio::null())
             .stdout(Stdio::null());
-        let g = Group::new(spawn_supervised(cmd).expect("spawn sh"));
+        let g = Group::new(spawn_supervised(cmd, Signal::SIGKILL).expect("spawn sh"));
         assert_eq!(
             nix::unistd::getpgid(Some(Pid::from_raw(g.pid() as i32))).expect("getpgid"),
             Pid::from_raw(g.pid() as i32)
@@ -345,7 +246,7 @@ mod tests {
         let child = thread::spawn(|| {
             let mut cmd = Command::new("sleep");
             cmd.arg("1000");
-            spawn_supervised(cmd).expect("spawn")
+            spawn_supervised(cmd, Signal::SIGKILL).expect("spawn")
         })
         .join()
         .expect("thread");
@@ -373,7 +274,7 @@ mod tests {
         });
         let mut cmd = Command::new("sleep");
         cmd.arg("1000");
-        let group = Group::new(spawn_supervised(cmd).expect("spawn"));
+        let group = Group::new(spawn_supervised(cmd, Signal::SIGKILL).expect("spawn"));
         std::fs::write(out, group.pid().to_string()).expect("write pid");
         loop {
             thread::sleep(Duration::from_secs(1));
@@ -387,7 +288,7 @@ mod tests {
         let mut helper = Command::new(std::env::current_exe().expect("current_exe"))
             .args([
                 "--exact",
-                "vm::process::tests::pdeathsig_helper",
+                "process::group::tests::pdeathsig_helper",
                 "--ignored",
             ])
             .env(HELPER_ENV, &pid_file)
