@@ -1,30 +1,45 @@
-//! shmemfuzz host library: everything that runs on the host side of the VM boundary.
+//! shmemfuzz host library: everything that runs on the host side of the VM boundary,
+//! listed in the order data flows through it.
 //!
+//! **Where kernels come from**
 //! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
+//! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
 //!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
-//! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
-//! - [`guest`]: what goes into the guest: the embedded agent, the initramfs, swap images.
-//! - [`initramfs`]: the newc cpio writer.
-//! - [`swapimg`]: swap device images.
+//!
+//! **What goes into the guest**
+//! - [`guest`]: the embedded agent, the initramfs, swap images.
+//! - [`initramfs`]: the newc cpio writer; [`swapimg`]: swap device images.
+//! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
 //! - [`process`]: child processes, one way: spawned supervised (own group, death signal),
 //!   waited for with a deadline, stopped TERM → KILL; the one `PATH` lookup.
-//! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
-//! - [`runner`]: many runs on one kernel, rebooting the guest after one killed it.
+//!
+//! **A session and its runs**
+//! - [`session`]: a booted guest; running a program and judging it (its decisions in a pure,
+//!   table-tested state machine).
+//! - [`guest_console`]: the guest's console as text and kernel reports, across runs.
+//! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
+//! - [`runner`]: many runs on one kernel, replacing the guest after one killed it.
+//! - [`trace`]: the JSON trace of one execution.
+//!
+//! **Fuzzing, reproduction, bisection**
+//! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
+//! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
+//!   counters; [`known`]: known findings (`--known FILE`), counted, not failed on.
+//! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
 //! - [`reproduce`]: replaying a program n times and counting hits of a signature.
 //! - [`bisect`]: finding the first bad commit or Debian version for a reproducer.
-//! - [`session`]: a booted guest; running a program and judging it.
-//! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
-//! - [`trace`]: the JSON trace of one execution.
-//! - [`bounded`]: reading outside files: regular files only, at most a bound.
-//! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
+//! - [`report`]: a campaign as one static HTML page.
+//!
+//! **Measuring**
 //! - [`bench`]: the boot and recovery benchmarks; [`exec_bench`]: executions per second
 //!   beside a C floor; [`corpus_bench`]: a fixed fuzzer-made corpus through one worker.
-//! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
+//!
+//! **Files from outside, files we write**
+//! - [`bounded`]: reading outside files: regular files only, at most a bound.
 //! - [`outfile`]: output files written atomically, never over an input.
-//! - [`known`]: known findings (`--known FILE`): counted and shown, not failed on.
-//! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
-//!   counters.
+//!
+//! The CLI (`src/main.rs`, `src/cli/`) sits on top of all of these.
 
 pub mod bench;
 pub mod bisect;
