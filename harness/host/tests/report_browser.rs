@@ -208,8 +208,10 @@ fn the_report_renders_in_headless_chromium() {
     }
     eprintln!("screenshot: {}", shot.display());
     if std::env::var_os("SHMEMFUZZ_REPORT_DIR").is_none() {
-        // Keep the fixture's screenshot where CI can find it.
-        let keep = std::env::temp_dir().join("shmemfuzz-report-fixture.png");
+        // Keep the fixture's screenshot where CI can find it (cargo's target/tmp, not /tmp:
+        // nothing of a test run outlives it outside the build tree).
+        let keep =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("shmemfuzz-report-fixture.png");
         std::fs::copy(&shot, &keep).expect("copy");
         eprintln!("kept as {}", keep.display());
     }
