@@ -243,42 +243,32 @@ mod tests {
             cfg.disks = vec![crate::vm::DiskSpec::new(p.join(workdir).join("swap0.img"))];
             cfg
         }
+
+        /// The fingerprint of `kernel` booted in `workdir` with `swap` bytes of swap.
+        fn print(&self, kernel: &str, workdir: &str, swap: u64) -> Fingerprint {
+            self.print_of(&self.cfg(kernel, workdir), workdir, swap)
+        }
+
+        fn print_of(&self, cfg: &VmConfig, workdir: &str, swap: u64) -> Fingerprint {
+            Fingerprint::of(cfg, &self.dir.path().join(workdir), swap, &[]).expect("fingerprint")
+        }
     }
 
     #[test]
     fn the_same_guest_in_another_work_directory_matches() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         let mut again = f.cfg("k1", "boot7");
         again.incoming = Some(f.dir.path().join("state"));
-        let now = Fingerprint::of(&again, &f.dir.path().join("boot7"), 1 << 20, &[])
-            .expect("fingerprint");
+        let now = f.print_of(&again, "boot7", 1 << 20);
         saved.check(&now).expect("same kernel, settings and files");
     }
 
     #[test]
     fn another_kernel_is_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
-        let now = Fingerprint::of(
-            &f.cfg("k2", "boot1"),
-            &f.dir.path().join("boot1"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
+        let now = f.print("k2", "boot1", 1 << 20);
         let e = saved.check(&now).expect_err("another kernel image");
         assert!(e.to_string().contains("kernel image"), "{e}");
     }
@@ -286,13 +276,7 @@ mod tests {
     #[test]
     fn other_settings_are_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         type Change = fn(&mut VmConfig);
         let changes: [(&str, Change); 4] = [
             ("append", |c| c.append.push("shmem.planted_no_pin=1".into())),
@@ -305,39 +289,20 @@ mod tests {
         for (what, change) in changes {
             let mut cfg = f.cfg("k1", "boot1");
             change(&mut cfg);
-            let now = Fingerprint::of(&cfg, &f.dir.path().join("boot1"), 1 << 20, &[])
-                .expect("fingerprint");
+            let now = f.print_of(&cfg, "boot1", 1 << 20);
             let e = saved.check(&now).expect_err(what);
             assert!(e.to_string().contains("QEMU argument"), "{what}: {e}");
         }
-        let now = Fingerprint::of(
-            &f.cfg("k1", "boot1"),
-            &f.dir.path().join("boot1"),
-            2 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let now = f.print("k1", "boot1", 2 << 20);
         assert!(saved.check(&now).is_err(), "another swap size");
     }
 
     #[test]
     fn another_initramfs_is_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         std::fs::write(f.dir.path().join("i"), "another cpio").expect("write");
-        let now = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let now = f.print("k1", "boot0", 1 << 20);
         let e = saved.check(&now).expect_err("modules or agent changed");
         assert!(e.to_string().contains("initramfs"), "{e}");
     }
