@@ -1,5 +1,7 @@
 //! CLI behaviour that needs no VM: usage errors and exit codes.
 
+mod fixture;
+
 use std::process::Command;
 
 #[test]
@@ -56,19 +58,11 @@ fn repro_names_every_input_it_cannot_decode_and_fails_cleanly_when_none_is_left(
     assert!(err.contains("no input could be decoded"), "{err}");
 }
 
+/// Runs the CLI in the test's own directory: exit code and all it printed.
 fn shmemfuzz(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let here = std::env::current_dir().expect("a working directory");
+    let out = fixture::shmemfuzz(args, &here);
+    (out.status.code(), fixture::text(&out))
 }
 
 #[test]

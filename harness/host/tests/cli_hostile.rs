@@ -1,22 +1,16 @@
 //! Hostile input to the CLI (issue 17), no VM: every refusal is an exit 2 with a message that
 //! names what is wrong, and no input is ever destroyed.
 
+mod fixture;
+
 use std::path::Path;
 use std::process::Command;
 
+/// Runs the CLI in the test's own directory: exit code and all it printed.
 fn shmemfuzz(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let here = std::env::current_dir().expect("a working directory");
+    let out = fixture::shmemfuzz(args, &here);
+    (out.status.code(), fixture::text(&out))
 }
 
 fn s(p: &Path) -> &str {
