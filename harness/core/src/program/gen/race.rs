@@ -23,8 +23,15 @@
 //!
 //! Record fields: byte 1 picks the object kind (low 2 bits) and the size (the bits above),
 //! byte 2 the swap side, byte 3 the other side (among those the kind allows), A and B the
-//! delay range in microseconds (`LO` in `0..=RACE_MAX_DELAY_US`, `HI` in `LO..=` that), the
-//! seed the fill's seed.
+//! delay range in microseconds (`LO` in `0..=max`, `HI` in `LO..=max`, where `max` is
+//! [`Race::max_delay_us`], scaled to the object's size), the seed the fill's seed.
+//!
+//! The choice is weighted toward the pairing that frees an inode under swapoff (docs/races.md):
+//! byte 2 with its top bit set is `swapoff` (bit 0 clear) or `swapoff` + `swapon`, so 3 of 4
+//! records take the object's swap device off; against those, byte 3 with its top bit set picks
+//! among the sides that drop the object's last reference ([`OtherSide::drops`]), so 2 of 3 of
+//! them do. [`Race::record`] writes bytes below `0x80`, which decode unweighted: every record
+//! it writes decodes to the same race.
 //!
 //! The expansion is checked against [`Scope`] as a whole: a record that does not fit (inside
 //! a section, too few names or operations left) makes nothing, and so does every race record
@@ -41,8 +48,12 @@ pub const RACE_OPS: std::ops::RangeInclusive<u8> = 0xF0..=0xF3;
 /// Object sizes of race sections, in MiB: large enough to keep swapoff busy (see
 /// docs/fuzzing.md for the time each costs).
 pub const RACE_SIZES_MIB: [u64; 4] = [8, 16, 24, 32];
-/// Longest delay before the second side, in microseconds.
-pub const RACE_MAX_DELAY_US: u64 = 100_000;
+/// Longest delay before the second side per MiB of the object, in microseconds: swapoff
+/// of a 32 MiB object paged out takes 60–100 ms on the KASAN kernel under TCG, and the
+/// window in which dropping the last reference races it is its second half (docs/races.md).
+pub const RACE_DELAY_US_PER_MIB: u64 = 3_200;
+/// Longest delay before the second side of any race section, in microseconds.
+pub const RACE_MAX_DELAY_US: u64 = RACE_DELAY_US_PER_MIB * RACE_SIZES_MIB[RACE_SIZES_MIB.len() - 1];
 /// The swap device race sections page out to and take off.
 const DEV: u8 = 0;
 
@@ -116,6 +127,16 @@ impl OtherSide {
         }
     }
 
+    /// The sides of `kind` that drop the object's last reference (what frees the inode).
+    pub fn drops(kind: RaceObject) -> Vec<OtherSide> {
+        use OtherSide::*;
+        Self::of(kind)
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, Close | Unlink | Munmap | Umount | Detach))
+            .collect()
+    }
+
     /// Whether the object stays mapped into the section.
     fn keeps_mapping(self) -> bool {
         matches!(self, OtherSide::Munmap | OtherSide::Fault)
@@ -146,17 +167,35 @@ impl Race {
         let f = Fields(record);
         let object = RACE_OBJECTS[usize::from(record[1] & 3)];
         let size = usize::from(record[1] >> 2) % RACE_SIZES_MIB.len();
-        let sides = OtherSide::of(object);
-        let lo = f.a(0, RACE_MAX_DELAY_US);
+        let swap = match record[2] {
+            b if b & 0x80 == 0 => SWAP_SIDES[usize::from(b) % SWAP_SIDES.len()],
+            b if b & 1 == 0 => SwapSide::Swapoff,
+            _ => SwapSide::SwapCycle,
+        };
+        let swapoff = matches!(swap, SwapSide::Swapoff | SwapSide::SwapCycle);
+        let other = if swapoff && record[3] & 0x80 != 0 {
+            let drops = OtherSide::drops(object);
+            drops[usize::from(record[3] & 0x7f) % drops.len()]
+        } else {
+            let sides = OtherSide::of(object);
+            sides[usize::from(record[3] & 0x7f) % sides.len()]
+        };
+        let max = Self::max_delay_us(size);
+        let lo = f.a(0, max);
         Race {
             object,
             size,
-            swap: SWAP_SIDES[usize::from(record[2]) % SWAP_SIDES.len()],
-            other: sides[usize::from(record[3]) % sides.len()],
+            swap,
+            other,
             delay_lo: lo as u32,
-            delay_hi: f.b(lo, RACE_MAX_DELAY_US) as u32,
+            delay_hi: f.b(lo, max) as u32,
             seed: f.seed(),
         }
+    }
+
+    /// The longest delay before the second side for objects of size index `size`.
+    pub fn max_delay_us(size: usize) -> u64 {
+        RACE_DELAY_US_PER_MIB * RACE_SIZES_MIB[size.min(RACE_SIZES_MIB.len() - 1)]
     }
 
     /// The record holding these parameters (`None` if they are out of range).
@@ -166,16 +205,17 @@ impl Race {
             .iter()
             .position(|s| *s == self.other)? as u8;
         let (lo, hi) = (u64::from(self.delay_lo), u64::from(self.delay_hi));
-        if self.size >= RACE_SIZES_MIB.len() || hi < lo || hi > RACE_MAX_DELAY_US {
+        if self.size >= RACE_SIZES_MIB.len() || hi < lo || hi > Self::max_delay_us(self.size) {
             return None;
         }
+        let max = Self::max_delay_us(self.size);
         let mut r = [0u8; RECORD_LEN];
         r[0] = *RACE_OPS.start();
         r[1] = kind | (self.size as u8) << 2;
         r[2] = SWAP_SIDES.iter().position(|s| *s == self.swap)? as u8;
         r[3] = other;
-        put_int(&mut r[4..8], 0, RACE_MAX_DELAY_US, lo);
-        put_int(&mut r[8..12], lo, RACE_MAX_DELAY_US, hi);
+        put_int(&mut r[4..8], 0, max, lo);
+        put_int(&mut r[8..12], lo, max, hi);
         r[12..16].copy_from_slice(&self.seed.to_le_bytes());
         Some(r)
     }

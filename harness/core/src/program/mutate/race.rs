@@ -3,7 +3,7 @@
 //! the record a race record.
 
 use crate::program::gen::race::{
-    is_race, OtherSide, Race, RACE_MAX_DELAY_US, RACE_OBJECTS, RACE_SIZES_MIB, SWAP_SIDES,
+    is_race, OtherSide, Race, SwapSide, RACE_OBJECTS, RACE_SIZES_MIB, SWAP_SIDES,
 };
 use crate::program::gen::RECORD_LEN;
 
@@ -12,17 +12,30 @@ pub fn is_race_bytes(record: &[u8]) -> bool {
     <&[u8; RECORD_LEN]>::try_from(record).is_ok_and(is_race)
 }
 
-/// A race record with every parameter drawn: a delay window of up to a third of the longest
-/// delay, anywhere below it.
+/// A race record with every parameter drawn, weighted as the decoder weighs random records
+/// (3 of 4 take the swap device off, 2 of 3 of those against a side that drops the last
+/// reference: [`crate::program::gen::race`]), and a delay window of up to a third of the
+/// longest delay for its size, anywhere below it.
 pub fn fresh(rng: &mut fastrand::Rng) -> [u8; RECORD_LEN] {
     let object = RACE_OBJECTS[rng.usize(0..RACE_OBJECTS.len())];
-    let sides = OtherSide::of(object);
-    let max = RACE_MAX_DELAY_US as u32;
+    let size = rng.usize(0..RACE_SIZES_MIB.len());
+    let swap = if rng.u8(0..4) < 2 {
+        [SwapSide::Swapoff, SwapSide::SwapCycle][rng.usize(0..2)]
+    } else {
+        SWAP_SIDES[rng.usize(0..SWAP_SIDES.len())]
+    };
+    let swapoff = matches!(swap, SwapSide::Swapoff | SwapSide::SwapCycle);
+    let sides = if swapoff && rng.bool() {
+        OtherSide::drops(object)
+    } else {
+        OtherSide::of(object).to_vec()
+    };
+    let max = Race::max_delay_us(size) as u32;
     let delay_lo = rng.u32(0..=max);
     let race = Race {
         object,
-        size: rng.usize(0..RACE_SIZES_MIB.len()),
-        swap: SWAP_SIDES[rng.usize(0..SWAP_SIDES.len())],
+        size,
+        swap,
         other: sides[rng.usize(0..sides.len())],
         delay_lo,
         delay_hi: rng.u32(delay_lo..=max.min(delay_lo + max / 3)),
@@ -37,7 +50,7 @@ pub fn tweak(record: &mut [u8], rng: &mut fastrand::Rng) {
         return;
     };
     let mut race = Race::of(bytes);
-    let max = RACE_MAX_DELAY_US as u32;
+    let max = Race::max_delay_us(race.size) as u32;
     match rng.u8(0..7) {
         0 => {
             race.object = RACE_OBJECTS[rng.usize(0..RACE_OBJECTS.len())];
@@ -53,6 +66,10 @@ pub fn tweak(record: &mut [u8], rng: &mut fastrand::Rng) {
             } else {
                 race.size.saturating_sub(1)
             };
+            // The window stays where it was, cut to the new size's longest delay.
+            let max = Race::max_delay_us(race.size) as u32;
+            race.delay_hi = race.delay_hi.min(max);
+            race.delay_lo = race.delay_lo.min(race.delay_hi);
         }
         2 => race.swap = SWAP_SIDES[rng.usize(0..SWAP_SIDES.len())],
         3 => {
