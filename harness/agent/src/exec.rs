@@ -188,8 +188,8 @@ impl Executor<'_> {
             page_owner_taken: !crate::sys::page_owner_enabled(),
             ..State::default()
         };
-        // A failure to start KCOV loses coverage, not the run. KCOV follows the main thread
-        // only: a section's threads are not traced.
+        // A failure to start KCOV loses coverage, not the run. KCOV follows one task: a
+        // section's threads trace themselves and their hits are folded in at the join.
         let mut kcov = self
             .kcov
             .then(crate::kcov::Kcov::start)
@@ -199,7 +199,7 @@ impl Executor<'_> {
         let mut i = 0;
         while i < self.program.ops.len() {
             if self.program.ops[i] == Op::Threads {
-                i = self.run_section(&mut st, &mut model, i, &out)?;
+                i = self.run_section(&mut st, &mut model, i, &out, kcov.as_mut())?;
                 continue;
             }
             if let Some(k) = kcov.as_mut() {

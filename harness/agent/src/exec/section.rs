@@ -11,7 +11,8 @@
 //! with the observed results, every object more than one thread wrote is read back whole and
 //! checked against what some interleaving leaves (the `join` record's data check), and the
 //! model takes what was read; the `join` record is sent from the quiescent point: its page
-//! observations see every object.
+//! observations see every object. On a KCOV kernel each thread traces its own operations and
+//! its PCs are folded into the executor's coverage at the join.
 //!
 //! A thread stuck in the kernel never returns: no more records come, and the supervisor's
 //! per-operation deadline ends the program as a hang at the lowest operation in flight.
@@ -19,11 +20,15 @@
 use std::sync::Barrier;
 
 use shmemfuzz_core::oracle::shared::SectionWrites;
+use shmemfuzz_core::protocol::PcHits;
+
+use crate::kcov::Kcov;
 
 use super::*;
 
-/// What a thread hands back: its state and each operation's result, or why it stopped.
-type Ended = Result<(State, Vec<(usize, OpResult)>), String>;
+/// What a thread hands back: its state, each operation's result and the PCs it traced (when
+/// the executor traces), or why it stopped.
+type Ended = Result<(State, Vec<(usize, OpResult)>, Vec<PcHits>), String>;
 
 impl Executor<'_> {
     /// Runs the section that starts at operation `start` (`threads`); returns the index
@@ -34,6 +39,7 @@ impl Executor<'_> {
         model: &mut Model,
         start: usize,
         out: &Mutex<&File>,
+        mut kcov: Option<&mut Kcov>,
     ) -> Result<usize, String> {
         let ops = &self.program.ops;
         let rec = self.step(st, model, start);
@@ -75,16 +81,25 @@ impl Executor<'_> {
                     let mut m = model.clone();
                     m.racing = writes.others(k);
                     let barrier = &barrier;
+                    let traced = kcov.is_some();
                     s.spawn(move || {
                         spread(k);
+                        // Started before the barrier, so both threads leave it together.
+                        let mut own = traced.then(Kcov::start).and_then(Result::ok);
                         barrier.wait();
                         let mut results = Vec::with_capacity(block.len());
                         for &i in block {
+                            if let Some(t) = own.as_mut() {
+                                t.reset();
+                            }
                             let rec = self.step(&mut part, &mut m, i);
+                            if let Some(t) = own.as_mut() {
+                                t.collect();
+                            }
                             results.push((i, rec.result.clone()));
                             send(out, rec)?;
                         }
-                        Ok((part, results))
+                        Ok((part, results, own.map(Kcov::finish).unwrap_or_default()))
                     })
                 })
                 .collect();
@@ -95,9 +110,12 @@ impl Executor<'_> {
         });
         let mut results = Vec::new();
         for r in ended {
-            let (part, res) = r?;
+            let (part, res, pcs) = r?;
             st.merge(part);
             results.extend(res);
+            if let Some(k) = kcov.as_deref_mut() {
+                k.absorb(&pcs);
+            }
         }
         results.sort_by_key(|(i, _)| *i);
         for (i, result) in results {
