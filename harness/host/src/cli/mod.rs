@@ -21,6 +21,7 @@ mod run_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -182,12 +183,21 @@ enum BenchCommand {
     },
 }
 
-/// Shared `--workdir` handling: a given directory is kept, a temporary one is removed.
+/// Shared `--workdir` handling: a given directory is kept, a temporary one is removed. A
+/// given directory is made absolute (QEMU is handed socket and image paths inside it, and a
+/// relative one broke the agent's socket) and created if missing.
 pub(crate) fn workdir(
     given: Option<PathBuf>,
 ) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
     match given {
-        Some(d) => Ok((d, None)),
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| {
+                format!("creating the work directory {} (--workdir)", d.display())
+            })?;
+            let d = std::path::absolute(&d)
+                .with_context(|| format!("making --workdir {} absolute", d.display()))?;
+            Ok((d, None))
+        }
         None => {
             let t = tempfile::Builder::new().prefix("shmemfuzz-").tempdir()?;
             Ok((t.path().to_path_buf(), Some(t)))
@@ -264,5 +274,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 smp,
             },
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A relative `--workdir` comes back absolute and created.
+    #[test]
+    fn a_relative_workdir_is_made_absolute_and_created() {
+        let base = tempfile::tempdir().expect("a temporary directory");
+        let rel = std::path::Path::new("target/tmp/shmemfuzz-workdir-test").join(
+            base.path()
+                .file_name()
+                .expect("a temporary directory has a name"),
+        );
+        let (dir, temp) = super::workdir(Some(rel.clone())).expect("a work directory");
+        assert!(temp.is_none(), "a given directory is kept");
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.is_dir());
+        assert!(dir.ends_with(&rel));
+        std::fs::remove_dir_all(&dir).expect("removed");
     }
 }
