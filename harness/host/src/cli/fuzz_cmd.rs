@@ -19,8 +19,9 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
-    /// Kernel: a catalog id, `src-6.1`, `src-6.1-kasan` or a `tree-…` id (default: the
-    /// catalog's default).
+    /// Kernel: a catalog id (`debian-6.1`, `debian-6.12`, `src-6.1`, `src-6.1-kasan`,
+    /// `src-6.12`, `src-6.12-kasan`; `kernel list` shows them all) or a `tree-…` id (default:
+    /// the catalog's default).
     #[arg(long)]
     kernel: Option<String>,
     /// Extra kernel arguments (repeatable), e.g. `--append shmem.planted_no_replace=1`.

@@ -23,9 +23,10 @@ use super::repeat_out::{self, FirstFindingBundle};
 pub struct RunArgs {
     /// The program file (see docs/program-format.md).
     program: PathBuf,
-    /// Catalog id of the kernel (default: the catalog's default), `src-6.1` / `src-6.1-kasan`
-    /// to build Debian's linux-source-6.1 with kernels/configs and kernels/regressions, or a
-    /// `tree-…` id from `kernel build` (`kernel list` shows them all).
+    /// Catalog id of the kernel (default: the catalog's default): a Debian build
+    /// (`debian-6.1`, `debian-6.12`), a `[[source]]` entry built from Debian's linux-source
+    /// with kernels/configs and kernels/regressions (`src-6.1`, `src-6.1-kasan`, `src-6.12`,
+    /// `src-6.12-kasan`), or a `tree-…` id from `kernel build` (`kernel list` shows them all).
     #[arg(long)]
     kernel: Option<String>,
     /// Record the run as a bundle in this (new) directory: program, records, trace, console,
