@@ -74,6 +74,10 @@ pub enum PrepareEvent {
 pub struct Context {
     pub root: PathBuf,
     pub catalog: Catalog,
+    /// The cache root ([`crate::cachedir::cache_root`]): kernels, kernel sources and builds,
+    /// module builds, accelerator verdicts.
+    pub cache_dir: PathBuf,
+    /// The kernel cache, `kernels/` under [`Self::cache_dir`].
     pub cache: KernelCache,
 }
 
@@ -88,10 +92,12 @@ impl Context {
         } else {
             Catalog::builtin()?
         };
-        let cache = KernelCache::new(KernelCache::default_root(&root));
+        let cache_dir = crate::cachedir::cache_root(&root);
+        let cache = KernelCache::new(cache_dir.join("kernels"));
         Ok(Context {
             root,
             catalog,
+            cache_dir,
             cache,
         })
     }
@@ -128,12 +134,12 @@ impl Context {
         release: &str,
     ) -> Result<PathBuf, ContextError> {
         let src = self.root.join("kernels/gma500_mock");
-        let cache = self
-            .cache
-            .root()
-            .parent()
-            .map_or_else(|| self.root.join(".cache"), Path::to_path_buf);
-        Ok(build_mock_module(&src, build_dir, &cache, release)?)
+        Ok(build_mock_module(
+            &src,
+            build_dir,
+            &self.cache_dir,
+            release,
+        )?)
     }
 
     /// A catalog kernel (fetched), a `src-*` kernel (built) or a `tree-*` kernel (registered
@@ -146,7 +152,7 @@ impl Context {
         // A kernel built from Debian's source package (`[[source]]` in the catalog).
         if let Some(source_kernel) = id.and_then(|id| self.catalog.source(id)) {
             let spec = SourceBuild::from_repo(&self.root, source_kernel)?;
-            let built = build_debian_source(self, &spec, &|e| {
+            let built = build_debian_source(&self.cache_dir, &spec, &|e| {
                 if !matches!(e, KbuildEvent::Output { .. }) {
                     progress(PrepareEvent::Build(format!("{e:?}")));
                 }
@@ -160,7 +166,7 @@ impl Context {
         }
         // A kernel registered by `shmemfuzz kernel build` (`tree-<commit>-<config>`).
         if let Some(r) = id
-            .map(|id| crate::kbuild::lookup(&crate::kbuild::cache_dir(self), id))
+            .map(|id| crate::kbuild::lookup(&self.cache_dir, id))
             .transpose()?
             .flatten()
         {
@@ -250,8 +256,7 @@ impl Context {
 
     /// The accelerator to use with `kernel`: `SHMEMFUZZ_ACCEL`, else a cached, bounded probe.
     pub fn accel(&self, kernel: &Path) -> Result<Accel, VmError> {
-        let dir = self.cache.root().parent().map(|p| p.join("accel"));
-        accel::probe(kernel, dir.as_deref())
+        accel::probe(kernel, Some(&self.cache_dir.join("accel")))
     }
 }
 

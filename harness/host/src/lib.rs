@@ -38,6 +38,7 @@
 //! **Files from outside, files we write**
 //! - [`bounded`]: reading outside files: regular files only, at most a bound.
 //! - [`outfile`]: output files written atomically, never over an input.
+//! - [`files`]: the SHA-256 of a file, and replacing a file atomically.
 //!
 //! The CLI (`src/main.rs`, `src/cli/`) sits on top of all of these.
 
@@ -45,11 +46,12 @@ pub mod bench;
 pub mod bisect;
 pub mod bounded;
 pub mod bundle;
-mod cachedir;
+pub mod cachedir;
 pub mod context;
 pub mod corpus_bench;
 pub mod exec_bench;
 pub mod feedback;
+pub mod files;
 pub mod fuzzing;
 pub mod guest;
 pub mod guest_console;

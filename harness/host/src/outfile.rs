@@ -69,24 +69,13 @@ pub fn check_not_input(output: &Path, inputs: &[&Path]) -> Result<(), OutputErro
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename
+/// ([`crate::files::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let err = |source| OutputError::Io {
+    crate::files::write_atomic(path, bytes).map_err(|source| OutputError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".shmemfuzz-out-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    io::Write::write_all(&mut tmp, bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    })
 }
 
 /// [`check`] then [`write_atomic`].

@@ -99,12 +99,12 @@ impl Fingerprint {
         Ok(Fingerprint {
             format: FINGERPRINT_FORMAT,
             qemu: qemu_identity(&cfg.qemu),
-            kernel: file_sha256(&cfg.kernel)?,
+            kernel: read_sha256(&cfg.kernel)?,
             agent: hex::encode(Sha256::digest(AGENT)),
-            initramfs: file_sha256(&cfg.initramfs)?,
+            initramfs: read_sha256(&cfg.initramfs)?,
             inputs: inputs
                 .iter()
-                .map(|p| Ok((p.display().to_string(), file_sha256(p)?)))
+                .map(|p| Ok((p.display().to_string(), read_sha256(p)?)))
                 .collect::<Result<_, SnapshotError>>()?,
             args,
             swap_size,
@@ -212,12 +212,12 @@ fn qemu_identity(qemu: &Path) -> String {
     }
 }
 
-fn file_sha256(path: &Path) -> Result<String, SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Read {
+/// [`crate::files::file_sha256`] as a [`SnapshotError`].
+fn read_sha256(path: &Path) -> Result<String, SnapshotError> {
+    crate::files::file_sha256(path).map_err(|source| SnapshotError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    })
 }
 
 #[cfg(test)]

@@ -139,7 +139,9 @@ impl<'a> Trace<'a> {
         program: &Program,
         out: &'a RunOutcome,
     ) -> Self {
-        let mut model = Model::new((0..guest.swap_devices.len()).map(|i| i == 0).collect());
+        let mut model = Model::new(shmemfuzz_core::program::initial_swap_state(
+            guest.swap_devices.len(),
+        ));
         let ops = out
             .records
             .iter()

@@ -32,7 +32,7 @@ fn built() -> BuiltKernel {
     let ctx = Context::new().expect("catalog loads");
     let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
-    let k = build_debian_source(&ctx, &spec, &|e| match e {
+    let k = build_debian_source(&ctx.cache_dir, &spec, &|e| match e {
         KbuildEvent::Output { .. } => {}
         other => eprintln!("kbuild: {other:?}"),
     })
@@ -267,7 +267,7 @@ fn a_second_build_without_changes_does_not_run_make() {
     let ctx = Context::new().expect("catalog loads");
     let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
-    let again = build_debian_source(&ctx, &spec, &|_| {}).expect("rebuild");
+    let again = build_debian_source(&ctx.cache_dir, &spec, &|_| {}).expect("rebuild");
     assert!(!again.ran_make, "nothing changed: make must not run");
     assert_eq!(again.kernel, first.kernel, "same id, release and paths");
     assert_eq!(again.config_hash, first.config_hash);

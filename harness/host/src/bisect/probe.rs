@@ -10,7 +10,7 @@ use shmemfuzz_core::program::Program;
 use super::{BisectError, Build, Probe, Replay};
 use crate::bundle::BundleContents;
 use crate::context::{Context, ContextError, PreparedKernel};
-use crate::kbuild::{self, build_src, KbuildError, KbuildEvent, SrcBuild};
+use crate::kbuild::{build_src, KbuildError, KbuildEvent, SrcBuild};
 use crate::reproduce::replay_counting;
 use crate::runner::Runner;
 use crate::session::SessionOptions;
@@ -110,7 +110,7 @@ impl Probe for GitKernels<'_> {
             jobs: self.jobs,
             timeout: self.timeout,
         };
-        let built = match build_src(&kbuild::cache_dir(self.ctx), &spec, self.progress) {
+        let built = match build_src(&self.ctx.cache_dir, &spec, self.progress) {
             Ok(b) => b,
             // The commit does not build (compile error, config that does not resolve): skip.
             Err(e @ KbuildError::ConfigMismatch { .. }) => {
@@ -184,7 +184,9 @@ impl Probe for DebianKernels<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        let sha256 = kbuild::file_sha256(&k.kernel.bzimage)?;
+        let image = &k.kernel.bzimage;
+        let sha256 = crate::files::file_sha256(image)
+            .map_err(|e| BisectError::io(format!("cannot read {}", image.display()), e))?;
         self.replayer.set_kernel(k);
         Ok(Build::Image { sha256 })
     }

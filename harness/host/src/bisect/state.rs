@@ -212,13 +212,11 @@ impl State {
     /// Writes `state.json` atomically (a temporary file renamed over it).
     fn save(&self) -> Result<(), BisectError> {
         let path = self.dir.join(STATE_FILE);
-        let tmp = self.dir.join(format!(".{STATE_FILE}.tmp"));
         let text = serde_json::to_string_pretty(&self.file).map_err(|e| BisectError::State {
             path: path.clone(),
             message: format!("cannot encode: {e}"),
         })?;
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
+        crate::files::write_atomic(&path, text.as_bytes())
             .map_err(|e| BisectError::io(format!("cannot write {}", path.display()), e))
     }
 }

@@ -20,7 +20,7 @@ use shmemfuzz::bisect::{
 };
 use shmemfuzz::bundle::Bundle;
 use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{cache_dir, default_jobs, fragments_hash, git};
+use shmemfuzz::kbuild::{default_jobs, fragments_hash, git};
 
 use super::kernel_cmd::fragments;
 use super::progress::{kbuild_events, spinner};
@@ -159,7 +159,7 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
     };
     let workdir = args.workdir.clone().unwrap_or_else(|| {
         let id = hex::encode(Sha256::digest(format!("{key:?}").as_bytes()));
-        cache_dir(&ctx).join("bisect").join(&id[..12])
+        ctx.cache_dir.join("bisect").join(&id[..12])
     });
     // Absolute: QEMU's sockets and make's paths live under it, and they run elsewhere.
     std::fs::create_dir_all(&workdir)

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{build_src, cache_dir, default_jobs, SrcBuild};
+use shmemfuzz::kbuild::{build_src, default_jobs, SrcBuild};
 use shmemfuzz::kernel::archive;
 
 use super::progress::{fetch_events, kbuild_events, spinner};
@@ -49,7 +49,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             k.description
         );
     }
-    for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {
+    for r in shmemfuzz::kbuild::registered(&ctx.cache_dir) {
         println!(
             "{:<18} {:<26} {:<22} {:<8} {:<12} `kernel build` of {}",
             r.id,
@@ -135,7 +135,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout),
     };
     let pb = spinner(format!("building {}", args.src.display()));
-    let built = build_src(&cache_dir(&ctx), &spec, &kbuild_events(&pb))?;
+    let built = build_src(&ctx.cache_dir, &spec, &kbuild_events(&pb))?;
     pb.set_message("building the mock GMA500 driver against the tree");
     let r = &built.registered;
     ctx.mock_module_for_tree(&r.build_dir, &r.release)?;

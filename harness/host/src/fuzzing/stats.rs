@@ -45,10 +45,8 @@ impl WorkerStats {
         self.updated_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let tmp = path.with_extension("tmp");
         let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::files::write_atomic(path, &text)
     }
 
     /// `None` while the file does not exist yet or is being replaced.

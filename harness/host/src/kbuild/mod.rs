@@ -17,8 +17,8 @@
 //! 5. `srcbuild.rs` ([`build_src`]): any tree or git revision (in a worktree of its own),
 //!    registered as `tree-<commit>-<config>` for `--kernel`; `git.rs`: the git commands.
 //!
-//! Cache layout, next to the Debian kernels (`<cache>` is the parent of
-//! `Context::cache.root()`, normally `<repo>/.cache`):
+//! Cache layout, next to the Debian kernels (`<cache>` is the cache root the caller passes,
+//! [`crate::cachedir::cache_root`], normally `<repo>/.cache`):
 //! ```text
 //! <cache>/src/linux-source-6.1_6.1.192-2/     the unpacked tree (+ .shmemfuzz-source marker,
 //!                                             .shmemfuzz-patches/ = the applied series)
@@ -58,16 +58,13 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::context::Context;
 use crate::kernel::{FetchedKernel, SourceEntry};
 
 pub use error::KbuildError;
 pub use make::BuildStamp;
 pub use patches::{PatchId, PATCH_COMMAND};
 pub use source::DebianSource;
-pub use srcbuild::{
-    build_src, file_sha256, fragments_hash, lookup, registered, Registered, SrcBuild, SrcBuilt,
-};
+pub use srcbuild::{build_src, fragments_hash, lookup, registered, Registered, SrcBuild, SrcBuilt};
 pub use tree::{build_tree, default_jobs, TreeBuild, TreeOutput, BASE_CONFIG, INSTALL_DIR};
 
 /// Progress of a build, for a spinner or a log; the module itself never prints.
@@ -185,22 +182,15 @@ pub struct BuiltKernel {
     pub ran_make: bool,
 }
 
-/// Where source trees and build dirs live: `src/` and `build/` next to the kernel cache.
-pub fn cache_dir(ctx: &Context) -> PathBuf {
-    let root = ctx.cache.root();
-    root.parent().unwrap_or(root).to_path_buf()
-}
-
 /// Fetches (or finds) `linux-source-<series>`, applies the patches, configures and builds it,
 /// all bounded by `spec.timeout`. Serialised per source tree by a lock file.
 pub fn build_debian_source(
-    ctx: &Context,
+    cache: &Path,
     spec: &SourceBuild,
     progress: &dyn Fn(KbuildEvent),
 ) -> Result<BuiltKernel, KbuildError> {
     let started = Instant::now();
     let deadline = started + spec.timeout;
-    let cache = cache_dir(ctx);
     let (src_root, build_root) = (cache.join("src"), cache.join("build"));
     std::fs::create_dir_all(&src_root)
         .map_err(|e| KbuildError::io(format!("cannot create {}", src_root.display()), e))?;

@@ -125,16 +125,7 @@ pub fn build_mock_module(
     }
 
     require_tools(kdir)?;
-    crate::cachedir::remove_stale_partials(&root);
-    let work = tempfile::Builder::new()
-        .prefix(crate::cachedir::PARTIAL_PREFIX)
-        .tempdir_in(&root)
-        .map_err(|e| {
-            ModBuildError::io(
-                format!("cannot create a build dir in {}", root.display()),
-                e,
-            )
-        })?;
+    let work = crate::cachedir::work_dir(&root).map_err(|(why, e)| ModBuildError::io(why, e))?;
     let build_src = work.path().join("src");
     for rel in &files {
         let to = build_src.join(rel);

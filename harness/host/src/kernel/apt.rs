@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sha2::{Digest, Sha256};
-
 use super::KernelError;
 use crate::process::{self, RunError, TOOL_LIMIT};
 
@@ -157,16 +155,6 @@ pub(crate) fn parse_sha256_field(text: &str) -> Option<String> {
         .map(|h| h.trim().to_ascii_lowercase())
 }
 
-/// Lowercase hex sha256 of a file.
-pub(crate) fn sha256_file(path: &Path) -> Result<String, KernelError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| KernelError::io(format!("cannot open {}", path.display()), e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|e| KernelError::io(format!("cannot read {}", path.display()), e))?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// `dpkg-deb -x deb dir` (what `dpkg -x` runs; no root, no install scripts).
 pub(crate) fn extract(deb: &Path, dir: &Path) -> Result<(), KernelError> {
     let (deb, dir) = (deb.to_string_lossy(), dir.to_string_lossy());
@@ -226,16 +214,5 @@ N: Unable to locate package foo
         let text = "Package: p\nVersion: 1\nSHA256: ABCdef\nSHA256: other\n";
         assert_eq!(parse_sha256_field(text).as_deref(), Some("abcdef"));
         assert_eq!(parse_sha256_field("Package: p\n"), None);
-    }
-
-    #[test]
-    fn hashes_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("x");
-        std::fs::write(&f, b"abc").expect("write");
-        assert_eq!(
-            sha256_file(&f).expect("hash"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

@@ -20,7 +20,7 @@
 //!
 //! No root is needed for any of it: `apt-get download` and `dpkg-deb -x` work as a normal user.
 
-mod apt;
+pub(crate) mod apt;
 pub mod archive;
 mod cache;
 mod catalog;

@@ -189,7 +189,8 @@ pub fn write(dir: &Path) -> Result<PathBuf, ReportError> {
     Ok(main)
 }
 
-/// Temporary file, then rename: a browser reloading never sees half a page.
+/// Temporary file, then rename ([`crate::files::write_atomic`]): a browser reloading never
+/// sees half a page.
 fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
     let err = |source| ReportError::Write {
         path: path.to_path_buf(),
@@ -198,9 +199,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::files::write_atomic(path, text.as_bytes()).map_err(err)
 }
 
 /// The main page's HTML.

@@ -219,9 +219,7 @@ pub fn probe_with(opts: &ProbeOptions) -> Result<Verdict, VmError> {
             if let Some(d) = f.parent() {
                 std::fs::create_dir_all(d)?;
             }
-            let tmp = f.with_extension("tmp");
-            std::fs::write(&tmp, format!("{accel}\n{reason}\n"))?;
-            std::fs::rename(&tmp, f)
+            crate::files::write_atomic(f, format!("{accel}\n{reason}\n").as_bytes())
         };
         if let Err(e) = write() {
             tracing::warn!(
