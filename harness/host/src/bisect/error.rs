@@ -50,6 +50,8 @@ pub enum BisectError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Vm(#[from] VmError),
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("{context}")]
     Io {
         context: String,
