@@ -50,7 +50,8 @@ pub enum BisectError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Vm(#[from] VmError),
-    #[error(transparent)]
+    /// The bisection was interrupted; the step in progress was not recorded.
+    #[error("the bisection stopped; the step in progress was not recorded")]
     Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("{context}")]
     Io {

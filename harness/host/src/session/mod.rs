@@ -70,7 +70,7 @@ pub enum SessionError {
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
     /// Ctrl-C or SIGTERM arrived while waiting for the guest: not a finding, not a failure.
-    #[error(transparent)]
+    #[error("stopped waiting for the guest")]
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
