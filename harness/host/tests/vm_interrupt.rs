@@ -124,9 +124,19 @@ impl Running {
     }
 
     /// Sends SIGINT to the group and returns the exit code and how long the exit took.
-    fn interrupt(mut self) -> (Option<i32>, Duration, String) {
+    fn interrupt(self) -> (Option<i32>, Duration, String) {
+        self.interrupt_times(1)
+    }
+
+    /// Sends SIGINT `times` times to the group, 5 ms apart; as [`Self::interrupt`].
+    fn interrupt_times(mut self, times: usize) -> (Option<i32>, Duration, String) {
         let t = Instant::now();
-        killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("SIGINT");
+        for i in 0..times {
+            if i > 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("SIGINT");
+        }
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
                 break st;
@@ -271,6 +281,36 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
         assert_bundle_whole_or_absent(&dir.join("b")),
         "the first finding's bundle is written at once: {out}"
     );
+
+    // 3. Ctrl-C twice while booting: the second exits at once, without cleaning up (unless
+    // the first had already finished); QEMU still dies with the harness (its death signal).
+    let args = [
+        "run",
+        &pageout,
+        "--kernel",
+        "debian-6.1",
+        "--repeat",
+        "1000",
+    ];
+    let mut r = start(&args, dir);
+    r.wait_until("QEMU started", |_| {
+        !qemu_processes_mentioning(dir).is_empty()
+    });
+    let (code, _, out) = r.interrupt_times(2);
+    assert_eq!(code, Some(130), "{out}");
+    eprintln!(
+        "the second Ctrl-C {}",
+        if out.contains("work directories removed") {
+            "came after the cleanup"
+        } else {
+            "exited at once"
+        }
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !qemu_processes_mentioning(dir).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU outlived a hard exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
