@@ -251,6 +251,9 @@ fn run_with(
     let mut stopping = false;
     let mut interrupted = false;
     let mut term_sent: Option<Instant> = None;
+    // The last stop signal an interrupted campaign sent (each is sent once: libFuzzer logs
+    // every SIGUSR1 it gets).
+    let mut stop_sent: Option<Signal> = None;
     loop {
         let now = Instant::now();
         if !interrupted && interrupted_by().is_some() {
@@ -320,10 +323,14 @@ fn run_with(
             } else {
                 Signal::SIGTERM
             };
+            let send = !interrupted || stop_sent != Some(signal);
             for c in workers.iter().filter_map(|w| w.child.as_ref()) {
-                if stopping || signal == Signal::SIGKILL {
+                if send && (stopping || signal == Signal::SIGKILL) {
                     c.signal(signal);
                 }
+            }
+            if interrupted {
+                stop_sent = Some(signal);
             }
         }
         nap(interrupted, interrupted_by);

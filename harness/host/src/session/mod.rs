@@ -74,13 +74,6 @@ pub enum SessionError {
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
-impl SessionError {
-    /// Whether the session ended because the process was interrupted.
-    pub fn is_interrupted(&self) -> bool {
-        matches!(self, SessionError::Interrupted(_))
-    }
-}
-
 /// Why [`Session::next_event_until`] returned no event.
 enum Quiet {
     /// The deadline passed.
