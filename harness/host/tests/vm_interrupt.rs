@@ -430,12 +430,26 @@ fn a_fuzz_campaign_interrupted_mid_run_stops_its_workers_and_keeps_whole_files()
     ];
     let mut f = start(&args, dir);
     let stats = dir.join("out/stats/w0-0.json");
-    f.wait_until("the worker's first runs", |_| {
-        state_json(&stats)["runs"].as_u64().unwrap_or(0) >= 3
+    let log = dir.join("out/logs/w0-0.log");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Past the seeds (libFuzzer's INITED), in the mutation loop, a few runs on.
+    let mut inited_at = None;
+    f.wait_until("the worker fuzzing", |_| {
+        let runs = state_json(&stats)["runs"].as_u64().unwrap_or(0);
+        if inited_at.is_none() && log_text().contains("INITED") {
+            inited_at = Some(runs);
+        }
+        inited_at.is_some_and(|r| runs >= r + 3)
     });
     let (code, took, out) = f.interrupt();
     assert_clean_interruption(code, &out, dir);
     assert!(took < Duration::from_secs(30), "{took:?}");
+    // Stopped between two runs (SIGUSR1), not by SIGTERM in the middle of one.
+    assert!(
+        log_text().contains("exiting as requested"),
+        "the worker did not take the graceful exit:\n{}",
+        log_text()
+    );
     assert!(
         out.contains("report: "),
         "the summary and report still come: {out}"
