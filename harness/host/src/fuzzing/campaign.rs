@@ -19,8 +19,8 @@
 //! the last run's corpus entry is written whole. A worker that has not gone after
 //! [`INTERRUPT_GRACE`] (a run or a boot in flight) gets SIGTERM, and SIGKILL
 //! [`KILL_AFTER`] later. The campaign then removes the bundle work directories a killed
-//! worker may have left (`bundles/.partial-bundle-*`; [`crate::bundle::remove_partials`])
-//! and its workers' VM directories, and returns its status like a campaign that ended.
+//! worker may have left (`bundles/.partial-bundle-*`; [`crate::bundle::remove_partials`];
+//! `stats/*.tmp`) and its workers' VM directories, and returns its status like a campaign that ended.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -335,10 +335,20 @@ fn run_with(
         }
         nap(interrupted, interrupted_by);
     }
-    // Every worker is gone: nobody writes a bundle any more.
+    // Every worker is gone: nobody writes a bundle or a stats file any more.
     let partials = crate::bundle::remove_partials(&opts.out.join("bundles"));
     if partials > 0 {
         tracing::info!("removed {partials} bundle(s) a stopped worker left half written");
+    }
+    for entry in std::fs::read_dir(&stats_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // A stats file's temporary twin (`WorkerStats::write`) of a worker killed mid-write.
+        if entry.path().extension().is_some_and(|e| e == "tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
     Ok(collect(opts, &workers, start, &abandoned))
 }

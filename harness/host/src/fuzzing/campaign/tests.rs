@@ -146,13 +146,14 @@ fn interrupted() -> Option<crate::interrupt::Interrupted> {
 }
 
 #[test]
-fn an_interrupted_campaign_stops_its_workers_between_runs_and_removes_partial_bundles() {
+fn an_interrupted_campaign_stops_its_workers_between_runs_and_removes_partial_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A worker that stops only on libFuzzer's graceful-exit signal, writing its totals as it
     // goes, after a bundle writer of it was killed half-way.
     let bin = script(
         dir.path(),
         r#"mkdir -p "$SHMEMFUZZ_BUNDLES/.partial-bundle-zone_x-ab12"
+echo '{"ru' > "${SHMEMFUZZ_STATS%.json}.tmp"
 trap 'echo "{\"runs\": 5}" > "$SHMEMFUZZ_STATS"; exit 0' USR1
 echo started > "$SHMEMFUZZ_STATS.started"
 while :; do sleep 0.05; done"#,
@@ -184,4 +185,11 @@ while :; do sleep 0.05; done"#,
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    let tmp: Vec<_> = std::fs::read_dir(opts.out.join("stats"))
+        .expect("stats")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "a half-written stats file left: {tmp:?}");
 }
