@@ -6,8 +6,8 @@
 //! SHA-1 (libFuzzer's naming: a torn write would not match), and a bisection state that
 //! resumes to the answer of an uninterrupted run.
 //!
-//! - `run --repeat`: interrupted while the guest boots, and between/in runs after a finding
-//!   was recorded;
+//! - `run --repeat`: interrupted while the guest boots (SIGINT: 130; SIGTERM: 143), after a
+//!   finding was recorded, and by a double Ctrl-C (exits at once; QEMU still dies);
 //! - `minimize` (interrupted among its candidates: no `.min` bundle) and `bisect --debian`
 //!   over three cached 6.1 packages (interrupted in its second step, then resumed);
 //! - `fuzz` on Debian 6.1 once the worker has run inputs (builds the fuzz target first, as
@@ -125,17 +125,17 @@ impl Running {
 
     /// Sends SIGINT to the group and returns the exit code and how long the exit took.
     fn interrupt(self) -> (Option<i32>, Duration, String) {
-        self.interrupt_times(1)
+        self.signal_times(Signal::SIGINT, 1)
     }
 
-    /// Sends SIGINT `times` times to the group, 5 ms apart; as [`Self::interrupt`].
-    fn interrupt_times(mut self, times: usize) -> (Option<i32>, Duration, String) {
+    /// Sends `signal` `times` times to the group, 5 ms apart; as [`Self::interrupt`].
+    fn signal_times(mut self, signal: Signal, times: usize) -> (Option<i32>, Duration, String) {
         let t = Instant::now();
         for i in 0..times {
             if i > 0 {
                 std::thread::sleep(Duration::from_millis(5));
             }
-            killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("SIGINT");
+            killpg(Pid::from_raw(self.child.id() as i32), signal).expect("signal");
         }
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
@@ -145,7 +145,7 @@ impl Running {
                 let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
                 let _ = self.child.wait();
                 panic!(
-                    "{} did not exit within {EXIT_BOUND:?} of SIGINT:\n{}",
+                    "{} did not exit within {EXIT_BOUND:?} of {signal}:\n{}",
                     self.what,
                     self.output()
                 );
@@ -157,7 +157,7 @@ impl Running {
         std::thread::sleep(Duration::from_millis(200));
         let out = self.output();
         eprintln!(
-            "{}: exit {:?} {took:.1?} after SIGINT\n{out}",
+            "{}: exit {:?} {took:.1?} after {signal}\n{out}",
             self.what,
             status.code()
         );
@@ -187,8 +187,13 @@ fn run_to_end(args: &[&str], wd: &Path) -> (Option<i32>, String) {
 /// What an interrupted command must leave: exit 130 in time, no QEMU mentioning `wd`, no
 /// `shmemfuzz-*` directory in its `TMPDIR`.
 fn assert_clean_interruption(code: Option<i32>, out: &str, wd: &Path) {
-    assert_eq!(code, Some(130), "{out}");
-    assert!(out.contains("interrupted by SIGINT"), "{out}");
+    assert_clean_stop(Signal::SIGINT, code, out, wd);
+}
+
+/// [`assert_clean_interruption`] for `signal`: exit 128 + its number.
+fn assert_clean_stop(signal: Signal, code: Option<i32>, out: &str, wd: &Path) {
+    assert_eq!(code, Some(128 + signal as i32), "{out}");
+    assert!(out.contains(&format!("interrupted by {signal}")), "{out}");
     // The harness reaps its QEMUs before it exits; a worker's QEMU dies by its death signal
     // (asynchronously): a moment's grace, then none may be left.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -259,6 +264,14 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
     );
     assert_clean_interruption(code, &out, dir);
 
+    // 1b. SIGTERM (a service manager, `timeout`): the same, with 143.
+    let mut r = start(&args, dir);
+    r.wait_until("QEMU started", |_| {
+        !qemu_processes_mentioning(dir).is_empty()
+    });
+    let (code, _, out) = r.signal_times(Signal::SIGTERM, 1);
+    assert_clean_stop(Signal::SIGTERM, code, &out, dir);
+
     // 2. After a finding was recorded, in the runs that follow (the bundle is rewritten with
     // the hit count as it goes; whatever is there must read back whole).
     let soft = prog("soft-offline-dma32.prog");
@@ -296,7 +309,7 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
     r.wait_until("QEMU started", |_| {
         !qemu_processes_mentioning(dir).is_empty()
     });
-    let (code, _, out) = r.interrupt_times(2);
+    let (code, _, out) = r.signal_times(Signal::SIGINT, 2);
     assert_eq!(code, Some(130), "{out}");
     eprintln!(
         "the second Ctrl-C {}",
