@@ -13,6 +13,8 @@
 //! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
 //! - [`process`]: child processes, one way: spawned supervised (own group, death signal),
 //!   waited for with a deadline, stopped TERM → KILL; the one `PATH` lookup.
+//! - [`interrupt`]: Ctrl-C and SIGTERM as a flag the long loops and waits look at, so an
+//!   interrupted command still ends its VMs and removes its work directories.
 //!
 //! **A session and its runs**
 //! - [`session`]: a booted guest; running a program and judging it (its decisions in a pure,
@@ -56,6 +58,7 @@ pub mod fuzzing;
 pub mod guest;
 pub mod guest_console;
 pub mod initramfs;
+pub mod interrupt;
 pub mod kbuild;
 pub mod kernel;
 pub mod known;

@@ -81,6 +81,24 @@ fn bisect_refuses_bad_arguments_before_building_anything() {
 }
 
 #[test]
+fn help_lists_the_exit_statuses_including_interruption() {
+    let (code, out) = shmemfuzz(&["--help"]);
+    assert_eq!(code, Some(0), "{out}");
+    for status in [
+        "0 clean",
+        "1 a finding",
+        "2 a harness",
+        "3 `bisect`",
+        "130 / 143",
+    ] {
+        assert!(
+            out.contains(status),
+            "`{status}` missing from --help:\n{out}"
+        );
+    }
+}
+
+#[test]
 fn kernel_build_names_a_missing_source_tree() {
     let (code, out) = shmemfuzz(&["kernel", "build", "--src", "/nonexistent/linux"]);
     assert_eq!(code, Some(2), "{out}");

@@ -50,6 +50,9 @@ pub enum BisectError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Vm(#[from] VmError),
+    /// The bisection was interrupted; the step in progress was not recorded.
+    #[error("the bisection stopped; the step in progress was not recorded")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("{context}")]
     Io {
         context: String,

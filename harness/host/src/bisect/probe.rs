@@ -13,7 +13,7 @@ use crate::context::{Context, ContextError, PreparedKernel};
 use crate::kbuild::{build_src, KbuildError, KbuildEvent, SrcBuild};
 use crate::reproduce::replay_counting;
 use crate::runner::Runner;
-use crate::session::SessionOptions;
+use crate::session::{SessionError, SessionOptions};
 
 /// Replays a bundle's program on the kernel last made ready.
 #[derive(Debug)]
@@ -72,6 +72,7 @@ impl Replayer {
         let _ = std::fs::remove_dir_all(&dir);
         match result {
             Ok(t) => Ok(Replay::Ran(t)),
+            Err(SessionError::Interrupted(i)) => Err(i.into()),
             // A kernel that does not boot, panics at boot or hangs the agent says nothing
             // about the bug: a skip, with the reason.
             Err(e) => Ok(Replay::NoBoot {

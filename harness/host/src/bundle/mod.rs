@@ -656,6 +656,26 @@ fn destination(dir: &Path, overwrite: bool) -> Result<Destination, BundleError> 
     Ok(Destination::Bundle)
 }
 
+/// Removes what writers killed mid-write left in `parent` (their `.partial-bundle-*` work
+/// directories); returns how many. Only for a directory no writer is using any more (a
+/// campaign's `bundles/` once its workers are gone): a live writer's work would go too.
+pub fn remove_partials(parent: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PARTIAL_PREFIX));
+        if partial && fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Result<(), BundleError> {
     contents
         .check()

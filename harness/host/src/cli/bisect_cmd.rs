@@ -221,10 +221,9 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let opts = Options {
-        runs: args.runs,
-        recorded,
         max_steps: args.max_steps.map(|m| m as usize),
         every: args.every,
+        ..Options::new(args.runs, recorded)
     };
     let report = run_bisection(probe, &mut state, &opts, &mut |ev| match ev {
         BisectEvent::Testing {

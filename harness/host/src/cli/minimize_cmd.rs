@@ -1,6 +1,9 @@
 //! `shmemfuzz minimize BUNDLE`: shrink a bundle's program to one that reproduces the same
 //! signature (delta debugging over operations, then argument simplification), flaky-aware,
 //! within a budget, and write the result as a new bundle.
+//!
+//! Interrupted (Ctrl-C, SIGTERM), it writes nothing: candidates cut short read as harness
+//! errors, which end the minimizer at once, and the result is not recorded.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,6 +94,9 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
             p.phase, p.ops, p.input_ops, p.runs, p.elapsed
         ));
     });
+    // Candidates cut short by an interruption looked like harness errors: the result is not
+    // the minimum, and is not recorded.
+    shmemfuzz::interrupt::check()?;
     pb.set_message("recording the minimized program");
     // One more run of the result, recorded as the new bundle. Candidates are accepted on
     // their first reproduction, so a flaky reduction can be accepted on a lucky run even

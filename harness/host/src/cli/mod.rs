@@ -24,11 +24,19 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// The exit statuses, shown under `--help` (and in README.md).
+const EXIT_STATUS: &str = "Exit status: 0 clean; 1 a finding (the kernel failed); 2 a harness or \
+usage error (not a finding); 3 `bisect` stopped by --max-steps (run it again to resume); \
+130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM: VMs ended, work directories removed, \
+bundles, corpus and bisection state complete or absent (a second signal exits at once, \
+without cleaning up).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "shmemfuzz",
     version,
-    about = "Record/replay fuzzing of Linux shmem swap paths on real kernels under QEMU"
+    about = "Record/replay fuzzing of Linux shmem swap paths on real kernels under QEMU",
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     #[command(subcommand)]

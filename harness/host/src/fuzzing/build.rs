@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::process::{self, Group, Signal, TOOL_LIMIT};
+use crate::process::{self, Group, Signal, Waited, TOOL_LIMIT};
 
 /// How long `c++ --version` may take.
 const VERSION_LIMIT: Duration = Duration::from_secs(60);
 /// How long cargo may take to build the target (about a minute from nothing).
 const BUILD_LIMIT: Duration = TOOL_LIMIT;
+/// How long cargo gets between SIGTERM and SIGKILL, and to be reaped after.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the target could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum BuildError {
     Spawn(#[source] std::io::Error),
     #[error("building the fuzz target took longer than {0:?}; cargo was stopped")]
     TimedOut(Duration),
+    #[error("building the fuzz target: cargo was stopped")]
+    Interrupted(#[source] crate::interrupt::Interrupted),
     #[error("building the fuzz target failed (exit {code:?}); cargo's output is above")]
     Failed { code: Option<i32> },
 }
@@ -63,10 +67,20 @@ pub fn build_target(root: &Path) -> Result<PathBuf, BuildError> {
         .env("RUSTFLAGS", rustflags.trim());
     // Cargo's output goes to ours (inherited).
     let cargo = Group::spawn(cmd, Signal::SIGTERM).map_err(BuildError::Spawn)?;
-    let status = cargo
-        .wait_until(Instant::now() + BUILD_LIMIT)
+    let status = match cargo
+        .wait_interruptible(Instant::now() + BUILD_LIMIT)
         .map_err(BuildError::Spawn)?
-        .ok_or(BuildError::TimedOut(BUILD_LIMIT))?;
+    {
+        Waited::Exited(status) => status,
+        Waited::TimedOut => {
+            cargo.stop(STOP_GRACE, STOP_GRACE);
+            return Err(BuildError::TimedOut(BUILD_LIMIT));
+        }
+        Waited::Interrupted(i) => {
+            cargo.stop(STOP_GRACE, STOP_GRACE);
+            return Err(BuildError::Interrupted(i));
+        }
+    };
     if !status.success() {
         return Err(BuildError::Failed {
             code: status.code(),

@@ -13,6 +13,14 @@
 //! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json` (totals)
 //! and `stats/w<worker>-<n>.jsonl` (the history, [`super::history`]), `stats/campaign.json`
 //! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
+//!
+//! **Interrupted** (Ctrl-C, SIGTERM: [`crate::interrupt`]), the campaign stops its workers
+//! between two runs first: SIGUSR1, on which libFuzzer exits at the top of its loop, after
+//! the last run's corpus entry is written whole. A worker that has not gone after
+//! [`INTERRUPT_GRACE`] (a run or a boot in flight) gets SIGTERM, and SIGKILL
+//! [`KILL_AFTER`] later. The campaign then removes the bundle work directories a killed
+//! worker may have left (`bundles/.partial-bundle-*`; [`crate::bundle::remove_partials`];
+//! `stats/*.tmp`) and its workers' VM directories, and returns its status like a campaign that ended.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +38,10 @@ use crate::process::{Group, Signal};
 pub const MAX_RESTARTS: u32 = 3;
 /// How long past the campaign's end a worker may take to stop before it is killed.
 const GRACE: Duration = Duration::from_secs(30);
+/// How long an interrupted campaign's workers get to finish their run and exit between runs.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(15);
+/// How long after SIGTERM an interrupted campaign's worker is SIGKILLed.
+pub const KILL_AFTER: Duration = Duration::from_secs(5);
 /// Exit code of a target that gave up on its harness (`_exit(2)`, no crash artifact).
 pub const HARNESS_EXIT: i32 = 2;
 
@@ -173,10 +185,21 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// Runs the campaign to its end; `progress` is called about once a second.
+/// Runs the campaign to its end (or to an interruption: see the module doc); `progress` is
+/// called about once a second.
 pub fn run(
     opts: &CampaignOptions,
     progress: &mut dyn FnMut(&CampaignStatus),
+) -> Result<CampaignStatus, CampaignError> {
+    run_with(opts, progress, crate::interrupt::requested)
+}
+
+/// [`run`], with whether the process was interrupted asked of `interrupted` (tests supply
+/// their own).
+fn run_with(
+    opts: &CampaignOptions,
+    progress: &mut dyn FnMut(&CampaignStatus),
+    interrupted_by: fn() -> Option<crate::interrupt::Interrupted>,
 ) -> Result<CampaignStatus, CampaignError> {
     if !opts.binary.is_file() {
         return Err(CampaignError::NoBinary(opts.binary.clone()));
@@ -226,9 +249,17 @@ pub fn run(
         .collect();
     let mut abandoned: Vec<String> = Vec::new();
     let mut stopping = false;
+    let mut interrupted = false;
     let mut term_sent: Option<Instant> = None;
+    // The last stop signal an interrupted campaign sent (each is sent once: libFuzzer logs
+    // every SIGUSR1 it gets).
+    let mut stop_sent: Option<Signal> = None;
     loop {
         let now = Instant::now();
+        if !interrupted && interrupted_by().is_some() {
+            interrupted = true;
+            stopping = true;
+        }
         for w in workers.iter_mut() {
             if let Some(child) = w.child.as_ref() {
                 let Ok(Some(exit)) = child.try_reap() else {
@@ -284,20 +315,72 @@ pub fn run(
         // libFuzzer ends by itself at -max_total_time; a run in flight may take a while.
         if stopping || now >= end {
             let since = *term_sent.get_or_insert(now);
-            let signal = if now.duration_since(since) >= GRACE {
+            let waited = now.duration_since(since);
+            let signal = if interrupted {
+                stop_signal(waited)
+            } else if waited >= GRACE {
                 Signal::SIGKILL
             } else {
                 Signal::SIGTERM
             };
+            let send = !interrupted || stop_sent != Some(signal);
             for c in workers.iter().filter_map(|w| w.child.as_ref()) {
-                if stopping || signal == Signal::SIGKILL {
+                if send && (stopping || signal == Signal::SIGKILL) {
                     c.signal(signal);
                 }
             }
+            if interrupted {
+                stop_sent = Some(signal);
+            }
         }
-        std::thread::sleep(Duration::from_secs(1));
+        nap(interrupted, interrupted_by);
+    }
+    // Every worker is gone: nobody writes a bundle or a stats file any more.
+    let partials = crate::bundle::remove_partials(&opts.out.join("bundles"));
+    if partials > 0 {
+        tracing::info!("removed {partials} bundle(s) a stopped worker left half written");
+    }
+    for entry in std::fs::read_dir(&stats_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // A stats file's temporary twin (`WorkerStats::write`) of a worker killed mid-write.
+        if entry.path().extension().is_some_and(|e| e == "tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
     Ok(collect(opts, &workers, start, &abandoned))
+}
+
+/// The signal for an interrupted campaign's workers `waited` after the interruption: see the
+/// module doc.
+fn stop_signal(waited: Duration) -> Signal {
+    if waited >= INTERRUPT_GRACE + KILL_AFTER {
+        Signal::SIGKILL
+    } else if waited >= INTERRUPT_GRACE {
+        Signal::SIGTERM
+    } else {
+        Signal::SIGUSR1
+    }
+}
+
+/// The supervisor's pause between looks at its workers: a second, cut short by an
+/// interruption; once interrupted, a tenth of a second (workers are waited for closely).
+fn nap(interrupted: bool, interrupted_by: fn() -> Option<crate::interrupt::Interrupted>) {
+    let step = crate::session::INTERRUPT_POLL;
+    if interrupted {
+        std::thread::sleep(step);
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        if now >= until || interrupted_by().is_some() {
+            return;
+        }
+        std::thread::sleep(step.min(until - now));
+    }
 }
 
 fn spawn(

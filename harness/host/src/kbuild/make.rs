@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::tools::{self, BUILD_TOOLS};
 use super::{KbuildError, KbuildEvent};
-use crate::process::{Group, Signal, Tail};
+use crate::process::{Group, Signal, Tail, Waited};
+use crate::session::INTERRUPT_POLL;
 
 /// The build log's name inside the build directory.
 pub(crate) const BUILD_LOG: &str = "build.log";
@@ -180,22 +181,36 @@ pub(crate) fn run_logged(
             log: log_path.to_path_buf(),
         }
     };
+    let interrupted = |log: &File, source| {
+        group.stop(TERM_GRACE, REAP_TIMEOUT);
+        let _ = writeln!(&*log, "# stopped: {source}");
+        KbuildError::Interrupted {
+            command: shown.to_string(),
+            log: log_path.to_path_buf(),
+            source,
+        }
+    };
     let mut tail = Tail::new(TAIL_LINES);
     loop {
+        if let Some(i) = crate::interrupt::requested() {
+            return Err(interrupted(&log, i));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match rx.recv_timeout(left.min(INTERRUPT_POLL)) {
             Ok(line) => {
                 let _ = writeln!(log, "{line}");
                 tail.push(line.clone());
                 progress(KbuildEvent::Output { line });
             }
             Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => return Err(timeout(&log)),
+            Err(RecvTimeoutError::Timeout) if left.is_zero() => return Err(timeout(&log)),
+            Err(RecvTimeoutError::Timeout) => {}
         }
     }
-    let status = match group.wait_until(deadline) {
-        Ok(Some(status)) => status,
-        Ok(None) => return Err(timeout(&log)),
+    let status = match group.wait_interruptible(deadline) {
+        Ok(Waited::Exited(status)) => status,
+        Ok(Waited::TimedOut) => return Err(timeout(&log)),
+        Ok(Waited::Interrupted(i)) => return Err(interrupted(&log, i)),
         Err(e) => return Err(KbuildError::io(format!("waiting for `{shown}`"), e)),
     };
     let _ = writeln!(log, "# exit: {status}");

@@ -24,6 +24,17 @@ use super::lock;
 /// How often bounded waits look at the child.
 const POLL: Duration = Duration::from_millis(10);
 
+/// How [`Group::wait_interruptible`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    Exited(ExitStatus),
+    /// The deadline passed; the child still runs.
+    TimedOut,
+    /// The process was interrupted ([`crate::interrupt`]); the child still runs (stopping it
+    /// is the caller's, usually [`Group::stop`]).
+    Interrupted(crate::interrupt::Interrupted),
+}
+
 /// Sends `signal` to process group `pgid`; a group that is already gone is fine.
 fn signal_group(pgid: u32, signal: Signal) {
     match killpg(Pid::from_raw(pgid as i32), signal) {
@@ -168,6 +179,23 @@ impl Group {
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
+            }
+            thread::sleep(POLL.min(deadline - now));
+        }
+    }
+
+    /// [`Self::wait_until`], also ending within [`POLL`] of an interruption of the harness.
+    pub fn wait_interruptible(&self, deadline: Instant) -> io::Result<Waited> {
+        loop {
+            if let Some(s) = self.try_reap()? {
+                return Ok(Waited::Exited(s));
+            }
+            if let Some(i) = crate::interrupt::requested() {
+                return Ok(Waited::Interrupted(i));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Waited::TimedOut);
             }
             thread::sleep(POLL.min(deadline - now));
         }

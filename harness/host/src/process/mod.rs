@@ -34,7 +34,7 @@ use std::thread;
 
 pub use nix::sys::signal::Signal;
 
-pub use group::Group;
+pub use group::{Group, Waited};
 pub use procfs::live_group_members;
 pub use run::{file_tail, output, RunError, Tail, TOOL_LIMIT};
 

@@ -8,7 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Group, Signal};
+use super::{Group, Signal, Waited};
+use crate::interrupt::Interrupted;
 
 /// The limit of a tool call with no natural bound of its own (`apt-get download` of a kernel
 /// source package, `tar -x` of one, `git worktree add` of a kernel tree): generous, so only a
@@ -38,12 +39,20 @@ pub enum RunError {
     },
     #[error("`{program}` ran longer than {limit:?} and was stopped")]
     TimedOut { program: String, limit: Duration },
+    #[error("`{program}` was stopped")]
+    Interrupted {
+        program: String,
+        #[source]
+        source: Interrupted,
+    },
 }
 
 /// Runs `cmd` (stdin null, stdout and stderr captured) as a supervised group
 /// ([`super::spawn_supervised`], SIGTERM if the harness dies) and waits for it at most
 /// `limit`; past that, it is stopped ([`Group::stop`]) and the call is
-/// [`RunError::TimedOut`]. A failed exit status is the caller's to judge.
+/// [`RunError::TimedOut`]; when the harness is interrupted ([`crate::interrupt`]) it is
+/// stopped the same way at once ([`RunError::Interrupted`]). A failed exit status is the
+/// caller's to judge.
 pub fn output(mut cmd: Command, limit: Duration) -> Result<Output, RunError> {
     let deadline = Instant::now() + limit;
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -63,14 +72,21 @@ pub fn output(mut cmd: Command, limit: Duration) -> Result<Output, RunError> {
     let stdout = stdout.map(|p| thread::spawn(move || read_all(p)));
     let stderr = stderr.map(|p| thread::spawn(move || read_all(p)));
     let waited = group
-        .wait_until(deadline)
+        .wait_interruptible(deadline)
         .map_err(|source| RunError::Wait {
             program: program.clone(),
             source,
         })?;
-    let Some(status) = waited else {
-        group.stop(TERM_GRACE, REAP_TIMEOUT);
-        return Err(RunError::TimedOut { program, limit });
+    let status = match waited {
+        Waited::Exited(status) => status,
+        Waited::TimedOut => {
+            group.stop(TERM_GRACE, REAP_TIMEOUT);
+            return Err(RunError::TimedOut { program, limit });
+        }
+        Waited::Interrupted(source) => {
+            group.stop(TERM_GRACE, REAP_TIMEOUT);
+            return Err(RunError::Interrupted { program, source });
+        }
     };
     let join = |h: Option<thread::JoinHandle<Vec<u8>>>| {
         h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()

@@ -133,3 +133,63 @@ echo '{"runs": 9, "functions": ["f"], "updated_ms": 9000, "findings": ["zone:x"]
     assert_eq!(h.functions.len(), 1);
     assert_eq!(h.findings["zone:x"].hits, 1);
 }
+
+/// The interruption the next test's campaign sees (only that test reads it).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn interrupted() -> Option<crate::interrupt::Interrupted> {
+    INTERRUPTED
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then_some(crate::interrupt::Interrupted {
+            signal: Signal::SIGINT,
+        })
+}
+
+#[test]
+fn an_interrupted_campaign_stops_its_workers_between_runs_and_removes_partial_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A worker that stops only on libFuzzer's graceful-exit signal, writing its totals as it
+    // goes, after a bundle writer of it was killed half-way.
+    let bin = script(
+        dir.path(),
+        r#"mkdir -p "$SHMEMFUZZ_BUNDLES/.partial-bundle-zone_x-ab12"
+echo '{"ru' > "${SHMEMFUZZ_STATS%.json}.tmp"
+trap 'echo "{\"runs\": 5}" > "$SHMEMFUZZ_STATS"; exit 0' USR1
+echo started > "$SHMEMFUZZ_STATS.started"
+while :; do sleep 0.05; done"#,
+    );
+    let opts = options(dir.path(), bin, false);
+    let started = opts.out.join("stats/w0-0.json.started");
+    let t = Instant::now();
+    let status = run_with(
+        &opts,
+        &mut |_| {
+            if started.exists() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        },
+        interrupted,
+    )
+    .expect("runs");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stopped at the interruption, not at the campaign's end: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.execs, 5, "the worker's last totals");
+    assert!(status.abandoned.is_empty(), "{:?}", status.abandoned);
+    assert_eq!(status.workers_running, 0);
+    let left: Vec<_> = std::fs::read_dir(opts.out.join("bundles"))
+        .expect("bundles")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let tmp: Vec<_> = std::fs::read_dir(opts.out.join("stats"))
+        .expect("stats")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "a half-written stats file left: {tmp:?}");
+}
