@@ -595,18 +595,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn sha256_reader(mut r: impl Read, path: &Path) -> Result<String, BundleError> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| BundleError::io("reading", path, e))?;
-        if n == 0 {
-            return Ok(hex::encode(h.finalize()));
-        }
-        h.update(&buf[..n]);
-    }
+/// [`crate::files::reader_sha256`] as a [`BundleError`].
+fn sha256_reader(r: impl Read, path: &Path) -> Result<String, BundleError> {
+    crate::files::reader_sha256(r).map_err(|e| BundleError::io("reading", path, e))
 }
 
 fn is_sha256_hex(s: &str) -> bool {
