@@ -48,6 +48,15 @@ struct Running {
 }
 
 /// Starts `shmemfuzz args` in `wd` with `TMPDIR=<wd>/tmp`.
+/// [`start`], then wait until its QEMU is up (the guest boots, the agent is not ready yet).
+fn start_booting(args: &[&str], wd: &Path) -> Running {
+    let mut r = start(args, wd);
+    r.wait_until("QEMU started", |_| {
+        !qemu_processes_mentioning(wd).is_empty()
+    });
+    r
+}
+
 fn start(args: &[&str], wd: &Path) -> Running {
     let tmp = wd.join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
@@ -253,10 +262,7 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
         "--repeat",
         "1000",
     ];
-    let mut r = start(&args, dir);
-    r.wait_until("QEMU started", |_| {
-        !qemu_processes_mentioning(dir).is_empty()
-    });
+    let r = start_booting(&args, dir);
     let (code, _, out) = r.interrupt();
     assert!(
         !out.contains("run 1/"),
@@ -265,10 +271,7 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
     assert_clean_interruption(code, &out, dir);
 
     // 1b. SIGTERM (a service manager, `timeout`): the same, with 143.
-    let mut r = start(&args, dir);
-    r.wait_until("QEMU started", |_| {
-        !qemu_processes_mentioning(dir).is_empty()
-    });
+    let r = start_booting(&args, dir);
     let (code, _, out) = r.signal_times(Signal::SIGTERM, 1);
     assert_clean_stop(Signal::SIGTERM, code, &out, dir);
 
@@ -305,10 +308,7 @@ fn run_repeat_interrupted_while_booting_and_between_runs() {
         "--repeat",
         "1000",
     ];
-    let mut r = start(&args, dir);
-    r.wait_until("QEMU started", |_| {
-        !qemu_processes_mentioning(dir).is_empty()
-    });
+    let r = start_booting(&args, dir);
     let (code, _, out) = r.signal_times(Signal::SIGINT, 2);
     assert_eq!(code, Some(130), "{out}");
     eprintln!(
