@@ -75,13 +75,23 @@ pub struct Step {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct StateFile {
-    format: String,
-    version: u32,
-    key: Key,
-    revs: Vec<Rev>,
-    steps: Vec<Step>,
-    outcome: Option<Outcome>,
+pub(crate) struct StateFile {
+    pub format: String,
+    pub version: u32,
+    pub key: Key,
+    pub revs: Vec<Rev>,
+    pub steps: Vec<Step>,
+    pub outcome: Option<Outcome>,
+}
+
+/// `state.json`'s text.
+pub(crate) fn encode(file: &StateFile) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(file)
+}
+
+/// Parses `state.json`'s text.
+pub(crate) fn decode(text: &str) -> Result<StateFile, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 /// A bisection's persisted state, tied to its work directory.
@@ -110,13 +120,12 @@ impl State {
         };
         let file = match std::fs::read_to_string(&path) {
             Ok(text) if !restart => {
-                let old: StateFile =
-                    serde_json::from_str(&text).map_err(|e| BisectError::State {
-                        path: path.clone(),
-                        message: format!(
-                            "not a bisection state file ({e}); remove it or pass --restart"
-                        ),
-                    })?;
+                let old: StateFile = decode(&text).map_err(|e| BisectError::State {
+                    path: path.clone(),
+                    message: format!(
+                        "not a bisection state file ({e}); remove it or pass --restart"
+                    ),
+                })?;
                 if old.format != FORMAT || old.version != VERSION {
                     return Err(BisectError::State {
                         path,
@@ -212,7 +221,7 @@ impl State {
     /// Writes `state.json` atomically (a temporary file renamed over it).
     fn save(&self) -> Result<(), BisectError> {
         let path = self.dir.join(STATE_FILE);
-        let text = serde_json::to_string_pretty(&self.file).map_err(|e| BisectError::State {
+        let text = encode(&self.file).map_err(|e| BisectError::State {
             path: path.clone(),
             message: format!("cannot encode: {e}"),
         })?;

@@ -315,14 +315,14 @@ impl BundleContents {
         Ok(())
     }
 
-    fn manifest(&self, files: BTreeMap<String, String>, created: u64) -> ManifestV1 {
+    fn manifest(&self, files: BTreeMap<String, String>, stamp: &Stamp) -> ManifestV1 {
         let g = &self.guest;
         let k = &self.kernel;
         ManifestV1 {
             format: BUNDLE_FORMAT.into(),
             version: BUNDLE_VERSION,
-            harness: env!("CARGO_PKG_VERSION").into(),
-            created,
+            harness: stamp.harness.into(),
+            created: stamp.created,
             kernel: DiskKernel {
                 id: k.id.clone(),
                 release: k.release.clone(),
@@ -696,7 +696,7 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
         .permissions(fs::Permissions::from_mode(0o777))
         .tempdir_in(&parent)
         .map_err(|e| BundleError::io("creating a work directory in", &parent, e))?;
-    write_files(tmp.path(), contents)?;
+    write_files(tmp.path(), contents, &Stamp::now())?;
     Bundle::read(tmp.path()).map_err(|e| BundleError::Verify {
         dir: dir.to_path_buf(),
         source: Box::new(e),
@@ -731,8 +731,31 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
     Ok(())
 }
 
+/// Who wrote a bundle and when: `bundle.json`'s `harness` and `created`, and the trace's
+/// `harness`. Fixed in the golden tests (`crate::ondisk`), so that the bytes are reproducible.
+pub(crate) struct Stamp {
+    pub harness: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Stamp {
+    fn now() -> Self {
+        Stamp {
+            harness: env!("CARGO_PKG_VERSION"),
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
 /// Writes every file into `dir` (a fresh work directory), the manifest last.
-fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
+pub(crate) fn write_files(
+    dir: &Path,
+    c: &BundleContents,
+    stamp: &Stamp,
+) -> Result<(), BundleError> {
     let json = |name: &str, v: &dyn pretty::Pretty| {
         v.pretty().map_err(|source| BundleError::Json {
             path: dir.join(name),
@@ -748,13 +771,14 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         wall_ms: c.outcome.wall_ms,
         draws: c.outcome.draws,
     };
-    let trace = Trace::new(
+    let mut trace = Trace::new(
         &c.kernel.id,
         &c.guest,
         c.qemu.clone(),
         &c.program,
         &c.outcome,
     );
+    trace.harness = stamp.harness;
     let program = c.program.to_string();
     let records = records_json(dir, &c.outcome.records)?;
     let outcome = json(files::OUTCOME, &outcome)?;
@@ -771,10 +795,7 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         write_file(&dir.join(name), bytes)?;
         sums.insert(name.to_string(), sha256_hex(bytes));
     }
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let manifest = json(files::MANIFEST, &c.manifest(sums, created))?;
+    let manifest = json(files::MANIFEST, &c.manifest(sums, stamp))?;
     write_file(&dir.join(files::MANIFEST), &manifest)?;
     sync_dir(dir);
     Ok(())
