@@ -12,26 +12,25 @@
 //! bisect.log  one line per event, for people
 //! ```
 //! `key` says which bisection this is: a state file whose key differs is refused rather than
-//! mixed into another bisection's answer.
+//! mixed into another bisection's answer. The file's own types, its version and what is
+//! checked on read are in [`crate::ondisk::bisect`]; the types here are the runtime ones.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::plan::Outcome;
 use super::verdict::Verdict;
 use super::BisectError;
+use crate::ondisk::bisect::{STATE_FORMAT, STATE_VERSION};
+use crate::ondisk::OnDiskError;
 use crate::reproduce::Tally;
 
 pub const STATE_FILE: &str = "state.json";
 pub const LOG_FILE: &str = "bisect.log";
-const FORMAT: &str = "shmemfuzz-bisect";
-const VERSION: u32 = 1;
 
 /// What makes two bisections the same one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     /// `git` or `debian`.
     pub mode: String,
@@ -49,7 +48,7 @@ pub struct Key {
 }
 
 /// One revision of the range.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rev {
     /// Full commit id, or the catalog id of a Debian kernel.
     pub rev: String,
@@ -58,11 +57,10 @@ pub struct Rev {
 }
 
 /// One tested revision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     /// Index into `revs`.
     pub index: usize,
-    #[serde(flatten)]
     pub verdict: Verdict,
     /// sha256 of the bzImage tested (none when it did not build).
     pub image_sha256: Option<String>,
@@ -74,8 +72,9 @@ pub struct Step {
     pub replay_secs: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StateFile {
+/// What `state.json` holds, in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateFile {
     pub format: String,
     pub version: u32,
     pub key: Key,
@@ -84,15 +83,7 @@ pub(crate) struct StateFile {
     pub outcome: Option<Outcome>,
 }
 
-/// `state.json`'s text.
-pub(crate) fn encode(file: &StateFile) -> Result<String, serde_json::Error> {
-    serde_json::to_string_pretty(file)
-}
-
-/// Parses `state.json`'s text.
-pub(crate) fn decode(text: &str) -> Result<StateFile, serde_json::Error> {
-    serde_json::from_str(text)
-}
+pub(crate) use crate::ondisk::bisect::{decode, encode};
 
 /// A bisection's persisted state, tied to its work directory.
 #[derive(Debug)]
@@ -111,8 +102,8 @@ impl State {
             .map_err(|e| BisectError::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(STATE_FILE);
         let fresh = StateFile {
-            format: FORMAT.into(),
-            version: VERSION,
+            format: STATE_FORMAT.into(),
+            version: STATE_VERSION,
             key,
             revs,
             steps: Vec::new(),
@@ -120,21 +111,16 @@ impl State {
         };
         let file = match std::fs::read_to_string(&path) {
             Ok(text) if !restart => {
-                let old: StateFile = decode(&text).map_err(|e| BisectError::State {
+                let old = decode(&text).map_err(|e| BisectError::State {
                     path: path.clone(),
-                    message: format!(
-                        "not a bisection state file ({e}); remove it or pass --restart"
-                    ),
-                })?;
-                if old.format != FORMAT || old.version != VERSION {
-                    return Err(BisectError::State {
-                        path,
-                        message: format!(
-                            "format {} {} is not {FORMAT} {VERSION}",
-                            old.format, old.version
+                    message: match e {
+                        OnDiskError::TooNew { .. } => format!("{e} (or pass --restart)"),
+                        _ => format!(
+                            "not a bisection state file this shmemfuzz reads ({e}); remove it \
+                             or pass --restart"
                         ),
-                    });
-                }
+                    },
+                })?;
                 let what = mismatch(&old.key, &fresh.key)
                     .or_else(|| (old.revs != fresh.revs).then(|| "the list of revisions".into()));
                 if let Some(what) = what {

@@ -1,18 +1,23 @@
-//! The on-disk types of a bundle, kept apart from the in-memory ones so that the format
-//! changes only on purpose: any change here bumps [`BUNDLE_VERSION`] and teaches
-//! `parse_manifest` to migrate (or clearly refuse) the older version.
+//! `bundle.json`'s on-disk types ([`ManifestV1`]), kept apart from the in-memory ones so that
+//! the format changes only on purpose: any change here bumps [`BUNDLE_VERSION`] and teaches
+//! `parse_manifest` to migrate (or clearly refuse) the older version. The version covers
+//! every file of the bundle: `records.json` and `outcome.json` are the twins in
+//! [`crate::ondisk::records`] and [`crate::ondisk::outcome`], `trace.json` the one in
+//! [`crate::ondisk::trace`] (which also uses [`DiskZone`] and [`DiskSettings`]).
 //!
-//! `records.json` and `outcome.json` are serde of the core types (`OpRecord`, `ChildExit`,
-//! `Teardown`, `Verdict`, `KernelReport`) so that a replay can diff exactly; a change of
-//! those types' shape is a format change too.
+//! Checked on read, besides the shape (`deny_unknown_fields` everywhere): the format name,
+//! the version (a newer one is refused: "bundle format N is newer than this shmemfuzz
+//! understands (≤ M); upgrade shmemfuzz"; `version` is required, as every bundle ever
+//! written has one), and by `BundleContents::check`: at least one run and `hits ≤ runs`,
+//! the memory layout, `1 ≤ smp ≤ 64`, one reported swap device per attached disk, each zone's
+//! `free ≤ managed ≤ present ≤ spanned` and `start_pfn + spanned` within 2^40, the kernel
+//! hashes (64 lowercase hex digits), and the findings against outcome.json's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use shmemfuzz_core::console::KernelReport;
-use shmemfuzz_core::oracle::Verdict;
-use shmemfuzz_core::protocol::{ChildExit, GuestSettings, Teardown};
+use shmemfuzz_core::protocol::GuestSettings;
 use shmemfuzz_core::zoneinfo::Zone;
 
 use super::BundleError;
@@ -99,7 +104,7 @@ pub(super) struct DiskSwap {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DiskSettings {
+pub struct DiskSettings {
     pub page_cluster: String,
     pub swappiness: String,
     pub shmem_enabled: String,
@@ -155,7 +160,7 @@ pub(super) struct DiskGuest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DiskZone {
+pub struct DiskZone {
     pub node: u32,
     pub name: String,
     pub start_pfn: u64,
@@ -200,21 +205,6 @@ pub(super) struct DiskFinding {
     pub kind: String,
     pub title: String,
     pub signature: String,
-}
-
-/// `outcome.json`: how the recorded run ended, losslessly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DiskOutcome {
-    pub exit: Option<ChildExit>,
-    pub teardown: Option<Teardown>,
-    pub verdict: Verdict,
-    pub reports: Vec<KernelReport>,
-    pub vm_alive: bool,
-    pub wall_ms: u64,
-    /// The run's draw seed (ranged `delay`/`spin`); 0 in bundles from before draws.
-    #[serde(default)]
-    pub draws: u64,
 }
 
 /// Just enough of any version's `bundle.json` to tell which version it is.

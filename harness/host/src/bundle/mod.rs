@@ -24,18 +24,21 @@
 //! |              |   files {name: sha256} of the five files below         |                 |
 //! | program.prog | the program, canonical text form                       | sha256, parser  |
 //! |              |                                                        | (line, column)  |
-//! | records.json | [OpRecord], one a line: every record, losslessly       | sha256, shape,  |
-//! |              |   (what a replay is diffed against)                    | indices         |
-//! | outcome.json | {exit, teardown, verdict, reports, vm_alive, wall_ms}  | sha256, shape   |
+//! | records.json | [OpRecordV1], one a line: every record, losslessly     | sha256, shape,  |
+//! |              |   (what a replay is diffed against)                    | indices, bounds |
+//! | outcome.json | OutcomeV1 {exit, teardown, verdict, reports, vm_alive, | sha256, shape,  |
+//! |              |   wall_ms, draws}                                      | bounds, ops     |
 //! | trace.json   | the trace `shmemfuzz run --trace` writes (for people;  | sha256          |
 //! |              |   derived from the files above, never read back)       |                 |
 //! | console.log  | the recorded run's serial console, byte for byte       | sha256          |
 //! +--------------+--------------------------------------------------------+-----------------+
 //! ```
 //!
-//! The on-disk types live in [`format`](mod@format) and are converted to and from the
-//! in-memory ones here ([`BundleContents`], [`KernelIdentity`], the session's types), so the
-//! format changes only on purpose.
+//! The on-disk types live in [`format`](mod@format) (the manifest) and [`crate::ondisk`]
+//! (records, outcome, trace; their module docs list what is checked on read) and are
+//! converted to and from the in-memory ones here ([`BundleContents`], [`KernelIdentity`], the
+//! session's types), so the format changes only on purpose. bundle.json's version is the
+//! version of every file in the bundle.
 //!
 //! Writing is atomic: the bundle is written into `.partial-bundle-*` next to its destination,
 //! read back in full, and only then renamed into place, so an interrupted write (Ctrl-C, a
@@ -62,13 +65,15 @@ use shmemfuzz_core::zoneinfo::Zone;
 
 pub use error::BundleError;
 use format::{
-    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskOutcome, DiskSettings, DiskSwap, DiskZone,
-    ManifestV1,
+    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskSettings, DiskSwap, DiskZone, ManifestV1,
 };
 pub use format::{BUNDLE_FORMAT, BUNDLE_VERSION, OLDEST_VERSION};
 
 use crate::bounded;
 use crate::kernel::FetchedKernel;
+use crate::ondisk::outcome::{Outcome, OutcomeV1};
+use crate::ondisk::records::OpRecordV1;
+use crate::ondisk::OnDiskError;
 use crate::session::{GuestInfo, RunOutcome, SessionOptions};
 use crate::trace::Trace;
 use crate::vm::MemoryLayout;
@@ -285,8 +290,32 @@ impl BundleContents {
             ));
         }
         self.memory.validate().map_err(|e| e.to_string())?;
-        if self.smp == 0 {
-            return Err("smp is 0: a guest needs at least one vCPU".into());
+        let max_smp = crate::vm::VmConfig::MAX_SMP;
+        if self.smp == 0 || self.smp > max_smp {
+            return Err(format!(
+                "smp is {}: a guest has 1 to {max_smp} vCPUs",
+                self.smp
+            ));
+        }
+        for z in &self.guest.zones {
+            let end = z.start_pfn.checked_add(z.spanned);
+            if !(z.free <= z.managed && z.managed <= z.present && z.present <= z.spanned)
+                || end.is_none_or(|e| e > crate::ondisk::records::PFN_LIMIT)
+            {
+                return Err(format!(
+                    "zone {} of node {} is impossible: free {}, managed {}, present {}, \
+                     spanned {} from pfn {:#x} (free ≤ managed ≤ present ≤ spanned, and it \
+                     ends below pfn {:#x})",
+                    z.name,
+                    z.node,
+                    z.free,
+                    z.managed,
+                    z.present,
+                    z.spanned,
+                    z.start_pfn,
+                    crate::ondisk::records::PFN_LIMIT
+                ));
+            }
         }
         if (self.guest.release.as_str(), self.guest.version.as_str())
             != (self.kernel.release.as_str(), self.kernel.version.as_str())
@@ -457,8 +486,16 @@ impl Bundle {
                 error,
             }
         })?;
-        let records: Vec<OpRecord> = parse_json(&dir.join(files::RECORDS), &take(files::RECORDS))?;
-        let outcome: DiskOutcome = parse_json(&dir.join(files::OUTCOME), &take(files::OUTCOME))?;
+        let records_path = dir.join(files::RECORDS);
+        let records: Vec<OpRecordV1> = parse_json(&records_path, &take(files::RECORDS))?;
+        let records = records
+            .into_iter()
+            .map(OpRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| out_of_range(&records_path, e))?;
+        let outcome_path = dir.join(files::OUTCOME);
+        let outcome: OutcomeV1 = parse_json(&outcome_path, &take(files::OUTCOME))?;
+        let outcome = Outcome::try_from(outcome).map_err(|e| out_of_range(&outcome_path, e))?;
         let summary: Vec<DiskFinding> = outcome.verdict.findings.iter().map(disk_finding).collect();
         if summary != m.findings {
             return Err(invalid(format!(
@@ -530,6 +567,14 @@ impl Bundle {
             contents,
         })
     }
+}
+
+/// A file's value that is out of range, as a bundle error naming the file.
+fn out_of_range(path: &Path, e: OnDiskError) -> BundleError {
+    BundleError::invalid(
+        path,
+        format!("{e}; the file is damaged: restore it from the original bundle or re-record"),
+    )
 }
 
 /// Reads every file `m` lists, checking each one's sha256.
@@ -762,7 +807,7 @@ pub(crate) fn write_files(
             source,
         })
     };
-    let outcome = DiskOutcome {
+    let outcome = OutcomeV1::from(&Outcome {
         exit: c.outcome.exit.clone(),
         teardown: c.outcome.teardown.clone(),
         verdict: c.outcome.verdict.clone(),
@@ -770,7 +815,7 @@ pub(crate) fn write_files(
         vm_alive: c.outcome.vm_alive,
         wall_ms: c.outcome.wall_ms,
         draws: c.outcome.draws,
-    };
+    });
     let mut trace = Trace::new(
         &c.kernel.id,
         &c.guest,
@@ -778,7 +823,7 @@ pub(crate) fn write_files(
         &c.program,
         &c.outcome,
     );
-    trace.harness = stamp.harness;
+    trace.harness = stamp.harness.into();
     let program = c.program.to_string();
     let records = records_json(dir, &c.outcome.records)?;
     let outcome = json(files::OUTCOME, &outcome)?;
@@ -807,9 +852,11 @@ fn records_json(dir: &Path, records: &[OpRecord]) -> Result<Vec<u8>, BundleError
     let mut out = b"[".to_vec();
     for (i, r) in records.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut out, r).map_err(|source| BundleError::Json {
-            path: dir.join(files::RECORDS),
-            source,
+        serde_json::to_writer(&mut out, &OpRecordV1::from(r)).map_err(|source| {
+            BundleError::Json {
+                path: dir.join(files::RECORDS),
+                source,
+            }
         })?;
     }
     out.extend_from_slice(b"\n]\n");
