@@ -74,3 +74,99 @@ fn the_golden_state_survives_a_decode_encode_round_trip() {
     let state = decode(&text).expect("reads");
     assert_eq!(encode(&state).expect("encodes"), text);
 }
+
+/// A copy of the golden bundle with `from` replaced by `to` in `file` (once), its sha256 in
+/// bundle.json updated as a deliberate edit would.
+fn edited_bundle(file: &str, from: &str, to: &str) -> tempfile::TempDir {
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for e in std::fs::read_dir(path("bundle")).expect("list") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).expect("copy");
+    }
+    let sha = |b: &[u8]| hex::encode(sha2::Sha256::digest(b));
+    let p = tmp.path().join(file);
+    let old = std::fs::read_to_string(&p).expect("read");
+    assert_eq!(old.matches(from).count(), 1, "{from}");
+    let new = old.replacen(from, to, 1);
+    std::fs::write(&p, &new).expect("write");
+    if file != crate::bundle::files::MANIFEST {
+        let m = tmp.path().join(crate::bundle::files::MANIFEST);
+        let text = std::fs::read_to_string(&m).expect("read manifest");
+        let text = text.replace(&sha(old.as_bytes()), &sha(new.as_bytes()));
+        std::fs::write(&m, text).expect("write manifest");
+    }
+    tmp
+}
+
+#[test]
+fn numbers_out_of_range_in_a_bundle_are_refused_naming_the_file_and_field() {
+    use crate::bundle::{Bundle, BundleError};
+    for (file, from, to, says) in [
+        (
+            "records.json",
+            r#""pinned":true,"order":9},{"state":"Swapped","pfn":5002,"pinned":false,"order":0},{"state":"Resident","pfn":1048583,"pinned":false,"order":0}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+            r#""pinned":true,"order":99},{"state":"Swapped","pfn":5002,"pinned":false,"order":0},{"state":"Resident","pfn":1048583,"pinned":false,"order":0}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+            "operation 6: pages: object m0: page 1: order 99",
+        ),
+        (
+            "records.json",
+            r#""pagemap":{"compared":3,"mismatched":1}"#,
+            r#""pagemap":{"compared":3,"mismatched":4}"#,
+            "operation 6: pagemap: 4 mismatched of 3 compared",
+        ),
+        (
+            "records.json",
+            r#""mismatched_bytes":3,"mismatched_pages":2"#,
+            r#""mismatched_bytes":16001,"mismatched_pages":2"#,
+            "16001 mismatched bytes, but only 16000",
+        ),
+        (
+            "records.json",
+            r#""first_mismatch":[4096,3,0]"#,
+            r#""first_mismatch":null"#,
+            "3 mismatched bytes, and a first mismatch missing",
+        ),
+        (
+            "outcome.json",
+            "\"first_line\": 12,",
+            "\"first_line\": 0,",
+            "first_line is 0",
+        ),
+        (
+            "outcome.json",
+            "\"is_finding\": true,",
+            "\"is_finding\": false,",
+            "a WARNING report is a finding",
+        ),
+        (
+            "bundle.json",
+            "\"free\": 2047",
+            "\"free\": 4095",
+            "zone DMA of node 0 is impossible",
+        ),
+        ("bundle.json", "\"smp\": 2,", "\"smp\": 65,", "smp is 65"),
+        (
+            "bundle.json",
+            "\"runs\": 5,",
+            "\"runs\": 2,",
+            "3 hits in 2 runs",
+        ),
+    ] {
+        let dir = edited_bundle(file, from, to);
+        let e = Bundle::read(dir.path()).expect_err(to);
+        let msg = e.to_string();
+        assert!(
+            matches!(&e, BundleError::Invalid { path, .. } if path.ends_with(file))
+                && msg.contains(says),
+            "{file}: {to}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn the_golden_bundle_reads_again_after_an_edit_that_changes_nothing() {
+    // The edit helper itself: a no-op edit keeps the bundle readable.
+    let dir = edited_bundle("outcome.json", "\"first_line\": 12,", "\"first_line\": 12,");
+    crate::bundle::Bundle::read(dir.path()).expect("reads");
+}
