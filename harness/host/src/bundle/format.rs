@@ -1,4 +1,4 @@
-//! `bundle.json`'s on-disk types ([`ManifestV1`]), kept apart from the in-memory ones so that
+//! `bundle.json`'s on-disk types (`ManifestV1`), kept apart from the in-memory ones so that
 //! the format changes only on purpose: any change here bumps [`BUNDLE_VERSION`] and teaches
 //! `parse_manifest` to migrate (or clearly refuse) the older version. The version covers
 //! every file of the bundle: `records.json` and `outcome.json` are the twins in

@@ -26,7 +26,8 @@
 //! `#[serde(default)]`, and their docs say what a missing one reads as.
 //!
 //! To change a format: add `…V2` twins, bump the version, keep reading `…V1` (convert it to
-//! the runtime type, or to `…V2`), and regenerate the golden files ([`golden`]).
+//! the runtime type, or to `…V2`), and regenerate the golden files (`golden.rs`, tests only:
+//! `UPDATE_GOLDEN=1 cargo test -p shmemfuzz --lib golden`).
 
 pub mod bisect;
 pub mod outcome;
