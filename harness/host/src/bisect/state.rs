@@ -109,7 +109,8 @@ impl State {
             steps: Vec::new(),
             outcome: None,
         };
-        let file = match std::fs::read_to_string(&path) {
+        // Bounded like every file shmemfuzz reads back: a regular file of at most JSON_MAX.
+        let file = match crate::bounded::read_text(&path, crate::bounded::JSON_MAX) {
             Ok(text) if !restart => {
                 let old = decode(&text).map_err(|e| BisectError::State {
                     path: path.clone(),
@@ -129,12 +130,12 @@ impl State {
                 old
             }
             Ok(_) => fresh,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh,
+            Err(e) if e.is_not_found() => fresh,
             Err(e) => {
-                return Err(BisectError::io(
-                    format!("cannot read {}", path.display()),
-                    e,
-                ))
+                return Err(BisectError::State {
+                    path,
+                    message: format!("{e}; remove it or pass --restart"),
+                })
             }
         };
         let resumed_steps = file.steps.len();
@@ -291,6 +292,14 @@ mod tests {
         assert!(e.to_string().contains("--runs differs"), "{e}");
         let s = State::open(d.path(), other, revs(), true).expect("restart");
         assert_eq!(s.resumed_steps, 0);
+    }
+
+    #[test]
+    fn a_state_file_that_is_not_a_regular_file_is_refused() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(d.path().join(STATE_FILE)).expect("mkdir");
+        let e = State::open(d.path(), key(), revs(), false).expect_err("a directory");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]
