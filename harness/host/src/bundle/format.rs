@@ -42,7 +42,9 @@ pub(super) struct ManifestV1 {
     pub kernel: DiskKernel,
     /// The QEMU command line of the recorded run.
     pub qemu: String,
+    /// Checked on read as a VM's layout is (`MemoryLayout::validate`).
     pub memory: DiskMemory,
+    /// Checked on read: 1 to 64 (`VmConfig::MAX_SMP`).
     pub smp: u32,
     /// Extra kernel arguments (after the harness's defaults, which `qemu` shows in full).
     pub append: Vec<String>,
@@ -55,7 +57,7 @@ pub(super) struct ManifestV1 {
     /// Every finding of the recorded run (the full ones are in outcome.json).
     pub findings: Vec<DiskFinding>,
     /// Runs of this program counted so far, and how many showed `signature` (or were clean,
-    /// for a clean recording).
+    /// for a clean recording). Checked on read: `runs ≥ 1` and `hits ≤ runs`.
     pub runs: u32,
     pub hits: u32,
     /// sha256 (hex) of every other file, by name.
@@ -150,6 +152,7 @@ impl From<DiskSettings> for GuestSettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct DiskGuest {
     pub zones: Vec<DiskZone>,
+    /// Checked on read: one per attached swap disk (`swap.devices`).
     pub swap_devices: Vec<String>,
     /// Taint flags the session knew when the bundle was made.
     pub taint: u64,
@@ -158,6 +161,8 @@ pub(super) struct DiskGuest {
     pub ready_after_ms: u64,
 }
 
+/// A zone as /proc/zoneinfo gave it, in pages. Checked on read (in bundle.json):
+/// `free ≤ managed ≤ present ≤ spanned` and `start_pfn + spanned ≤ 2^40`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiskZone {

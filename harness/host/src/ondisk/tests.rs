@@ -170,3 +170,67 @@ fn the_golden_bundle_reads_again_after_an_edit_that_changes_nothing() {
     let dir = edited_bundle("outcome.json", "\"first_line\": 12,", "\"first_line\": 12,");
     crate::bundle::Bundle::read(dir.path()).expect("reads");
 }
+
+/// The variants the golden files do not show, pinned by name: renaming one is a format change.
+#[test]
+fn every_variant_has_its_version_1_name() {
+    use super::outcome::{ChildExitV1, FindingKindV1, ReportKindV1};
+    use shmemfuzz_core::console::ReportKind;
+    let json = |v: &dyn erased::Json| v.json();
+    let reports: Vec<String> = ReportKind::ALL
+        .into_iter()
+        .map(|k| json(&ReportKindV1::from(k)))
+        .collect();
+    assert_eq!(
+        reports.join(","),
+        "\"Bug\",\"KernelBug\",\"Warning\",\"Oops\",\"Kasan\",\"Kfence\",\"SlabCorruption\",\
+         \"BadPageState\",\"ListCorruption\",\"Panic\",\"SoftLockup\",\"HardLockup\",\
+         \"HungTask\",\"RcuStall\",\"VmstatRefresh\",\"MemoryLeak\",\"OomKill\",\"Taint\",\
+         \"Sysrq\""
+    );
+    let findings: Vec<String> = [
+        FindingKindV1::Data,
+        FindingKindV1::Result,
+        FindingKindV1::Signal,
+        FindingKindV1::Kernel,
+        FindingKindV1::Taint,
+        FindingKindV1::Hang,
+        FindingKindV1::Leak,
+        FindingKindV1::Zone,
+    ]
+    .iter()
+    .map(|k| json(k))
+    .collect();
+    assert_eq!(
+        findings.join(","),
+        "\"Data\",\"Result\",\"Signal\",\"Kernel\",\"Taint\",\"Hang\",\"Leak\",\"Zone\""
+    );
+    let exits: Vec<String> = [
+        ChildExitV1::Completed,
+        ChildExitV1::Signaled { signal: 7, op: 1 },
+        ChildExitV1::Hung { op: 2 },
+        ChildExitV1::ExecutorError {
+            message: "m".into(),
+        },
+    ]
+    .iter()
+    .map(|e| json(e))
+    .collect();
+    assert_eq!(
+        exits.join(","),
+        r#""Completed",{"Signaled":{"signal":7,"op":1}},{"Hung":{"op":2}},{"ExecutorError":{"message":"m"}}"#
+    );
+}
+
+/// Compact JSON of any on-disk value, behind a `dyn` (one closure for several types).
+mod erased {
+    pub(super) trait Json {
+        fn json(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).expect("serializes")
+        }
+    }
+}
