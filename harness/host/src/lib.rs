@@ -41,6 +41,8 @@
 //! - [`bounded`]: reading outside files: regular files only, at most a bound.
 //! - [`outfile`]: output files written atomically, never over an input.
 //! - [`files`]: the SHA-256 of a file, and replacing a file atomically.
+//! - [`ondisk`]: the versioned on-disk twins of the types bundles, traces and bisection
+//!   states hold, their checks on read, and the golden files that pin their bytes.
 //!
 //! The CLI (`src/main.rs`, `src/cli/`) sits on top of all of these.
 
@@ -62,6 +64,7 @@ pub mod interrupt;
 pub mod kbuild;
 pub mod kernel;
 pub mod known;
+pub mod ondisk;
 pub mod outfile;
 pub mod process;
 pub mod report;

@@ -22,11 +22,11 @@
 
 mod debian;
 mod error;
-mod plan;
+pub(crate) mod plan;
 pub mod probe;
 mod report;
-mod state;
-mod verdict;
+pub(crate) mod state;
+pub(crate) mod verdict;
 
 use std::time::Instant;
 

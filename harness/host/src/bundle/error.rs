@@ -59,8 +59,8 @@ pub enum BundleError {
     },
     /// Written by a newer harness.
     #[error(
-        "{path} is bundle format version {found}, but this shmemfuzz ({harness}) reads versions \
-         up to {supported}: replay it with a newer shmemfuzz"
+        "{path}: bundle format {found} is newer than this shmemfuzz ({harness}) understands \
+         (≤ {supported}); upgrade shmemfuzz to replay it"
     )]
     TooNew {
         path: PathBuf,

@@ -24,18 +24,21 @@
 //! |              |   files {name: sha256} of the five files below         |                 |
 //! | program.prog | the program, canonical text form                       | sha256, parser  |
 //! |              |                                                        | (line, column)  |
-//! | records.json | [OpRecord], one a line: every record, losslessly       | sha256, shape,  |
-//! |              |   (what a replay is diffed against)                    | indices         |
-//! | outcome.json | {exit, teardown, verdict, reports, vm_alive, wall_ms}  | sha256, shape   |
+//! | records.json | [OpRecordV1], one a line: every record, losslessly     | sha256, shape,  |
+//! |              |   (what a replay is diffed against)                    | indices, bounds |
+//! | outcome.json | OutcomeV1 {exit, teardown, verdict, reports, vm_alive, | sha256, shape,  |
+//! |              |   wall_ms, draws}                                      | bounds, ops     |
 //! | trace.json   | the trace `shmemfuzz run --trace` writes (for people;  | sha256          |
 //! |              |   derived from the files above, never read back)       |                 |
 //! | console.log  | the recorded run's serial console, byte for byte       | sha256          |
 //! +--------------+--------------------------------------------------------+-----------------+
 //! ```
 //!
-//! The on-disk types live in [`format`](mod@format) and are converted to and from the
-//! in-memory ones here ([`BundleContents`], [`KernelIdentity`], the session's types), so the
-//! format changes only on purpose.
+//! The on-disk types live in [`format`](mod@format) (the manifest) and [`crate::ondisk`]
+//! (records, outcome, trace; their module docs list what is checked on read) and are
+//! converted to and from the in-memory ones here ([`BundleContents`], [`KernelIdentity`], the
+//! session's types), so the format changes only on purpose. bundle.json's version is the
+//! version of every file in the bundle.
 //!
 //! Writing is atomic: the bundle is written into `.partial-bundle-*` next to its destination,
 //! read back in full, and only then renamed into place, so an interrupted write (Ctrl-C, a
@@ -62,13 +65,15 @@ use shmemfuzz_core::zoneinfo::Zone;
 
 pub use error::BundleError;
 use format::{
-    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskOutcome, DiskSettings, DiskSwap, DiskZone,
-    ManifestV1,
+    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskSettings, DiskSwap, DiskZone, ManifestV1,
 };
 pub use format::{BUNDLE_FORMAT, BUNDLE_VERSION, OLDEST_VERSION};
 
 use crate::bounded;
 use crate::kernel::FetchedKernel;
+use crate::ondisk::outcome::{Outcome, OutcomeV1};
+use crate::ondisk::records::OpRecordV1;
+use crate::ondisk::OnDiskError;
 use crate::session::{GuestInfo, RunOutcome, SessionOptions};
 use crate::trace::Trace;
 use crate::vm::MemoryLayout;
@@ -285,8 +290,32 @@ impl BundleContents {
             ));
         }
         self.memory.validate().map_err(|e| e.to_string())?;
-        if self.smp == 0 {
-            return Err("smp is 0: a guest needs at least one vCPU".into());
+        let max_smp = crate::vm::VmConfig::MAX_SMP;
+        if self.smp == 0 || self.smp > max_smp {
+            return Err(format!(
+                "smp is {}: a guest has 1 to {max_smp} vCPUs",
+                self.smp
+            ));
+        }
+        for z in &self.guest.zones {
+            let end = z.start_pfn.checked_add(z.spanned);
+            if !(z.free <= z.managed && z.managed <= z.present && z.present <= z.spanned)
+                || end.is_none_or(|e| e > crate::ondisk::records::PFN_LIMIT)
+            {
+                return Err(format!(
+                    "zone {} of node {} is impossible: free {}, managed {}, present {}, \
+                     spanned {} from pfn {:#x} (free ≤ managed ≤ present ≤ spanned, and it \
+                     ends below pfn {:#x})",
+                    z.name,
+                    z.node,
+                    z.free,
+                    z.managed,
+                    z.present,
+                    z.spanned,
+                    z.start_pfn,
+                    crate::ondisk::records::PFN_LIMIT
+                ));
+            }
         }
         if (self.guest.release.as_str(), self.guest.version.as_str())
             != (self.kernel.release.as_str(), self.kernel.version.as_str())
@@ -315,14 +344,14 @@ impl BundleContents {
         Ok(())
     }
 
-    fn manifest(&self, files: BTreeMap<String, String>, created: u64) -> ManifestV1 {
+    fn manifest(&self, files: BTreeMap<String, String>, stamp: &Stamp) -> ManifestV1 {
         let g = &self.guest;
         let k = &self.kernel;
         ManifestV1 {
             format: BUNDLE_FORMAT.into(),
             version: BUNDLE_VERSION,
-            harness: env!("CARGO_PKG_VERSION").into(),
-            created,
+            harness: stamp.harness.into(),
+            created: stamp.created,
             kernel: DiskKernel {
                 id: k.id.clone(),
                 release: k.release.clone(),
@@ -457,8 +486,16 @@ impl Bundle {
                 error,
             }
         })?;
-        let records: Vec<OpRecord> = parse_json(&dir.join(files::RECORDS), &take(files::RECORDS))?;
-        let outcome: DiskOutcome = parse_json(&dir.join(files::OUTCOME), &take(files::OUTCOME))?;
+        let records_path = dir.join(files::RECORDS);
+        let records: Vec<OpRecordV1> = parse_json(&records_path, &take(files::RECORDS))?;
+        let records = records
+            .into_iter()
+            .map(OpRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| out_of_range(&records_path, e))?;
+        let outcome_path = dir.join(files::OUTCOME);
+        let outcome: OutcomeV1 = parse_json(&outcome_path, &take(files::OUTCOME))?;
+        let outcome = Outcome::try_from(outcome).map_err(|e| out_of_range(&outcome_path, e))?;
         let summary: Vec<DiskFinding> = outcome.verdict.findings.iter().map(disk_finding).collect();
         if summary != m.findings {
             return Err(invalid(format!(
@@ -530,6 +567,14 @@ impl Bundle {
             contents,
         })
     }
+}
+
+/// A file's value that is out of range, as a bundle error naming the file.
+fn out_of_range(path: &Path, e: OnDiskError) -> BundleError {
+    BundleError::invalid(
+        path,
+        format!("{e}; the file is damaged: restore it from the original bundle or re-record"),
+    )
 }
 
 /// Reads every file `m` lists, checking each one's sha256.
@@ -687,7 +732,7 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
         .permissions(fs::Permissions::from_mode(0o777))
         .tempdir_in(&parent)
         .map_err(|e| BundleError::io("creating a work directory in", &parent, e))?;
-    write_files(tmp.path(), contents)?;
+    write_files(tmp.path(), contents, &Stamp::now())?;
     Bundle::read(tmp.path()).map_err(|e| BundleError::Verify {
         dir: dir.to_path_buf(),
         source: Box::new(e),
@@ -722,15 +767,38 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
     Ok(())
 }
 
+/// Who wrote a bundle and when: `bundle.json`'s `harness` and `created`, and the trace's
+/// `harness`. Fixed in the golden tests (`crate::ondisk`), so that the bytes are reproducible.
+pub(crate) struct Stamp {
+    pub harness: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Stamp {
+    fn now() -> Self {
+        Stamp {
+            harness: env!("CARGO_PKG_VERSION"),
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
 /// Writes every file into `dir` (a fresh work directory), the manifest last.
-fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
+pub(crate) fn write_files(
+    dir: &Path,
+    c: &BundleContents,
+    stamp: &Stamp,
+) -> Result<(), BundleError> {
     let json = |name: &str, v: &dyn pretty::Pretty| {
         v.pretty().map_err(|source| BundleError::Json {
             path: dir.join(name),
             source,
         })
     };
-    let outcome = DiskOutcome {
+    let outcome = OutcomeV1::from(&Outcome {
         exit: c.outcome.exit.clone(),
         teardown: c.outcome.teardown.clone(),
         verdict: c.outcome.verdict.clone(),
@@ -738,14 +806,15 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         vm_alive: c.outcome.vm_alive,
         wall_ms: c.outcome.wall_ms,
         draws: c.outcome.draws,
-    };
-    let trace = Trace::new(
+    });
+    let mut trace = Trace::new(
         &c.kernel.id,
         &c.guest,
         c.qemu.clone(),
         &c.program,
         &c.outcome,
     );
+    trace.harness = stamp.harness.into();
     let program = c.program.to_string();
     let records = records_json(dir, &c.outcome.records)?;
     let outcome = json(files::OUTCOME, &outcome)?;
@@ -762,10 +831,7 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         write_file(&dir.join(name), bytes)?;
         sums.insert(name.to_string(), sha256_hex(bytes));
     }
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let manifest = json(files::MANIFEST, &c.manifest(sums, created))?;
+    let manifest = json(files::MANIFEST, &c.manifest(sums, stamp))?;
     write_file(&dir.join(files::MANIFEST), &manifest)?;
     sync_dir(dir);
     Ok(())
@@ -777,9 +843,11 @@ fn records_json(dir: &Path, records: &[OpRecord]) -> Result<Vec<u8>, BundleError
     let mut out = b"[".to_vec();
     for (i, r) in records.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut out, r).map_err(|source| BundleError::Json {
-            path: dir.join(files::RECORDS),
-            source,
+        serde_json::to_writer(&mut out, &OpRecordV1::from(r)).map_err(|source| {
+            BundleError::Json {
+                path: dir.join(files::RECORDS),
+                source,
+            }
         })?;
     }
     out.extend_from_slice(b"\n]\n");
