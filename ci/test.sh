@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { echo; echo "=== $* ($(( $(date +%s) - start )) s)"; }
+# Work directories the harness makes in /tmp: the suite must leave none of its own behind.
+workdirs() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'shmemfuzz-*' 2>/dev/null | sort; }
+workdirs_before=$(workdirs)
 
 step setup
 # chromium for the report's browser test: it installs in ~20 s, so it is in the default suite.
@@ -60,10 +63,16 @@ if [ "${SHMEMFUZZ_612:-0}" = 1 ]; then
   cargo test -p shmemfuzz --locked --test kbuild_612 -- --ignored --test-threads 1 --nocapture
 fi
 
-step "no QEMU left behind"
+step "no QEMU and no work directory left behind"
 if pgrep -a qemu-system-x86 | grep -v '<defunct>' | grep -q shmemfuzz; then
   pgrep -a qemu-system-x86 >&2
   echo "a QEMU process outlived the tests" >&2
+  exit 1
+fi
+left=$(comm -13 <(echo "$workdirs_before") <(workdirs))
+if [ -n "$left" ]; then
+  echo "work directories left behind by the suite:" >&2
+  echo "$left" >&2
   exit 1
 fi
 step "done"
