@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
-use shmemfuzz::bundle::{files, Bundle};
+use shmemfuzz::findings::bundle::{files, Bundle};
 
 fn dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

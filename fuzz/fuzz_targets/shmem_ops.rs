@@ -18,7 +18,7 @@
 use std::sync::Mutex;
 
 use libfuzzer_sys::{fuzz_crossover, fuzz_mutator, fuzz_target, fuzzer_mutate, Corpus};
-use shmemfuzz::feedback::COUNTERS_LEN;
+use shmemfuzz::fuzzing::feedback::COUNTERS_LEN;
 use shmemfuzz::fuzzing::target::Env;
 use shmemfuzz::fuzzing::{FuzzTarget, Verdict};
 use shmemfuzz_core::program::mutate::{self, Mutation};

@@ -1,80 +1,40 @@
-//! shmemfuzz host library: everything that runs on the host side of the VM boundary,
-//! listed in the order data flows through it.
+//! shmemfuzz host library: everything that runs on the host side of the VM boundary. Its
+//! folders follow the pipeline data flows through, one family each:
 //!
-//! **Where kernels come from**
-//! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
-//! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
-//! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
-//!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
+//! 1. [`kernels`]: where kernels come from. The catalog and Debian's prebuilt kernels
+//!    ([`kernels::kernel`]), kernels built from source and the mock driver built per kernel
+//!    ([`kernels::kbuild`], [`kernels::kbuild::modbuild`]), where the tree and the cache are
+//!    ([`kernels::context`], [`kernels::cachedir`]).
+//! 2. [`guest`]: what goes into the guest and the machine it runs in. The embedded agent and
+//!    the initramfs ([`guest::initramfs`]), swap images ([`guest::swapimg`]), the QEMU
+//!    command line, accelerator probe and bounded VM lifecycle ([`guest::vm`]).
+//! 3. [`session`]: a booted guest and its runs. Running a program and judging it (its
+//!    decisions in a pure, table-tested state machine), the console ([`session::console`]),
+//!    snapshots ([`session::snapshot`]), many runs on one kernel ([`session::runner`]), the
+//!    JSON trace ([`session::trace`]).
+//! 4. [`fuzzing`]: the `shmem_ops` target and `shmemfuzz fuzz` campaigns, coverage feedback
+//!    ([`fuzzing::feedback`]), known findings ([`fuzzing::known`]), the campaign's HTML page
+//!    ([`fuzzing::report`]).
+//! 5. [`findings`]: what happens to a finding: the record/replay bundle
+//!    ([`findings::bundle`]), reproduction counts ([`findings::reproduce`]), bisection
+//!    ([`findings::bisect`]).
+//! 6. [`bench`](mod@bench): boot and recovery, executions per second beside a C floor
+//!    ([`bench::exec`]), a fixed corpus through one worker ([`bench::corpus`]).
 //!
-//! **What goes into the guest**
-//! - [`guest`]: the embedded agent, the initramfs, swap images.
-//! - [`initramfs`]: the newc cpio writer; [`swapimg`]: swap device images.
-//! - [`vm`]: the QEMU command line, accelerator probe and the VM's bounded lifecycle.
-//! - [`process`]: child processes, one way: spawned supervised (own group, death signal),
-//!   waited for with a deadline, stopped TERM → KILL; the one `PATH` lookup.
-//! - [`interrupt`]: Ctrl-C and SIGTERM as a flag the long loops and waits look at, so an
-//!   interrupted command still ends its VMs and removes its work directories.
-//!
-//! **A session and its runs**
-//! - [`session`]: a booted guest; running a program and judging it (its decisions in a pure,
-//!   table-tested state machine).
-//! - [`guest_console`]: the guest's console as text and kernel reports, across runs.
-//! - [`snapshot`]: a ready guest's saved state, restored instead of a cold boot.
-//! - [`runner`]: many runs on one kernel, replacing the guest after one killed it.
-//! - [`trace`]: the JSON trace of one execution.
-//!
-//! **Fuzzing, reproduction, bisection**
-//! - [`fuzzing`]: the `shmem_ops` fuzz target's logic and `shmemfuzz fuzz` campaigns.
-//! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
-//!   counters; [`known`]: known findings (`--known FILE`), counted, not failed on.
-//! - [`bundle`]: the record/replay bundle: program, records, trace, console, metadata.
-//! - [`reproduce`]: replaying a program n times and counting hits of a signature.
-//! - [`bisect`]: finding the first bad commit or Debian version for a reproducer.
-//! - [`report`]: a campaign as one static HTML page.
-//!
-//! **Measuring**
-//! - [`bench`]: the boot and recovery benchmarks; [`exec_bench`]: executions per second
-//!   beside a C floor; [`corpus_bench`]: a fixed fuzzer-made corpus through one worker.
-//!
-//! **Files from outside, files we write**
-//! - [`bounded`]: reading outside files: regular files only, at most a bound.
-//! - [`outfile`]: output files written atomically, never over an input.
-//! - [`files`]: the SHA-256 of a file, and replacing a file atomically.
-//! - [`ondisk`]: the versioned on-disk twins of the types bundles, traces and bisection
-//!   states hold, their checks on read, and the golden files that pin their bytes.
+//! Under all of them: [`files`] (hashing, atomic replacement, bounded reads of outside files,
+//! output files, the versioned on-disk formats in [`files::ondisk`]) and [`os`] (child
+//! processes in [`os::process`], Ctrl-C and SIGTERM in [`os::interrupt`]).
 //!
 //! The CLI (`src/main.rs`, `src/cli/`) sits on top of all of these.
 
 pub mod bench;
-pub mod bisect;
-pub mod bounded;
-pub mod bundle;
-pub mod cachedir;
-pub mod context;
-pub mod corpus_bench;
-pub mod exec_bench;
-pub mod feedback;
 pub mod files;
+pub mod findings;
 pub mod fuzzing;
 pub mod guest;
-pub mod guest_console;
-pub mod initramfs;
-pub mod interrupt;
-pub mod kbuild;
-pub mod kernel;
-pub mod known;
-pub mod ondisk;
-pub mod outfile;
-pub mod process;
-pub mod report;
-pub mod reproduce;
-pub mod runner;
+pub mod kernels;
+pub mod os;
 pub mod session;
-pub mod snapshot;
-pub mod swapimg;
-pub mod trace;
-pub mod vm;
 
 /// An error and its causes, once each: `what failed: why: why that`. Library errors name only
 /// their own failure and keep the cause as `source()`; this is how to show one whole where

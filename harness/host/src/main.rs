@@ -2,7 +2,7 @@
 //! 0 clean, 1 a finding (the kernel failed), 2 a harness or usage error, 3 (`bisect` only)
 //! stopped by `--max-steps` with the bisection resumable (docs/bisect.md), 130 / 143
 //! interrupted by SIGINT / SIGTERM (VMs ended, work directories removed; a second signal
-//! exits at once: see `shmemfuzz::interrupt`).
+//! exits at once: see `shmemfuzz::os::interrupt`).
 
 mod cli;
 
@@ -19,18 +19,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = shmemfuzz::interrupt::install() {
+    if let Err(e) = shmemfuzz::os::interrupt::install() {
         eprintln!("shmemfuzz: error: {}", shmemfuzz::error_chain(&e));
         return ExitCode::from(2);
     }
     let result = cli::dispatch(args);
     // An interruption decides the exit status whatever the command made of it: what it left
     // (bundles, corpus, bisection state) is complete, but the command did not finish.
-    if let Some(i) = shmemfuzz::interrupt::requested() {
+    if let Some(i) = shmemfuzz::os::interrupt::requested() {
         if let Err(e) = &result {
             if !e
                 .chain()
-                .any(|c| c.is::<shmemfuzz::interrupt::Interrupted>())
+                .any(|c| c.is::<shmemfuzz::os::interrupt::Interrupted>())
             {
                 eprintln!("shmemfuzz: error: {e:#}");
             }

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use fixture::Workdir;
-use shmemfuzz::context::Context;
+use shmemfuzz::kernels::context::Context;
 
 const REGRESSION: &str = "shmem: skip the zone check of swapped-in folios";
 const BROKEN: &str = "shmem: tidy the no-op helper (breaks the build)";

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shmemfuzz::bundle::{files, Bundle, BundleContents, BundleError, HitCount, KernelIdentity};
-use shmemfuzz::kernel::FetchedKernel;
+use shmemfuzz::findings::bundle::{
+    files, Bundle, BundleContents, BundleError, HitCount, KernelIdentity,
+};
+use shmemfuzz::guest::vm::{Accel, MemoryLayout};
+use shmemfuzz::kernels::kernel::FetchedKernel;
 use shmemfuzz::session::{GuestInfo, RunOutcome, SessionOptions};
-use shmemfuzz::vm::{Accel, MemoryLayout};
 use shmemfuzz_core::console::{KernelReport, ReportKind};
 use shmemfuzz_core::oracle::{Finding, FindingKind, Verdict};
 use shmemfuzz_core::program::{self, Op, Program};

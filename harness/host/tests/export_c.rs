@@ -16,10 +16,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use fixture::{example, Workdir};
-use shmemfuzz::context::{source_root, Context, PreparedKernel};
-use shmemfuzz::initramfs::InitramfsBuilder;
-use shmemfuzz::kernel::module_load_order;
-use shmemfuzz::vm::{DiskSpec, Machine, VmConfig};
+use shmemfuzz::guest::initramfs::InitramfsBuilder;
+use shmemfuzz::guest::vm::{DiskSpec, Machine, VmConfig};
+use shmemfuzz::kernels::context::{source_root, Context, PreparedKernel};
+use shmemfuzz::kernels::kernel::module_load_order;
 use shmemfuzz_core::export_c::{export, guest_init_source, ExportOptions, UAPI_HEADER};
 
 const SIGNATURE: &str = "zone:memfd:touch:Normal";
@@ -114,7 +114,7 @@ fn run_program(
     cfg.lifetime = Duration::from_secs(600);
     for i in 0..SWAP_DEVICES {
         let img = dir.join(format!("swap{i}.img"));
-        shmemfuzz::swapimg::create(&img, 512 << 20, i).expect("swap image");
+        shmemfuzz::guest::swapimg::create(&img, 512 << 20, i).expect("swap image");
         cfg.disks.push(DiskSpec::new(img));
     }
     let vm = Machine::launch(cfg).expect("QEMU starts");

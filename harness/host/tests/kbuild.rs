@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use fixture::{example, Workdir};
-use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{build_debian_source, BuiltKernel, KbuildEvent, SourceBuild};
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::kernels::kbuild::{build_debian_source, BuiltKernel, KbuildEvent, SourceBuild};
 use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz_core::protocol::ChildExit;
 
@@ -114,7 +114,8 @@ fn kcov_sees_mm(k: &BuiltKernel, s: &mut Session) {
         .run(&example("pageout-roundtrip.prog"), &mut |_| {})
         .expect("the run completes");
     let pcs = out.kcov.expect("the debug fragment has KCOV");
-    let mm = shmemfuzz::feedback::MmText::from_build_dir(&k.build_dir).expect("mm/ ranges");
+    let mm =
+        shmemfuzz::fuzzing::feedback::MmText::from_build_dir(&k.build_dir).expect("mm/ ranges");
     let in_mm = pcs.iter().filter(|p| mm.contains(p.pc)).count();
     eprintln!("KCOV: {} PCs, {in_mm} in mm/", pcs.len());
     assert!(
@@ -364,10 +365,12 @@ fn the_padded_planted_reproducer_minimizes_to_ten_ops_or_fewer_with_the_same_sig
     let (code, out) = cli(&["minimize", "b", "--out", "b.min"], wd.path());
     eprintln!("minimize took {:.1?}:\n{out}", started.elapsed());
     assert_eq!(code, Some(0), "{out}");
-    let min = shmemfuzz::bundle::Bundle::read(&wd.path().join("b.min")).expect("a valid bundle");
+    let min = shmemfuzz::findings::bundle::Bundle::read(&wd.path().join("b.min"))
+        .expect("a valid bundle");
     let ops = min.contents.program.ops.len();
     assert!(ops <= 10, "{ops} ops left:\n{}", min.contents.program);
-    let original = shmemfuzz::bundle::Bundle::read(&wd.path().join("b")).expect("a valid bundle");
+    let original =
+        shmemfuzz::findings::bundle::Bundle::read(&wd.path().join("b")).expect("a valid bundle");
     assert!(
         original.contents.program.ops.len() >= 30,
         "the input was padded with at least 20 operations"

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use shmemfuzz::initramfs::InitramfsBuilder;
-use shmemfuzz::vm::{accel, live_group_members, Accel, ConsoleRead, Machine, VmConfig};
+use shmemfuzz::guest::initramfs::InitramfsBuilder;
+use shmemfuzz::guest::vm::{accel, live_group_members, Accel, ConsoleRead, Machine, VmConfig};
 
 const POWEROFF_INIT: &str = r#"
 #include <sys/reboot.h>
@@ -33,7 +33,7 @@ fn test_kernel() -> Option<PathBuf> {
         _ => {
             static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
             let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-            let ctx = shmemfuzz::context::Context::new().expect("catalog loads");
+            let ctx = shmemfuzz::kernels::context::Context::new().expect("catalog loads");
             let k = ctx
                 .kernel(None, &|_| {})
                 .unwrap_or_else(|e| panic!("fetching the default kernel: {e:#}"));
@@ -219,7 +219,7 @@ fn kernel_trial_under_tcg() {
     let Some(kernel) = test_kernel() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = accel::kernel_trial(
-        Path::new(shmemfuzz::vm::DEFAULT_QEMU),
+        Path::new(shmemfuzz::guest::vm::DEFAULT_QEMU),
         Accel::Tcg,
         &kernel,
         Duration::from_secs(120),

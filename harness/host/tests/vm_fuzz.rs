@@ -8,7 +8,7 @@
 mod fixture;
 
 use fixture::{example, Workdir};
-use shmemfuzz::feedback::COUNTERS_LEN;
+use shmemfuzz::fuzzing::feedback::COUNTERS_LEN;
 use shmemfuzz::fuzzing::target::Env;
 use shmemfuzz::fuzzing::{FuzzTarget, Verdict};
 use shmemfuzz_core::program::gen::encode;
@@ -87,12 +87,12 @@ fn kernel_coverage_grows_and_a_replacing_run_sets_new_counters() {
 #[ignore = "boots a VM"]
 fn the_exec_benchmark_runs_harness_and_c_floor_in_one_guest() {
     let wd = Workdir::new("exec-bench");
-    let ctx = shmemfuzz::context::Context::new().expect("catalog");
+    let ctx = shmemfuzz::kernels::context::Context::new().expect("catalog");
     let kernel = ctx.prepare(Some("debian-6.1"), &|_| {}).expect("kernel");
     let accel = ctx.accel(&kernel.kernel.bzimage).expect("accel");
     let opts = shmemfuzz::session::SessionOptions::new(wd.path().to_path_buf(), accel);
     let program = example("bench-reference.prog");
-    let figs = shmemfuzz::exec_bench::exec_bench(&kernel, &program, opts, 1, 2, &|what, rate| {
+    let figs = shmemfuzz::bench::exec::exec_bench(&kernel, &program, opts, 1, 2, &|what, rate| {
         eprintln!("{what}: {rate:.2}/s")
     })
     .expect("both sides run clean");

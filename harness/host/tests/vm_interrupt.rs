@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use fixture::{qemu_processes_mentioning, Workdir};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use shmemfuzz::bundle::Bundle;
+use shmemfuzz::findings::bundle::Bundle;
 
 /// How long an interrupted command may take to exit (a campaign: its workers' grace, 15 s,
 /// SIGTERM to SIGKILL, 5 s, and a margin).

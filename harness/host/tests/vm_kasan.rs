@@ -16,7 +16,7 @@ mod fixture;
 use std::time::Instant;
 
 use fixture::{examples_dir, kernel, shmemfuzz, text, Workdir};
-use shmemfuzz::bundle::Bundle;
+use shmemfuzz::findings::bundle::Bundle;
 
 /// Runs the planted kernel may take to show the race (its hit rate is ~10%: a budget of 60
 /// misses it with probability ~0.2%; docs/races.md).

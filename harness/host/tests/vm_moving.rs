@@ -10,8 +10,8 @@
 mod fixture;
 
 use fixture::{boot_with, example, kernel, shmemfuzz, text, Workdir};
+use shmemfuzz::guest::vm::Topology;
 use shmemfuzz::session::Session;
-use shmemfuzz::vm::Topology;
 use shmemfuzz_core::program::Program;
 use shmemfuzz_core::protocol::PageState;
 use shmemfuzz_core::zoneinfo::PFN_4G;

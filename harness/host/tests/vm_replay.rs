@@ -5,7 +5,7 @@
 mod fixture;
 
 use fixture::{examples_dir, kernel, shmemfuzz, text, Workdir};
-use shmemfuzz::bundle::{Bundle, HitCount};
+use shmemfuzz::findings::bundle::{Bundle, HitCount};
 
 #[test]
 #[ignore = "boots a VM"]

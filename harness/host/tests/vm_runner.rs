@@ -5,8 +5,8 @@
 mod fixture;
 
 use fixture::{example, kernel, mock_module, Workdir};
-use shmemfuzz::context::{Context, PreparedKernel};
-use shmemfuzz::runner::Runner;
+use shmemfuzz::kernels::context::{Context, PreparedKernel};
+use shmemfuzz::session::runner::Runner;
 use shmemfuzz::session::{Session, SessionOptions};
 use shmemfuzz_core::oracle::FindingKind;
 use shmemfuzz_core::program::parse;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use shmemfuzz::bench::{self, median};
-use shmemfuzz::context::Context;
+use shmemfuzz::kernels::context::Context;
 
 use super::progress::{prepare_events, spinner};
 
@@ -71,7 +71,7 @@ pub fn exec(
     ));
     let opts = shmemfuzz::session::SessionOptions::new(dir, accel);
     let figs =
-        shmemfuzz::exec_bench::exec_bench(&prepared, &prog, opts, rounds, runs, &|what, rate| {
+        shmemfuzz::bench::exec::exec_bench(&prepared, &prog, opts, rounds, runs, &|what, rate| {
             pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
         })?;
     pb.finish_and_clear();
@@ -269,12 +269,12 @@ pub fn corpus(
     generate: Option<usize>,
     seed: u64,
 ) -> anyhow::Result<ExitCode> {
-    use shmemfuzz::corpus_bench;
+    use shmemfuzz::bench::corpus;
     let ctx = Context::new()?;
     let dir = dir.unwrap_or_else(|| ctx.root.join("bench/corpus"));
     if let Some(count) = generate {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let programs = corpus_bench::generate(seed, count);
+        let programs = corpus::generate(seed, count);
         for (i, p) in programs.iter().enumerate() {
             let path = dir.join(format!("{i:03}.prog"));
             let text = format!(
@@ -282,7 +282,7 @@ pub fn corpus(
             );
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
-        let kinds = corpus_bench::kinds(&programs);
+        let kinds = corpus::kinds(&programs);
         println!(
             "{} programs in {}, {} operation kinds: {}",
             programs.len(),
@@ -292,20 +292,20 @@ pub fn corpus(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let corpus = corpus_bench::read_corpus(&dir)?;
+    let corpus = corpus::read_corpus(&dir)?;
     let pb = spinner("preparing the kernel");
     let prepared = ctx.prepare(kernel, &prepare_events(&pb))?;
     let accel = ctx.accel(&prepared.kernel.bzimage)?;
     let (work, _keep) = super::workdir(None)?;
     let release = prepared.kernel.release.clone();
     let id = prepared.kernel.id.clone();
-    let mut runner = shmemfuzz::runner::Runner::new(
+    let mut runner = shmemfuzz::session::runner::Runner::new(
         prepared,
         shmemfuzz::session::SessionOptions::new(work, accel),
     );
     pb.set_message(format!("booting {release}"));
     let total = corpus.len() as u64 * u64::from(rounds);
-    let figs = corpus_bench::run_corpus(&mut runner, &corpus, rounds, &|n, name| {
+    let figs = corpus::run_corpus(&mut runner, &corpus, rounds, &|n, name| {
         pb.set_message(format!("{n}/{total}: {name}"))
     })?;
     runner.shutdown();

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use sha2::{Digest, Sha256};
-use shmemfuzz::bisect::probe::{DebianKernels, GitKernels, Replayer};
-use shmemfuzz::bisect::{
+use shmemfuzz::findings::bisect::probe::{DebianKernels, GitKernels, Replayer};
+use shmemfuzz::findings::bisect::{
     bisect as run_bisection, debian_range, report_lines, step_line, BisectEvent, Key, Options,
     Outcome, Probe, Rev, State,
 };
-use shmemfuzz::bundle::Bundle;
-use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{default_jobs, fragments_hash, git};
+use shmemfuzz::findings::bundle::Bundle;
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::kernels::kbuild::{default_jobs, fragments_hash, git};
 
 use super::kernel_cmd::fragments;
 use super::progress::{kbuild_events, spinner};

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
-use shmemfuzz::bounded;
-use shmemfuzz::context::Context;
+use shmemfuzz::files::bounded;
+use shmemfuzz::kernels::context::Context;
 use shmemfuzz_core::program::{self, gen::encode, Program};
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +73,7 @@ fn add(programs: &[PathBuf], dir: &Path) -> anyhow::Result<ExitCode> {
     for (path, bytes, ops) in encoded {
         let name = hex::encode(&Sha256::digest(&bytes)[..20]);
         let dest = dir.join(&name);
-        shmemfuzz::outfile::write_atomic(&dest, &bytes)?;
+        shmemfuzz::files::outfile::write_atomic(&dest, &bytes)?;
         println!(
             "{} -> {} ({ops} operations)",
             path.display(),

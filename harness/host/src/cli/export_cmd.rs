@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use shmemfuzz::outfile;
+use shmemfuzz::files::outfile;
 use shmemfuzz_core::export_c::{export, ExportOptions};
 
-use shmemfuzz::exec_bench::MOCK_UAPI_HEADER as UAPI_TEXT;
+use shmemfuzz::bench::exec::MOCK_UAPI_HEADER as UAPI_TEXT;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

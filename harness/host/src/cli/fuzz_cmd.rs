@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use shmemfuzz::context::Context;
 use shmemfuzz::fuzzing::build::build_target;
 use shmemfuzz::fuzzing::campaign::{self, CampaignOptions, CampaignStatus};
 use shmemfuzz::fuzzing::history::History;
+use shmemfuzz::kernels::context::Context;
 
 use super::progress::{prepare_events, spinner};
 
@@ -56,7 +56,7 @@ pub struct FuzzArgs {
     known: Option<PathBuf>,
     /// The guest topology every worker boots (docs/zone-oracle.md).
     #[arg(long, value_enum, default_value = "flat")]
-    topology: shmemfuzz::vm::Topology,
+    topology: shmemfuzz::guest::vm::Topology,
     /// vCPUs of each worker's guest: races need 2 (docs/races.md); workers × vCPUs should not
     /// exceed the host's cores under TCG.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -92,7 +92,7 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         known: match args.known {
             Some(k) => {
                 // Refuse a bad file here, not in every worker.
-                shmemfuzz::known::KnownFindings::load(&k)?;
+                shmemfuzz::fuzzing::known::KnownFindings::load(&k)?;
                 Some(std::path::absolute(&k).unwrap_or(k))
             }
             None => None,
@@ -127,14 +127,14 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         bar.set_message(s.line());
         if s.elapsed >= reported + REPORT_EVERY {
             reported = s.elapsed;
-            if let Err(e) = shmemfuzz::report::write(&opts.out) {
+            if let Err(e) = shmemfuzz::fuzzing::report::write(&opts.out) {
                 bar.println(format!("report: {e}"));
             }
         }
     })
     .context("running the campaign")?;
     bar.finish_and_clear();
-    match shmemfuzz::report::write(&opts.out) {
+    match shmemfuzz::fuzzing::report::write(&opts.out) {
         Ok(page) => println!("report: {}", page.display()),
         Err(e) => eprintln!("report: {e}"),
     }

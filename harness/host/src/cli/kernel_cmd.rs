@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{build_src, default_jobs, SrcBuild};
-use shmemfuzz::kernel::archive;
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::kernels::kbuild::{build_src, default_jobs, SrcBuild};
+use shmemfuzz::kernels::kernel::archive;
 
 use super::progress::{fetch_events, kbuild_events, spinner};
 
@@ -49,7 +49,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             k.description
         );
     }
-    for r in shmemfuzz::kbuild::registered(&ctx.cache_dir) {
+    for r in shmemfuzz::kernels::kbuild::registered(&ctx.cache_dir) {
         println!(
             "{:<18} {:<26} {:<22} {:<8} {:<12} `kernel build` of {}",
             r.id,

@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, HitCount};
-use shmemfuzz::context::Context;
-use shmemfuzz::runner::Runner;
+use shmemfuzz::findings::bundle::{Bundle, HitCount};
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::session::runner::Runner;
 use shmemfuzz::session::SessionOptions;
 use shmemfuzz_core::minimize::{self, Budget, Options, Outcome};
 
@@ -47,7 +47,7 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.bundle.with_extension("min"));
     // Before the minimization, not after it: the result never goes into (or over) the input.
-    shmemfuzz::outfile::check_not_input(&out_dir, &[&args.bundle])?;
+    shmemfuzz::files::outfile::check_not_input(&out_dir, &[&args.bundle])?;
     let bundle = Bundle::read(&args.bundle)?;
     let c = &bundle.contents;
     let Some(target) = c.signature.clone() else {
@@ -96,7 +96,7 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
     });
     // Candidates cut short by an interruption looked like harness errors: the result is not
     // the minimum, and is not recorded.
-    shmemfuzz::interrupt::check()?;
+    shmemfuzz::os::interrupt::check()?;
     pb.set_message("recording the minimized program");
     // One more run of the result, recorded as the new bundle. Candidates are accepted on
     // their first reproduction, so a flaky reduction can be accepted on a lucky run even

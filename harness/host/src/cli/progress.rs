@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use shmemfuzz::context::PrepareEvent;
-use shmemfuzz::kbuild::KbuildEvent;
-use shmemfuzz::kernel::FetchEvent;
+use shmemfuzz::kernels::context::PrepareEvent;
+use shmemfuzz::kernels::kbuild::KbuildEvent;
+use shmemfuzz::kernels::kernel::FetchEvent;
 
 pub fn spinner(msg: impl Into<String>) -> ProgressBar {
     let pb = ProgressBar::new_spinner();

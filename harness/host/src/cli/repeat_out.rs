@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use shmemfuzz::bundle::{Bundle, BundleContents};
-use shmemfuzz::reproduce::{RepeatPlan, Repetition};
-use shmemfuzz::runner::Runner;
+use shmemfuzz::findings::bundle::{Bundle, BundleContents};
+use shmemfuzz::findings::reproduce::{RepeatPlan, Repetition};
+use shmemfuzz::session::runner::Runner;
 use shmemfuzz::session::RunOutcome;
 use shmemfuzz_core::program::Program;
 
@@ -92,7 +92,7 @@ impl FirstFindingBundle {
         runner: &Runner,
         program: &Program,
         out: &RunOutcome,
-        so_far: shmemfuzz::bundle::HitCount,
+        so_far: shmemfuzz::findings::bundle::HitCount,
         pb: &ProgressBar,
     ) -> anyhow::Result<()> {
         let (Some(dir), None) = (&self.dir, &self.written) else {

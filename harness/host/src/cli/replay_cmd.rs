@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use shmemfuzz::bounded;
-use shmemfuzz::bundle::{Bundle, BundleContents};
-use shmemfuzz::context::Context;
-use shmemfuzz::reproduce::{repeat, RepeatPlan, Repetition};
-use shmemfuzz::runner::Runner;
+use shmemfuzz::files::bounded;
+use shmemfuzz::findings::bundle::{Bundle, BundleContents};
+use shmemfuzz::findings::reproduce::{repeat, RepeatPlan, Repetition};
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::session::runner::Runner;
 use shmemfuzz::session::SessionOptions;
 use shmemfuzz_core::minimize::runs_needed;
 use shmemfuzz_core::program::{self, Program};

@@ -1,5 +1,5 @@
 //! `shmemfuzz report DIR`: a campaign's output directory as a static HTML page
-//! ([`shmemfuzz::report`]).
+//! ([`shmemfuzz::fuzzing::report`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let page = shmemfuzz::report::write(&args.dir)?;
+    let page = shmemfuzz::fuzzing::report::write(&args.dir)?;
     println!("{}", page.display());
     Ok(ExitCode::SUCCESS)
 }

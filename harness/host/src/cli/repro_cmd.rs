@@ -3,7 +3,7 @@
 //! bundles — group what they find by signature, write one bundle per distinct finding, and
 //! print a summary (signature, inputs, reproduction rate, example input).
 
-use shmemfuzz::bounded;
+use shmemfuzz::files::bounded;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
-use shmemfuzz::context::Context;
-use shmemfuzz::runner::Runner;
+use shmemfuzz::findings::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::kernels::context::Context;
+use shmemfuzz::session::runner::Runner;
 use shmemfuzz::session::SessionOptions;
 use shmemfuzz_core::minimize::runs_needed;
 use shmemfuzz_core::program::{self, Program};
@@ -162,7 +162,7 @@ pub fn repro(args: ReproArgs) -> anyhow::Result<ExitCode> {
                         Some(sig.to_string()),
                         HitCount { runs: 1, hits: 1 },
                     )?;
-                    let dest = args.out.join(shmemfuzz::bundle::dir_name(sig));
+                    let dest = args.out.join(shmemfuzz::findings::bundle::dir_name(sig));
                     Bundle::write_replacing(&dest, &contents)?;
                     g.written = Some((dest, contents));
                 }

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
-use shmemfuzz::context::{Context, PreparedKernel};
-use shmemfuzz::reproduce::{repeat, RepeatPlan};
-use shmemfuzz::runner::Runner;
+use shmemfuzz::findings::bundle::{Bundle, BundleContents, HitCount};
+use shmemfuzz::findings::reproduce::{repeat, RepeatPlan};
+use shmemfuzz::kernels::context::{Context, PreparedKernel};
+use shmemfuzz::session::runner::Runner;
+use shmemfuzz::session::trace::Trace;
 use shmemfuzz::session::{Session, SessionOptions};
-use shmemfuzz::trace::Trace;
 use shmemfuzz_core::oracle::Model;
 use shmemfuzz_core::program::{self, Program};
 
@@ -66,7 +66,7 @@ pub struct RunArgs {
     /// blocks that can be offlined), `numa` (node 1 entirely above 4 GiB), `hugetlb` (room
     /// for a 1 GiB page only in DMA32). See docs/zone-oracle.md.
     #[arg(long, value_enum, default_value = "flat")]
-    topology: shmemfuzz::vm::Topology,
+    topology: shmemfuzz::guest::vm::Topology,
     /// Known findings (e.g. kernels/known/6.1.toml): shown as known, and a run whose
     /// findings are all known exits 0.
     #[arg(long)]
@@ -74,7 +74,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let text = shmemfuzz::bounded::read_text(&args.program, shmemfuzz::bounded::PROGRAM_MAX)?;
+    let text = shmemfuzz::files::bounded::read_text(
+        &args.program,
+        shmemfuzz::files::bounded::PROGRAM_MAX,
+    )?;
     let program =
         program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
     if program.has_test_only_ops() && !args.allow_test_ops {
@@ -85,7 +88,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(trace) = &args.trace {
         // Before booting: the trace never replaces the program (an older trace it may).
-        shmemfuzz::outfile::check(trace, &[&args.program], true)?;
+        shmemfuzz::files::outfile::check(trace, &[&args.program], true)?;
     }
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
@@ -100,7 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let known = args
         .known
         .as_deref()
-        .map(shmemfuzz::known::KnownFindings::load)
+        .map(shmemfuzz::fuzzing::known::KnownFindings::load)
         .transpose()?
         .unwrap_or_default();
     if args.repeat > 1 || args.keep_going {
@@ -129,7 +132,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &outcome,
         );
         let json = serde_json::to_string_pretty(&trace)?;
-        shmemfuzz::outfile::write_atomic(path, json.as_bytes())?;
+        shmemfuzz::files::outfile::write_atomic(path, json.as_bytes())?;
     }
     let console = session.console_path().to_path_buf();
     let (info, qemu) = (session.info.clone(), session.command_line());
@@ -160,7 +163,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let mm = kernel
             .config
             .parent()
-            .and_then(|d| shmemfuzz::feedback::MmText::from_build_dir(d).ok());
+            .and_then(|d| shmemfuzz::fuzzing::feedback::MmText::from_build_dir(d).ok());
         let in_mm = mm.map_or_else(
             || "mm/ unknown without the build tree".to_string(),
             |t| format!("{} in mm/", pcs.iter().filter(|p| t.contains(p.pc)).count()),

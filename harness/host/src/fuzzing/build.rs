@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::process::{self, Group, Signal, Waited, TOOL_LIMIT};
+use crate::os::process::{self, Group, Signal, Waited, TOOL_LIMIT};
 
 /// How long `c++ --version` may take.
 const VERSION_LIMIT: Duration = Duration::from_secs(60);
@@ -32,7 +32,7 @@ pub enum BuildError {
     #[error("building the fuzz target took longer than {0:?}; cargo was stopped")]
     TimedOut(Duration),
     #[error("building the fuzz target: cargo was stopped")]
-    Interrupted(#[source] crate::interrupt::Interrupted),
+    Interrupted(#[source] crate::os::interrupt::Interrupted),
     #[error("building the fuzz target failed (exit {code:?}); cargo's output is above")]
     Failed { code: Option<i32> },
 }

@@ -14,12 +14,12 @@
 //! and `stats/w<worker>-<n>.jsonl` (the history, [`super::history`]), `stats/campaign.json`
 //! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
 //!
-//! **Interrupted** (Ctrl-C, SIGTERM: [`crate::interrupt`]), the campaign stops its workers
+//! **Interrupted** (Ctrl-C, SIGTERM: [`crate::os::interrupt`]), the campaign stops its workers
 //! between two runs first: SIGUSR1, on which libFuzzer exits at the top of its loop, after
 //! the last run's corpus entry is written whole. A worker that has not gone after
 //! [`INTERRUPT_GRACE`] (a run or a boot in flight) gets SIGTERM, and SIGKILL
 //! [`KILL_AFTER`] later. The campaign then removes the bundle work directories a killed
-//! worker may have left (`bundles/.partial-bundle-*`; [`crate::bundle::remove_partials`];
+//! worker may have left (`bundles/.partial-bundle-*`; [`crate::findings::bundle::remove_partials`];
 //! `stats/*.tmp`) and its workers' VM directories, and returns its status like a campaign that ended.
 
 use std::collections::BTreeMap;
@@ -31,8 +31,8 @@ use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
 use super::history::{HistoryWriter, Incarnation};
 use super::stats::WorkerStats;
-use crate::bundle::dir_name;
-use crate::process::{Group, Signal};
+use crate::findings::bundle::dir_name;
+use crate::os::process::{Group, Signal};
 
 /// Restarts of one worker after its harness gave up, before the worker is abandoned.
 pub const MAX_RESTARTS: u32 = 3;
@@ -62,7 +62,7 @@ pub struct CampaignOptions {
     pub out: PathBuf,
     /// End the campaign at the first finding.
     pub stop_on_finding: bool,
-    /// Known findings ([`crate::known`]): counted, never a reason to stop or fail.
+    /// Known findings ([`crate::fuzzing::known`]): counted, never a reason to stop or fail.
     pub known: Option<PathBuf>,
     /// Guest topology name (`flat` unless given).
     pub topology: Option<String>,
@@ -191,7 +191,7 @@ pub fn run(
     opts: &CampaignOptions,
     progress: &mut dyn FnMut(&CampaignStatus),
 ) -> Result<CampaignStatus, CampaignError> {
-    run_with(opts, progress, crate::interrupt::requested)
+    run_with(opts, progress, crate::os::interrupt::requested)
 }
 
 /// [`run`], with whether the process was interrupted asked of `interrupted` (tests supply
@@ -199,7 +199,7 @@ pub fn run(
 fn run_with(
     opts: &CampaignOptions,
     progress: &mut dyn FnMut(&CampaignStatus),
-    interrupted_by: fn() -> Option<crate::interrupt::Interrupted>,
+    interrupted_by: fn() -> Option<crate::os::interrupt::Interrupted>,
 ) -> Result<CampaignStatus, CampaignError> {
     if !opts.binary.is_file() {
         return Err(CampaignError::NoBinary(opts.binary.clone()));
@@ -336,7 +336,7 @@ fn run_with(
         nap(interrupted, interrupted_by);
     }
     // Every worker is gone: nobody writes a bundle or a stats file any more.
-    let partials = crate::bundle::remove_partials(&opts.out.join("bundles"));
+    let partials = crate::findings::bundle::remove_partials(&opts.out.join("bundles"));
     if partials > 0 {
         tracing::info!("removed {partials} bundle(s) a stopped worker left half written");
     }
@@ -367,7 +367,7 @@ fn stop_signal(waited: Duration) -> Signal {
 
 /// The supervisor's pause between looks at its workers: a second, cut short by an
 /// interruption; once interrupted, a tenth of a second (workers are waited for closely).
-fn nap(interrupted: bool, interrupted_by: fn() -> Option<crate::interrupt::Interrupted>) {
+fn nap(interrupted: bool, interrupted_by: fn() -> Option<crate::os::interrupt::Interrupted>) {
     let step = crate::session::INTERRUPT_POLL;
     if interrupted {
         std::thread::sleep(step);
@@ -508,7 +508,7 @@ fn unix_ms(start: Instant) -> u64 {
 
 /// The last `n` lines of a file (of its last MiB; nothing when it is not a regular file).
 fn tail(path: &Path, n: usize) -> String {
-    let bytes = crate::bounded::read_tail(path, 1 << 20).unwrap_or_default();
+    let bytes = crate::files::bounded::read_tail(path, 1 << 20).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

@@ -8,14 +8,20 @@
 //! - [`build`]: building the target binary for a campaign.
 //! - [`campaign`]: long-lived workers (one VM each), live progress, restarts, summary.
 //! - [`findbench`]: time from a cold start to the first finding (`bench find`).
+//! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
+//!   counters; [`known`]: known findings (`--known FILE`), counted, not failed on.
+//! - [`report`]: a campaign as one static HTML page.
 //!
 //! The target is configured by environment variables, so that `cargo fuzz run shmem_ops`
 //! and the campaign drive the same code ([`target::Env`]).
 
 pub mod build;
 pub mod campaign;
+pub mod feedback;
 pub mod findbench;
 pub mod history;
+pub mod known;
+pub mod report;
 pub mod stats;
 pub mod target;
 

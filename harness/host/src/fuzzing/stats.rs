@@ -51,6 +51,6 @@ impl WorkerStats {
 
     /// `None` while the file does not exist yet or is being replaced.
     pub fn read(path: &Path) -> Option<WorkerStats> {
-        serde_json::from_slice(&crate::bounded::read(path, 1 << 20).ok()?).ok()
+        serde_json::from_slice(&crate::files::bounded::read(path, 1 << 20).ok()?).ok()
     }
 }

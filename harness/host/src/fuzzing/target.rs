@@ -11,7 +11,7 @@
 //! | `SHMEMFUZZ_CORPUS` | the corpus directory whose size the history records | not recorded |
 //! | `SHMEMFUZZ_BUNDLES` | where each new finding's bundle goes (`<dir>/<signature>`) | not written |
 //! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory (below) |
-//! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::known`]): counted, not failed on | none |
+//! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::fuzzing::known`]): counted, not failed on | none |
 //! | `SHMEMFUZZ_TOPOLOGY` | the guest topology (`flat`, `blocks`, `numa`, `hugetlb`) | `flat` |
 //! | `SHMEMFUZZ_SMP` | vCPUs of the guest | 1 |
 //!
@@ -29,11 +29,11 @@ use shmemfuzz_core::program::Program;
 
 use super::history::{now_ms, HistoryWriter};
 use super::stats::WorkerStats;
-use crate::bundle::{dir_name, Bundle, HitCount};
-use crate::context::{Context, ContextError};
-use crate::feedback::{Feedback, MmText};
-use crate::known::KnownFindings;
-use crate::runner::Runner;
+use crate::findings::bundle::{dir_name, Bundle, HitCount};
+use crate::fuzzing::feedback::{Feedback, MmText};
+use crate::fuzzing::known::KnownFindings;
+use crate::kernels::context::{Context, ContextError};
+use crate::session::runner::Runner;
 use crate::session::SessionOptions;
 
 /// The start of a bare target's VM directory name, before its process ID.
@@ -107,13 +107,13 @@ pub enum TargetError {
     #[error("preparing the kernel")]
     Kernel(#[from] ContextError),
     #[error("loading the kernel catalog")]
-    Catalog(#[from] crate::kernel::KernelError),
+    Catalog(#[from] crate::kernels::kernel::KernelError),
     #[error("probing the accelerator")]
-    Accel(#[from] crate::vm::VmError),
+    Accel(#[from] crate::guest::vm::VmError),
     #[error("creating the VM's working directory")]
     Workdir(#[source] std::io::Error),
     #[error(transparent)]
-    Known(#[from] crate::known::KnownError),
+    Known(#[from] crate::fuzzing::known::KnownError),
     #[error("SHMEMFUZZ_TOPOLOGY={0:?} is not a topology (flat, blocks, numa, hugetlb)")]
     Topology(String),
     #[error("SHMEMFUZZ_SMP={0:?} is not a vCPU count from 1 to 64")]
@@ -177,7 +177,7 @@ impl FuzzTarget {
         opts.append = env.append.clone();
         if let Some(t) = &env.topology {
             use clap::ValueEnum;
-            let topology = crate::vm::Topology::from_str(t, true)
+            let topology = crate::guest::vm::Topology::from_str(t, true)
                 .map_err(|_| TargetError::Topology(t.clone()))?;
             opts.memory = topology.layout();
         }
@@ -219,7 +219,7 @@ impl FuzzTarget {
     }
 
     /// Runs the program `data` decodes to, and writes the kernel's coverage of it into
-    /// `counters` (at least [`crate::feedback::COUNTERS_LEN`] bytes).
+    /// `counters` (at least [`crate::fuzzing::feedback::COUNTERS_LEN`] bytes).
     pub fn execute(&mut self, data: &[u8], counters: &mut [u8]) -> Verdict {
         let Ok(program) = Program::arbitrary_take_rest(Unstructured::new(data)) else {
             return Verdict::Empty;

@@ -1,6 +1,6 @@
 //! Getting a session to its agent's `Ready`: a cold boot ([`Session::boot`]), a snapshot of
 //! a ready guest ([`Session::snapshot`]), and a restore from one ([`Session::restore`]; see
-//! [`crate::snapshot`] for the mechanism and why).
+//! [`crate::session::snapshot`] for the mechanism and why).
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -12,10 +12,10 @@ use super::{
     spawn_agent_reader, spawn_console_forwarder, GuestInfo, Session, SessionError, SessionOptions,
 };
 use crate::guest;
-use crate::guest_console::GuestConsole;
-use crate::kernel::FetchedKernel;
-use crate::snapshot::{Fingerprint, Snapshot};
-use crate::vm::{DiskSpec, Machine, VmConfig};
+use crate::guest::vm::{DiskSpec, Machine, VmConfig};
+use crate::kernels::kernel::FetchedKernel;
+use crate::session::console::GuestConsole;
+use crate::session::snapshot::{Fingerprint, Snapshot};
 
 impl Session {
     /// Builds the initramfs and swap images under `opts.workdir`, boots `kernel`, and waits

@@ -10,7 +10,12 @@
 //!
 //! "The kernel failed" is a [`Verdict`] finding; "the harness failed" is a [`SessionError`].
 //!
-//! Every wait here looks at [`crate::interrupt`] at least every [`INTERRUPT_POLL`]: an
+//! Beside the session: [`console`], the guest's console as text and kernel reports, across
+//! runs; [`snapshot`], a ready guest's saved state, restored instead of a cold boot;
+//! [`runner`], many runs on one kernel, replacing the guest after one killed it; [`trace`],
+//! the JSON trace of one execution.
+//!
+//! Every wait here looks at [`crate::os::interrupt`] at least every [`INTERRUPT_POLL`]: an
 //! interrupted boot or run ends with [`SessionError::Interrupted`] (never a hang finding),
 //! and dropping the session kills its QEMU.
 
@@ -30,13 +35,17 @@ use shmemfuzz_core::protocol::{
 };
 use shmemfuzz_core::zoneinfo::{self, Zone};
 
+pub mod console;
 mod flood;
 mod launch;
 mod run_state;
+pub mod runner;
+pub mod snapshot;
+pub mod trace;
 
+use crate::guest::vm::{Accel, Machine, MemoryLayout, VmError};
 use crate::guest::GuestError;
-use crate::guest_console::GuestConsole;
-use crate::vm::{Accel, Machine, MemoryLayout, VmError};
+use crate::session::console::GuestConsole;
 use run_state::{Ending, Input, RunState, RunTimes, Step};
 
 /// The console line the agent prints before it gives up (see the agent's `main`).
@@ -44,7 +53,7 @@ const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
 /// The console line the agent prints at the end of each run, so the host knows every kernel
 /// message of that run has arrived.
 pub const END_MARKER: &str = "shmemfuzz-agent: end of run";
-/// How often a wait for the guest looks at [`crate::interrupt::requested`].
+/// How often a wait for the guest looks at [`crate::os::interrupt::requested`].
 pub const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
@@ -68,10 +77,10 @@ pub enum SessionError {
     #[error("the guest's memory layout cannot show the zone bug")]
     Layout(#[from] zoneinfo::LayoutError),
     #[error(transparent)]
-    Snapshot(#[from] crate::snapshot::SnapshotError),
+    Snapshot(#[from] crate::session::snapshot::SnapshotError),
     /// Ctrl-C or SIGTERM arrived while waiting for the guest: not a finding, not a failure.
     #[error("stopped waiting for the guest")]
-    Interrupted(#[from] crate::interrupt::Interrupted),
+    Interrupted(#[from] crate::os::interrupt::Interrupted),
 }
 
 /// Why [`Session::next_event_until`] returned no event.
@@ -80,7 +89,7 @@ enum Quiet {
     Timeout,
     /// Every event source closed.
     Closed,
-    Interrupted(crate::interrupt::Interrupted),
+    Interrupted(crate::os::interrupt::Interrupted),
 }
 
 /// How to boot a session.
@@ -123,8 +132,8 @@ pub struct SessionOptions {
     pub modules: Vec<PathBuf>,
     /// Host executables copied into the guest as `/opt/<file name>` (for [`Session::exec`]).
     pub executables: Vec<PathBuf>,
-    /// Whether a [`crate::runner::Runner`] saves its first guest at `Ready` and restores
-    /// that instead of booting cold (see [`crate::snapshot`]).
+    /// Whether a [`crate::session::runner::Runner`] saves its first guest at `Ready` and restores
+    /// that instead of booting cold (see [`crate::session::snapshot`]).
     pub snapshots: bool,
 }
 
@@ -523,7 +532,7 @@ impl Session {
     /// [`Quiet::Interrupted`] within [`INTERRUPT_POLL`] of an interruption.
     fn next_event_until(&self, deadline: Instant) -> Result<Event, Quiet> {
         loop {
-            if let Some(i) = crate::interrupt::requested() {
+            if let Some(i) = crate::os::interrupt::requested() {
                 return Err(Quiet::Interrupted(i));
             }
             let now = Instant::now();
@@ -668,7 +677,7 @@ impl Session {
     /// Asks the agent to power off and waits (bounded) for QEMU to exit; kills it otherwise
     /// (and at once when the process was interrupted).
     pub fn shutdown(mut self) {
-        if !self.dead && crate::interrupt::requested().is_none() {
+        if !self.dead && crate::os::interrupt::requested().is_none() {
             let _ = write_frame(&mut self.chan, &HostMsg::Shutdown);
             if matches!(
                 self.machine.wait_exit(self.opts.waits.shutdown),

@@ -137,10 +137,10 @@ echo '{"runs": 9, "functions": ["f"], "updated_ms": 9000, "findings": ["zone:x"]
 /// The interruption the next test's campaign sees (only that test reads it).
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn interrupted() -> Option<crate::interrupt::Interrupted> {
+fn interrupted() -> Option<crate::os::interrupt::Interrupted> {
     INTERRUPTED
         .load(std::sync::atomic::Ordering::SeqCst)
-        .then_some(crate::interrupt::Interrupted {
+        .then_some(crate::os::interrupt::Interrupted {
             signal: Signal::SIGINT,
         })
 }

@@ -1,0 +1,13 @@
+//! Where kernels come from: the catalog, Debian's prebuilt kernels, kernels built from source,
+//! the mock driver built per kernel, and the cache they all live in.
+//!
+//! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
+//! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
+//! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
+//!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
+//! - [`cachedir`]: the conventions every cache follows (root, work in progress, sweeping).
+
+pub mod cachedir;
+pub mod context;
+pub mod kbuild;
+pub mod kernel;
