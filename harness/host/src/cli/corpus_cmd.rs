@@ -29,6 +29,7 @@ pub enum CorpusCommand {
     },
     /// Print the program each corpus file (or each file of a directory) decodes to.
     Show {
+        /// Corpus files (raw fuzzer inputs) or directories of them.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },

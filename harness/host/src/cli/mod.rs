@@ -167,6 +167,7 @@ enum BenchCommand {
         /// Default: src-6.1 with `--append shmem.planted_no_replace=1`.
         #[arg(long, default_value = "src-6.1")]
         kernel: String,
+        /// Extra kernel arguments (repeatable): the planted switch the benchmark looks for.
         #[arg(long, default_value = "shmem.planted_no_replace=1")]
         append: Vec<String>,
         /// Campaigns each way.
@@ -287,6 +288,34 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    /// Every command and every argument of the CLI has help text (clap's own `--help` and
+    /// `--version` aside): the help is the reference a user reads first.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "shmemfuzz", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
     /// A relative `--workdir` comes back absolute and created.
     #[test]
     fn a_relative_workdir_is_made_absolute_and_created() {
