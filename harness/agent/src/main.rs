@@ -13,6 +13,10 @@
 //! - [`exec`]: the program executor in the forked child.
 //! - [`supervise`]: fork, cgroup, per-operation deadline, teardown and accounting.
 //! - [`coverage`], [`kcov`]: kernel coverage by kprobes (any kernel) and KCOV (debug builds).
+//! - [`gem`]: the mock GMA500 driver from the agent's side: GEM objects, pins, DMA32 masks,
+//!   PAGE_INFO.
+//! - [`moving`]: the operations that move shmem pages outside swap (THP, compaction, NUMA,
+//!   memory offlining, hugetlb) and undoing their guest-wide state after every program.
 //! - [`floor`]: runs a host-provided executable N times (the benchmark's C floor).
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
