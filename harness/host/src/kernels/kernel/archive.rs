@@ -8,9 +8,8 @@
 //! never an error.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::apt::{find_tool, parse_madison};
 use super::CatalogEntry;
@@ -102,41 +101,21 @@ pub fn query(entries: &[CatalogEntry], timeout: Duration) -> Option<Vec<(String,
         return Some(Vec::new());
     }
     let exe = find_tool("apt-cache", "apt").ok()?;
-    let mut child = Command::new(exe)
-        .arg("madison")
-        .args(&names)
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    // Read on a thread so a full pipe cannot stall the child past the deadline.
-    let mut stdout = child.stdout.take()?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let text = reader.join().ok()?.ok()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("madison").args(&names).env("LC_ALL", "C");
+    let out = crate::os::process::output(cmd, timeout).ok()?;
     // madison exits 0 even for unknown names; anything else is apt failing.
-    status.filter(|s| s.success())?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
     Some(parse_madison(&text))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
     use crate::kernels::kernel::Catalog;
 
