@@ -63,6 +63,9 @@ pub struct Campaign {
     pub meta: Option<CampaignMeta>,
     pub history: History,
     pub findings: Vec<FindingRow>,
+    /// Known findings (`--known FILE`): signature → runs that had it, over every worker
+    /// incarnation. Counted and shown, never failed on, never hidden.
+    pub known: BTreeMap<String, u64>,
 }
 
 impl Campaign {
@@ -71,10 +74,18 @@ impl Campaign {
         let meta: Option<CampaignMeta> = std::fs::read(dir.join("stats/campaign.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        let totals = worker_totals(&dir.join("stats"));
         let mut meta = meta;
         if let Some(m) = meta.as_mut().filter(|m| m.kernel.is_none()) {
             // The catalog's default: the workers' totals name the kernel they resolved.
-            m.kernel = worker_kernel(&dir.join("stats"));
+            m.kernel = totals
+                .iter()
+                .map(|s| s.kernel.clone())
+                .find(|k| !k.is_empty());
+        }
+        let mut known: BTreeMap<String, u64> = BTreeMap::new();
+        for (sig, runs) in totals.iter().flat_map(|s| &s.known) {
+            *known.entry(sig.clone()).or_default() += runs;
         }
         let history = History::load(&dir.join("stats"));
         let start = meta
@@ -129,6 +140,7 @@ impl Campaign {
             meta,
             history,
             findings: rows.into_values().collect(),
+            known,
         }
     }
 
@@ -338,6 +350,25 @@ pub fn main_page(c: &Campaign) -> Result<String, ReportError> {
             &rows,
         ));
     }
+    if !c.known.is_empty() {
+        let total: u64 = c.known.values().sum();
+        let _ = write!(
+            b,
+            "<h2>Known findings ({total} runs)</h2><p>Signatures of the known-findings file \
+             (<code>--known</code>): standing kernel behaviour, counted and not failed on.</p>"
+        );
+        let rows: String = c
+            .known
+            .iter()
+            .map(|(sig, runs)| {
+                row(&[
+                    format!("<span class=\"mono\">{}</span>", esc(sig)),
+                    runs.to_string(),
+                ])
+            })
+            .collect();
+        b.push_str(&table(&["signature", "runs"], &rows));
+    }
     let _ = write!(b, "<h2>mm functions reached ({})</h2>", h.functions.len());
     if h.functions.is_empty() {
         b.push_str(&html::absent("function coverage in the history"));
@@ -359,15 +390,23 @@ pub fn main_page(c: &Campaign) -> Result<String, ReportError> {
     Ok(html::page("shmemfuzz campaign report", &b))
 }
 
-/// The kernel a worker's totals (`stats/w<N>-<k>.json`) name.
-fn worker_kernel(stats: &Path) -> Option<String> {
-    std::fs::read_dir(stats)
-        .ok()?
+/// Every worker incarnation's totals (`stats/w<N>-<k>.json`) that can be read.
+fn worker_totals(stats: &Path) -> Vec<crate::fuzzing::stats::WorkerStats> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(stats)
+        .into_iter()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| crate::fuzzing::stats::WorkerStats::read(&e.path()))
-        .map(|s| s.kernel)
-        .find(|k| !k.is_empty())
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with('w') && name.ends_with(".json")
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| crate::fuzzing::stats::WorkerStats::read(p))
+        .collect()
 }
 
 /// `ms` since the epoch as RFC 3339 (seconds).

@@ -124,6 +124,43 @@ fn the_report_plots_every_series_and_links_each_finding() {
     assert!(page.contains("bisection result (shmemfuzz bisect): not present"));
 }
 
+/// Known findings are summed over every worker incarnation's totals and shown, escaped, with
+/// their run counts; a campaign without any shows no such section.
+#[test]
+fn known_findings_are_counted_and_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fixture(dir.path());
+    let html = std::fs::read_to_string(write(dir.path()).expect("writes")).expect("read");
+    assert!(
+        !html.contains("Known findings"),
+        "none recorded, none shown"
+    );
+    for (file, runs) in [("w0-0.json", 2), ("w0-1.json", 3), ("w1-0.json", 1)] {
+        let mut totals = crate::fuzzing::stats::WorkerStats::default();
+        totals
+            .known
+            .insert("zone:memfd:soft-offline:<Normal>".into(), runs);
+        if file == "w1-0.json" {
+            totals
+                .known
+                .insert("zone:gem:soft-offline:Normal".into(), 7);
+        }
+        totals
+            .write(&dir.path().join("stats").join(file))
+            .expect("write totals");
+    }
+    let html = std::fs::read_to_string(write(dir.path()).expect("writes")).expect("read");
+    assert!(html.contains("Known findings (13 runs)"), "{html}");
+    assert!(
+        html.contains("zone:memfd:soft-offline:&lt;Normal&gt;</span></td><td>6</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("zone:gem:soft-offline:Normal</span></td><td>7</td>"),
+        "{html}"
+    );
+}
+
 #[test]
 fn a_minimized_bundle_and_a_reproducer_are_shown_when_present() {
     let dir = tempfile::tempdir().expect("tempdir");
