@@ -3,6 +3,8 @@
 //!
 //! **Where kernels come from**
 //! - [`context`]: where the source tree, catalog and cache are; kernel and accelerator choice.
+//! - [`data`]: the data files (catalog, config fragments, patches, known findings, the mock
+//!   driver's sources, examples): a checkout's, or the copy built into the binary.
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
 //!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
@@ -53,6 +55,7 @@ pub mod bundle;
 pub mod cachedir;
 pub mod context;
 pub mod corpus_bench;
+pub mod data;
 pub mod exec_bench;
 pub mod feedback;
 pub mod files;
