@@ -99,7 +99,7 @@ fn embed_data(workspace: &Path) {
 /// The data files under `workspace/rel`, recursively, by name: what git tracks there, not
 /// hidden files nor what `make` leaves in `kernels/gma500_mock` (`*.o`, `*.ko`, `*.mod.c`, ...).
 /// The host's unit test `data::tests::the_embedded_files_are_the_tracked_files` holds this to
-/// `git ls-files kernels examples`.
+/// what git tracks or would track there (`git ls-files --cached --others --exclude-standard`).
 fn collect(workspace: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
     let dir = workspace.join(rel);
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

@@ -198,11 +198,20 @@ fn holds(dir: &Path, files: &[(&str, &[u8])]) -> bool {
 mod tests {
     use super::*;
 
-    /// The tracked files under `kernels/` and `examples/`, by `git ls-files`.
+    /// The files git tracks or would track (not ignored) under `kernels/` and `examples/`.
     fn tracked() -> Vec<String> {
         let root = built_from();
         let out = std::process::Command::new("git")
-            .args(["ls-files", "-z", "--", "kernels", "examples"])
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+                "kernels",
+                "examples",
+            ])
             .current_dir(&root)
             .output()
             .expect("git runs (the unit tests run in a checkout)");
