@@ -4,7 +4,9 @@
 //! 1. [`kernels`]: where kernels come from. The catalog and Debian's prebuilt kernels
 //!    ([`kernels::kernel`]), kernels built from source and the mock driver built per kernel
 //!    ([`kernels::kbuild`], [`kernels::kbuild::modbuild`]), where the tree and the cache are
-//!    ([`kernels::context`], [`kernels::cachedir`]).
+//!    ([`kernels::context`], [`kernels::cachedir`]), and the data files (catalog, fragments,
+//!    patches, known findings, the mock driver's sources, examples) from a checkout or the
+//!    copy built into the binary ([`kernels::data`]).
 //! 2. [`guest`]: what goes into the guest and the machine it runs in. The embedded agent and
 //!    the initramfs ([`guest::initramfs`]), swap images ([`guest::swapimg`]), the QEMU
 //!    command line, accelerator probe and bounded VM lifecycle ([`guest::vm`]).

@@ -30,8 +30,11 @@ fn built() -> BuiltKernel {
         return k.clone();
     }
     let ctx = Context::new().expect("catalog loads");
-    let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
-        .expect("repo fragments and patches");
+    let spec = SourceBuild::from_repo(
+        &ctx.data_dir().expect("data"),
+        ctx.catalog.source("src-6.1").expect("listed"),
+    )
+    .expect("repo fragments and patches");
     let k = build_debian_source(&ctx.cache_dir, &spec, &|e| match e {
         KbuildEvent::Output { .. } => {}
         other => eprintln!("kbuild: {other:?}"),
@@ -266,8 +269,11 @@ fn switch_on_the_console_says_so_and_the_zone_oracle_catches_it() {
 fn a_second_build_without_changes_does_not_run_make() {
     let first = built();
     let ctx = Context::new().expect("catalog loads");
-    let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
-        .expect("repo fragments and patches");
+    let spec = SourceBuild::from_repo(
+        &ctx.data_dir().expect("data"),
+        ctx.catalog.source("src-6.1").expect("listed"),
+    )
+    .expect("repo fragments and patches");
     let again = build_debian_source(&ctx.cache_dir, &spec, &|_| {}).expect("rebuild");
     assert!(!again.ran_make, "nothing changed: make must not run");
     assert_eq!(again.kernel, first.kernel, "same id, release and paths");

@@ -56,7 +56,10 @@ pub fn exec(
     runs: u32,
 ) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
-    let path = program.unwrap_or_else(|| ctx.root.join("examples/bench-reference.prog"));
+    let path = match program {
+        Some(p) => p,
+        None => ctx.data_dir()?.join("examples/bench-reference.prog"),
+    };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let prog = shmemfuzz_core::program::parse(&text)
@@ -125,11 +128,15 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
     use shmemfuzz::fuzzing::campaign::CampaignOptions;
     use shmemfuzz::fuzzing::findbench::{median_secs, time_to_first, FindRun};
     let ctx = Context::new()?;
+    let tree = ctx.tree(
+        "building the fuzz target and the seeds (fuzz/corpus/shmem_ops)",
+        "run `bench find` from a shmemfuzz checkout",
+    )?;
     let pb = spinner("preparing the kernel");
     let prepared = ctx.prepare(Some(kernel), &prepare_events(&pb))?;
     pb.finish_and_clear();
-    let binary = shmemfuzz::fuzzing::build::build_target(&ctx.root)?;
-    let seeds = seeds.unwrap_or_else(|| ctx.root.join("fuzz/corpus/shmem_ops"));
+    let binary = shmemfuzz::fuzzing::build::build_target(tree)?;
+    let seeds = seeds.unwrap_or_else(|| tree.join("fuzz/corpus/shmem_ops"));
     let template = CampaignOptions {
         binary,
         // The id as given: a built kernel's resolved id (src-6.1-<hash>) is not an id
@@ -197,7 +204,7 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
 /// `bench recover`: cold boot vs restore from a snapshot, per kernel, in one run.
 pub fn recover(kernels: &[String], runs: u32, smp: u32) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
-    let check_path = ctx.root.join("examples/pageout-roundtrip.prog");
+    let check_path = ctx.data_dir()?.join("examples/pageout-roundtrip.prog");
     let check = shmemfuzz_core::program::parse(
         &std::fs::read_to_string(&check_path)
             .with_context(|| format!("reading {}", check_path.display()))?,
@@ -271,7 +278,15 @@ pub fn corpus(
 ) -> anyhow::Result<ExitCode> {
     use shmemfuzz::bench::corpus;
     let ctx = Context::new()?;
-    let dir = dir.unwrap_or_else(|| ctx.root.join("bench/corpus"));
+    let dir = match dir {
+        Some(d) => d,
+        None => ctx
+            .tree(
+                "the benchmark corpus (bench/corpus)",
+                "give the corpus directory",
+            )?
+            .join("bench/corpus"),
+    };
     if let Some(count) = generate {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let programs = corpus::generate(seed, count);

@@ -93,7 +93,7 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
     }
     let repro_sha256 = hex::encode(h.finalize());
     let recorded = (bundle.hits.runs, bundle.hits.hits);
-    let fragments = fragments(&ctx, &args.configs);
+    let fragments = fragments(&ctx, &args.configs)?;
 
     let (key, revs) = match (&args.src, &args.debian) {
         (Some(src), _) => {

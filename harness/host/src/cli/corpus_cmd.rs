@@ -40,7 +40,9 @@ pub fn corpus(cmd: CorpusCommand) -> anyhow::Result<ExitCode> {
         CorpusCommand::Add { programs, dir } => {
             let dir = match dir {
                 Some(d) => d,
-                None => Context::new()?.root.join("fuzz/corpus/shmem_ops"),
+                None => Context::new()?
+                    .tree("the corpus (fuzz/corpus/shmem_ops)", "give --dir DIR")?
+                    .join("fuzz/corpus/shmem_ops"),
             };
             add(&programs, &dir)
         }

@@ -63,16 +63,42 @@ pub struct FuzzArgs {
     smp: u32,
 }
 
+/// The `shmem_ops` binary: given, or to be built in a source tree.
+enum Target<'a> {
+    Given(PathBuf),
+    BuildIn(&'a std::path::Path),
+}
+
 pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
+    // The defaults that need a source tree, checked before minutes of kernel download.
+    let corpus = match args.corpus {
+        Some(c) => c,
+        None => ctx
+            .tree("the corpus (fuzz/corpus/shmem_ops)", "give --corpus DIR")?
+            .join("fuzz/corpus/shmem_ops"),
+    };
+    let out = match args.out {
+        Some(o) => o,
+        None => ctx
+            .tree("the findings directory (fuzz/findings)", "give --out DIR")?
+            .join("fuzz/findings"),
+    };
+    let target = match args.binary {
+        Some(b) => Target::Given(b),
+        None => Target::BuildIn(ctx.tree(
+            "building the fuzz target (fuzz/)",
+            "build it in a checkout (`cargo fuzz build shmem_ops`) and pass --binary",
+        )?),
+    };
     let pb = spinner("preparing the kernel");
     let prepared = ctx.prepare(args.kernel.as_deref(), &prepare_events(&pb))?;
     pb.finish_and_clear();
-    let binary = match args.binary {
-        Some(b) => b,
-        None => {
+    let binary = match target {
+        Target::Given(b) => b,
+        Target::BuildIn(tree) => {
             eprintln!("building the fuzz target (fuzz/, cached after the first build)");
-            build_target(&ctx.root)?
+            build_target(tree)?
         }
     };
     let opts = CampaignOptions {
@@ -83,11 +109,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         append: args.append,
         jobs: args.jobs,
         duration: args.duration,
-        corpus: args
-            .corpus
-            .unwrap_or_else(|| ctx.root.join("fuzz/corpus/shmem_ops")),
+        corpus,
         seeds: args.seeds,
-        out: args.out.unwrap_or_else(|| ctx.root.join("fuzz/findings")),
+        out,
         stop_on_finding: args.stop_on_finding,
         known: match args.known {
             Some(k) => {

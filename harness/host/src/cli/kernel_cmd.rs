@@ -66,6 +66,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
         }
     }
     println!("(* the default kernel; archive: whether apt's lists still hold the pinned versions — \"gone\": fetching falls back to the newest of the line, re-pin in kernels/catalog.toml)");
+    println!("({})", ctx.describe());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -119,10 +120,13 @@ pub struct BuildArgs {
 }
 
 /// base.config, then the user's fragments.
-pub(super) fn fragments(ctx: &Context, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut f = vec![ctx.root.join("kernels/configs/base.config")];
+pub(super) fn fragments(
+    ctx: &Context,
+    extra: &[PathBuf],
+) -> Result<Vec<PathBuf>, shmemfuzz::kernels::data::DataError> {
+    let mut f = vec![ctx.data_dir()?.join("kernels/configs/base.config")];
     f.extend(extra.iter().cloned());
-    f
+    Ok(f)
 }
 
 pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -130,7 +134,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let spec = SrcBuild {
         src: args.src.clone(),
         rev: args.rev.clone(),
-        fragments: fragments(&ctx, &args.configs),
+        fragments: fragments(&ctx, &args.configs)?,
         jobs: args.jobs.unwrap_or_else(default_jobs),
         timeout: Duration::from_secs(args.timeout),
     };

@@ -1,6 +1,6 @@
 //! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch|build` ([`kernel_cmd`]), `run`
 //! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bisect` ([`bisect_cmd`]),
-//! `bench`, `report` ([`report_cmd`]). Progress goes
+//! `bench`, `report` ([`report_cmd`]), `data` (where the data files are). Progress goes
 //! to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
@@ -75,6 +75,11 @@ enum Command {
     /// Write a campaign's report: DIR/report.html (plots over time, findings) and a page
     /// per finding under DIR/report/; static HTML, no external assets.
     Report(report_cmd::ReportArgs),
+    /// Print the directory holding shmemfuzz's data files (kernels/known/, examples/, the
+    /// catalog, fragments, patches, the mock driver's sources) on stdout, and where they come
+    /// from on stderr: the source tree, or the copy built into this binary, written under the
+    /// cache when asked for. E.g. `shmemfuzz run "$(shmemfuzz data)/examples/every-op.prog"`.
+    Data,
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -234,6 +239,13 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repro(args) => repro_cmd::repro(args),
         Command::ExportC(args) => export_cmd::export_c(args),
         Command::Corpus { command } => corpus_cmd::corpus(command),
+        Command::Data => {
+            let ctx = shmemfuzz::kernels::context::Context::new()?;
+            let dir = ctx.data_dir()?;
+            eprintln!("{}", ctx.describe());
+            println!("{}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             command: BenchCommand::Boot { kernel, runs, smp },
         } => bench_cmd::boot(kernel.as_deref(), runs, smp),

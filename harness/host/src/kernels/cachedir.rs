@@ -5,14 +5,34 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// The root of every cache the host keeps: `$SHMEMFUZZ_CACHE` if set, else
-/// `<workspace>/.cache`. Kernels live in `kernels/`, kernel sources and builds in `src/` and
-/// `build/`, module builds in `modules/`, the accelerator verdicts in `accel/`.
-pub fn cache_root(workspace: &Path) -> PathBuf {
+/// The root of every cache the host keeps: `$SHMEMFUZZ_CACHE` if set, else `<tree>/.cache`
+/// for a source tree (a checkout, [`crate::kernels::data::Origin::tree`]: what the tests and CI use),
+/// else (an installed binary) [`user_cache_dir`]; `None` when none of these is known. Kernels
+/// live in `kernels/`, kernel sources and builds in `src/` and `build/`, module builds in
+/// `modules/`, the accelerator verdicts in `accel/`, an installed binary's data files in
+/// `data/` ([`crate::kernels::data::materialize`]).
+pub fn cache_root(tree: Option<&Path>) -> Option<PathBuf> {
     match std::env::var_os("SHMEMFUZZ_CACHE") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => workspace.join(".cache"),
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => match tree {
+            Some(tree) => Some(tree.join(".cache")),
+            None => user_cache_dir(),
+        },
     }
+}
+
+/// `$XDG_CACHE_HOME/shmemfuzz` (an absolute `XDG_CACHE_HOME`, as the XDG spec wants) or
+/// `$HOME/.cache/shmemfuzz`.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|v| v.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .map(|d| d.join("shmemfuzz"))
 }
 
 /// Prefix of a cache's work-in-progress directories.

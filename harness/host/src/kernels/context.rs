@@ -1,14 +1,20 @@
-//! Where things are and which defaults apply: the source tree (for the catalog and the
-//! cache), the kernel cache, the accelerator. Shared by the CLI, the benchmarks and the tests.
+//! Where things are and which defaults apply: the source tree and the data files
+//! ([`crate::kernels::data`]: a checkout's or the copy built in), the catalog, the kernel cache, the
+//! accelerator. Shared by the CLI, the benchmarks and the tests.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::kernels::data::{DataError, Origin};
 
 use crate::guest::vm::{accel, Accel, VmError};
 use crate::kernels::kbuild::modbuild::{build_mock_module, ModBuildError};
 use crate::kernels::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernels::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
 
-/// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).
+/// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it), whether or not
+/// it is still there: what the tests, which run in a checkout, read their files from. The
+/// commands go by [`Context::origin`] ([`Origin::locate`]).
 pub fn source_root() -> PathBuf {
     match std::env::var_os("SHMEMFUZZ_ROOT") {
         Some(d) if !d.is_empty() => normalize(Path::new(&d)),
@@ -53,6 +59,16 @@ pub enum ContextError {
     Build(#[from] KbuildError),
     #[error("kernel tree {dir}: {problem}")]
     Tree { dir: PathBuf, problem: String },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(
+        "{what} defaults to a place in the shmemfuzz source tree, and this shmemfuzz has none \
+         (installed; SHMEMFUZZ_ROOT is unset): {instead}"
+    )]
+    NoTree {
+        what: &'static str,
+        instead: &'static str,
+    },
 }
 
 /// A kernel ready to boot with the mock GMA500 driver built for it.
@@ -72,34 +88,78 @@ pub enum PrepareEvent {
 
 #[derive(Debug)]
 pub struct Context {
-    pub root: PathBuf,
+    /// Where the data files and the defaults that write come from.
+    pub origin: Origin,
     pub catalog: Catalog,
     /// The cache root ([`crate::kernels::cachedir::cache_root`]): kernels, kernel sources and builds,
     /// module builds, accelerator verdicts.
     pub cache_dir: PathBuf,
     /// The kernel cache, `kernels/` under [`Self::cache_dir`].
     pub cache: KernelCache,
+    /// [`Self::data_dir`], once asked for.
+    data_dir: OnceLock<PathBuf>,
 }
 
 impl Context {
-    /// The catalog from `kernels/catalog.toml` if the source tree is there, else the copy
-    /// built into the binary; the cache under `SHMEMFUZZ_CACHE` or `<root>/.cache`.
+    /// The catalog from the source tree's `kernels/catalog.toml`, or the copy built into the
+    /// binary when the data comes from there ([`Origin::locate`]); the cache under
+    /// `SHMEMFUZZ_CACHE`, `<tree>/.cache` or `~/.cache/shmemfuzz`
+    /// ([`crate::kernels::cachedir::cache_root`]).
     pub fn new() -> Result<Self, KernelError> {
-        let root = source_root();
-        let file = root.join("kernels/catalog.toml");
-        let catalog = if file.exists() {
-            Catalog::load(&file)?
-        } else {
-            Catalog::builtin()?
+        let origin = Origin::locate();
+        let catalog = match origin.data_tree() {
+            Some(tree) => Catalog::load(&tree.join("kernels/catalog.toml"))?,
+            None => Catalog::builtin()?,
         };
-        let cache_dir = crate::kernels::cachedir::cache_root(&root);
+        let cache_dir =
+            crate::kernels::cachedir::cache_root(origin.tree()).ok_or(KernelError::NoCacheDir)?;
+        tracing::debug!(
+            data = %origin.describe(),
+            cache = %cache_dir.display(),
+            "shmemfuzz's data and cache"
+        );
         let cache = KernelCache::new(cache_dir.join("kernels"));
         Ok(Context {
-            root,
+            origin,
             catalog,
             cache_dir,
             cache,
+            data_dir: OnceLock::new(),
         })
+    }
+
+    /// A directory holding the data files (`kernels/`, `examples/`): the source tree's, or
+    /// the binary's copy written under `<cache>/data/` ([`crate::kernels::data::materialize`]).
+    pub fn data_dir(&self) -> Result<PathBuf, DataError> {
+        if let Some(dir) = self.data_dir.get() {
+            return Ok(dir.clone());
+        }
+        let dir = match self.origin.data_tree() {
+            Some(tree) => tree.to_path_buf(),
+            None => crate::kernels::data::materialize(
+                crate::kernels::data::FILES,
+                &self.cache_dir.join("data"),
+            )?,
+        };
+        Ok(self.data_dir.get_or_init(|| dir).clone())
+    }
+
+    /// The source tree for the defaults that write into it (`fuzz/corpus/shmem_ops`,
+    /// `fuzz/findings`, the fuzz target's build); without one, an error saying `what` needs
+    /// it and what to give `instead`.
+    pub fn tree(&self, what: &'static str, instead: &'static str) -> Result<&Path, ContextError> {
+        self.origin
+            .tree()
+            .ok_or(ContextError::NoTree { what, instead })
+    }
+
+    /// One line: where the data and the cache are.
+    pub fn describe(&self) -> String {
+        format!(
+            "data: {}; cache: {}",
+            self.origin.describe(),
+            self.cache_dir.display()
+        )
     }
 
     /// Fetches (or finds cached) the kernel `id`, or the catalog's default.
@@ -133,7 +193,7 @@ impl Context {
         build_dir: &Path,
         release: &str,
     ) -> Result<PathBuf, ContextError> {
-        let src = self.root.join("kernels/gma500_mock");
+        let src = self.data_dir()?.join("kernels/gma500_mock");
         Ok(build_mock_module(
             &src,
             build_dir,
@@ -151,7 +211,7 @@ impl Context {
     ) -> Result<PreparedKernel, ContextError> {
         // A kernel built from Debian's source package (`[[source]]` in the catalog).
         if let Some(source_kernel) = id.and_then(|id| self.catalog.source(id)) {
-            let spec = SourceBuild::from_repo(&self.root, source_kernel)?;
+            let spec = SourceBuild::from_repo(&self.data_dir()?, source_kernel)?;
             let built = build_debian_source(&self.cache_dir, &spec, &|e| {
                 if !matches!(e, KbuildEvent::Output { .. }) {
                     progress(PrepareEvent::Build(format!("{e:?}")));

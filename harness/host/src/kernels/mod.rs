@@ -5,9 +5,12 @@
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
 //!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
+//! - [`data`]: the data files (catalog, config fragments, patches, known findings, the mock
+//!   driver's sources, examples): a checkout's, or the copy built into the binary.
 //! - [`cachedir`]: the conventions every cache follows (root, work in progress, sweeping).
 
 pub mod cachedir;
 pub mod context;
+pub mod data;
 pub mod kbuild;
 pub mod kernel;

@@ -107,17 +107,9 @@ pub enum TrialOutcome {
     TimedOut,
 }
 
-/// `$XDG_CACHE_HOME/shmemfuzz` or `$HOME/.cache/shmemfuzz`.
+/// `$XDG_CACHE_HOME/shmemfuzz` or `$HOME/.cache/shmemfuzz` ([`crate::kernels::cachedir::user_cache_dir`]).
 pub fn default_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })
-        .map(|d| d.join("shmemfuzz"))
+    crate::kernels::cachedir::user_cache_dir()
 }
 
 /// Chooses the accelerator with default options, using `kernel` for the boot trial and

@@ -499,7 +499,7 @@ mod tests {
     fn builds_against_debian_headers() {
         let ctx = crate::kernels::context::Context::new().expect("context");
         let cache = tempfile::tempdir().expect("tempdir");
-        let src = ctx.root.join("kernels/gma500_mock");
+        let src = ctx.data_dir().expect("data").join("kernels/gma500_mock");
         for id in ["debian-6.1", "debian-6.12"] {
             let entry = ctx.catalog.get(id).expect("catalog entry");
             let headers = ctx.cache.fetch_headers(entry, &|_| {}).expect("headers");
@@ -541,7 +541,7 @@ mod tests {
         let headers = ctx.cache.fetch_headers(entry, &|_| {}).expect("headers");
         let t = tempfile::tempdir().expect("tempdir");
         let src = t.path().join("gma500_mock");
-        let real = ctx.root.join("kernels/gma500_mock");
+        let real = ctx.data_dir().expect("data").join("kernels/gma500_mock");
         for rel in source_files(&real).expect("sources") {
             write(
                 &src.join(&rel),

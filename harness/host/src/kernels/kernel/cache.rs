@@ -71,9 +71,11 @@ impl KernelCache {
         KernelCache { root: root.into() }
     }
 
-    /// `kernels/` under the [`crate::kernels::cachedir::cache_root`] of `workspace`.
+    /// `kernels/` under the [`crate::kernels::cachedir::cache_root`] of the source tree `workspace`.
     pub fn default_root(workspace: &Path) -> PathBuf {
-        crate::kernels::cachedir::cache_root(workspace).join("kernels")
+        crate::kernels::cachedir::cache_root(Some(workspace))
+            .unwrap_or_else(|| workspace.join(".cache"))
+            .join("kernels")
     }
 
     /// The cache root.

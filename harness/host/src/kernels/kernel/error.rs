@@ -20,6 +20,9 @@ pub enum KernelError {
     /// The catalog parsed but breaks a rule (duplicate id, no default, bad hash, ...).
     #[error("kernel catalog {origin} is invalid: {reason}")]
     CatalogInvalid { origin: String, reason: String },
+    /// No source tree, no `SHMEMFUZZ_CACHE` and no `HOME`: nowhere to keep kernels.
+    #[error("no cache directory: set SHMEMFUZZ_CACHE (or HOME, for ~/.cache/shmemfuzz)")]
+    NoCacheDir,
     /// A kernel id that the catalog does not list.
     #[error("unknown kernel `{id}`; known: {known}")]
     UnknownKernel { id: String, known: String },
