@@ -16,7 +16,11 @@
 //!
 //! It prints `VIOLATION: <signature>: <what>` for each violation (signatures as the host's
 //! findings spell them) and ends with `OK` (exit 0) or `FAILED: <n> violations` (exit 1);
-//! exit 2 means the guest is not set up for it.
+//! exit 2 means the guest is not set up for it. With [`ExportOptions::kselftest`] it is a
+//! kselftest for `tools/testing/selftests/mm` instead: TAP 13, one test per operation plus
+//! the taint check, exit `KSFT_PASS` / `KSFT_FAIL` / `KSFT_SKIP`.
+//!
+//! The file carries only the runtime helpers its steps use ([`pieces`]), then `main()`.
 //!
 //! [`guest_init_source`] is a tiny `/init` that runs such a reproducer in a throwaway guest.
 
@@ -31,10 +35,9 @@ use crate::protocol::errno;
 /// File name of the mock driver's uapi header, as the reproducer includes it.
 pub const UAPI_HEADER: &str = "gma500_mock_drm.h";
 
+mod pieces;
+
 const PATTERN_C: &str = include_str!("pattern.c");
-const RUNTIME_DECL_C: &str = include_str!("runtime_decl.c");
-const RUNTIME_C: &str = include_str!("runtime.c");
-const MOVING_C: &str = include_str!("moving.c");
 const GUEST_INIT_C: &str = include_str!("guest_init.c");
 
 /// The C port of [`pattern::fill`]: `pattern_fill(seed, off, buf, len)` (needs `<stdint.h>`
@@ -68,6 +71,9 @@ pub struct ExportOptions {
     pub allow_test_ops: bool,
     /// Seconds an operation may take before the reproducer reports a hang (0: no limit).
     pub op_timeout_secs: u32,
+    /// Write a kselftest (TAP 13, `KSFT_*` exit codes, skips when the guest lacks the mock
+    /// driver or swap) instead of a plain reproducer.
+    pub kselftest: bool,
 }
 
 impl Default for ExportOptions {
@@ -80,6 +86,7 @@ impl Default for ExportOptions {
             kernel: None,
             allow_test_ops: false,
             op_timeout_secs: 120,
+            kselftest: false,
         }
     }
 }
@@ -138,22 +145,40 @@ pub fn export(program: &Program, opts: &ExportOptions) -> Result<String, ExportE
     let names = collect(program, opts)?;
     let mut out = String::new();
     header(&mut out, program, opts, &names);
-    preamble(&mut out, opts, &names);
-    declarations(&mut out, &names);
-    main_fn(&mut out, program, opts, &names)?;
-    if let Some(uapi) = &opts.inline_uapi {
-        out.push_str("\n/* ---- ");
-        out.push_str(UAPI_HEADER);
-        out.push_str(", the mock driver's uapi (inlined) ---- */\n\n");
-        out.push_str(uapi);
-        if !uapi.ends_with('\n') {
-            out.push('\n');
+    preamble(&mut out, program, opts);
+    if names.uses_drm {
+        uapi(&mut out, opts);
+    }
+    let mut decls = String::new();
+    declarations(&mut decls, &names);
+    let mut main = String::new();
+    main_fn(&mut main, program, opts, &names)?;
+    let (types, helpers) = pieces::needed_by(&format!("{decls}{main}"));
+    out.push('\n');
+    out.push_str(&types);
+    out.push_str(decls.trim_start_matches('\n'));
+    out.push_str("\n/* ---- the helpers main() uses ---- */\n\n");
+    out.push_str(&helpers);
+    out.push_str(main.trim_start_matches('\n'));
+    Ok(out)
+}
+
+/// The mock driver's uapi: pasted in, or included.
+fn uapi(out: &mut String, opts: &ExportOptions) {
+    match &opts.inline_uapi {
+        Some(uapi) => {
+            out.push_str("\n/* ---- ");
+            out.push_str(UAPI_HEADER);
+            out.push_str(", the mock driver's uapi (inlined) ---- */\n\n");
+            out.push_str(uapi);
+            if !uapi.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        None => {
+            let _ = writeln!(out, "\n#include \"{UAPI_HEADER}\"");
         }
     }
-    out.push('\n');
-    out.push_str(&RUNTIME_C.replace("/* @pattern.c@ */\n", PATTERN_C));
-    out.push_str(MOVING_C);
-    Ok(out)
 }
 
 /// Why `op` has no C form: threaded sections, delays and the program's own mounts are not
@@ -287,7 +312,9 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
     }
     let swaps = opts.swap_devices.join(", ");
     let first = &opts.swap_devices[0];
-    let include_note = if opts.inline_uapi.is_some() {
+    let include_note = if !names.uses_drm {
+        "(it needs no part of shmemfuzz)".to_string()
+    } else if opts.inline_uapi.is_some() {
         "(the mock driver's uapi header is inlined below)".to_string()
     } else {
         format!(
@@ -299,6 +326,8 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
     } else {
         ""
     };
+    let build = build_note(opts, &include_note);
+    let output = output_note(opts);
     let _ = write!(
         out,
         r#" *
@@ -315,10 +344,7 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
  * Not checked here: kernel reports on the console (watch dmesg), and Shmem and
  * swap accounting after the program.
  *
- * Build:
- *   gcc -static -O2 -o repro repro.c
- *   {include_note}
- *
+{build} *
  * Run as root in a guest with:
 {drm_note} *   - swap devices {swaps} formatted with mkswap (the reproducer turns
  *     {first} on and the others off, as every shmemfuzz program starts);
@@ -326,16 +352,44 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
  *     qemu-system-x86_64 -machine pc,max-ram-below-4g=1G -m 2G -smp 1 ...;
  *   - cgroup2 on /sys/fs/cgroup (it moves itself to a memory cgroup of its own).
  *
- * It prints each operation and its result, the pages of every observed object,
- * "VIOLATION: <signature>: <what>" for each violation, and at the end "OK"
- * (exit status 0) or "FAILED: <n> violations" (exit status 1). Exit status 2:
- * the guest is not set up for it.
- */
+{output} */
 "#
     );
 }
 
-fn preamble(out: &mut String, opts: &ExportOptions, names: &Names) {
+/// The header's build instructions.
+fn build_note(opts: &ExportOptions, include_note: &str) -> String {
+    if opts.kselftest {
+        format!(
+            " * Build (it compiles standalone, and in tools/testing/selftests/mm, where it\n\
+             \x20* includes ../kselftest.h; -DSHMEMFUZZ_STANDALONE keeps it standalone):\n\
+             \x20*   gcc -static -O2 -Wall -o repro repro.c\n\
+             \x20*   {include_note}\n"
+        )
+    } else {
+        format!(" * Build:\n *   gcc -static -O2 -o repro repro.c\n *   {include_note}\n")
+    }
+}
+
+/// The header's account of what it prints and its exit status.
+fn output_note(opts: &ExportOptions) -> &'static str {
+    if opts.kselftest {
+        r##" * A kselftest: TAP 13, one test per operation ("not ok" when the operation
+ * broke an expectation) and a last one that the kernel was not tainted, other
+ * output as "# " diagnostics ("# VIOLATION: <signature>: <what>"). Exit status
+ * KSFT_PASS (0), KSFT_FAIL (1), or KSFT_SKIP (4) with the reason when the guest
+ * is not set up for it (not root, no gma500_mock card, no swap device).
+"##
+    } else {
+        r#" * It prints each operation and its result, the pages of every observed object,
+ * "VIOLATION: <signature>: <what>" for each violation, and at the end "OK"
+ * (exit status 0) or "FAILED: <n> violations" (exit status 1). Exit status 2:
+ * the guest is not set up for it.
+"#
+    }
+}
+
+fn preamble(out: &mut String, program: &Program, opts: &ExportOptions) {
     out.push_str(
         "#define _GNU_SOURCE\n\
          #include <errno.h>\n\
@@ -357,9 +411,7 @@ fn preamble(out: &mut String, opts: &ExportOptions, names: &Names) {
          #include <sys/swap.h>\n\
          #include <sys/syscall.h>\n",
     );
-    if opts.inline_uapi.is_none() {
-        let _ = writeln!(out, "\n#include \"{UAPI_HEADER}\"");
-    }
+    out.push_str(&report_macros(program, opts));
     let devs: Vec<String> = opts.swap_devices.iter().map(|d| c_string(d)).collect();
     let sig = opts.signature.as_deref().unwrap_or("");
     let _ = write!(
@@ -374,18 +426,42 @@ static const char *const swap_dev[] = {{ {devs} }};
 #define TMPFS_DIR "/run/shmemfuzz-repro"	/* a tmpfs it mounts for its tmpfs files */
 #define OP_TIMEOUT {timeout}			/* seconds before an operation counts as hung */
 #define EXPECTED_SIGNATURE {sig}
-static const int uses_drm = {drm};
-static const int uses_tmpfs = {tmpfs};
-
 "#,
         devs = devs.join(", "),
         n_swap = devs.len(),
         timeout = opts.op_timeout_secs,
         sig = c_string(sig),
-        drm = i32::from(names.uses_drm),
-        tmpfs = i32::from(names.uses_tmpfs),
     );
-    out.push_str(RUNTIME_DECL_C);
+}
+
+/// How it reports: plain lines and exit 0/1/2, or TAP 13 and the kselftest exit codes.
+fn report_macros(program: &Program, opts: &ExportOptions) -> String {
+    if !opts.kselftest {
+        return "\n/* ---- how it reports: plain lines, exit 0, 1, or 2 (not set up) ---- */\n\
+                #define TAP 0\n#define NOTE \"\"\n#define EXIT_OK 0\n#define EXIT_FAIL 1\n\
+                #define EXIT_SETUP 2\n#define N_TESTS 0\n"
+            .into();
+    }
+    format!(
+        r##"
+/* ---- how it reports: a kselftest (TAP 13) ---- */
+
+#if !defined(SHMEMFUZZ_STANDALONE) && __has_include("../kselftest.h")
+#include "../kselftest.h"	/* in tools/testing/selftests/mm */
+#else
+#define KSFT_PASS 0
+#define KSFT_FAIL 1
+#define KSFT_SKIP 4
+#endif
+#define TAP 1
+#define NOTE "# "		/* before every line that is not TAP's own */
+#define EXIT_OK KSFT_PASS
+#define EXIT_FAIL KSFT_FAIL
+#define EXIT_SETUP KSFT_SKIP	/* with "1..0 # SKIP <reason>" */
+#define N_TESTS {}		/* one per operation, and the taint check */
+"##,
+        program.ops.len() + 1
+    )
 }
 
 fn declarations(out: &mut String, names: &Names) {
@@ -407,6 +483,9 @@ fn declarations(out: &mut String, names: &Names) {
             out,
             "static struct map map_{map} = {{ .name = \"{map}\", .obj = &obj_{obj}, .file_off = {off:#x}, .len = {len:#x} }};"
         );
+    }
+    if !names.uses_drm {
+        return;
     }
     let mut sorted: Vec<&String> = names.order.iter().collect();
     sorted.sort();
@@ -541,13 +620,24 @@ fn main_fn(
             Op::Zonecheck { obj } => format!("&obj_{obj}"),
             _ => "NULL".into(),
         };
-        let _ = writeln!(body, "\tend_step({also});\n");
+        if names.uses_drm {
+            let _ = writeln!(body, "\tend_step({also});\n");
+        } else {
+            body.push_str("\tend_op();\n\n");
+        }
     }
     out.push_str("\n/* ---- the program: one step per operation ---- */\n\nint main(void)\n{\n");
     if uses_err {
         out.push_str("\tint err;\n\n");
     }
-    out.push_str("\tsetup();\n\n");
+    out.push_str("\tsetup();\n");
+    if names.uses_tmpfs {
+        out.push_str("\tsetup_tmpfs();\n");
+    }
+    if names.uses_drm {
+        out.push_str("\tsetup_card();\n");
+    }
+    out.push_str("\tbegin();\n\n");
     out.push_str(&body);
     out.push_str("\treturn finish();\n}\n");
     Ok(())
