@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the host packages shmemfuzz needs on Debian 12. As root it installs them itself
 # (apt shows its progress); otherwise it prints the exact command and fails.
+#   ci/setup.sh            the packages every tier needs
+#   ci/setup.sh browser    also Debian's chromium, for the report's browser test (about 20 s
+#                          to install on a fresh machine; ci/test.sh asks for it)
 set -euo pipefail
 
 # command -> Debian package that provides it
@@ -23,6 +26,9 @@ declare -A need=(
   [cpio]=cpio                            # the initramfs writer's test reads archives back with it
   [mkswap]=util-linux                    # the swap header's test compares with it
 )
+if [ "${1:-}" = browser ]; then
+  need[chromium]=chromium                # headless: the report's browser test (tests/report_browser.rs)
+fi
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")

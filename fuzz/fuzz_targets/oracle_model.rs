@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     for op in &p.ops {
         model.apply(op);
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } => {
+            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } | Op::Gem { obj, size, .. } => {
                 naive.insert(obj.clone(), vec![0; *size as usize]);
             }
             Op::Ftruncate { obj, size } => naive.get_mut(obj).expect("live").resize(*size as usize, 0),

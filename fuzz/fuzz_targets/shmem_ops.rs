@@ -39,7 +39,7 @@ fn target() -> std::sync::MutexGuard<'static, Option<FuzzTarget>> {
     if guard.is_none() {
         match FuzzTarget::start(Env::from_env()) {
             Ok(t) => *guard = Some(t),
-            Err(e) => give_up(&format!("cannot start: {e}")),
+            Err(e) => give_up(&format!("cannot start: {}", shmemfuzz::error_chain(&e))),
         }
     }
     guard

@@ -5,7 +5,8 @@
 //!
 //! A threaded section (`threads` … `join`) runs in [`section`]: one OS thread per `thread`
 //! block, started together at a barrier, each with the descriptors and mappings its block
-//! uses moved into its own [`State`].
+//! uses moved into its own [`State`] (an object several blocks share: a duplicate descriptor
+//! and a copy of the mapping for each further block).
 
 mod section;
 
@@ -23,6 +24,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fallocate, open, FallocateFlags, OFlag};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
+use shmemfuzz_core::oracle::shared::Allowed;
 use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
 use shmemfuzz_core::program::PAGE_SIZE;
 use shmemfuzz_core::program::{Advice, MapKind, Op, Program, TouchMode};
@@ -45,6 +47,7 @@ const MADV_COLLAPSE: i32 = 25;
 /// Chunk size for reads and writes, so a large object never needs a buffer of its size.
 const CHUNK: usize = 1 << 20;
 
+#[derive(Clone)]
 struct Mapping {
     addr: NonNull<c_void>,
     len: usize,
@@ -62,7 +65,10 @@ impl Mapping {
 }
 
 // SAFETY: a mapping is an address range of this process; the `State` owning it moves to the
-// one thread that uses it during a section (and back after the join), never shared.
+// thread that uses it during a section (and back after the join). An object the threads of a
+// section share has a copy of its mapping in each of their states: the range stays mapped
+// until the join (the scope rules refuse munmap of a shared object), and the threads only
+// copy bytes in and out of it, as with any MAP_SHARED memory another process writes.
 unsafe impl Send for Mapping {}
 
 /// Everything the child needs to run a program.
@@ -182,8 +188,8 @@ impl Executor<'_> {
             page_owner_taken: !crate::sys::page_owner_enabled(),
             ..State::default()
         };
-        // A failure to start KCOV loses coverage, not the run. KCOV follows the main thread
-        // only: a section's threads are not traced.
+        // A failure to start KCOV loses coverage, not the run. KCOV follows one task: a
+        // section's threads trace themselves and their hits are folded in at the join.
         let mut kcov = self
             .kcov
             .then(crate::kcov::Kcov::start)
@@ -193,7 +199,7 @@ impl Executor<'_> {
         let mut i = 0;
         while i < self.program.ops.len() {
             if self.program.ops[i] == Op::Threads {
-                i = self.run_section(&mut st, &mut model, i, &out)?;
+                i = self.run_section(&mut st, &mut model, i, &out, kcov.as_mut())?;
                 continue;
             }
             if let Some(k) = kcov.as_mut() {
@@ -357,7 +363,10 @@ impl Executor<'_> {
                 let Some(m) = st.maps.get(map) else {
                     return (OpResult::Errno(libc::EBADF), None);
                 };
-                return touch(m, model.touch_plan(map, *off, *len, *mode), *off, *mode);
+                let plan = model.touch_plan(map, *off, *len, *mode);
+                return touch(m, plan, *off, *mode, |expected| {
+                    model.allowed_touch(map, *off, expected)
+                });
             }
             other => self.perform_plain(st, other),
         };
@@ -664,10 +673,18 @@ fn write_pattern(fd: &OwnedFd, off: u64, len: u64, seed: u32) -> Result<(), Errn
     Ok(())
 }
 
-/// `pread` the range and compare with the model (short reads at end-of-file are expected).
+/// `pread` the range and compare with the model (short reads at end-of-file are expected;
+/// inside a section, bytes of another thread's racing write are too).
 fn check(fd: &OwnedFd, model: &Model, obj: &str, off: u64, len: u64) -> Result<DataCheck, Errno> {
-    let expected = model.expected_read(obj, off, len);
-    let mut actual = vec![0u8; expected.len()];
+    let allowed = model.allowed_read(obj, off, len);
+    let actual = read_back(fd, off, len, allowed.own.len())?;
+    Ok(allowed.compare(off, &actual))
+}
+
+/// Reads `len` bytes at `off`, expecting `expected_len` of them (less at end-of-file), and one
+/// byte more when fewer are expected (it must not be readable).
+fn read_back(fd: &OwnedFd, off: u64, len: u64, expected_len: usize) -> Result<Vec<u8>, Errno> {
+    let mut actual = vec![0u8; expected_len];
     let mut got = 0usize;
     while got < actual.len() {
         let n = nix::sys::uio::pread(fd.as_fd(), &mut actual[got..], (off + got as u64) as i64)?;
@@ -678,16 +695,23 @@ fn check(fd: &OwnedFd, model: &Model, obj: &str, off: u64, len: u64) -> Result<D
     }
     // One byte more than the model expects must not be readable (end-of-file is where the model says).
     let mut extra = [0u8; 1];
-    if (expected.len() as u64) < len {
-        got += nix::sys::uio::pread(fd.as_fd(), &mut extra, (off + expected.len() as u64) as i64)?;
+    if (expected_len as u64) < len {
+        got += nix::sys::uio::pread(fd.as_fd(), &mut extra, (off + expected_len as u64) as i64)?;
     }
     actual.resize(got.max(actual.len()), extra[0]);
     actual.truncate(got);
-    Ok(DataCheck::compare(off, &expected, &actual))
+    Ok(actual)
 }
 
-/// Accesses the mapping through the CPU, as the model's plan says.
-fn touch(m: &Mapping, plan: TouchPlan, off: u64, mode: TouchMode) -> (OpResult, Option<DataCheck>) {
+/// Accesses the mapping through the CPU, as the model's plan says; `allowed` says what a read
+/// may find besides the plan's bytes (another thread's racing writes).
+fn touch(
+    m: &Mapping,
+    plan: TouchPlan,
+    off: u64,
+    mode: TouchMode,
+    allowed: impl FnOnce(Vec<u8>) -> Allowed,
+) -> (OpResult, Option<DataCheck>) {
     // SAFETY (both arms): the range was checked against the mapping's length by the parser and
     // against end-of-file by the model, so every page is mapped and backed: no SIGBUS.
     let base = unsafe { m.addr.as_ptr().cast::<u8>().add(off as usize) };
@@ -695,13 +719,10 @@ fn touch(m: &Mapping, plan: TouchPlan, off: u64, mode: TouchMode) -> (OpResult, 
         (TouchPlan::Skip, _) => (OpResult::Skipped, None),
         (TouchPlan::Read { expected }, _) => {
             let mut actual = vec![0u8; expected.len()];
-            // SAFETY: see above; volatile-free copy is fine, the kernel cannot change the
-            // bytes under us in ways the model does not predict within one operation.
+            // SAFETY: see above; the bytes are plain data (any value is a valid u8). Another
+            // thread sharing the object may write them meanwhile: the model allows that.
             unsafe { std::ptr::copy_nonoverlapping(base, actual.as_mut_ptr(), actual.len()) };
-            (
-                OpResult::Ok,
-                Some(DataCheck::compare(off, &expected, &actual)),
-            )
+            (OpResult::Ok, Some(allowed(expected).compare(off, &actual)))
         }
         (TouchPlan::Write { len, seed }, TouchMode::Write { .. }) => {
             let mut buf = vec![0u8; CHUNK.min(len as usize)];

@@ -5,6 +5,9 @@
 //! `KCOV_TRACE_PC` for itself; before each operation it resets the buffer's count, after it
 //! folds the PCs into hit counts. KCOV follows one task, so work done by kswapd, kworkers or
 //! writeback is not seen (the kprobe counts in [`crate::coverage`] are global and cover it).
+//! Each thread of a threaded section traces itself with its own buffer (KCOV is per task),
+//! and its hits are folded into the executor's ([`Kcov::absorb`]) when the section joins:
+//! a swapoff in thread a and a close in thread b are coverage like any other operation.
 //! The PCs are reported as KCOV gives them (KASLR offset removed); the host keeps the ones in
 //! mm/ and maps them into the fuzzer's counters.
 
@@ -113,6 +116,16 @@ impl Kcov {
             }
         }
         self.reset();
+    }
+
+    /// Adds the hit counts another task traced (a section's thread) to these.
+    pub fn absorb(&mut self, pcs: &[PcHits]) {
+        for p in pcs {
+            if self.hits.len() < MAX_KCOV_PCS || self.hits.contains_key(&p.pc) {
+                let h = self.hits.entry(p.pc).or_insert(0);
+                *h = h.saturating_add(p.hits);
+            }
+        }
     }
 
     /// Stops tracing; the hit counts, by PC.

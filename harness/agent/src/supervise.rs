@@ -63,7 +63,7 @@ pub fn run_program(
 ) -> Result<(), String> {
     let mut phases = Phases::new();
     restore_default_swap(guest);
-    let swap_on: Vec<bool> = (0..guest.swap_paths.len()).map(|i| i == 0).collect();
+    let swap_on = shmemfuzz_core::program::initial_swap_state(guest.swap_paths.len());
     let dir = format!("{TMPFS_DIR}/p{id}");
     let cgroup = format!("/sys/fs/cgroup/p{id}");
     fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
@@ -328,9 +328,10 @@ fn restore_default_swap(guest: &Guest) {
         };
         // SAFETY: valid C strings.
         unsafe {
-            if i == 0 && !on {
+            let wanted = shmemfuzz_core::program::swap_on_at_start(i);
+            if wanted && !on {
                 libc::swapon(c.as_ptr(), 0);
-            } else if i != 0 && on {
+            } else if !wanted && on {
                 libc::swapoff(c.as_ptr());
             }
         }

@@ -9,6 +9,7 @@
 //! - [`protocol`]: the framed host/agent wire protocol.
 //! - [`console`]: parsing kernel console output into reports with titles and signatures.
 //! - [`zoneinfo`]: parsing `/proc/zoneinfo` into the guest's zone layout.
+//! - [`uapi`]: the mock driver's ioctl layout, mirrored from its uapi header.
 
 pub mod console;
 pub mod export_c;

@@ -68,6 +68,7 @@ pub mod errno {
 
 /// What an operation returned in the guest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum OpResult {
     Ok,
     Errno(i32),
@@ -87,6 +88,7 @@ impl std::fmt::Display for OpResult {
 
 /// The outcome of comparing bytes read back with the model.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataCheck {
     /// Bytes the model expected.
     pub expected_len: u64,
@@ -137,6 +139,7 @@ pub enum PageState {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageObs {
     pub state: PageState,
     /// Valid when resident.
@@ -150,6 +153,7 @@ pub struct PageObs {
 
 /// Every page of one object, observed after an operation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ObjObs {
     pub obj: String,
     pub pages: Vec<PageObs>,
@@ -158,6 +162,7 @@ pub struct ObjObs {
 /// The mock driver's PAGE_INFO against `/proc/self/pagemap` for the present pages of shared
 /// file mappings: they must name the same PFNs (a self-check of the introspection).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PagemapCheck {
     pub compared: u32,
     pub mismatched: u32,
@@ -165,6 +170,7 @@ pub struct PagemapCheck {
 
 /// One operation's record, as the agent observed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OpRecord {
     pub index: u32,
     pub result: OpResult,
@@ -195,6 +201,7 @@ pub struct OpRecord {
 
 /// What `/sys/kernel/debug/page_owner` says about one page frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageOwner {
     pub obj: String,
     pub page: u64,
@@ -205,6 +212,7 @@ pub struct PageOwner {
 
 /// How the program's child process ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ChildExit {
     /// Ran every operation.
     Completed,
@@ -218,6 +226,7 @@ pub enum ChildExit {
 
 /// Accounting after the program's teardown, compared with the baseline taken before it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Accounting {
     pub shmem_kib: u64,
     pub swap_used_kib: u64,
@@ -225,6 +234,7 @@ pub struct Accounting {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Teardown {
     pub baseline: Accounting,
     pub after: Accounting,
@@ -340,8 +350,16 @@ pub enum ProtocolError {
     Closed,
     #[error("frame of {0} bytes is outside 1..={MAX_FRAME}: the peer is confused or hostile")]
     BadLength(u32),
+    /// postcard's reason is this error's own text, not a cause (the agent's messages and the
+    /// session's events carry it as a string).
     #[error("frame does not decode: {0}")]
-    Decode(#[from] postcard::Error),
+    Decode(postcard::Error),
+}
+
+impl From<postcard::Error> for ProtocolError {
+    fn from(e: postcard::Error) -> Self {
+        ProtocolError::Decode(e)
+    }
 }
 
 /// Writes one frame.
@@ -381,6 +399,16 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decode_error_says_why_once() {
+        let e = decode::<AgentMsg>(&[0xff, 0xff]).expect_err("garbage");
+        let shown = e.to_string();
+        assert!(shown.starts_with("frame does not decode: "), "{shown}");
+        assert!(shown.len() > "frame does not decode: ".len(), "{shown}");
+        // The reason is in the message, so it is not a cause printed again after it.
+        assert!(std::error::Error::source(&e).is_none(), "{shown}");
+    }
 
     #[test]
     fn frames_round_trip() {

@@ -11,6 +11,7 @@ use crate::program::PAGE_SIZE;
 pub const PFN_4G: u64 = (4 << 30) / PAGE_SIZE;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Zone {
     pub node: u32,
     pub name: String,

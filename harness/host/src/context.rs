@@ -3,20 +3,43 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::kbuild::modbuild::{build_mock_module, ModBuildError};
 use crate::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
-use crate::modbuild::{build_mock_module, ModBuildError};
 use crate::vm::{accel, Accel, VmError};
 
 /// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).
 pub fn source_root() -> PathBuf {
     match std::env::var_os("SHMEMFUZZ_ROOT") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .components()
-            .collect(),
+        Some(d) if !d.is_empty() => normalize(Path::new(&d)),
+        _ => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
     }
+}
+
+/// `path` without `.` components and with each `..` applied to the component before it
+/// (lexically: `/project/harness/host/../../fuzz` is `/project/fuzz`), as paths are printed
+/// and joined. A `..` with nothing before it to remove (at the start of a relative path) stays.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            c => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// A kernel or its mock driver could not be made ready.
@@ -51,6 +74,10 @@ pub enum PrepareEvent {
 pub struct Context {
     pub root: PathBuf,
     pub catalog: Catalog,
+    /// The cache root ([`crate::cachedir::cache_root`]): kernels, kernel sources and builds,
+    /// module builds, accelerator verdicts.
+    pub cache_dir: PathBuf,
+    /// The kernel cache, `kernels/` under [`Self::cache_dir`].
     pub cache: KernelCache,
 }
 
@@ -65,10 +92,12 @@ impl Context {
         } else {
             Catalog::builtin()?
         };
-        let cache = KernelCache::new(KernelCache::default_root(&root));
+        let cache_dir = crate::cachedir::cache_root(&root);
+        let cache = KernelCache::new(cache_dir.join("kernels"));
         Ok(Context {
             root,
             catalog,
+            cache_dir,
             cache,
         })
     }
@@ -105,12 +134,12 @@ impl Context {
         release: &str,
     ) -> Result<PathBuf, ContextError> {
         let src = self.root.join("kernels/gma500_mock");
-        let cache = self
-            .cache
-            .root()
-            .parent()
-            .map_or_else(|| self.root.join(".cache"), Path::to_path_buf);
-        Ok(build_mock_module(&src, build_dir, &cache, release)?)
+        Ok(build_mock_module(
+            &src,
+            build_dir,
+            &self.cache_dir,
+            release,
+        )?)
     }
 
     /// A catalog kernel (fetched), a `src-*` kernel (built) or a `tree-*` kernel (registered
@@ -123,7 +152,7 @@ impl Context {
         // A kernel built from Debian's source package (`[[source]]` in the catalog).
         if let Some(source_kernel) = id.and_then(|id| self.catalog.source(id)) {
             let spec = SourceBuild::from_repo(&self.root, source_kernel)?;
-            let built = build_debian_source(self, &spec, &|e| {
+            let built = build_debian_source(&self.cache_dir, &spec, &|e| {
                 if !matches!(e, KbuildEvent::Output { .. }) {
                     progress(PrepareEvent::Build(format!("{e:?}")));
                 }
@@ -137,7 +166,7 @@ impl Context {
         }
         // A kernel registered by `shmemfuzz kernel build` (`tree-<commit>-<config>`).
         if let Some(r) = id
-            .map(|id| crate::kbuild::lookup(&crate::kbuild::cache_dir(self), id))
+            .map(|id| crate::kbuild::lookup(&self.cache_dir, id))
             .transpose()?
             .flatten()
         {
@@ -227,7 +256,36 @@ impl Context {
 
     /// The accelerator to use with `kernel`: `SHMEMFUZZ_ACCEL`, else a cached, bounded probe.
     pub fn accel(&self, kernel: &Path) -> Result<Accel, VmError> {
-        let dir = self.cache.root().parent().map(|p| p.join("accel"));
-        accel::probe(kernel, dir.as_deref())
+        accel::probe(kernel, Some(&self.cache_dir.join("accel")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        for (raw, want) in [
+            (
+                "/project/harness/host/../../fuzz/corpus",
+                "/project/fuzz/corpus",
+            ),
+            ("/a/./b/../c", "/a/c"),
+            ("/..", "/"),
+            ("a/../..", ".."),
+            ("./x", "x"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(normalize(Path::new(raw)), Path::new(want), "{raw}");
+        }
+        let root = source_root();
+        assert!(
+            !root
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir)),
+            "{}",
+            root.display()
+        );
     }
 }

@@ -10,7 +10,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long compiling the C floor may take.
+const CC_LIMIT: Duration = Duration::from_secs(300);
 
 use shmemfuzz_core::export_c::{export, ExportOptions};
 use shmemfuzz_core::program::Program;
@@ -25,7 +28,7 @@ pub const MOCK_UAPI_HEADER: &str =
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecBenchError {
-    #[error("exporting the program to C: {0}")]
+    #[error("exporting the program to C")]
     Export(#[from] shmemfuzz_core::export_c::ExportError),
     #[error("compiling the C floor with {cc}: {why} (install gcc and libc6-dev)")]
     Compile { cc: String, why: String },
@@ -94,15 +97,12 @@ fn compile_floor(
     std::fs::write(&src, c).map_err(|e| ExecBenchError::Io(src.clone(), e))?;
     let bin = dir.join("floor");
     let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
-    let out = Command::new(&cc)
-        .args(["-static", "-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .map_err(|e| ExecBenchError::Compile {
-            cc: cc.clone(),
-            why: e.to_string(),
-        })?;
+    let mut cmd = Command::new(&cc);
+    cmd.args(["-static", "-O2", "-o"]).arg(&bin).arg(&src);
+    let out = crate::process::output(cmd, CC_LIMIT).map_err(|e| ExecBenchError::Compile {
+        cc: cc.clone(),
+        why: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(ExecBenchError::Compile {
             cc,

@@ -73,7 +73,7 @@ pub enum InitramfsError {
         size: u64,
     },
     /// Reading a source file or writing the archive failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,
@@ -506,6 +506,9 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    /// How long a cpio of a few files may take.
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
     /// A parsed newc entry.
     #[derive(Debug, PartialEq, Eq)]
     struct Parsed {
@@ -680,10 +683,9 @@ mod tests {
         assert_eq!(parse(&bytes).len(), b.len());
 
         // `cpio` is installed by ci/setup.sh: a missing one fails the test, never skips it.
-        let listed = Command::new("cpio")
-            .args(["-t", "--quiet", "-F"])
-            .arg(&out)
-            .output()
+        let mut cmd = Command::new("cpio");
+        cmd.args(["-t", "--quiet", "-F"]).arg(&out);
+        let listed = crate::process::output(cmd, LIMIT)
             .unwrap_or_else(|e| panic!("running cpio (apt-get install -y cpio): {e}"));
         assert!(
             listed.status.success(),
@@ -700,15 +702,14 @@ mod tests {
         // Extract it too, and compare contents.
         let x = tmp.path().join("x");
         std::fs::create_dir(&x).expect("mkdir x");
-        let st = Command::new("cpio")
-            .args(["-i", "--quiet", "--no-absolute-filenames", "-d", "-F"])
+        let mut cmd = Command::new("cpio");
+        cmd.args(["-i", "--quiet", "--no-absolute-filenames", "-d", "-F"])
             .arg(&out)
             // Not dev/console: mknod needs root.
             .args(["lib/modules/6.1.0/kernel/x.ko", "sbin/init"])
-            .current_dir(&x)
-            .status()
-            .expect("cpio -i");
-        assert!(st.success());
+            .current_dir(&x);
+        let st = crate::process::output(cmd, LIMIT).expect("cpio -i");
+        assert!(st.status.success());
         assert_eq!(
             std::fs::read(x.join("lib/modules/6.1.0/kernel/x.ko")).expect("ko"),
             b"0123456789abc"

@@ -20,12 +20,12 @@ use shmemfuzz_core::oracle::Finding;
 /// Why a known-findings file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KnownError {
-    #[error("reading the known-findings file {path}: {source}")]
+    #[error("reading the known-findings file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a known-findings file: {source}")]
+    #[error("{path} is not a known-findings file")]
     Parse {
         path: PathBuf,
         source: Box<toml::de::Error>,

@@ -149,7 +149,8 @@ impl Runner {
             }
             Err(e) => {
                 tracing::warn!(
-                    "restoring the guest snapshot failed, booting cold from now on: {e}"
+                    "restoring the guest snapshot failed, booting cold from now on: {}",
+                    crate::error_chain(&e)
                 );
                 self.snapshot = None;
                 self.snapshots_failed = true;
@@ -181,7 +182,10 @@ impl Runner {
             }
             Err(e) => {
                 // The guest may be left stopped: start over without snapshots.
-                tracing::warn!("saving the guest snapshot failed, booting cold from now on: {e}");
+                tracing::warn!(
+                    "saving the guest snapshot failed, booting cold from now on: {}",
+                    crate::error_chain(&e)
+                );
                 self.snapshots_failed = true;
                 s.shutdown();
                 let _ = std::fs::remove_dir_all(&dir);

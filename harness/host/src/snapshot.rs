@@ -99,12 +99,12 @@ impl Fingerprint {
         Ok(Fingerprint {
             format: FINGERPRINT_FORMAT,
             qemu: qemu_identity(&cfg.qemu),
-            kernel: file_sha256(&cfg.kernel)?,
+            kernel: read_sha256(&cfg.kernel)?,
             agent: hex::encode(Sha256::digest(AGENT)),
-            initramfs: file_sha256(&cfg.initramfs)?,
+            initramfs: read_sha256(&cfg.initramfs)?,
             inputs: inputs
                 .iter()
-                .map(|p| Ok((p.display().to_string(), file_sha256(p)?)))
+                .map(|p| Ok((p.display().to_string(), read_sha256(p)?)))
                 .collect::<Result<_, SnapshotError>>()?,
             args,
             swap_size,
@@ -113,57 +113,50 @@ impl Fingerprint {
 
     /// The first difference from `now`, as an error naming it.
     pub fn check(&self, now: &Fingerprint) -> Result<(), SnapshotError> {
-        let mismatch =
-            |what, saved: String, now: String| Err(SnapshotError::Mismatch { what, saved, now });
-        if self.format != now.format {
-            return mismatch(
+        let show = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(name, sha)| format!("{name} ({sha})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let fields: [(&'static str, String, String); 7] = [
+            (
                 "the fingerprint format",
                 self.format.to_string(),
                 now.format.to_string(),
-            );
-        }
-        if self.qemu != now.qemu {
-            return mismatch("QEMU", self.qemu.clone(), now.qemu.clone());
-        }
-        if self.kernel != now.kernel {
-            return mismatch(
+            ),
+            ("QEMU", self.qemu.clone(), now.qemu.clone()),
+            (
                 "the kernel image (sha256)",
                 self.kernel.clone(),
                 now.kernel.clone(),
-            );
-        }
-        if self.agent != now.agent {
-            return mismatch("the agent (sha256)", self.agent.clone(), now.agent.clone());
-        }
-        if self.initramfs != now.initramfs {
-            return mismatch(
+            ),
+            ("the agent (sha256)", self.agent.clone(), now.agent.clone()),
+            (
                 "the initramfs (sha256)",
                 self.initramfs.clone(),
                 now.initramfs.clone(),
-            );
-        }
-        if self.inputs != now.inputs {
-            let show = |v: &[(String, String)]| {
-                v.iter()
-                    .map(|(name, sha)| format!("{name} ({})", &sha[..12.min(sha.len())]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return mismatch(
+            ),
+            (
                 "the modules and executables",
                 show(&self.inputs),
                 show(&now.inputs),
-            );
-        }
-        if self.swap_size != now.swap_size {
-            return mismatch(
+            ),
+            (
                 "the swap size",
                 self.swap_size.to_string(),
                 now.swap_size.to_string(),
-            );
+            ),
+        ];
+        if let Some((what, saved, now)) = fields.into_iter().find(|(_, a, b)| a != b) {
+            return Err(SnapshotError::Mismatch { what, saved, now });
         }
         if let Some((saved, now)) = first_difference(&self.args, &now.args) {
-            return mismatch("a QEMU argument", saved, now);
+            return Err(SnapshotError::Mismatch {
+                what: "a QEMU argument",
+                saved,
+                now,
+            });
         }
         Ok(())
     }
@@ -219,12 +212,12 @@ fn qemu_identity(qemu: &Path) -> String {
     }
 }
 
-fn file_sha256(path: &Path) -> Result<String, SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|source| SnapshotError::Read {
+/// [`crate::files::file_sha256`] as a [`SnapshotError`].
+fn read_sha256(path: &Path) -> Result<String, SnapshotError> {
+    crate::files::file_sha256(path).map_err(|source| SnapshotError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+    })
 }
 
 #[cfg(test)]
@@ -250,42 +243,32 @@ mod tests {
             cfg.disks = vec![crate::vm::DiskSpec::new(p.join(workdir).join("swap0.img"))];
             cfg
         }
+
+        /// The fingerprint of `kernel` booted in `workdir` with `swap` bytes of swap.
+        fn print(&self, kernel: &str, workdir: &str, swap: u64) -> Fingerprint {
+            self.print_of(&self.cfg(kernel, workdir), workdir, swap)
+        }
+
+        fn print_of(&self, cfg: &VmConfig, workdir: &str, swap: u64) -> Fingerprint {
+            Fingerprint::of(cfg, &self.dir.path().join(workdir), swap, &[]).expect("fingerprint")
+        }
     }
 
     #[test]
     fn the_same_guest_in_another_work_directory_matches() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         let mut again = f.cfg("k1", "boot7");
         again.incoming = Some(f.dir.path().join("state"));
-        let now = Fingerprint::of(&again, &f.dir.path().join("boot7"), 1 << 20, &[])
-            .expect("fingerprint");
+        let now = f.print_of(&again, "boot7", 1 << 20);
         saved.check(&now).expect("same kernel, settings and files");
     }
 
     #[test]
     fn another_kernel_is_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
-        let now = Fingerprint::of(
-            &f.cfg("k2", "boot1"),
-            &f.dir.path().join("boot1"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
+        let now = f.print("k2", "boot1", 1 << 20);
         let e = saved.check(&now).expect_err("another kernel image");
         assert!(e.to_string().contains("kernel image"), "{e}");
     }
@@ -293,13 +276,7 @@ mod tests {
     #[test]
     fn other_settings_are_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         type Change = fn(&mut VmConfig);
         let changes: [(&str, Change); 4] = [
             ("append", |c| c.append.push("shmem.planted_no_pin=1".into())),
@@ -312,39 +289,20 @@ mod tests {
         for (what, change) in changes {
             let mut cfg = f.cfg("k1", "boot1");
             change(&mut cfg);
-            let now = Fingerprint::of(&cfg, &f.dir.path().join("boot1"), 1 << 20, &[])
-                .expect("fingerprint");
+            let now = f.print_of(&cfg, "boot1", 1 << 20);
             let e = saved.check(&now).expect_err(what);
             assert!(e.to_string().contains("QEMU argument"), "{what}: {e}");
         }
-        let now = Fingerprint::of(
-            &f.cfg("k1", "boot1"),
-            &f.dir.path().join("boot1"),
-            2 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let now = f.print("k1", "boot1", 2 << 20);
         assert!(saved.check(&now).is_err(), "another swap size");
     }
 
     #[test]
     fn another_initramfs_is_refused() {
         let f = Files::new();
-        let saved = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let saved = f.print("k1", "boot0", 1 << 20);
         std::fs::write(f.dir.path().join("i"), "another cpio").expect("write");
-        let now = Fingerprint::of(
-            &f.cfg("k1", "boot0"),
-            &f.dir.path().join("boot0"),
-            1 << 20,
-            &[],
-        )
-        .expect("fingerprint");
+        let now = f.print("k1", "boot0", 1 << 20);
         let e = saved.check(&now).expect_err("modules or agent changed");
         assert!(e.to_string().contains("initramfs"), "{e}");
     }

@@ -81,19 +81,18 @@ mod tests {
     #[test]
     fn matches_mkswap() {
         // ci/setup.sh installs util-linux: a missing mkswap fails the test, never skips it.
-        let mkswap = which("mkswap").expect("mkswap (Debian package util-linux)");
+        let mkswap =
+            crate::process::find_program("mkswap").expect("mkswap (Debian package util-linux)");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ref.img");
         File::create(&path)
             .and_then(|f| f.set_len(8 << 20))
             .expect("image");
         let uuid = "5f5f5f5f-5f5f-5f5f-5f5f-5f5f5f5f5f00";
-        let ok = std::process::Command::new(mkswap)
-            .arg("-U")
-            .arg(uuid)
-            .arg(&path)
-            .output()
-            .expect("mkswap runs");
+        let mut cmd = std::process::Command::new(mkswap);
+        cmd.arg("-U").arg(uuid).arg(&path);
+        let ok =
+            crate::process::output(cmd, std::time::Duration::from_secs(60)).expect("mkswap runs");
         assert!(
             ok.status.success(),
             "{}",
@@ -108,13 +107,5 @@ mod tests {
             "version/last_page/badpages/uuid"
         );
         assert_eq!(&ours[4086..], &reference[4086..]);
-    }
-
-    fn which(tool: &str) -> Result<std::path::PathBuf, ()> {
-        ["/sbin", "/usr/sbin", "/bin", "/usr/bin"]
-            .iter()
-            .map(|d| Path::new(d).join(tool))
-            .find(|p| p.exists())
-            .ok_or(())
     }
 }

@@ -73,7 +73,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 /// The synthetic history, made once and cached next to the build directories.
 fn synthetic_history() -> PathBuf {
     let ctx = Context::new().expect("catalog loads");
-    let cache = shmemfuzz::kbuild::cache_dir(&ctx);
+    let cache = ctx.cache_dir.clone();
     let src = std::fs::read_dir(cache.join("src"))
         .expect("the linux-source-6.1 cache (built by the kbuild tests or `--kernel src-6.1`)")
         .filter_map(Result::ok)

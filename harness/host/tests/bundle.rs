@@ -100,7 +100,8 @@ fn contents() -> BundleContents {
         title: "WARNING in shmem_replace_folio".into(),
         first_line: 12,
         text: "WARNING: CPU: 0 PID: 1 at mm/shmem.c:1 shmem_replace_folio+0x1/0x2".into(),
-        is_finding: false,
+        // As the console scanner sets it (a WARNING is a finding); read checks it.
+        is_finding: true,
         signature: "WARNING in shmem_replace_folio".into(),
         truncated: false,
     };
@@ -189,7 +190,8 @@ fn written() -> (tempfile::TempDir, PathBuf) {
 
 fn read_err(dir: &Path) -> (BundleError, String) {
     let e = Bundle::read(dir).expect_err("reading the damaged bundle fails");
-    let msg = e.to_string();
+    // The message as the CLI prints it: the error, then its causes once each.
+    let msg = shmemfuzz::error_chain(&e);
     (e, msg)
 }
 
@@ -422,7 +424,8 @@ fn a_future_version_names_both_versions_and_an_old_one_is_refused() {
         "{msg}"
     );
     assert!(
-        msg.contains("version 7") && msg.contains("up to 1") && msg.contains("newer shmemfuzz"),
+        msg.contains("bundle format 7 is newer than this shmemfuzz")
+            && msg.contains("understands (≤ 1); upgrade shmemfuzz"),
         "{msg}"
     );
 
@@ -554,7 +557,8 @@ fn a_failed_write_leaves_nothing_behind() {
     };
     let e = Bundle::write(&dir, &bad).expect_err("refused");
     assert!(matches!(e, BundleError::Verify { .. }), "{e}");
-    assert!(e.to_string().contains("program.prog: line 8"), "{e}");
+    let msg = shmemfuzz::error_chain(&e);
+    assert!(msg.contains("program.prog: line 8"), "{msg}");
     assert!(
         entries(parent.path()).is_empty(),
         "no partial bundle: {:?}",
@@ -669,4 +673,72 @@ fn records_may_skip_operations_a_cut_off_run_never_finished_but_not_go_back() {
         "{err}"
     );
     assert!(!parent.path().join("bad").exists());
+}
+
+#[test]
+fn a_fifo_in_a_bundle_is_refused_at_once_naming_it() {
+    let (_p, dir) = written();
+    let console = dir.join(files::CONSOLE);
+    std::fs::remove_file(&console).expect("rm");
+    nix::unistd::mkfifo(&console, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // No writer ever opens the FIFO: a blocking read would hang the test (and the CLI).
+    let (_, msg) = read_err(&dir);
+    assert!(msg.contains("console.log is a FIFO"), "{msg}");
+    let d = dir.to_str().expect("utf-8");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+        .args(["export-c", d])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("console.log is a FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_a_record_or_the_verdict_is_refused_naming_the_file() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 5] = [
+        (files::RECORDS, |v| v[0]["surprise"] = 1.into(), "surprise"),
+        (
+            files::RECORDS,
+            |v| v[6]["pages"][0]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["verdict"]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["verdict"]["findings"][0]["surprise"] = 1.into(),
+            "surprise",
+        ),
+        (
+            files::OUTCOME,
+            |v| v["teardown"]["after"]["surprise"] = 1.into(),
+            "surprise",
+        ),
+    ];
+    for (name, edit, key) in cases {
+        let (_p, dir) = written();
+        let bytes = std::fs::read(dir.join(name)).expect("read");
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        edit(&mut v);
+        replace_file(
+            &dir,
+            name,
+            &serde_json::to_vec_pretty(&v).expect("serialize"),
+        );
+        let (e, msg) = read_err(&dir);
+        assert!(matches!(e, BundleError::Json { .. }), "{name}: {msg}");
+        assert!(msg.contains(name), "{name}: the file is named: {msg}");
+        assert!(
+            msg.contains(&format!("unknown field `{key}`")),
+            "{name}: {msg}"
+        );
+    }
 }

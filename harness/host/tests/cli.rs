@@ -1,5 +1,7 @@
 //! CLI behaviour that needs no VM: usage errors and exit codes.
 
+mod fixture;
+
 use std::process::Command;
 
 #[test]
@@ -56,19 +58,11 @@ fn repro_names_every_input_it_cannot_decode_and_fails_cleanly_when_none_is_left(
     assert!(err.contains("no input could be decoded"), "{err}");
 }
 
+/// Runs the CLI in the test's own directory: exit code and all it printed.
 fn shmemfuzz(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let here = std::env::current_dir().expect("a working directory");
+    let out = fixture::shmemfuzz(args, &here);
+    (out.status.code(), fixture::text(&out))
 }
 
 #[test]
@@ -84,6 +78,24 @@ fn bisect_refuses_bad_arguments_before_building_anything() {
     let (code, out) = shmemfuzz(&["bisect", "--src", ".", "--good", "a", "--repro", m]);
     assert_eq!(code, Some(2), "--bad missing: {out}");
     assert!(out.contains("--bad"), "{out}");
+}
+
+#[test]
+fn help_lists_the_exit_statuses_including_interruption() {
+    let (code, out) = shmemfuzz(&["--help"]);
+    assert_eq!(code, Some(0), "{out}");
+    for status in [
+        "0 clean",
+        "1 a finding",
+        "2 a harness",
+        "3 `bisect`",
+        "130 / 143",
+    ] {
+        assert!(
+            out.contains(status),
+            "`{status}` missing from --help:\n{out}"
+        );
+    }
 }
 
 #[test]
@@ -132,4 +144,35 @@ fn kernel_build_names_a_revision_that_does_not_exist_and_a_tree_that_is_not_a_ke
     let (code, out) = shmemfuzz(&["kernel", "build", "--src", src]);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("looking for a kernel source tree"), "{out}");
+}
+
+#[test]
+fn kernel_list_says_whether_each_pin_is_in_the_archive_and_which_series_a_source_kernel_carries() {
+    let (code, out) = shmemfuzz(&["kernel", "list"]);
+    assert_eq!(code, Some(0), "{out}");
+    let header = out.lines().next().expect("a header");
+    assert!(header.contains("archive"), "{header}");
+    let row = |id: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+            .to_string()
+    };
+    for id in ["debian-6.12", "debian-6.12.117"] {
+        let r = row(id);
+        assert!(
+            ["yes", "gone", "headers gone", "unknown"]
+                .iter()
+                .any(|w| r.contains(&format!(" {w} "))),
+            "{r}"
+        );
+    }
+    assert!(
+        row("src-6.12").contains("kernels/regressions/6.12"),
+        "{out}"
+    );
+    assert!(
+        row("src-6.1-kasan").contains("kernels/regressions/6.1:"),
+        "{out}"
+    );
 }

@@ -32,7 +32,7 @@ fn built() -> BuiltKernel {
     let ctx = Context::new().expect("catalog loads");
     let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
-    let k = build_debian_source(&ctx, &spec, &|e| match e {
+    let k = build_debian_source(&ctx.cache_dir, &spec, &|e| match e {
         KbuildEvent::Output { .. } => {}
         other => eprintln!("kbuild: {other:?}"),
     })
@@ -127,6 +127,56 @@ fn kcov_sees_mm(k: &BuiltKernel, s: &mut Session) {
     );
 }
 
+/// The address range of the text symbol `name` in the build's System.map: from its address
+/// to the next symbol's.
+fn symbol_range(k: &BuiltKernel, name: &str) -> std::ops::Range<u64> {
+    let map = std::fs::read_to_string(k.build_dir.join("System.map")).expect("System.map");
+    let mut addrs: Vec<(u64, &str)> = map
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            let kind = f.next()?;
+            matches!(kind, "t" | "T").then_some((addr, f.next()?))
+        })
+        .collect();
+    addrs.sort_unstable();
+    let at = addrs
+        .iter()
+        .position(|(_, n)| *n == name)
+        .unwrap_or_else(|| panic!("{name} in System.map"));
+    addrs[at].0..addrs[at + 1].0
+}
+
+/// A section's threads trace themselves: a swapoff that runs only in thread a of a section
+/// shows up in the program's coverage as PCs inside `shmem_unuse` (without per-thread
+/// tracing the executor's KCOV saw only the main thread, and no swapoff ran there).
+fn kcov_sees_section_threads(k: &BuiltKernel, s: &mut Session) {
+    let program = shmemfuzz_core::program::parse(
+        "memfd m0 size=1M\n\
+         write m0 off=0 len=1M seed=3\n\
+         mmap v0 m0 off=0 len=1M shared\n\
+         touch v0 off=0 len=1M read\n\
+         madvise v0 off=0 len=1M pageout\n\
+         munmap v0\n\
+         threads\n\
+         thread a\n\
+         swapoff swap0\n\
+         thread b\n\
+         check m0 off=0 len=1M\n\
+         join\n\
+         swapon swap0\n",
+    )
+    .expect("a valid program");
+    let out = s.run(&program, &mut |_| {}).expect("the run completes");
+    assert!(out.verdict.is_clean(), "{:#?}", out.verdict.findings);
+    let unuse = symbol_range(k, "shmem_unuse");
+    let pcs = out.kcov.expect("the debug fragment has KCOV");
+    let inside = pcs.iter().filter(|p| unuse.contains(&p.pc)).count();
+    eprintln!("KCOV: {inside} PCs in shmem_unuse from thread a's swapoff");
+    assert!(inside > 0, "thread a's swapoff is in the coverage");
+}
+
 /// The reference routes to `shmem_replace_folio` (examples/): the 6.1 WILLNEED route on a
 /// DMA32 memfd and on a GEM object, and swap readahead of neighbouring slots.
 const ROUTES: [&str; 3] = [
@@ -159,6 +209,7 @@ fn switch_off_the_self_built_kernel_is_clean() {
     let mut s = boot(&k, &wd, &[]);
     roundtrip_is_clean(&mut s);
     kcov_sees_mm(&k, &mut s);
+    kcov_sees_section_threads(&k, &mut s);
     let sigs: Vec<(&str, Vec<String>)> = ROUTES
         .iter()
         .map(|r| (*r, route_signatures(&mut s, r)))
@@ -216,7 +267,7 @@ fn a_second_build_without_changes_does_not_run_make() {
     let ctx = Context::new().expect("catalog loads");
     let spec = SourceBuild::from_repo(&ctx.root, ctx.catalog.source("src-6.1").expect("listed"))
         .expect("repo fragments and patches");
-    let again = build_debian_source(&ctx, &spec, &|_| {}).expect("rebuild");
+    let again = build_debian_source(&ctx.cache_dir, &spec, &|_| {}).expect("rebuild");
     assert!(!again.ran_make, "nothing changed: make must not run");
     assert_eq!(again.kernel, first.kernel, "same id, release and paths");
     assert_eq!(again.config_hash, first.config_hash);

@@ -43,7 +43,7 @@ fn test_kernel() -> Option<PathBuf> {
 }
 
 /// Compiles `src` with `gcc -static` and packs it as `/init` (plus `/dev/console`).
-fn initramfs(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
+fn initramfs(dir: &Path, name: &str, src: &str) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     let bin = dir.join(name);
     std::fs::write(&c, src).expect("write C source");
@@ -55,10 +55,7 @@ fn initramfs(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
     {
         Ok(s) if s.success() => {}
         Ok(s) => panic!("gcc -static failed ({s}); is libc6-dev installed?"),
-        Err(e) => {
-            eprintln!("skipping: cannot run gcc ({e}); apt-get install -y gcc libc6-dev");
-            return None;
-        }
+        Err(e) => panic!("cannot run gcc ({e}): apt-get install -y gcc libc6-dev"),
     }
     let mut b = InitramfsBuilder::new();
     b.file_from_path("/init", &bin, 0o755)
@@ -67,7 +64,7 @@ fn initramfs(dir: &Path, name: &str, src: &str) -> Option<PathBuf> {
         .expect("console");
     let out = dir.join(format!("{name}.cpio"));
     b.write_to(&out).expect("write initramfs");
-    Some(out)
+    out
 }
 
 fn config(dir: &Path, kernel: &Path, initrd: &Path, workdir: &str) -> VmConfig {
@@ -117,9 +114,7 @@ fn assert_gone(pid: u32) {
 fn boots_and_powers_off() {
     let Some(kernel) = test_kernel() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(initrd) = initramfs(tmp.path(), "poweroff", POWEROFF_INIT) else {
-        return;
-    };
+    let initrd = initramfs(tmp.path(), "poweroff", POWEROFF_INIT);
     let mut cfg = config(tmp.path(), &kernel, &initrd, "vm");
     cfg.smp = 2;
     cfg.lifetime = Duration::from_secs(180);
@@ -156,9 +151,7 @@ fn boots_and_powers_off() {
 fn hung_guest_is_killed_at_lifetime() {
     let Some(kernel) = test_kernel() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(initrd) = initramfs(tmp.path(), "sleep", SLEEP_INIT) else {
-        return;
-    };
+    let initrd = initramfs(tmp.path(), "sleep", SLEEP_INIT);
     let mut cfg = config(tmp.path(), &kernel, &initrd, "vm");
     let lifetime = Duration::from_secs(60);
     cfg.lifetime = lifetime;
@@ -200,9 +193,7 @@ fn hung_guest_is_killed_at_lifetime() {
 fn drop_kills_a_running_guest() {
     let Some(kernel) = test_kernel() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(initrd) = initramfs(tmp.path(), "sleep", SLEEP_INIT) else {
-        return;
-    };
+    let initrd = initramfs(tmp.path(), "sleep", SLEEP_INIT);
     let mut cfg = config(tmp.path(), &kernel, &initrd, "vm");
     cfg.lifetime = Duration::from_secs(600);
     let vm = Machine::launch(cfg).expect("launch");
@@ -255,9 +246,7 @@ fn measure_boot_times() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let Some(initrd) = initramfs(tmp.path(), "poweroff", POWEROFF_INIT) else {
-        return;
-    };
+    let initrd = initramfs(tmp.path(), "poweroff", POWEROFF_INIT);
     println!("kernel\tsmp\taccel\trun\tinit_s\texit_s");
     for kernel in &kernels {
         for smp in [1, 2] {

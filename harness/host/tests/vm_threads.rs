@@ -207,3 +207,58 @@ fn ranged_delays_draw_per_run_and_a_fixed_seed_draws_the_same_again() {
     assert_eq!(drawn(&again), drawn(&first));
     s.shutdown();
 }
+
+#[test]
+#[ignore = "boots Debian 6.1 under QEMU"]
+fn threads_sharing_a_memfd_while_a_third_pages_it_out_are_clean() {
+    let wd = Workdir::new("threads-shared");
+    let k = kernel("debian-6.1");
+    let mut s = boot_with(&k, &wd, |o| o.smp = 2);
+    // Threads a and b write overlapping ranges of m0 (by pwrite and through v0) and read it
+    // back (pread and touch) while c pages the mapping out to swap0 twice.
+    let section = "memfd m0 size=2M\nwrite m0 off=0 len=2M seed=1\nmmap v0 m0 off=0 len=2M shared\n\
+         touch v0 off=0 len=2M read\nthreads\nthread a\n  write m0 off=0 len=1M seed=2\n\
+         \x20 check m0 off=0 len=2M\n  touch v0 off=512K len=1M write seed=4\n  touch v0 off=0 len=2M read\n\
+         thread b\n  write m0 off=768K len=1M seed=3\n  touch v0 off=0 len=2M read\n\
+         \x20 check m0 off=0 len=2M\nthread c\n  madvise v0 off=0 len=2M pageout\n  delay 0us..2ms\n\
+         \x20 madvise v0 off=0 len=2M pageout\njoin\n";
+    let join = 18;
+    let clean = parse(&format!(
+        "{section}check m0 off=0 len=2M\ntouch v0 off=0 len=2M read\n"
+    ))
+    .expect("threads may share m0");
+    assert_eq!(clean.ops[join], Op::Join);
+    for round in 0..4 {
+        let mut order = Vec::new();
+        let out = s
+            .run(&clean, &mut |r| order.push(r.index))
+            .expect("the run completes");
+        let swapped: Vec<u64> = out.records.iter().map(|r| r.swap_used_kib).collect();
+        eprintln!("round {round}: records arrived {order:?}, swap used KiB {swapped:?}");
+        assert_eq!(out.exit, Some(ChildExit::Completed));
+        assert!(
+            out.verdict.is_clean(),
+            "round {round}: {:#?}",
+            out.verdict.findings
+        );
+        let at_join = out.records[join].data.as_ref();
+        assert!(
+            at_join.is_some_and(|d| d.is_clean() && d.expected_len == 2 << 20),
+            "the join reads back all of m0, which both threads wrote: {at_join:?}"
+        );
+    }
+    // After the join the model holds what was read: a byte changed behind its back is found.
+    let corrupt = parse(&format!(
+        "{section}corrupt m0 off=900K len=1 seed=99\ncheck m0 off=0 len=2M\n"
+    ))
+    .expect("valid");
+    let out = s.run(&corrupt, &mut |_| {}).expect("the run completes");
+    let data: Vec<(Option<u32>, String)> = out
+        .verdict
+        .findings
+        .iter()
+        .map(|f| (f.op, f.signature.clone()))
+        .collect();
+    assert_eq!(data, [(Some(20), "data:memfd:check".to_string())]);
+    s.shutdown();
+}

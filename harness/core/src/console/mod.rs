@@ -249,6 +249,7 @@ impl fmt::Display for ReportKind {
 
 /// One report (or recognised event) found on the console.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KernelReport {
     /// What it is.
     pub kind: ReportKind,

@@ -214,7 +214,7 @@ fn collect(program: &Program, opts: &ExportOptions) -> Result<Names, ExportError
                 i,
                 op,
                 format!(
-                    "`{}` is a test-only operation (set ExportOptions::allow_test_ops)",
+                    "`{}` is a test-only operation: pass --allow-test-ops to export it",
                     op.keyword()
                 ),
             ));
@@ -573,7 +573,7 @@ fn main_fn(
     opts: &ExportOptions,
     names: &Names,
 ) -> Result<(), ExportError> {
-    let swap_on = (0..opts.swap_devices.len()).map(|i| i == 0).collect();
+    let swap_on = crate::program::initial_swap_state(opts.swap_devices.len());
     let mut model = Model::new(swap_on);
     let mut body = String::new();
     let mut uses_err = false;

@@ -309,7 +309,7 @@ fn test_only_operations_need_permission_and_swap_devices_must_exist() {
         ExportError::Op {
             index: 1,
             op: "corrupt m0 off=0 len=4K seed=9".into(),
-            why: "`corrupt` is a test-only operation (set ExportOptions::allow_test_ops)".into(),
+            why: "`corrupt` is a test-only operation: pass --allow-test-ops to export it".into(),
         }
     );
     let opts = ExportOptions {

@@ -54,6 +54,7 @@ impl FindingKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     pub kind: FindingKind,
     /// One line for humans.
@@ -86,6 +87,7 @@ impl Finding {
 
 /// All findings of one run, deduplicated by signature (first occurrence kept).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Verdict {
     pub findings: Vec<Finding>,
     /// DMA32 pages that came back from swap at a new PFN, by `kind:op`
@@ -160,8 +162,10 @@ pub fn judge(facts: &RunFacts<'_>) -> Verdict {
     let mut model = Model::new(facts.swap_on.clone());
     let mut zone_tracker = ZoneTracker::new();
     // In program order: a threaded section's records arrive interleaved. (Threads of a
-    // section share no object, mount or swap device, so each lane's order is all the
-    // model needs; program order keeps that.)
+    // section share no mount or swap device, and an object only for operations whose result
+    // does not depend on the order (scope/section.rs), so each lane's order is all the
+    // model needs for results; program order keeps that. A shared object's bytes are judged
+    // in the guest, `oracle::shared`.)
     let mut records: Vec<&OpRecord> = facts.records.iter().collect();
     records.sort_by_key(|r| r.index);
     for rec in records {
@@ -461,5 +465,56 @@ mod tests {
         assert_eq!(judge_swap(0, 64), ["leak:swap-used"]);
         assert!(judge_swap(268, 0).is_empty(), "freed before the program");
         assert!(judge_swap(0, 0).is_empty());
+    }
+
+    /// Judges the shared-object program below with the `join` record's data check made by the
+    /// shared-object model from `content` (what the agent read back at the join).
+    fn judge_shared_join(content: &[u8]) -> Vec<String> {
+        use crate::oracle::model::Model;
+        use crate::oracle::shared::SectionWrites;
+        let program = crate::program::parse(
+            "memfd m0 size=8K\nwrite m0 off=0 len=8K seed=1\nthreads\nthread a\n  write m0 off=0 len=8K seed=2\nthread b\n  write m0 off=4K len=4K seed=3\njoin\n",
+        )
+        .expect("two threads may write one memfd");
+        let ops = &program.ops;
+        let mut model = Model::new(vec![true]);
+        ops[..2].iter().for_each(|op| {
+            model.apply(op);
+        });
+        let writes = SectionWrites::of(&model, &[vec![&ops[4]], vec![&ops[6]]]);
+        ops[2..].iter().for_each(|op| {
+            model.apply(op);
+        });
+        let mut records: Vec<OpRecord> = (0..ops.len() as u32)
+            .map(|i| rec(i, OpResult::Ok))
+            .collect();
+        records[7].data = Some(writes.at_join(&model, "m0").compare(0, content));
+        let v = judge(&RunFacts {
+            program: &program,
+            swap_on: vec![true],
+            records: &records,
+            exit: Some(&ChildExit::Completed),
+            teardown: None,
+            reports: &[],
+            taint_before: 0,
+            zones: &[],
+        });
+        v.signatures().into_iter().map(String::from).collect()
+    }
+
+    #[test]
+    fn a_shared_object_is_judged_at_the_join_by_what_some_interleaving_leaves() {
+        let mut content = vec![0u8; 8192];
+        // b's write first, a's over it: all of a's (not the program order's answer).
+        crate::oracle::pattern::fill(2, 0, &mut content);
+        assert!(judge_shared_join(&content).is_empty());
+        // Program order: b's write last over the second page.
+        crate::oracle::pattern::fill(3, 4096, &mut content[4096..]);
+        assert!(judge_shared_join(&content).is_empty());
+        // A byte of the first write, which both threads overwrote: no interleaving leaves it.
+        content[5000] = crate::oracle::pattern::byte(1, 5000);
+        assert_ne!(content[5000], crate::oracle::pattern::byte(2, 5000));
+        assert_ne!(content[5000], crate::oracle::pattern::byte(3, 5000));
+        assert_eq!(judge_shared_join(&content), ["data:object:join"]);
     }
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::pattern;
+use super::shared::{Allowed, SectionWrite};
 use crate::program::{Advice, MapKind, Op, TouchMode, PAGE_SIZE};
 use crate::protocol::{errno, OpResult};
 
@@ -105,6 +106,11 @@ impl ObjectModel {
         self.size = size;
     }
 
+    /// The extents `(start, end, seed)` in offset order.
+    pub fn extents(&self) -> impl Iterator<Item = (u64, u64, u32)> + '_ {
+        self.extents.iter().map(|(s, (e, seed))| (*s, *e, *seed))
+    }
+
     /// Fills `buf` with the expected bytes at `off..` (zeros past the extents).
     pub fn fill(&self, off: u64, buf: &mut [u8]) {
         buf.fill(0);
@@ -155,6 +161,9 @@ pub struct Model {
     pub open: BTreeSet<String>,
     /// Files on the program's own tmpfs mounts: object -> mount.
     pub on_mount: BTreeMap<String, String>,
+    /// Inside a threaded section, the writes of the other threads: a read of an object they
+    /// share may return their bytes too (see [`super::shared`]). Empty elsewhere.
+    pub racing: Vec<SectionWrite>,
 }
 
 fn page_floor(x: u64) -> u64 {
@@ -179,6 +188,21 @@ impl Model {
         let mut buf = vec![0u8; n as usize];
         o.fill(off, &mut buf);
         buf
+    }
+
+    /// What a `check` of `obj` at `off..off + len` may read: [`Model::expected_read`], or
+    /// bytes of the other threads' racing writes.
+    pub fn allowed_read(&self, obj: &str, off: u64, len: u64) -> Allowed {
+        Allowed::new(obj, off, self.expected_read(obj, off, len), &self.racing)
+    }
+
+    /// What a read touch of mapping `map` at `off` whose plan expects `expected` may read.
+    /// A private mapping is exact: the scope rules keep it out of shared use.
+    pub fn allowed_touch(&self, map: &str, off: u64, expected: Vec<u8>) -> Allowed {
+        match self.maps.get(map).filter(|m| m.kind.is_shared()) {
+            Some(m) => Allowed::new(&m.obj, m.off + off, expected, &self.racing),
+            None => Allowed::exact(off, expected),
+        }
     }
 
     /// What to do for a touch of `len` bytes at `off` in mapping `map`.

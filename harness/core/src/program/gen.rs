@@ -10,22 +10,25 @@
 //! ```
 //!
 //! `op` picks the operation from [`OP_TABLE`] (an `op` byte of `0xE0 + i` for `i` below the
-//! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts); `object` and `mapping` pick among the names
-//! live at that point, newest first (modulo their number); `flags`, `A` and `B` are the operation's
-//! arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7 asks for an
-//! unaligned range); `seed` is a write seed. Each field is decoded with
+//! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts;
+//! `0xF0`…`0xF3` make a whole race section, see [`race`]); `object` and `mapping` pick among
+//! the names live at that point, newest first (modulo their number); `flags`, `A` and `B` are
+//! the operation's arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7
+//! asks for an unaligned range); `seed` is a write seed. Each field is decoded with
 //! [`Unstructured::int_in_range`] from its own slice, so a field means the same thing wherever
 //! its record moves: inserting, deleting, duplicating or reordering records are operations on
 //! the program, and the structure-aware mutator ([`super::mutate`]) works on whole records.
 //!
 //! Every byte string decodes to a program that parses and runs: a record that makes no valid
 //! operation at its point (nothing live to name, name budget spent, [`Scope`] refuses it) is
-//! skipped; sizes stay small so one execution stays fast under TCG; the test-only operations
-//! are never produced. A short last record is read as if padded with zeros.
+//! skipped; sizes stay small so one execution stays fast under TCG (larger objects only in a
+//! program's one race section); the test-only operations are never produced. A short last
+//! record is read as if padded with zeros.
 //!
 //! [`encode`] is the inverse: it turns a program into records that decode to the same
-//! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration).
-//! It checks each record by decoding it, so what it returns always round-trips.
+//! program with names made canonical (`m0`, `t1`, `v2`, `g3`, … in order of declaration),
+//! a race section as its one record. It checks each record by decoding it, so what it
+//! returns always round-trips.
 
 use std::collections::HashMap;
 
@@ -261,6 +264,8 @@ impl<'a> Arbitrary<'a> for Program {
 pub struct Decoder {
     pub scope: Scope,
     names: usize,
+    /// A race section was made: the program's only one (see [`race`]).
+    raced: bool,
     pub ops: Vec<Op>,
 }
 
@@ -275,6 +280,7 @@ impl Decoder {
         Decoder {
             scope: Scope::new(DEFAULT_SWAP_DEVICES),
             names: 0,
+            raced: false,
             ops: Vec::new(),
         }
     }
@@ -283,6 +289,20 @@ impl Decoder {
     /// An operation right after `threads` that is not a `thread` starts thread `a` first
     /// (so a `threads` record never swallows the records after it).
     pub fn push(&mut self, record: &[u8; RECORD_LEN]) {
+        if race::is_race(record) {
+            let room = GEN_MAX_OPS.saturating_sub(self.ops.len());
+            let race = race::Race::of(record);
+            if let Some(e) = (!self.raced)
+                .then(|| race::expand(&race, &self.scope, self.names, room))
+                .flatten()
+            {
+                self.scope = e.scope;
+                self.names += e.declared;
+                self.raced = true;
+                self.ops.extend(e.ops);
+            }
+            return;
+        }
         let Some(op) = decode_record(record, &self.scope, self.names) else {
             return;
         };
@@ -692,4 +712,5 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
 }
 
 mod encode;
+pub mod race;
 pub use encode::{encode, EncodeError};

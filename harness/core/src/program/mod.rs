@@ -21,6 +21,18 @@ use serde::{Deserialize, Serialize};
 
 pub use text::{parse, ParseError};
 
+/// Whether swap device `swap<dev>` is on when a program starts: swap0 is, the others are
+/// not (the agent restores this before every program; the oracle, the trace and exported C
+/// start from it).
+pub fn swap_on_at_start(dev: usize) -> bool {
+    dev == 0
+}
+
+/// The on/off state of `n` swap devices when a program starts ([`swap_on_at_start`]).
+pub fn initial_swap_state(n: usize) -> Vec<bool> {
+    (0..n).map(swap_on_at_start).collect()
+}
+
 /// Page size of every kernel we boot (x86_64).
 pub const PAGE_SIZE: u64 = 4096;
 /// Largest object (file size) a program may ask for. Bounded so that one program cannot

@@ -2,13 +2,18 @@
 //!
 //! Inputs are sequences of [`RECORD_LEN`]-byte records (see [`super::gen`]), each decoding to
 //! one operation wherever it sits. Mutating records keeps every input meaningful: inserting a
-//! fresh operation or one that uses what the program has made so far, deleting, duplicating, swapping or moving operations, wrapping a stretch of them in a two-thread section, and tweaking one
-//! argument (the operation, which object or mapping it names, its flags, a size, offset or
-//! length, its seed). A small share of calls asks the caller for its byte-level mutation
-//! instead (libFuzzer's own), which finds what records cannot express (a torn record).
+//! fresh operation or one that uses what the program has made so far, deleting, duplicating,
+//! swapping or moving operations, wrapping a stretch of them in a two-thread section,
+//! inserting a race section (one record, see [`super::gen::race`]; its parameters are tweaked
+//! in `mutate/race.rs`), and tweaking one argument (the operation, which object or mapping it
+//! names, its flags, a size, offset or length, its seed). A small share of calls asks the
+//! caller for its byte-level mutation instead (libFuzzer's own), which finds what records
+//! cannot express (a torn record).
 //! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
 
 use super::gen::{Decoder, OpKind, GEN_MAX_LEN, MOVING_KINDS, OP_TABLE, RECORD_LEN};
+
+mod race;
 
 /// What one call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +28,9 @@ pub enum Mutation {
     Tweak,
     /// Wrap a stretch of records in a threaded section of two threads (see [`section`]).
     Section,
+    /// Insert a race record: a large object paged out, then swapped back in or reclaimed on
+    /// one thread while the other drops or uses it (see [`super::gen::race`]).
+    Race,
     /// Nothing done here: apply the byte-level mutator.
     ByteLevel,
 }
@@ -51,6 +59,7 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
         56..=63 if records > 1 => Mutation::Swap,
         64..=71 if records > 1 => Mutation::Move,
         72..=74 if data.len() + 4 * RECORD_LEN <= limit => Mutation::Section,
+        75..=78 if !full => Mutation::Race,
         _ => Mutation::Tweak,
     };
     match m {
@@ -88,9 +97,24 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
         }
         Mutation::Tweak => {
             let at = rng.usize(0..records) * RECORD_LEN;
-            tweak(&mut data[at..at + RECORD_LEN], &mut rng);
+            let record = &mut data[at..at + RECORD_LEN];
+            // A race record's parameters, most of the time: its own tweaks keep it a race.
+            if race::is_race_bytes(record) && rng.u8(0..4) > 0 {
+                race::tweak(record, &mut rng);
+            } else {
+                tweak(record, &mut rng);
+            }
         }
         Mutation::Section => section(data, records, &mut rng),
+        Mutation::Race => {
+            // Mostly at the end, where nothing after it competes for names and operations.
+            let at = if rng.u8(0..4) > 0 {
+                records
+            } else {
+                rng.usize(0..=records)
+            };
+            insert(data, at, &race::fresh(&mut rng));
+        }
         Mutation::ByteLevel => {}
     }
     data.truncate(limit);

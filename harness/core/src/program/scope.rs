@@ -1,12 +1,17 @@
 //! Which names are live at each point of a program, and the rules an operation must meet to
 //! be valid there. The parser reports a violation at the offending argument; the `Arbitrary`
-//! decoder only picks operations that pass.
+//! decoder only picks operations that pass. The threaded-section rules (who may use what
+//! inside a section) are in [`section`].
+
+mod section;
 
 use std::collections::BTreeMap;
 
+pub use section::SectionScope;
+
 use super::{
     MapKind, Op, HUGETLB_SIZES_KB, MAX_DELAY_US, MAX_GEM_SIZE, MAX_HUGETLB_PAGES, MAX_NODE,
-    MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, MAX_THREADS, PAGE_SIZE,
+    MAX_OBJECT_SIZE, MAX_RECLAIM, MAX_SPIN, PAGE_SIZE,
 };
 
 /// What kind of file an object name refers to.
@@ -36,6 +41,9 @@ pub struct ObjState {
     pub fixed_size: Option<u64>,
     /// The program's tmpfs mount the file lives on (`tmpfs … on=NAME`).
     pub mount: Option<String>,
+    /// Its size in bytes as the program sets it (creation, `ftruncate`, a `write` past the
+    /// end), for the shared-object rule: a shared object's writes stay below it.
+    pub size: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -44,15 +52,6 @@ pub struct MapState {
     pub kind: MapKind,
     /// The object it maps.
     pub obj: String,
-}
-
-/// The threaded section being read: its threads so far and which thread uses what.
-#[derive(Clone, Debug, Default)]
-pub struct SectionScope {
-    pub threads: Vec<String>,
-    /// Object, mount or swap device name -> the thread (index) that uses it. A resource
-    /// belongs to one thread per section, so the model stays exact (see `threads`).
-    claims: BTreeMap<String, usize>,
 }
 
 /// A rule an operation broke: the argument at fault (for the column in parse errors) and why.
@@ -129,81 +128,10 @@ impl Scope {
         if let Some(sec) = self.section.as_mut() {
             let me = sec.threads.len().saturating_sub(1);
             for (res, _) in claims {
-                sec.claims.insert(res, me);
+                sec.claims.entry(res).or_insert(me);
             }
         }
         Ok(())
-    }
-
-    /// Structure of sections, and the one-thread-per-resource rule: returns the resources
-    /// `op` uses (with the argument naming each) for the current thread to claim.
-    fn section_rules(&mut self, op: &Op) -> Result<Vec<(String, &'static str)>, ScopeError> {
-        let whole = |message: &str| ScopeError {
-            arg: None,
-            message: message.to_string(),
-        };
-        match (op, &mut self.section) {
-            (Op::Threads, Some(_)) => return Err(whole("threaded sections do not nest")),
-            (Op::Threads, None) => {
-                self.section = Some(SectionScope::default());
-                return Ok(Vec::new());
-            }
-            (Op::Thread { .. } | Op::Join, None) => {
-                return Err(whole(&format!(
-                    "`{}` outside a threaded section: open one with `threads`",
-                    op.keyword()
-                )))
-            }
-            (Op::Thread { name }, Some(sec)) => {
-                if sec.threads.iter().any(|t| t == name) {
-                    return Err(err(
-                        "name",
-                        format!("thread `{name}` is already in this section"),
-                    ));
-                }
-                if sec.threads.len() == MAX_THREADS {
-                    return Err(whole(&format!(
-                        "more than {MAX_THREADS} threads in one section"
-                    )));
-                }
-                sec.threads.push(name.clone());
-                return Ok(Vec::new());
-            }
-            (Op::Join, Some(sec)) => {
-                if sec.threads.is_empty() {
-                    return Err(whole("`join` of a section with no `thread`"));
-                }
-                self.section = None;
-                return Ok(Vec::new());
-            }
-            (_, None) => return Ok(Vec::new()),
-            (_, Some(sec)) if sec.threads.is_empty() => {
-                return Err(whole("after `threads` comes `thread NAME`"))
-            }
-            (_, Some(_)) if op.is_guest_wide() => {
-                return Err(whole(&format!(
-                    "`{}` changes the whole guest: it runs outside threaded sections",
-                    op.keyword()
-                )))
-            }
-            (_, Some(_)) => {}
-        }
-        let resources = self.resources(op);
-        let sec = self.section.as_ref().map(|s| (s.threads.len() - 1, s));
-        if let Some((me, sec)) = sec {
-            for (res, arg) in &resources {
-                if let Some(&owner) = sec.claims.get(res).filter(|t| **t != me) {
-                    return Err(err(
-                        arg,
-                        format!(
-                            "`{res}` is used by thread `{}` of this section: threads may not share an object, mount or swap device",
-                            sec.threads[owner]
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(resources)
     }
 
     /// What `op` touches, for the one-thread-per-resource rule: objects (a mapping counts
@@ -322,12 +250,16 @@ impl Scope {
                     unlinked: false,
                     fixed_size,
                     mount,
+                    size: fixed_size.unwrap_or(*size),
                 };
                 self.objects.insert(obj.clone(), state);
             }
             Op::Ftruncate { obj, size } => {
                 self.not_gem(obj, "resized")?;
                 check_size(*size)?;
+                if let Some(o) = self.objects.get_mut(obj) {
+                    o.size = *size;
+                }
             }
             Op::Punch { obj, off, len } => {
                 self.not_gem(obj, "hole-punched")?;
@@ -354,10 +286,17 @@ impl Scope {
             }
             Op::Write { obj, off, len, .. }
             | Op::Check { obj, off, len }
-            | Op::Corrupt { obj, off, len, .. } => match self.open_obj(obj)?.fixed_size {
-                Some(size) => check_range(*off, *len, size, "the GEM object's size")?,
-                None => check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?,
-            },
+            | Op::Corrupt { obj, off, len, .. } => {
+                match self.open_obj(obj)?.fixed_size {
+                    Some(size) => check_range(*off, *len, size, "the GEM object's size")?,
+                    None => check_range(*off, *len, MAX_OBJECT_SIZE, "the largest object size")?,
+                }
+                if let (Op::Write { .. } | Op::Corrupt { .. }, Some(o)) =
+                    (op, self.objects.get_mut(obj))
+                {
+                    o.size = o.size.max(off + len);
+                }
+            }
             Op::Mmap {
                 map,
                 obj,

@@ -347,7 +347,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (s, 0),
     };
     let v = match digits.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            u64::from_str_radix(hex, 16).ok()?
+        }
+        Some(_) => return None,
         None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
             digits.parse().ok()?
         }
@@ -356,28 +359,113 @@ pub fn parse_size(s: &str) -> Option<u64> {
     v.checked_mul(1u64 << shift)
 }
 
+/// Does either side of `A..B` (or `v` itself) satisfy `f`?
+fn range_side_matches(v: &str, f: impl Fn(&str) -> bool) -> bool {
+    match v.split_once("..") {
+        Some((lo, hi)) => f(lo) || f(hi),
+        None => f(v),
+    }
+}
+
+/// Digits (decimal, or hex after `0x`) that do not fit: the number is well formed but too large.
+fn overflows(digits: &str) -> bool {
+    match digits.strip_prefix("0x") {
+        Some(hex) => !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Why `{prefix}{v}` is not a size: too large, or not one at all.
+fn size_error(prefix: &str, v: &str) -> String {
+    let digits = v.strip_suffix(['K', 'k', 'M', 'm', 'G', 'g']).unwrap_or(v);
+    if overflows(digits) {
+        format!(
+            "`{prefix}{}` is too large: a size is at most 2^64-1 bytes",
+            Shown(v)
+        )
+    } else {
+        format!(
+            "`{prefix}{}` is not a size (e.g. 4096, 0x1000, 4K, 2M, 1G)",
+            Shown(v)
+        )
+    }
+}
+
+/// Why `v` is not a delay: a well-formed duration too large for 32 bits of microseconds, or not
+/// a duration at all.
+fn duration_error(v: &str) -> String {
+    let too_large = |s: &str| {
+        let digits = s.strip_suffix("us").or_else(|| s.strip_suffix("ms"));
+        digits.is_some_and(|d| {
+            !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && parse_duration(s).is_none()
+        })
+    };
+    if range_side_matches(v, too_large) {
+        format!(
+            "`{}` is too large: a delay is at most {}",
+            Shown(v),
+            Micros(super::MAX_DELAY_US)
+        )
+    } else {
+        format!(
+            "`{}` is not a duration or a range of them (e.g. 200us, 5ms, 0us..100ms)",
+            Shown(v)
+        )
+    }
+}
+
+/// How many characters of a token a message shows before an ellipsis.
+const SHOWN_CHARS: usize = 48;
+
+/// A token as a message shows it: invisible characters (controls such as NUL, a byte-order
+/// mark, zero-width and direction marks) escaped as `\u{…}`, and a long token cut after
+/// [`SHOWN_CHARS`] characters with an ellipsis.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.chars().enumerate() {
+            if i == SHOWN_CHARS {
+                return write!(f, "… ({} characters)", self.0.chars().count());
+            }
+            let invisible = c.is_control()
+                || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+            if invisible {
+                write!(f, "{}", c.escape_unicode())?;
+            } else {
+                f.write_fmt(format_args!("{c}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Token<'a> {
     text: &'a str,
     col: usize,
 }
 
+/// Splits a line at whitespace; each token's column is counted in characters from 1. The
+/// column is carried along (never recounted from the line start), so this is linear in the
+/// line's length however many tokens it has.
 fn tokenize(line: &str) -> Vec<Token<'_>> {
     let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in line
+    // (byte offset, column) of the token being read.
+    let mut start: Option<(usize, usize)> = None;
+    let ends = line
         .char_indices()
-        .chain(std::iter::once((line.len(), ' ')))
-    {
+        .chain(std::iter::once((line.len(), ' ')));
+    for (col0, (i, c)) in ends.enumerate() {
         match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
+            (true, Some((s, col))) => {
                 out.push(Token {
                     text: &line[s..i],
-                    col: line[..s].chars().count() + 1,
+                    col,
                 });
                 start = None;
             }
-            (false, None) => start = Some(i),
+            (false, None) => start = Some((i, col0 + 1)),
             _ => {}
         }
     }
@@ -435,6 +523,8 @@ fn scope_error(e: ScopeError, tokens: &[Token<'_>], line: usize) -> ParseError {
 struct Args<'a, 'b> {
     keyword: &'a Token<'b>,
     rest: Vec<Option<&'a Token<'b>>>,
+    /// Index in `rest` just past the last positional token taken (positionals are taken in
+    /// order, so none is left before it).
     positional: usize,
     /// Column just past the line's last token (where a missing argument would go).
     end: usize,
@@ -458,15 +548,11 @@ impl<'a, 'b> Args<'a, 'b> {
     /// The next positional (non `key=value`) token.
     fn positional(&mut self, what: &str) -> Result<&'b str, LineError> {
         let kw = self.keyword.text;
-        let slot = self
-            .rest
-            .iter_mut()
-            .skip(self.positional)
-            .find(|t| t.is_some_and(|t| !t.text.contains('=')));
-        match slot.and_then(Option::take) {
-            Some(t) => {
-                self.positional += 1;
-                Ok(t.text)
+        match self.next_positional_index() {
+            Some(i) => {
+                self.positional = i + 1;
+                let t = self.rest[i].take().map_or("", |t| t.text);
+                Ok(t)
             }
             None => Err(LineError {
                 col: self.end_col(),
@@ -482,11 +568,22 @@ impl<'a, 'b> Args<'a, 'b> {
         Ok(name.to_string())
     }
 
-    fn next_positional_col(&self) -> usize {
+    /// Where in `rest` the next positional token is.
+    fn next_positional_index(&self) -> Option<usize> {
         self.rest
+            .get(self.positional..)?
             .iter()
-            .flatten()
-            .find(|t| !t.text.contains('='))
+            .position(|t| t.is_some_and(|t| !t.text.contains('=')))
+            .map(|i| i + self.positional)
+    }
+
+    fn has_positional(&self) -> bool {
+        self.next_positional_index().is_some()
+    }
+
+    fn next_positional_col(&self) -> usize {
+        self.next_positional_index()
+            .and_then(|i| self.rest[i])
             .map_or(self.end_col(), |t| t.col)
     }
 
@@ -523,20 +620,32 @@ impl<'a, 'b> Args<'a, 'b> {
         let (v, col) = self.required(key)?;
         parse_size(v).ok_or_else(|| LineError {
             col,
-            message: format!("`{key}={v}` is not a size (e.g. 4096, 0x1000, 4K, 2M, 1G)"),
+            message: size_error(&format!("{key}="), v),
         })
     }
 
-    fn number<T: std::str::FromStr>(
+    /// A decimal integer: digits, and a `-` for a signed type; no `+`.
+    fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(
         v: &str,
         col: usize,
         key: &str,
         kind: &str,
     ) -> Result<T, LineError> {
-        v.parse().map_err(|_| LineError {
-            col,
-            message: format!("`{key}={v}` is not {kind}"),
-        })
+        let v_shown = Shown(v);
+        let err = |message| LineError { col, message };
+        if v.starts_with('+') {
+            return Err(err(format!("`{key}={v_shown}` is not {kind}: no `+` sign")));
+        }
+        v.parse()
+            .map_err(|e: std::num::ParseIntError| match e.kind() {
+                std::num::IntErrorKind::PosOverflow => {
+                    err(format!("`{key}={v_shown}` is too large for {kind}"))
+                }
+                std::num::IntErrorKind::NegOverflow => {
+                    err(format!("`{key}={v_shown}` is too small for {kind}"))
+                }
+                _ => err(format!("`{key}={v_shown}` is not {kind}")),
+            })
     }
 
     fn seed(&mut self) -> Result<u32, LineError> {
@@ -548,7 +657,7 @@ impl<'a, 'b> Args<'a, 'b> {
         match self.rest.iter().flatten().next() {
             Some(t) => Err(LineError {
                 col: t.col,
-                message: format!("unexpected `{}` for `{}`", t.text, self.keyword.text),
+                message: format!("unexpected `{}` for `{}`", Shown(t.text), self.keyword.text),
             }),
             None => Ok(()),
         }
@@ -568,7 +677,8 @@ fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a name: use [a-z][a-z0-9_]*, at most 16 characters"
+            "`{}` is not a name: use [a-z][a-z0-9_]*, at most 16 characters",
+            Shown(name)
         ))
     }
 }
@@ -578,7 +688,7 @@ fn swap_dev(args: &mut Args<'_, '_>) -> Result<u8, LineError> {
     let name = args.positional("a swap device (swap0, swap1, …)")?;
     name.strip_prefix("swap")
         .and_then(|n| {
-            if n.len() <= 3 && !n.is_empty() {
+            if n.len() <= 3 && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
                 n.parse().ok()
             } else {
                 None
@@ -586,7 +696,7 @@ fn swap_dev(args: &mut Args<'_, '_>) -> Result<u8, LineError> {
         })
         .ok_or_else(|| LineError {
             col,
-            message: format!("`{name}` is not a swap device (swap0, swap1, …)"),
+            message: format!("`{}` is not a swap device (swap0, swap1, …)", Shown(name)),
         })
 }
 
@@ -605,7 +715,7 @@ fn one_of<T: Copy>(
             let names: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
             LineError {
                 col,
-                message: format!("`{word}` is not {what} ({})", names.join(", ")),
+                message: format!("`{}` is not {what} ({})", Shown(word), names.join(", ")),
             }
         })
 }
@@ -685,7 +795,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "reclaim" => {
             let col = a.next_positional_col();
             let v = a.positional("a byte count")?;
-            let bytes = parse_size(v).ok_or_else(|| LineError { col, message: format!("`{v}` is not a size") })?;
+            let bytes = parse_size(v).ok_or_else(|| LineError { col, message: size_error("", v) })?;
             Op::Reclaim { bytes }
         }
         "swapon" => {
@@ -716,7 +826,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                     ThpMode::ALL
                         .into_iter()
                         .find(|m| m.keyword() == v)
-                        .ok_or_else(|| LineError { col, message: format!("`huge={v}` is not never, always, within_size or advise") })?,
+                        .ok_or_else(|| LineError { col, message: format!("`huge={}` is not never, always, within_size or advise", Shown(v)) })?,
                 ),
                 None => None,
             };
@@ -733,14 +843,22 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "delay" => {
             let col = a.next_positional_col();
             let v = a.positional("a duration (e.g. 200us, 5ms, 0us..100ms)")?;
-            let (micros, upto) = range_of(v, parse_duration).ok_or_else(|| LineError { col, message: format!("`{v}` is not a duration or a range of them (e.g. 200us, 5ms, 0us..100ms)") })?;
+            let (micros, upto) = range_of(v, parse_duration).ok_or_else(|| LineError { col, message: duration_error(v) })?;
             Op::Delay { micros, upto }
         }
         "spin" => {
             let col = a.next_positional_col();
             let v = a.positional("an iteration count")?;
             let digits = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
-            let (iters, upto) = range_of(v, digits).ok_or_else(|| LineError { col, message: format!("`{v}` is not an iteration count or a range of them (e.g. 1000..50000)") })?;
+            let (iters, upto) = range_of(v, digits).ok_or_else(|| {
+                let too_large = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_err();
+                let message = if range_side_matches(v, too_large) {
+                    format!("`{}` is too large: a spin is at most {} iterations", Shown(v), super::MAX_SPIN)
+                } else {
+                    format!("`{}` is not an iteration count or a range of them (e.g. 1000..50000)", Shown(v))
+                };
+                LineError { col, message }
+            })?;
             Op::Spin { iters, upto }
         }
         "sysrq" => {
@@ -749,7 +867,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
             let mut chars = k.chars();
             match (chars.next(), chars.next()) {
                 (Some(key), None) => Op::Sysrq { key },
-                _ => return Err(LineError { col, message: format!("`{k}` is not a single sysrq key") }),
+                _ => return Err(LineError { col, message: format!("`{}` is not a single sysrq key", Shown(k)) }),
             }
         }
         "thp" => {
@@ -768,7 +886,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 Op::MovePages { map, off, len, node }
             } else {
                 let mut flags = MbindFlags::default();
-                while a.rest.iter().flatten().any(|t| !t.text.contains('=')) {
+                while a.has_positional() {
                     let choices: Vec<(&str, u8)> = MbindFlags::WORDS.to_vec();
                     flags.0 |= one_of(&mut a, "an mbind flag", &choices)?;
                 }
@@ -794,7 +912,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
                 .map(|b| b >> 10)
                 .and_then(|kb| u32::try_from(kb).ok())
                 .filter(|kb| super::HUGETLB_SIZES_KB.contains(kb))
-                .ok_or_else(|| LineError { col, message: format!("`{v}` is not a huge page size (2M or 1G)") })?;
+                .ok_or_else(|| LineError { col, message: format!("`{}` is not a huge page size (2M or 1G)", Shown(v)) })?;
             let (v, col) = a.required("count")?;
             Op::Hugetlb { size_kb, count: Args::number(v, col, "count", "a page count")? }
         }
@@ -802,10 +920,11 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
             return Err(LineError {
                 col: tokens[0].col,
                 message: format!(
-                    "unknown operation `{other}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
+                    "unknown operation `{}` (known: memfd, tmpfs, ftruncate, write, check, punch, mmap, munmap, \
                      touch, madvise, reclaim, swapon, swapoff, unlink, close, gem, dma32, pin, unpin, zonecheck, \
                      threads, thread, join, delay, spin, mount, umount, thp, khugepaged, compact, mbind, \
-                     move-pages, migrate-pages, offline, online, hugetlb, corrupt, sysrq)"
+                     move-pages, migrate-pages, offline, online, hugetlb, corrupt, sysrq)",
+                    Shown(other)
                 ),
             })
         }

@@ -50,7 +50,10 @@ pub enum BisectError {
     Session(#[from] SessionError),
     #[error(transparent)]
     Vm(#[from] VmError),
-    #[error("{context}: {source}")]
+    /// The bisection was interrupted; the step in progress was not recorded.
+    #[error("the bisection stopped; the step in progress was not recorded")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

@@ -14,14 +14,19 @@
 //! [`bisect`] drives a [`Probe`] through a [`State`]: a step builds the revision; a build
 //! that fails is skipped; an image identical (sha256) to one already tested takes its
 //! verdict without replaying; otherwise the reproducer is replayed `runs` times.
+//!
+//! An interruption (Ctrl-C, SIGTERM: [`crate::interrupt`]) ends the bisection with
+//! [`BisectError::Interrupted`], and a step it overlapped is **not recorded**, whatever the
+//! step concluded (a build or replay cut short looks like "does not build" or "does not
+//! boot"): running the same command again tests that revision anew.
 
 mod debian;
 mod error;
-mod plan;
+pub(crate) mod plan;
 pub mod probe;
 mod report;
-mod state;
-mod verdict;
+pub(crate) mod state;
+pub(crate) mod verdict;
 
 use std::time::Instant;
 
@@ -108,6 +113,26 @@ pub struct Options {
     pub max_steps: Option<usize>,
     /// Test every revision instead of bisecting (short ranges: a full picture).
     pub every: bool,
+    /// Whether the process was interrupted: [`crate::interrupt::requested`] unless a test
+    /// supplies its own.
+    pub interrupted: fn() -> Option<crate::interrupt::Interrupted>,
+}
+
+impl Options {
+    /// `runs` replays per step, the bundle's own `(runs, hits)`, no step limit, bisecting.
+    pub fn new(runs: u32, recorded: (u32, u32)) -> Self {
+        Options {
+            runs,
+            recorded,
+            max_steps: None,
+            every: false,
+            interrupted: crate::interrupt::requested,
+        }
+    }
+
+    fn check_interrupted(&self) -> Result<(), BisectError> {
+        (self.interrupted)().map_or(Ok(()), |i| Err(i.into()))
+    }
 }
 
 /// Runs (or resumes) the bisection in `state` to its end or to `opts.max_steps`.
@@ -119,6 +144,7 @@ pub fn bisect(
 ) -> Result<Report, BisectError> {
     let mut new_steps = 0;
     let outcome = loop {
+        opts.check_interrupted()?;
         let revs: Vec<String> = state.revs().iter().map(|r| r.rev.clone()).collect();
         let planned = if opts.every {
             next_every(&revs, &state.verdicts())
@@ -149,7 +175,16 @@ pub fn bisect(
         ));
         events(&ev);
         tracing::info!(rev = %rev, index = i, "bisect: testing");
-        let step = test_one(probe, state, i, &rev, opts.runs, events)?;
+        let step = test_one(probe, state, i, &rev, opts.runs, events);
+        // Checked before the step's own result: an interruption often shows as a failure.
+        if let Err(e) = opts.check_interrupted() {
+            state.log(&format!(
+                "step {}: {rev} interrupted, not recorded: run the same command again to resume",
+                state.steps().len() + 1
+            ));
+            return Err(e);
+        }
+        let step = step?;
         tracing::info!(
             rev = %rev,
             verdict = step.verdict.word(),

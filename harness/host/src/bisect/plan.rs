@@ -12,8 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::verdict::Verdict;
 
 /// What to do next.
@@ -26,8 +24,7 @@ pub enum Next {
 }
 
 /// How a bisection ends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// `revs[index]` is the first bad one.
     FirstBad { rev: String },

@@ -10,10 +10,10 @@ use shmemfuzz_core::program::Program;
 use super::{BisectError, Build, Probe, Replay};
 use crate::bundle::BundleContents;
 use crate::context::{Context, ContextError, PreparedKernel};
-use crate::kbuild::{self, build_src, KbuildError, KbuildEvent, SrcBuild};
+use crate::kbuild::{build_src, KbuildError, KbuildEvent, SrcBuild};
 use crate::reproduce::replay_counting;
 use crate::runner::Runner;
-use crate::session::SessionOptions;
+use crate::session::{SessionError, SessionOptions};
 
 /// Replays a bundle's program on the kernel last made ready.
 #[derive(Debug)]
@@ -72,6 +72,7 @@ impl Replayer {
         let _ = std::fs::remove_dir_all(&dir);
         match result {
             Ok(t) => Ok(Replay::Ran(t)),
+            Err(SessionError::Interrupted(i)) => Err(i.into()),
             // A kernel that does not boot, panics at boot or hangs the agent says nothing
             // about the bug: a skip, with the reason.
             Err(e) => Ok(Replay::NoBoot {
@@ -110,12 +111,12 @@ impl Probe for GitKernels<'_> {
             jobs: self.jobs,
             timeout: self.timeout,
         };
-        let built = match build_src(&kbuild::cache_dir(self.ctx), &spec, self.progress) {
+        let built = match build_src(&self.ctx.cache_dir, &spec, self.progress) {
             Ok(b) => b,
             // The commit does not build (compile error, config that does not resolve): skip.
             Err(e @ KbuildError::ConfigMismatch { .. }) => {
                 return Ok(Build::Failed {
-                    reason: e.to_string(),
+                    reason: crate::error_chain(&e),
                 })
             }
             Err(KbuildError::MakeFailed {
@@ -147,7 +148,10 @@ impl Probe for GitKernels<'_> {
                 })
             }
             Err(ContextError::Module(e)) => Ok(Build::Failed {
-                reason: format!("the mock GMA500 driver does not build against it: {e}"),
+                reason: format!(
+                    "the mock GMA500 driver does not build against it: {}",
+                    crate::error_chain(&e)
+                ),
             }),
             Err(e) => Err(e.into()),
         }
@@ -173,12 +177,17 @@ impl Probe for DebianKernels<'_> {
             Ok(k) => k,
             Err(ContextError::Module(e)) => {
                 return Ok(Build::Failed {
-                    reason: format!("the mock GMA500 driver does not build for it: {e}"),
+                    reason: format!(
+                        "the mock GMA500 driver does not build for it: {}",
+                        crate::error_chain(&e)
+                    ),
                 })
             }
             Err(e) => return Err(e.into()),
         };
-        let sha256 = kbuild::file_sha256(&k.kernel.bzimage)?;
+        let image = &k.kernel.bzimage;
+        let sha256 = crate::files::file_sha256(image)
+            .map_err(|e| BisectError::io(format!("cannot read {}", image.display()), e))?;
         self.replayer.set_kernel(k);
         Ok(Build::Image { sha256 })
     }

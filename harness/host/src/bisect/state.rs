@@ -12,26 +12,25 @@
 //! bisect.log  one line per event, for people
 //! ```
 //! `key` says which bisection this is: a state file whose key differs is refused rather than
-//! mixed into another bisection's answer.
+//! mixed into another bisection's answer. The file's own types, its version and what is
+//! checked on read are in [`crate::ondisk::bisect`]; the types here are the runtime ones.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::plan::Outcome;
 use super::verdict::Verdict;
 use super::BisectError;
+use crate::ondisk::bisect::{STATE_FORMAT, STATE_VERSION};
+use crate::ondisk::OnDiskError;
 use crate::reproduce::Tally;
 
 pub const STATE_FILE: &str = "state.json";
 pub const LOG_FILE: &str = "bisect.log";
-const FORMAT: &str = "shmemfuzz-bisect";
-const VERSION: u32 = 1;
 
 /// What makes two bisections the same one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     /// `git` or `debian`.
     pub mode: String,
@@ -49,7 +48,7 @@ pub struct Key {
 }
 
 /// One revision of the range.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rev {
     /// Full commit id, or the catalog id of a Debian kernel.
     pub rev: String,
@@ -58,11 +57,10 @@ pub struct Rev {
 }
 
 /// One tested revision.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     /// Index into `revs`.
     pub index: usize,
-    #[serde(flatten)]
     pub verdict: Verdict,
     /// sha256 of the bzImage tested (none when it did not build).
     pub image_sha256: Option<String>,
@@ -74,15 +72,18 @@ pub struct Step {
     pub replay_secs: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct StateFile {
-    format: String,
-    version: u32,
-    key: Key,
-    revs: Vec<Rev>,
-    steps: Vec<Step>,
-    outcome: Option<Outcome>,
+/// What `state.json` holds, in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateFile {
+    pub format: String,
+    pub version: u32,
+    pub key: Key,
+    pub revs: Vec<Rev>,
+    pub steps: Vec<Step>,
+    pub outcome: Option<Outcome>,
 }
+
+pub(crate) use crate::ondisk::bisect::{decode, encode};
 
 /// A bisection's persisted state, tied to its work directory.
 #[derive(Debug)]
@@ -101,31 +102,26 @@ impl State {
             .map_err(|e| BisectError::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join(STATE_FILE);
         let fresh = StateFile {
-            format: FORMAT.into(),
-            version: VERSION,
+            format: STATE_FORMAT.into(),
+            version: STATE_VERSION,
             key,
             revs,
             steps: Vec::new(),
             outcome: None,
         };
-        let file = match std::fs::read_to_string(&path) {
+        // Bounded like every file shmemfuzz reads back: a regular file of at most JSON_MAX.
+        let file = match crate::bounded::read_text(&path, crate::bounded::JSON_MAX) {
             Ok(text) if !restart => {
-                let old: StateFile =
-                    serde_json::from_str(&text).map_err(|e| BisectError::State {
-                        path: path.clone(),
-                        message: format!(
-                            "not a bisection state file ({e}); remove it or pass --restart"
+                let old = decode(&text).map_err(|e| BisectError::State {
+                    path: path.clone(),
+                    message: match e {
+                        OnDiskError::TooNew { .. } => format!("{e} (or pass --restart)"),
+                        _ => format!(
+                            "not a bisection state file this shmemfuzz reads ({e}); remove it \
+                             or pass --restart"
                         ),
-                    })?;
-                if old.format != FORMAT || old.version != VERSION {
-                    return Err(BisectError::State {
-                        path,
-                        message: format!(
-                            "format {} {} is not {FORMAT} {VERSION}",
-                            old.format, old.version
-                        ),
-                    });
-                }
+                    },
+                })?;
                 let what = mismatch(&old.key, &fresh.key)
                     .or_else(|| (old.revs != fresh.revs).then(|| "the list of revisions".into()));
                 if let Some(what) = what {
@@ -134,12 +130,12 @@ impl State {
                 old
             }
             Ok(_) => fresh,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fresh,
+            Err(e) if e.is_not_found() => fresh,
             Err(e) => {
-                return Err(BisectError::io(
-                    format!("cannot read {}", path.display()),
-                    e,
-                ))
+                return Err(BisectError::State {
+                    path,
+                    message: format!("{e}; remove it or pass --restart"),
+                })
             }
         };
         let resumed_steps = file.steps.len();
@@ -212,13 +208,11 @@ impl State {
     /// Writes `state.json` atomically (a temporary file renamed over it).
     fn save(&self) -> Result<(), BisectError> {
         let path = self.dir.join(STATE_FILE);
-        let tmp = self.dir.join(format!(".{STATE_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(&self.file).map_err(|e| BisectError::State {
+        let text = encode(&self.file).map_err(|e| BisectError::State {
             path: path.clone(),
             message: format!("cannot encode: {e}"),
         })?;
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &path))
+        crate::files::write_atomic(&path, text.as_bytes())
             .map_err(|e| BisectError::io(format!("cannot write {}", path.display()), e))
     }
 }
@@ -298,6 +292,14 @@ mod tests {
         assert!(e.to_string().contains("--runs differs"), "{e}");
         let s = State::open(d.path(), other, revs(), true).expect("restart");
         assert_eq!(s.resumed_steps, 0);
+    }
+
+    #[test]
+    fn a_state_file_that_is_not_a_regular_file_is_refused() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(d.path().join(STATE_FILE)).expect("mkdir");
+        let e = State::open(d.path(), key(), revs(), false).expect_err("a directory");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     #[test]

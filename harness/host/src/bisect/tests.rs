@@ -104,10 +104,8 @@ fn key() -> Key {
 
 fn opts(max_steps: Option<usize>) -> Options {
     Options {
-        runs: 3,
-        recorded: (1, 1),
         max_steps,
-        every: false,
+        ..Options::new(3, (1, 1))
     }
 }
 
@@ -159,6 +157,55 @@ fn an_interrupted_bisection_resumes_to_the_same_answer_without_repeating_steps()
         (r.outcome, r.new_steps),
         (Some(Outcome::FirstBad { rev: "c6".into() }), 0)
     );
+}
+
+/// The interruption the next test's bisection sees (only that test reads it).
+static INTERRUPT_AT_C3: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn interrupted_at_c3() -> Option<crate::interrupt::Interrupted> {
+    INTERRUPT_AT_C3
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then_some(crate::interrupt::Interrupted {
+            signal: nix::sys::signal::Signal::SIGINT,
+        })
+}
+
+#[test]
+fn a_step_cut_short_by_an_interruption_is_not_recorded_and_is_tested_again() {
+    use std::sync::atomic::Ordering;
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut fake = synthetic();
+    // c3's replay is cut short: the real probe then sees a guest that did not boot.
+    fake.images[3] = Some("noboot");
+    let o = Options {
+        interrupted: interrupted_at_c3,
+        ..opts(None)
+    };
+    let mut st = State::open(d.path(), key(), revs(9), false).expect("state");
+    let mut events = |ev: &BisectEvent| {
+        if matches!(ev, BisectEvent::Replaying { rev, .. } if rev == "c3") {
+            INTERRUPT_AT_C3.store(true, Ordering::SeqCst);
+        }
+    };
+    let e = bisect(&mut fake, &mut st, &o, &mut events).expect_err("interrupted");
+    assert!(matches!(e, BisectError::Interrupted(_)), "{e}");
+    assert_eq!(fake.replays, ["c8", "c0", "c3"]);
+    let saved = State::open(d.path(), key(), revs(9), false).expect("state");
+    assert!(
+        saved.steps().iter().all(|s| s.index != 3),
+        "the interrupted step was saved: {:?}",
+        saved.steps()
+    );
+    // Resumed (no longer interrupted, c3 boots this time): c3 is tested again, and the
+    // answer is the uninterrupted one.
+    INTERRUPT_AT_C3.store(false, Ordering::SeqCst);
+    fake.images[3] = Some("i3");
+    let mut st = saved;
+    let r = bisect(&mut fake, &mut st, &o, &mut |_| {}).expect("resumed");
+    assert_eq!(r.outcome, Some(Outcome::FirstBad { rev: "c6".into() }));
+    assert_eq!(fake.replays, ["c8", "c0", "c3", "c3", "c6"]);
+    let log = std::fs::read_to_string(d.path().join(LOG_FILE)).expect("log");
+    assert!(log.contains("c3 interrupted, not recorded"), "{log}");
 }
 
 #[test]

@@ -6,13 +6,10 @@
 //! signature make it *unrelated*, which is neither (skipped, and reported), as are commits
 //! that do not build and kernels that do not boot.
 
-use serde::{Deserialize, Serialize};
-
 use crate::reproduce::Tally;
 
 /// What a step found out about one commit (or version).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Every replay was clean.
     Good,

@@ -9,7 +9,7 @@ use shmemfuzz_core::program::ParseError;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// A filesystem operation failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done, e.g. `reading`.
         action: &'static str,
@@ -17,6 +17,9 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    /// A file of the bundle is not a regular file, or is larger than any bundle's.
+    #[error(transparent)]
+    File(#[from] crate::bounded::ReadError),
     /// The directory to read does not exist.
     #[error("no bundle at {0}: the directory does not exist (check the path)")]
     NotFound(PathBuf),
@@ -48,7 +51,7 @@ pub enum BundleError {
     },
     /// A JSON file does not parse or does not have the expected shape (serde_json's message
     /// carries the line and column).
-    #[error("{path} is malformed: {source}; restore it from the original bundle or re-record")]
+    #[error("{path} is malformed (restore it from the original bundle or re-record)")]
     Json {
         path: PathBuf,
         #[source]
@@ -56,8 +59,8 @@ pub enum BundleError {
     },
     /// Written by a newer harness.
     #[error(
-        "{path} is bundle format version {found}, but this shmemfuzz ({harness}) reads versions \
-         up to {supported}: replay it with a newer shmemfuzz"
+        "{path}: bundle format {found} is newer than this shmemfuzz ({harness}) understands \
+         (≤ {supported}); upgrade shmemfuzz to replay it"
     )]
     TooNew {
         path: PathBuf,
@@ -76,18 +79,17 @@ pub enum BundleError {
         found: u64,
         oldest: u32,
     },
-    /// The program text does not parse.
-    #[error("{path}: {source}; fix the program text (and its sha256 in bundle.json) or re-record")]
-    Program {
-        path: PathBuf,
-        #[source]
-        source: ParseError,
-    },
+    /// The program text does not parse (the position and the reason are this error's own,
+    /// not a cause: `FILE: line L, column C: …`).
+    #[error("{path}: {error}; fix the program text (and its sha256 in bundle.json) or re-record")]
+    Program { path: PathBuf, error: ParseError },
     /// The parts of a bundle (or of the contents to write) contradict each other.
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     /// What was written did not read back; nothing was published.
-    #[error("writing bundle {dir} failed, nothing was written there: the new bundle did not read back: {source}")]
+    #[error(
+        "writing bundle {dir} failed, nothing was written there: the new bundle did not read back"
+    )]
     Verify {
         dir: PathBuf,
         #[source]

@@ -1,18 +1,23 @@
-//! The on-disk types of a bundle, kept apart from the in-memory ones so that the format
-//! changes only on purpose: any change here bumps [`BUNDLE_VERSION`] and teaches
-//! `parse_manifest` to migrate (or clearly refuse) the older version.
+//! `bundle.json`'s on-disk types (`ManifestV1`), kept apart from the in-memory ones so that
+//! the format changes only on purpose: any change here bumps [`BUNDLE_VERSION`] and teaches
+//! `parse_manifest` to migrate (or clearly refuse) the older version. The version covers
+//! every file of the bundle: `records.json` and `outcome.json` are the twins in
+//! [`crate::ondisk::records`] and [`crate::ondisk::outcome`], `trace.json` the one in
+//! [`crate::ondisk::trace`] (which also uses [`DiskZone`] and [`DiskSettings`]).
 //!
-//! `records.json` and `outcome.json` are serde of the core types (`OpRecord`, `ChildExit`,
-//! `Teardown`, `Verdict`, `KernelReport`) so that a replay can diff exactly; a change of
-//! those types' shape is a format change too.
+//! Checked on read, besides the shape (`deny_unknown_fields` everywhere): the format name,
+//! the version (a newer one is refused: "bundle format N is newer than this shmemfuzz
+//! understands (≤ M); upgrade shmemfuzz"; `version` is required, as every bundle ever
+//! written has one), and by `BundleContents::check`: at least one run and `hits ≤ runs`,
+//! the memory layout, `1 ≤ smp ≤ 64`, one reported swap device per attached disk, each zone's
+//! `free ≤ managed ≤ present ≤ spanned` and `start_pfn + spanned` within 2^40, the kernel
+//! hashes (64 lowercase hex digits), and the findings against outcome.json's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use shmemfuzz_core::console::KernelReport;
-use shmemfuzz_core::oracle::Verdict;
-use shmemfuzz_core::protocol::{ChildExit, GuestSettings, Teardown};
+use shmemfuzz_core::protocol::GuestSettings;
 use shmemfuzz_core::zoneinfo::Zone;
 
 use super::BundleError;
@@ -37,7 +42,9 @@ pub(super) struct ManifestV1 {
     pub kernel: DiskKernel,
     /// The QEMU command line of the recorded run.
     pub qemu: String,
+    /// Checked on read as a VM's layout is (`MemoryLayout::validate`).
     pub memory: DiskMemory,
+    /// Checked on read: 1 to 64 (`VmConfig::MAX_SMP`).
     pub smp: u32,
     /// Extra kernel arguments (after the harness's defaults, which `qemu` shows in full).
     pub append: Vec<String>,
@@ -50,7 +57,7 @@ pub(super) struct ManifestV1 {
     /// Every finding of the recorded run (the full ones are in outcome.json).
     pub findings: Vec<DiskFinding>,
     /// Runs of this program counted so far, and how many showed `signature` (or were clean,
-    /// for a clean recording).
+    /// for a clean recording). Checked on read: `runs ≥ 1` and `hits ≤ runs`.
     pub runs: u32,
     pub hits: u32,
     /// sha256 (hex) of every other file, by name.
@@ -99,7 +106,7 @@ pub(super) struct DiskSwap {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DiskSettings {
+pub struct DiskSettings {
     pub page_cluster: String,
     pub swappiness: String,
     pub shmem_enabled: String,
@@ -145,6 +152,7 @@ impl From<DiskSettings> for GuestSettings {
 #[serde(deny_unknown_fields)]
 pub(super) struct DiskGuest {
     pub zones: Vec<DiskZone>,
+    /// Checked on read: one per attached swap disk (`swap.devices`).
     pub swap_devices: Vec<String>,
     /// Taint flags the session knew when the bundle was made.
     pub taint: u64,
@@ -153,9 +161,11 @@ pub(super) struct DiskGuest {
     pub ready_after_ms: u64,
 }
 
+/// A zone as /proc/zoneinfo gave it, in pages. Checked on read (in bundle.json):
+/// `free ≤ managed ≤ present ≤ spanned` and `start_pfn + spanned ≤ 2^40`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DiskZone {
+pub struct DiskZone {
     pub node: u32,
     pub name: String,
     pub start_pfn: u64,
@@ -200,21 +210,6 @@ pub(super) struct DiskFinding {
     pub kind: String,
     pub title: String,
     pub signature: String,
-}
-
-/// `outcome.json`: how the recorded run ended, losslessly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DiskOutcome {
-    pub exit: Option<ChildExit>,
-    pub teardown: Option<Teardown>,
-    pub verdict: Verdict,
-    pub reports: Vec<KernelReport>,
-    pub vm_alive: bool,
-    pub wall_ms: u64,
-    /// The run's draw seed (ranged `delay`/`spin`); 0 in bundles from before draws.
-    #[serde(default)]
-    pub draws: u64,
 }
 
 /// Just enough of any version's `bundle.json` to tell which version it is.

@@ -24,18 +24,21 @@
 //! |              |   files {name: sha256} of the five files below         |                 |
 //! | program.prog | the program, canonical text form                       | sha256, parser  |
 //! |              |                                                        | (line, column)  |
-//! | records.json | [OpRecord], one a line: every record, losslessly       | sha256, shape,  |
-//! |              |   (what a replay is diffed against)                    | indices         |
-//! | outcome.json | {exit, teardown, verdict, reports, vm_alive, wall_ms}  | sha256, shape   |
+//! | records.json | [OpRecordV1], one a line: every record, losslessly     | sha256, shape,  |
+//! |              |   (what a replay is diffed against)                    | indices, bounds |
+//! | outcome.json | OutcomeV1 {exit, teardown, verdict, reports, vm_alive, | sha256, shape,  |
+//! |              |   wall_ms, draws}                                      | bounds, ops     |
 //! | trace.json   | the trace `shmemfuzz run --trace` writes (for people;  | sha256          |
 //! |              |   derived from the files above, never read back)       |                 |
 //! | console.log  | the recorded run's serial console, byte for byte       | sha256          |
 //! +--------------+--------------------------------------------------------+-----------------+
 //! ```
 //!
-//! The on-disk types live in [`format`](mod@format) and are converted to and from the
-//! in-memory ones here ([`BundleContents`], [`KernelIdentity`], the session's types), so the
-//! format changes only on purpose.
+//! The on-disk types live in [`format`](mod@format) (the manifest) and [`crate::ondisk`]
+//! (records, outcome, trace; their module docs list what is checked on read) and are
+//! converted to and from the in-memory ones here ([`BundleContents`], [`KernelIdentity`], the
+//! session's types), so the format changes only on purpose. bundle.json's version is the
+//! version of every file in the bundle.
 //!
 //! Writing is atomic: the bundle is written into `.partial-bundle-*` next to its destination,
 //! read back in full, and only then renamed into place, so an interrupted write (Ctrl-C, a
@@ -62,12 +65,15 @@ use shmemfuzz_core::zoneinfo::Zone;
 
 pub use error::BundleError;
 use format::{
-    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskOutcome, DiskSettings, DiskSwap, DiskZone,
-    ManifestV1,
+    DiskFinding, DiskGuest, DiskKernel, DiskMemory, DiskSettings, DiskSwap, DiskZone, ManifestV1,
 };
 pub use format::{BUNDLE_FORMAT, BUNDLE_VERSION, OLDEST_VERSION};
 
+use crate::bounded;
 use crate::kernel::FetchedKernel;
+use crate::ondisk::outcome::{Outcome, OutcomeV1};
+use crate::ondisk::records::OpRecordV1;
+use crate::ondisk::OnDiskError;
 use crate::session::{GuestInfo, RunOutcome, SessionOptions};
 use crate::trace::Trace;
 use crate::vm::MemoryLayout;
@@ -184,8 +190,8 @@ impl BundleContents {
         console: &Path,
         opts: &SessionOptions,
     ) -> Result<Self, BundleError> {
-        let console_bytes =
-            fs::read(console).map_err(|e| BundleError::io("reading", console, e))?;
+        // A long console keeps its end, where the report is.
+        let console_bytes = bounded::read_tail(console, bounded::CONSOLE_MAX)?;
         Ok(BundleContents {
             program: program.clone(),
             outcome: outcome.clone(),
@@ -284,8 +290,32 @@ impl BundleContents {
             ));
         }
         self.memory.validate().map_err(|e| e.to_string())?;
-        if self.smp == 0 {
-            return Err("smp is 0: a guest needs at least one vCPU".into());
+        let max_smp = crate::vm::VmConfig::MAX_SMP;
+        if self.smp == 0 || self.smp > max_smp {
+            return Err(format!(
+                "smp is {}: a guest has 1 to {max_smp} vCPUs",
+                self.smp
+            ));
+        }
+        for z in &self.guest.zones {
+            let end = z.start_pfn.checked_add(z.spanned);
+            if !(z.free <= z.managed && z.managed <= z.present && z.present <= z.spanned)
+                || end.is_none_or(|e| e > crate::ondisk::records::PFN_LIMIT)
+            {
+                return Err(format!(
+                    "zone {} of node {} is impossible: free {}, managed {}, present {}, \
+                     spanned {} from pfn {:#x} (free ≤ managed ≤ present ≤ spanned, and it \
+                     ends below pfn {:#x})",
+                    z.name,
+                    z.node,
+                    z.free,
+                    z.managed,
+                    z.present,
+                    z.spanned,
+                    z.start_pfn,
+                    crate::ondisk::records::PFN_LIMIT
+                ));
+            }
         }
         if (self.guest.release.as_str(), self.guest.version.as_str())
             != (self.kernel.release.as_str(), self.kernel.version.as_str())
@@ -314,14 +344,14 @@ impl BundleContents {
         Ok(())
     }
 
-    fn manifest(&self, files: BTreeMap<String, String>, created: u64) -> ManifestV1 {
+    fn manifest(&self, files: BTreeMap<String, String>, stamp: &Stamp) -> ManifestV1 {
         let g = &self.guest;
         let k = &self.kernel;
         ManifestV1 {
             format: BUNDLE_FORMAT.into(),
             version: BUNDLE_VERSION,
-            harness: env!("CARGO_PKG_VERSION").into(),
-            created,
+            harness: stamp.harness.into(),
+            created: stamp.created,
             kernel: DiskKernel {
                 id: k.id.clone(),
                 release: k.release.clone(),
@@ -419,15 +449,15 @@ impl Bundle {
             Err(e) => return Err(BundleError::io("reading", dir, e)),
         }
         let manifest_path = dir.join(files::MANIFEST);
-        let bytes = match fs::read(&manifest_path) {
+        let bytes = match bounded::read(&manifest_path, bounded::INPUT_MAX) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(BundleError::NotABundle {
                     path: dir.to_path_buf(),
                     why: format!("it has no {}", files::MANIFEST),
                 })
             }
-            Err(e) => return Err(BundleError::io("reading", manifest_path, e)),
+            Err(e) => return Err(e.into()),
         };
         let disk_version = format::read_version(&manifest_path, &bytes)?;
         let m = format::parse_manifest(&manifest_path, &bytes)?;
@@ -450,14 +480,22 @@ impl Bundle {
                 ),
             )
         })?;
-        let program = program::text::parse_with(&text, m.swap.devices).map_err(|source| {
+        let program = program::text::parse_with(&text, m.swap.devices).map_err(|error| {
             BundleError::Program {
                 path: prog_path.clone(),
-                source,
+                error,
             }
         })?;
-        let records: Vec<OpRecord> = parse_json(&dir.join(files::RECORDS), &take(files::RECORDS))?;
-        let outcome: DiskOutcome = parse_json(&dir.join(files::OUTCOME), &take(files::OUTCOME))?;
+        let records_path = dir.join(files::RECORDS);
+        let records: Vec<OpRecordV1> = parse_json(&records_path, &take(files::RECORDS))?;
+        let records = records
+            .into_iter()
+            .map(OpRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| out_of_range(&records_path, e))?;
+        let outcome_path = dir.join(files::OUTCOME);
+        let outcome: OutcomeV1 = parse_json(&outcome_path, &take(files::OUTCOME))?;
+        let outcome = Outcome::try_from(outcome).map_err(|e| out_of_range(&outcome_path, e))?;
         let summary: Vec<DiskFinding> = outcome.verdict.findings.iter().map(disk_finding).collect();
         if summary != m.findings {
             return Err(invalid(format!(
@@ -531,6 +569,14 @@ impl Bundle {
     }
 }
 
+/// A file's value that is out of range, as a bundle error naming the file.
+fn out_of_range(path: &Path, e: OnDiskError) -> BundleError {
+    BundleError::invalid(
+        path,
+        format!("{e}; the file is damaged: restore it from the original bundle or re-record"),
+    )
+}
+
 /// Reads every file `m` lists, checking each one's sha256.
 fn read_files(dir: &Path, m: &ManifestV1) -> Result<BTreeMap<&'static str, Vec<u8>>, BundleError> {
     let manifest_path = dir.join(files::MANIFEST);
@@ -555,15 +601,20 @@ fn read_files(dir: &Path, m: &ManifestV1) -> Result<BTreeMap<&'static str, Vec<u
             )
         })?;
         let path = dir.join(name);
-        let bytes = match fs::read(&path) {
+        let limit = match name {
+            files::CONSOLE => bounded::CONSOLE_MAX,
+            files::PROGRAM => bounded::PROGRAM_MAX,
+            _ => bounded::JSON_MAX,
+        };
+        let bytes = match bounded::read(&path, limit) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(BundleError::Missing {
                     dir: dir.to_path_buf(),
                     file: name.into(),
                 })
             }
-            Err(e) => return Err(BundleError::io("reading", path, e)),
+            Err(e) => return Err(e.into()),
         };
         let actual = sha256_hex(&bytes);
         if &actual != expected {
@@ -589,18 +640,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn sha256_reader(mut r: impl Read, path: &Path) -> Result<String, BundleError> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| BundleError::io("reading", path, e))?;
-        if n == 0 {
-            return Ok(hex::encode(h.finalize()));
-        }
-        h.update(&buf[..n]);
-    }
+/// [`crate::files::reader_sha256`] as a [`BundleError`].
+fn sha256_reader(r: impl Read, path: &Path) -> Result<String, BundleError> {
+    crate::files::reader_sha256(r).map_err(|e| BundleError::io("reading", path, e))
 }
 
 fn is_sha256_hex(s: &str) -> bool {
@@ -634,7 +676,7 @@ fn destination(dir: &Path, overwrite: bool) -> Result<Destination, BundleError> 
         return Err(BundleError::Exists(dir.to_path_buf()));
     }
     let manifest = dir.join(files::MANIFEST);
-    let is_bundle = fs::read(&manifest)
+    let is_bundle = bounded::read(&manifest, bounded::INPUT_MAX)
         .ok()
         .is_some_and(|b| format::read_version(&manifest, &b).is_ok());
     if !is_bundle {
@@ -648,6 +690,26 @@ fn destination(dir: &Path, overwrite: bool) -> Result<Destination, BundleError> 
         });
     }
     Ok(Destination::Bundle)
+}
+
+/// Removes what writers killed mid-write left in `parent` (their `.partial-bundle-*` work
+/// directories); returns how many. Only for a directory no writer is using any more (a
+/// campaign's `bundles/` once its workers are gone): a live writer's work would go too.
+pub fn remove_partials(parent: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(PARTIAL_PREFIX));
+        if partial && fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Result<(), BundleError> {
@@ -670,7 +732,7 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
         .permissions(fs::Permissions::from_mode(0o777))
         .tempdir_in(&parent)
         .map_err(|e| BundleError::io("creating a work directory in", &parent, e))?;
-    write_files(tmp.path(), contents)?;
+    write_files(tmp.path(), contents, &Stamp::now())?;
     Bundle::read(tmp.path()).map_err(|e| BundleError::Verify {
         dir: dir.to_path_buf(),
         source: Box::new(e),
@@ -705,15 +767,38 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
     Ok(())
 }
 
+/// Who wrote a bundle and when: `bundle.json`'s `harness` and `created`, and the trace's
+/// `harness`. Fixed in the golden tests (`crate::ondisk`), so that the bytes are reproducible.
+pub(crate) struct Stamp {
+    pub harness: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl Stamp {
+    fn now() -> Self {
+        Stamp {
+            harness: env!("CARGO_PKG_VERSION"),
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
 /// Writes every file into `dir` (a fresh work directory), the manifest last.
-fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
+pub(crate) fn write_files(
+    dir: &Path,
+    c: &BundleContents,
+    stamp: &Stamp,
+) -> Result<(), BundleError> {
     let json = |name: &str, v: &dyn pretty::Pretty| {
         v.pretty().map_err(|source| BundleError::Json {
             path: dir.join(name),
             source,
         })
     };
-    let outcome = DiskOutcome {
+    let outcome = OutcomeV1::from(&Outcome {
         exit: c.outcome.exit.clone(),
         teardown: c.outcome.teardown.clone(),
         verdict: c.outcome.verdict.clone(),
@@ -721,14 +806,15 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         vm_alive: c.outcome.vm_alive,
         wall_ms: c.outcome.wall_ms,
         draws: c.outcome.draws,
-    };
-    let trace = Trace::new(
+    });
+    let mut trace = Trace::new(
         &c.kernel.id,
         &c.guest,
         c.qemu.clone(),
         &c.program,
         &c.outcome,
     );
+    trace.harness = stamp.harness.into();
     let program = c.program.to_string();
     let records = records_json(dir, &c.outcome.records)?;
     let outcome = json(files::OUTCOME, &outcome)?;
@@ -745,10 +831,7 @@ fn write_files(dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
         write_file(&dir.join(name), bytes)?;
         sums.insert(name.to_string(), sha256_hex(bytes));
     }
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let manifest = json(files::MANIFEST, &c.manifest(sums, created))?;
+    let manifest = json(files::MANIFEST, &c.manifest(sums, stamp))?;
     write_file(&dir.join(files::MANIFEST), &manifest)?;
     sync_dir(dir);
     Ok(())
@@ -760,9 +843,11 @@ fn records_json(dir: &Path, records: &[OpRecord]) -> Result<Vec<u8>, BundleError
     let mut out = b"[".to_vec();
     for (i, r) in records.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-        serde_json::to_writer(&mut out, r).map_err(|source| BundleError::Json {
-            path: dir.join(files::RECORDS),
-            source,
+        serde_json::to_writer(&mut out, &OpRecordV1::from(r)).map_err(|source| {
+            BundleError::Json {
+                path: dir.join(files::RECORDS),
+                source,
+            }
         })?;
     }
     out.extend_from_slice(b"\n]\n");

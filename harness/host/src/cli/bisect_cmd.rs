@@ -20,7 +20,7 @@ use shmemfuzz::bisect::{
 };
 use shmemfuzz::bundle::Bundle;
 use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{cache_dir, default_jobs, fragments_hash, git};
+use shmemfuzz::kbuild::{default_jobs, fragments_hash, git};
 
 use super::kernel_cmd::fragments;
 use super::progress::{kbuild_events, spinner};
@@ -50,7 +50,7 @@ pub struct BisectArgs {
     #[arg(long)]
     repro: PathBuf,
     /// Replays per step: a step is bad if any replay shows the signature.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     runs: u32,
     /// Boot without the bundle's kernel arguments.
     #[arg(long)]
@@ -67,10 +67,10 @@ pub struct BisectArgs {
     #[arg(long)]
     every: bool,
     /// Stop after this many steps (resumable).
-    #[arg(long)]
-    max_steps: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_steps: Option<u32>,
     /// make -j (git mode; default: CPUs + 1).
-    #[arg(short = 'j', long)]
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
 }
 
@@ -159,7 +159,7 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
     };
     let workdir = args.workdir.clone().unwrap_or_else(|| {
         let id = hex::encode(Sha256::digest(format!("{key:?}").as_bytes()));
-        cache_dir(&ctx).join("bisect").join(&id[..12])
+        ctx.cache_dir.join("bisect").join(&id[..12])
     });
     // Absolute: QEMU's sockets and make's paths live under it, and they run elsewhere.
     std::fs::create_dir_all(&workdir)
@@ -221,10 +221,9 @@ pub fn bisect(args: BisectArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let opts = Options {
-        runs: args.runs,
-        recorded,
-        max_steps: args.max_steps,
+        max_steps: args.max_steps.map(|m| m as usize),
         every: args.every,
+        ..Options::new(args.runs, recorded)
     };
     let report = run_bisection(probe, &mut state, &opts, &mut |ev| match ev {
         BisectEvent::Testing {

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use arbitrary::{Arbitrary, Unstructured};
 use clap::Subcommand;
 use sha2::{Digest, Sha256};
+use shmemfuzz::bounded;
 use shmemfuzz::context::Context;
 use shmemfuzz_core::program::{self, gen::encode, Program};
 
@@ -46,41 +47,55 @@ pub fn corpus(cmd: CorpusCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Encodes every program first and writes only when all of them encode: a bad program among
+/// good ones leaves the corpus as it was (each file is written atomically).
 fn add(programs: &[PathBuf], dir: &Path) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut refused = 0;
+    let mut encoded = Vec::new();
+    let mut problems = Vec::new();
     for path in programs {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
-        let bytes = match encode(&p) {
-            Ok(b) => b,
-            Err(e) => {
-                eprintln!(
-                    "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects",
-                    path.display(),
-                    program::gen::GEN_MAX_OPS,
-                    program::gen::GEN_MAX_PAGES * 4
-                );
-                refused += 1;
-                continue;
-            }
-        };
-        let name = hex::encode(&Sha256::digest(&bytes)[..20]);
-        let dest = dir.join(&name);
-        std::fs::write(&dest, &bytes).with_context(|| format!("writing {}", dest.display()))?;
-        println!(
-            "{} -> {} ({} operations)",
-            path.display(),
-            dest.display(),
-            p.ops.len()
+        match encode_program(path) {
+            Ok((bytes, ops)) => encoded.push((path, bytes, ops)),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        anyhow::bail!(
+            "{} of {} program(s) cannot be added: nothing was written to {}",
+            problems.len(),
+            programs.len(),
+            dir.display()
         );
     }
-    Ok(if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (path, bytes, ops) in encoded {
+        let name = hex::encode(&Sha256::digest(&bytes)[..20]);
+        let dest = dir.join(&name);
+        shmemfuzz::outfile::write_atomic(&dest, &bytes)?;
+        println!(
+            "{} -> {} ({ops} operations)",
+            path.display(),
+            dest.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A program file's corpus encoding and its operation count.
+fn encode_program(path: &Path) -> anyhow::Result<(Vec<u8>, usize)> {
+    let text = bounded::read_text(path, bounded::PROGRAM_MAX)?;
+    let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = encode(&p).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a fuzzer input ({e}); the decoder makes at most {} operations of at most {} KiB objects (larger only in race sections, as they make them)",
+            path.display(),
+            program::gen::GEN_MAX_OPS,
+            program::gen::GEN_MAX_PAGES * 4
+        )
+    })?;
+    Ok((bytes, p.ops.len()))
 }
 
 fn show(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
@@ -101,7 +116,7 @@ fn show(inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     for file in files {
-        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let bytes = bounded::read(&file, bounded::INPUT_MAX)?;
         // Every byte string decodes (the decoder cannot fail on content), so no error path
         // beyond reading the file.
         let p = Program::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap_or_default();

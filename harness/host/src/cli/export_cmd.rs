@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
+use shmemfuzz::outfile;
 use shmemfuzz_core::export_c::{export, ExportOptions};
 
 use shmemfuzz::exec_bench::MOCK_UAPI_HEADER as UAPI_TEXT;
@@ -14,9 +14,13 @@ use shmemfuzz::exec_bench::MOCK_UAPI_HEADER as UAPI_TEXT;
 pub struct ExportArgs {
     /// A bundle directory or a program file.
     input: PathBuf,
-    /// Write the C file here (default: stdout).
+    /// Write the C file here (default: stdout). Never the input or a file inside the input
+    /// bundle; an existing file only with --force.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long, requires = "output")]
+    force: bool,
     /// `#include "gma500_mock_drm.h"` instead of pasting the header in.
     #[arg(long)]
     include_uapi: bool,
@@ -26,6 +30,10 @@ pub struct ExportArgs {
 }
 
 pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.output {
+        // Before any work: a refused output costs nothing.
+        outfile::check(path, &[&args.input], args.force)?;
+    }
     let (program, bundle) = super::replay_cmd::load(&args.input)?;
     let recorded = bundle.as_ref().map(|b| &b.contents);
     let opts = ExportOptions {
@@ -39,7 +47,7 @@ pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let c = export(&program, &opts)?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, c).with_context(|| format!("writing {}", path.display()))?;
+            outfile::write_new(path, &[&args.input], args.force, c.as_bytes())?;
             eprintln!(
                 "wrote {} (build: gcc -static -O2 -o repro {})",
                 path.display(),

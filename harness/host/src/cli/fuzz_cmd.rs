@@ -10,23 +10,28 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shmemfuzz::context::Context;
 use shmemfuzz::fuzzing::build::build_target;
 use shmemfuzz::fuzzing::campaign::{self, CampaignOptions, CampaignStatus};
+use shmemfuzz::fuzzing::history::History;
 
 use super::progress::{prepare_events, spinner};
 
+/// How often the campaign's report.html is rewritten.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Args)]
 pub struct FuzzArgs {
-    /// Kernel: a catalog id, `src-6.1`, `src-6.1-kasan` or a `tree-…` id (default: the
-    /// catalog's default).
+    /// Kernel: a catalog id (`debian-6.1`, `debian-6.12`, `src-6.1`, `src-6.1-kasan`,
+    /// `src-6.12`, `src-6.12-kasan`; `kernel list` shows them all) or a `tree-…` id (default:
+    /// the catalog's default).
     #[arg(long)]
     kernel: Option<String>,
     /// Extra kernel arguments (repeatable), e.g. `--append shmem.planted_no_replace=1`.
     #[arg(long)]
     append: Vec<String>,
     /// Workers, one VM each (one per CPU core is the most that helps under TCG).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: u32,
     /// How long to fuzz, e.g. `90s`, `10m`, `2h`.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = super::limits::duration)]
     duration: Duration,
     /// The corpus directory new inputs go to (default: fuzz/corpus/shmem_ops, the one
     /// `cargo fuzz run shmem_ops` uses, which holds the seeds).
@@ -35,7 +40,8 @@ pub struct FuzzArgs {
     /// More corpus directories to read at start, never written (repeatable).
     #[arg(long)]
     seeds: Vec<PathBuf>,
-    /// Where findings (bundles, crash files), logs and stats go (default: fuzz/findings).
+    /// Where findings (bundles, crash files), logs, stats and report.html go (default:
+    /// fuzz/findings).
     #[arg(long)]
     out: Option<PathBuf>,
     /// End at the first finding.
@@ -114,12 +120,24 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    // report.html in the output directory, rewritten every minute and at the end.
+    let mut reported = Duration::ZERO;
     let status = campaign::run(&opts, &mut |s| {
         bar.set_position(s.elapsed.as_secs());
         bar.set_message(s.line());
+        if s.elapsed >= reported + REPORT_EVERY {
+            reported = s.elapsed;
+            if let Err(e) = shmemfuzz::report::write(&opts.out) {
+                bar.println(format!("report: {e}"));
+            }
+        }
     })
     .context("running the campaign")?;
     bar.finish_and_clear();
+    match shmemfuzz::report::write(&opts.out) {
+        Ok(page) => println!("report: {}", page.display()),
+        Err(e) => eprintln!("report: {e}"),
+    }
     print_summary(&status, &opts);
     Ok(if !status.findings.is_empty() {
         ExitCode::from(1)
@@ -151,6 +169,29 @@ fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
         s.replaced_pages
     );
     println!("corpus: {} inputs in {}", s.corpus, opts.corpus.display());
+    // Per worker, from the history every incarnation appended (stats/w<worker>-<n>.jsonl).
+    let history = History::load(&opts.out.join("stats"));
+    for (w, points) in &history.workers {
+        let Some(p) = points.last() else { continue };
+        println!(
+            "worker {w}: {} incarnation(s), {} executions, {} mm functions, {} replaced pages, \
+             {} finding(s), {} harness failure(s), {} boots, {} restores",
+            history.incarnations.get(w).copied().unwrap_or(0),
+            p.runs,
+            p.functions,
+            p.replaced_pages,
+            p.findings,
+            p.harness_failures,
+            p.boots,
+            p.restores
+        );
+    }
+    if history.skipped > 0 {
+        println!(
+            "history: {} unreadable line(s) skipped (a worker killed mid-write)",
+            history.skipped
+        );
+    }
     for a in &s.abandoned {
         println!("harness failure (not a finding): {a}");
     }

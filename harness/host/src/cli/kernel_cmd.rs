@@ -6,15 +6,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use shmemfuzz::context::Context;
-use shmemfuzz::kbuild::{build_src, cache_dir, default_jobs, SrcBuild};
+use shmemfuzz::kbuild::{build_src, default_jobs, SrcBuild};
+use shmemfuzz::kernel::archive;
 
 use super::progress::{fetch_events, kbuild_events, spinner};
 
 pub fn list() -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
+    // Whether each pin is still in apt's lists: local, bounded, "unknown" without apt.
+    let available = archive::query(&ctx.catalog.kernels, archive::QUERY_TIMEOUT);
+    let presence = archive::presence(&ctx.catalog.kernels, available.as_deref());
     println!(
-        "{:<18} {:<26} {:<22} {:<8} description",
-        "id", "release", "version", "cached"
+        "{:<18} {:<26} {:<22} {:<8} {:<12} description",
+        "id", "release", "version", "cached", "archive"
     );
     for e in &ctx.catalog.kernels {
         let id = if e.default {
@@ -23,34 +27,45 @@ pub fn list() -> anyhow::Result<ExitCode> {
             e.id.clone()
         };
         let cached = if ctx.cache.is_fetched(e) { "yes" } else { "no" };
+        let in_archive = presence
+            .get(&e.id)
+            .map_or("unknown", archive::Presence::label);
         println!(
-            "{id:<18} {:<26} {:<22} {cached:<8} {}",
+            "{id:<18} {:<26} {:<22} {cached:<8} {in_archive:<12} {}",
             e.release, e.image.version, e.description
         );
     }
     for k in &ctx.catalog.sources {
         println!(
-            "{:<18} {:<26} {:<22} {:<8} linux-source-{} + {} + kernels/regressions: {}",
+            "{:<18} {:<26} {:<22} {:<8} {:<12} linux-source-{} + {} + kernels/regressions/{}: {}",
             k.id,
+            "-",
             "-",
             "-",
             "-",
             k.series,
             k.fragments.join(" + "),
+            k.patch_dir(),
             k.description
         );
     }
-    for r in shmemfuzz::kbuild::registered(&cache_dir(&ctx)) {
+    for r in shmemfuzz::kbuild::registered(&ctx.cache_dir) {
         println!(
-            "{:<18} {:<26} {:<22} {:<8} `kernel build` of {}",
+            "{:<18} {:<26} {:<22} {:<8} {:<12} `kernel build` of {}",
             r.id,
             r.release,
             "-",
             "built",
+            "-",
             r.source.display()
         );
     }
-    println!("(* the default kernel)");
+    for e in &ctx.catalog.kernels {
+        if let Some(archive::Presence::HeadersGone(missing)) = presence.get(&e.id) {
+            println!("{}: not in the archive: {}", e.id, missing.join(", "));
+        }
+    }
+    println!("(* the default kernel; archive: whether apt's lists still hold the pinned versions — \"gone\": fetching falls back to the newest of the line, re-pin in kernels/catalog.toml)");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -96,10 +111,10 @@ pub struct BuildArgs {
     #[arg(long = "config", value_name = "FRAGMENT")]
     configs: Vec<PathBuf>,
     /// make -j (default: CPUs + 1).
-    #[arg(short = 'j', long)]
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
     /// Wall-time limit of the build, in seconds.
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604800))]
     timeout: u64,
 }
 
@@ -120,7 +135,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout),
     };
     let pb = spinner(format!("building {}", args.src.display()));
-    let built = build_src(&cache_dir(&ctx), &spec, &kbuild_events(&pb))?;
+    let built = build_src(&ctx.cache_dir, &spec, &kbuild_events(&pb))?;
     pb.set_message("building the mock GMA500 driver against the tree");
     let r = &built.registered;
     ctx.mock_module_for_tree(&r.build_dir, &r.release)?;

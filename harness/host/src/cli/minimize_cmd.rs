@@ -1,6 +1,9 @@
 //! `shmemfuzz minimize BUNDLE`: shrink a bundle's program to one that reproduces the same
 //! signature (delta debugging over operations, then argument simplification), flaky-aware,
 //! within a budget, and write the result as a new bundle.
+//!
+//! Interrupted (Ctrl-C, SIGTERM), it writes nothing: candidates cut short read as harness
+//! errors, which end the minimizer at once, and the result is not recorded.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,18 +30,24 @@ pub struct MinimizeArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Stop after this many candidate evaluations.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1000000))]
     max_runs: u64,
     /// Stop after this many seconds.
-    #[arg(long, default_value_t = 1800)]
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=2592000))]
     max_time: u64,
     /// The reproduction rate to plan for (default: the bundle's hits/runs); a candidate is
     /// rejected only after enough misses that a 5% chance remains it was unlucky.
-    #[arg(long)]
+    #[arg(long, value_parser = super::limits::rate)]
     hit_rate: Option<f64>,
 }
 
 pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.bundle.with_extension("min"));
+    // Before the minimization, not after it: the result never goes into (or over) the input.
+    shmemfuzz::outfile::check_not_input(&out_dir, &[&args.bundle])?;
     let bundle = Bundle::read(&args.bundle)?;
     let c = &bundle.contents;
     let Some(target) = c.signature.clone() else {
@@ -76,7 +85,7 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
     let mut oracle = |candidate: &shmemfuzz_core::program::Program| {
         minimize::reproduce_within(per_candidate, || match runner.run(candidate, &mut |_| {}) {
             Ok(out) => Outcome::judge(&target, &out.verdict.signatures()),
-            Err(e) => Outcome::Error(e.to_string()),
+            Err(e) => Outcome::Error(shmemfuzz::error_chain(&e)),
         })
     };
     let result = minimize::minimize(&c.program, &options, &mut oracle, &budget, &mut |p| {
@@ -85,6 +94,9 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
             p.phase, p.ops, p.input_ops, p.runs, p.elapsed
         ));
     });
+    // Candidates cut short by an interruption looked like harness errors: the result is not
+    // the minimum, and is not recorded.
+    shmemfuzz::interrupt::check()?;
     pb.set_message("recording the minimized program");
     // One more run of the result, recorded as the new bundle. Candidates are accepted on
     // their first reproduction, so a flaky reduction can be accepted on a lucky run even
@@ -133,9 +145,6 @@ pub fn minimize(args: MinimizeArgs) -> anyhow::Result<ExitCode> {
         hits: c.hits.hits,
     };
     let contents = runner.bundle_last_run(&result.program, &out, Some(target.clone()), hits)?;
-    let out_dir = args
-        .out
-        .unwrap_or_else(|| args.bundle.with_extension("min"));
     Bundle::write(&out_dir, &contents)?;
     println!("{}", result.program);
     println!("bundle: {}", out_dir.display());

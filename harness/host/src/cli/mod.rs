@@ -1,6 +1,6 @@
 //! Subcommands: `fuzz` ([`fuzz_cmd`]), `kernel list|fetch|build` ([`kernel_cmd`]), `run`
 //! ([`run_cmd`]), `replay`, `repro`, `minimize`, `export-c`, `corpus`, `bisect` ([`bisect_cmd`]),
-//! `bench`. Progress goes
+//! `bench`, `report` ([`report_cmd`]). Progress goes
 //! to stderr through indicatif; results to stdout.
 
 mod bench_cmd;
@@ -9,23 +9,34 @@ mod corpus_cmd;
 mod export_cmd;
 mod fuzz_cmd;
 mod kernel_cmd;
+mod limits;
 mod minimize_cmd;
 mod progress;
 mod repeat_out;
 mod replay_cmd;
+mod report_cmd;
 mod repro_cmd;
 mod run_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+
+/// The exit statuses, shown under `--help` (and in README.md).
+const EXIT_STATUS: &str = "Exit status: 0 clean; 1 a finding (the kernel failed); 2 a harness or \
+usage error (not a finding); 3 `bisect` stopped by --max-steps (run it again to resume); \
+130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM: VMs ended, work directories removed, \
+bundles, corpus and bisection state complete or absent (a second signal exits at once, \
+without cleaning up).";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "shmemfuzz",
     version,
-    about = "Record/replay fuzzing of Linux shmem swap paths on real kernels under QEMU"
+    about = "Record/replay fuzzing of Linux shmem swap paths on real kernels under QEMU",
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,6 +72,9 @@ enum Command {
     },
     /// Find the first bad git commit or Debian kernel version for a reproducer bundle.
     Bisect(bisect_cmd::BisectArgs),
+    /// Write a campaign's report: DIR/report.html (plots over time, findings) and a page
+    /// per finding under DIR/report/; static HTML, no external assets.
+    Report(report_cmd::ReportArgs),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -93,7 +107,7 @@ enum BenchCommand {
         #[arg(long)]
         kernel: Option<String>,
         /// Boots each way (floor and ready), alternating.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// vCPUs of the guest.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -109,10 +123,10 @@ enum BenchCommand {
         #[arg(long)]
         program: Option<PathBuf>,
         /// Rounds, alternating harness and floor.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         rounds: u32,
         /// Executions per round, each way.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100000))]
         runs: u32,
     },
     /// Executions per second of a fixed corpus of fuzzer-generated programs (bench/corpus/)
@@ -156,10 +170,10 @@ enum BenchCommand {
         #[arg(long, default_value = "shmem.planted_no_replace=1")]
         append: Vec<String>,
         /// Campaigns each way.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
         /// Give up on one campaign after this long.
-        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = limits::duration)]
         limit: std::time::Duration,
         /// The seed corpus (default: fuzz/corpus/shmem_ops).
         #[arg(long)]
@@ -177,12 +191,21 @@ enum BenchCommand {
     },
 }
 
-/// Shared `--workdir` handling: a given directory is kept, a temporary one is removed.
+/// Shared `--workdir` handling: a given directory is kept, a temporary one is removed. A
+/// given directory is made absolute (QEMU is handed socket and image paths inside it, and a
+/// relative one broke the agent's socket) and created if missing.
 pub(crate) fn workdir(
     given: Option<PathBuf>,
 ) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
     match given {
-        Some(d) => Ok((d, None)),
+        Some(d) => {
+            std::fs::create_dir_all(&d).with_context(|| {
+                format!("creating the work directory {} (--workdir)", d.display())
+            })?;
+            let d = std::path::absolute(&d)
+                .with_context(|| format!("making --workdir {} absolute", d.display()))?;
+            Ok((d, None))
+        }
         None => {
             let t = tempfile::Builder::new().prefix("shmemfuzz-").tempdir()?;
             Ok((t.path().to_path_buf(), Some(t)))
@@ -203,6 +226,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => kernel_cmd::build(args),
         Command::Fuzz(args) => fuzz_cmd::fuzz(args),
         Command::Bisect(args) => bisect_cmd::bisect(args),
+        Command::Report(args) => report_cmd::report(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Replay(args) => replay_cmd::replay(args),
         Command::Minimize(args) => minimize_cmd::minimize(args),
@@ -258,5 +282,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 smp,
             },
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A relative `--workdir` comes back absolute and created.
+    #[test]
+    fn a_relative_workdir_is_made_absolute_and_created() {
+        let base = tempfile::tempdir().expect("a temporary directory");
+        let rel = std::path::Path::new("target/tmp/shmemfuzz-workdir-test").join(
+            base.path()
+                .file_name()
+                .expect("a temporary directory has a name"),
+        );
+        let (dir, temp) = super::workdir(Some(rel.clone())).expect("a work directory");
+        assert!(temp.is_none(), "a given directory is kept");
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.is_dir());
+        assert!(dir.ends_with(&rel));
+        std::fs::remove_dir_all(&dir).expect("removed");
     }
 }

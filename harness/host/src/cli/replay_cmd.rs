@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
+use shmemfuzz::bounded;
 use shmemfuzz::bundle::{Bundle, BundleContents};
 use shmemfuzz::context::Context;
-use shmemfuzz::reproduce::{repeat, RepeatPlan};
+use shmemfuzz::reproduce::{repeat, RepeatPlan, Repetition};
 use shmemfuzz::runner::Runner;
 use shmemfuzz::session::SessionOptions;
 use shmemfuzz_core::minimize::runs_needed;
@@ -72,8 +72,7 @@ pub(super) fn load(input: &Path) -> anyhow::Result<(Program, Option<Bundle>)> {
         let b = Bundle::read(input)?;
         return Ok((b.contents.program.clone(), Some(b)));
     }
-    let text =
-        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let text = bounded::read_text(input, bounded::PROGRAM_MAX)?;
     let p = program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
     Ok((p, None))
 }
@@ -161,11 +160,15 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             rep.runs
         ),
     }
-    Ok(if hits > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if hits == 0 && !rep.by_signature.is_empty() {
+        println!("{} other finding(s): exit 1", rep.by_signature.len());
+    }
+    Ok(ExitCode::from(exit_status(&rep)))
+}
+
+/// 1 when any run had a finding (the recorded one or another; as `run` does), else 0.
+fn exit_status(rep: &Repetition) -> u8 {
+    u8::from(!rep.by_signature.is_empty())
 }
 
 /// Runs a replay needs by default: one, or for a flaky recorded finding enough to see it again
@@ -174,5 +177,21 @@ fn default_repeat(recorded: Option<&BundleContents>) -> u32 {
     match recorded {
         Some(c) if c.signature.is_some() => runs_needed(c.hits.rate()),
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_replay_with_any_finding_exits_1_like_run() {
+        let mut rep = Repetition::default();
+        rep.count(&[], Duration::ZERO);
+        assert_eq!(exit_status(&rep), 0, "clean");
+        // A program (no recorded signature) whose run has a finding.
+        rep.count(&[("zone:memfd:touch:Normal", "zone")], Duration::ZERO);
+        assert_eq!(exit_status(&rep), 1, "a finding");
     }
 }

@@ -3,6 +3,7 @@
 //! bundles — group what they find by signature, write one bundle per distinct finding, and
 //! print a summary (signature, inputs, reproduction rate, example input).
 
+use shmemfuzz::bounded;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,11 +62,10 @@ fn decode(path: &Path) -> anyhow::Result<Input> {
         }
         c.program
     } else if path.extension().is_some_and(|e| e == "prog") {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = bounded::read_text(path, bounded::PROGRAM_MAX)?;
         program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
     } else {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = bounded::read(path, bounded::INPUT_MAX)?;
         Program::arbitrary(&mut Unstructured::new(&bytes))
             .map_err(|e| anyhow::anyhow!("{}: not a fuzzer input: {e}", path.display()))?
     };

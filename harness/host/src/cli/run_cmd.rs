@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use shmemfuzz::bundle::{Bundle, BundleContents, HitCount};
 use shmemfuzz::context::{Context, PreparedKernel};
@@ -24,23 +23,24 @@ use super::repeat_out::{self, FirstFindingBundle};
 pub struct RunArgs {
     /// The program file (see docs/program-format.md).
     program: PathBuf,
-    /// Catalog id of the kernel (default: the catalog's default), `src-6.1` / `src-6.1-kasan`
-    /// to build Debian's linux-source-6.1 with kernels/configs and kernels/regressions, or a
-    /// `tree-…` id from `kernel build` (`kernel list` shows them all).
+    /// Catalog id of the kernel (default: the catalog's default): a Debian build
+    /// (`debian-6.1`, `debian-6.12`), a `[[source]]` entry built from Debian's linux-source
+    /// with kernels/configs and kernels/regressions (`src-6.1`, `src-6.1-kasan`, `src-6.12`,
+    /// `src-6.12-kasan`), or a `tree-…` id from `kernel build` (`kernel list` shows them all).
     #[arg(long)]
     kernel: Option<String>,
     /// Record the run as a bundle in this (new) directory: program, records, trace, console,
     /// kernel identity and VM settings; `shmemfuzz replay DIR` replays it.
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// Write the execution trace (JSON) here.
+    /// Write the execution trace (JSON) here (replacing an older one; never the program).
     #[arg(long)]
     trace: Option<PathBuf>,
     /// Accept the test-only operations (`corrupt`, `sysrq`).
     #[arg(long)]
     allow_test_ops: bool,
     /// Seconds one operation may take before the guest is declared hung.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86400))]
     op_timeout: u64,
     /// Keep the VM's files (console.log, images) here instead of a temporary directory.
     #[arg(long)]
@@ -50,7 +50,7 @@ pub struct RunArgs {
     #[arg(long)]
     append: Vec<String>,
     /// vCPUs for the guest.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     smp: u32,
     /// Run the program up to N times in one VM (a racy program needs many runs to hit its
     /// window): one line per run, then how many runs hit which signature and when the first
@@ -74,8 +74,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.program)
-        .with_context(|| format!("reading {}", args.program.display()))?;
+    let text = shmemfuzz::bounded::read_text(&args.program, shmemfuzz::bounded::PROGRAM_MAX)?;
     let program =
         program::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.program.display()))?;
     if program.has_test_only_ops() && !args.allow_test_ops {
@@ -83,6 +82,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "{} uses test-only operations (corrupt, sysrq): pass --allow-test-ops",
             args.program.display()
         );
+    }
+    if let Some(trace) = &args.trace {
+        // Before booting: the trace never replaces the program (an older trace it may).
+        shmemfuzz::outfile::check(trace, &[&args.program], true)?;
     }
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
@@ -126,8 +129,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &outcome,
         );
         let json = serde_json::to_string_pretty(&trace)?;
-        std::fs::write(path, json)
-            .with_context(|| format!("writing the trace {}", path.display()))?;
+        shmemfuzz::outfile::write_atomic(path, json.as_bytes())?;
     }
     let console = session.console_path().to_path_buf();
     let (info, qemu) = (session.info.clone(), session.command_line());

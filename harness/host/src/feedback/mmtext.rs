@@ -11,11 +11,15 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+/// How long `nm` of `mm/built-in.a` may take (well under a second).
+const NM_LIMIT: Duration = Duration::from_secs(120);
 
 /// Why mm/ text ranges could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MmTextError {
-    #[error("cannot read {path}: {source} (is {dir} a kernel build directory?)", dir = .path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
+    #[error("cannot read {path} (is {dir} a kernel build directory?)", dir = .path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -51,15 +55,14 @@ impl MmText {
                 source: std::io::ErrorKind::NotFound.into(),
             });
         }
-        let nm = Command::new("nm")
-            .arg("--defined-only")
+        let mut cmd = Command::new("nm");
+        cmd.arg("--defined-only")
             .arg(&archive)
-            .current_dir(build_dir)
-            .output()
-            .map_err(|e| MmTextError::Nm {
-                path: archive.clone(),
-                why: e.to_string(),
-            })?;
+            .current_dir(build_dir);
+        let nm = crate::process::output(cmd, NM_LIMIT).map_err(|e| MmTextError::Nm {
+            path: archive.clone(),
+            why: e.to_string(),
+        })?;
         if !nm.status.success() {
             return Err(MmTextError::Nm {
                 path: archive,

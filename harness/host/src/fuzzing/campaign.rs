@@ -10,23 +10,38 @@
 //! into `<out>/bundles/<signature>` by the targets themselves.
 //!
 //! Layout of `<out>`: `bundles/` (one per signature), `crashes/` (libFuzzer's artifacts,
-//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json`.
+//! `w<worker>-crash-<sha1>`), `logs/w<worker>-<n>.log`, `stats/w<worker>-<n>.json` (totals)
+//! and `stats/w<worker>-<n>.jsonl` (the history, [`super::history`]), `stats/campaign.json`
+//! ([`CampaignMeta`]). `stats/` describes the latest campaign: a campaign empties it first.
+//!
+//! **Interrupted** (Ctrl-C, SIGTERM: [`crate::interrupt`]), the campaign stops its workers
+//! between two runs first: SIGUSR1, on which libFuzzer exits at the top of its loop, after
+//! the last run's corpus entry is written whole. A worker that has not gone after
+//! [`INTERRUPT_GRACE`] (a run or a boot in flight) gets SIGTERM, and SIGKILL
+//! [`KILL_AFTER`] later. The campaign then removes the bundle work directories a killed
+//! worker may have left (`bundles/.partial-bundle-*`; [`crate::bundle::remove_partials`];
+//! `stats/*.tmp`) and its workers' VM directories, and returns its status like a campaign that ended.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
+use super::history::{HistoryWriter, Incarnation};
 use super::stats::WorkerStats;
 use crate::bundle::dir_name;
+use crate::process::{Group, Signal};
 
 /// Restarts of one worker after its harness gave up, before the worker is abandoned.
 pub const MAX_RESTARTS: u32 = 3;
 /// How long past the campaign's end a worker may take to stop before it is killed.
 const GRACE: Duration = Duration::from_secs(30);
+/// How long an interrupted campaign's workers get to finish their run and exit between runs.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(15);
+/// How long after SIGTERM an interrupted campaign's worker is SIGKILLed.
+pub const KILL_AFTER: Duration = Duration::from_secs(5);
 /// Exit code of a target that gave up on its harness (`_exit(2)`, no crash artifact).
 pub const HARNESS_EXIT: i32 = 2;
 
@@ -55,10 +70,24 @@ pub struct CampaignOptions {
     pub smp: u32,
 }
 
+/// What `stats/campaign.json` says about the campaign (for the report).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CampaignMeta {
+    /// Wall clock at the start (ms since the epoch).
+    pub start_ms: u64,
+    /// The kernel as given (`None`: the catalog's default).
+    pub kernel: Option<String>,
+    pub append: Vec<String>,
+    pub jobs: u32,
+    pub duration_s: u64,
+    pub corpus: PathBuf,
+}
+
 /// Why a campaign could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -133,7 +162,7 @@ impl CampaignStatus {
 struct Worker {
     index: u32,
     incarnation: u32,
-    child: Option<Child>,
+    child: Option<Group>,
     restarts: u32,
     /// Stats of finished incarnations, already counted.
     done: Vec<WorkerStats>,
@@ -156,10 +185,21 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
-/// Runs the campaign to its end; `progress` is called about once a second.
+/// Runs the campaign to its end (or to an interruption: see the module doc); `progress` is
+/// called about once a second.
 pub fn run(
     opts: &CampaignOptions,
     progress: &mut dyn FnMut(&CampaignStatus),
+) -> Result<CampaignStatus, CampaignError> {
+    run_with(opts, progress, crate::interrupt::requested)
+}
+
+/// [`run`], with whether the process was interrupted asked of `interrupted` (tests supply
+/// their own).
+fn run_with(
+    opts: &CampaignOptions,
+    progress: &mut dyn FnMut(&CampaignStatus),
+    interrupted_by: fn() -> Option<crate::interrupt::Interrupted>,
 ) -> Result<CampaignStatus, CampaignError> {
     if !opts.binary.is_file() {
         return Err(CampaignError::NoBinary(opts.binary.clone()));
@@ -169,6 +209,25 @@ pub fn run(
         std::fs::create_dir_all(&d).map_err(io("creating", &d))?;
     }
     std::fs::create_dir_all(&opts.corpus).map_err(io("creating", &opts.corpus))?;
+    let stats_dir = opts.out.join("stats");
+    for entry in std::fs::read_dir(&stats_dir).map_err(io("reading", &stats_dir))? {
+        let path = entry.map_err(io("reading", &stats_dir))?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(io("removing", &path))?;
+        }
+    }
+    let meta = CampaignMeta {
+        start_ms: super::history::now_ms(),
+        kernel: opts.kernel.clone(),
+        append: opts.append.clone(),
+        jobs: opts.jobs,
+        duration_s: opts.duration.as_secs(),
+        corpus: opts.corpus.clone(),
+    };
+    let meta_path = stats_dir.join("campaign.json");
+    let text = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other);
+    text.and_then(|t| std::fs::write(&meta_path, t))
+        .map_err(io("writing", &meta_path))?;
     // The workers' VM directories (swap images, initramfs) live here, owned by the campaign:
     // a worker ends by a signal and never removes its own, so the campaign removes them all
     // when it returns. (Same prefix length as the target's own `shmemfuzz-fuzz-`: socket
@@ -190,17 +249,31 @@ pub fn run(
         .collect();
     let mut abandoned: Vec<String> = Vec::new();
     let mut stopping = false;
+    let mut interrupted = false;
     let mut term_sent: Option<Instant> = None;
+    // The last stop signal an interrupted campaign sent (each is sent once: libFuzzer logs
+    // every SIGUSR1 it gets).
+    let mut stop_sent: Option<Signal> = None;
     loop {
         let now = Instant::now();
+        if !interrupted && interrupted_by().is_some() {
+            interrupted = true;
+            stopping = true;
+        }
         for w in workers.iter_mut() {
-            if let Some(child) = w.child.as_mut() {
-                let Ok(Some(exit)) = child.try_wait() else {
+            if let Some(child) = w.child.as_ref() {
+                let Ok(Some(exit)) = child.try_reap() else {
                     continue;
                 };
                 w.child = None;
-                let stats = WorkerStats::read(&w.stats_path(&opts.out, w.incarnation));
+                let stats_path = w.stats_path(&opts.out, w.incarnation);
+                let stats = WorkerStats::read(&stats_path);
+                if let Some(st) = &stats {
+                    close_history(&stats_path, st, &opts.corpus);
+                }
                 let found = stats.as_ref().is_some_and(|s| !s.findings.is_empty());
+                // Not one more incarnation once a finding ends the campaign.
+                stopping |= found && opts.stop_on_finding;
                 w.done.extend(stats);
                 // A worker that ends early without a finding — its harness gave up (status
                 // 2), or libFuzzer stopped it (its own timeout, memory limit) — failed; a
@@ -242,21 +315,72 @@ pub fn run(
         // libFuzzer ends by itself at -max_total_time; a run in flight may take a while.
         if stopping || now >= end {
             let since = *term_sent.get_or_insert(now);
-            let signal = if now.duration_since(since) >= GRACE {
-                libc::SIGKILL
+            let waited = now.duration_since(since);
+            let signal = if interrupted {
+                stop_signal(waited)
+            } else if waited >= GRACE {
+                Signal::SIGKILL
             } else {
-                libc::SIGTERM
+                Signal::SIGTERM
             };
-            for c in workers.iter_mut().filter_map(|w| w.child.as_mut()) {
-                if stopping || signal == libc::SIGKILL {
-                    // SAFETY: signalling our own child by pid.
-                    unsafe { libc::kill(c.id() as i32, signal) };
+            let send = !interrupted || stop_sent != Some(signal);
+            for c in workers.iter().filter_map(|w| w.child.as_ref()) {
+                if send && (stopping || signal == Signal::SIGKILL) {
+                    c.signal(signal);
                 }
             }
+            if interrupted {
+                stop_sent = Some(signal);
+            }
         }
-        std::thread::sleep(Duration::from_secs(1));
+        nap(interrupted, interrupted_by);
+    }
+    // Every worker is gone: nobody writes a bundle or a stats file any more.
+    let partials = crate::bundle::remove_partials(&opts.out.join("bundles"));
+    if partials > 0 {
+        tracing::info!("removed {partials} bundle(s) a stopped worker left half written");
+    }
+    for entry in std::fs::read_dir(&stats_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // A stats file's temporary twin (`WorkerStats::write`) of a worker killed mid-write.
+        if entry.path().extension().is_some_and(|e| e == "tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
     Ok(collect(opts, &workers, start, &abandoned))
+}
+
+/// The signal for an interrupted campaign's workers `waited` after the interruption: see the
+/// module doc.
+fn stop_signal(waited: Duration) -> Signal {
+    if waited >= INTERRUPT_GRACE + KILL_AFTER {
+        Signal::SIGKILL
+    } else if waited >= INTERRUPT_GRACE {
+        Signal::SIGTERM
+    } else {
+        Signal::SIGUSR1
+    }
+}
+
+/// The supervisor's pause between looks at its workers: a second, cut short by an
+/// interruption; once interrupted, a tenth of a second (workers are waited for closely).
+fn nap(interrupted: bool, interrupted_by: fn() -> Option<crate::interrupt::Interrupted>) {
+    let step = crate::session::INTERRUPT_POLL;
+    if interrupted {
+        std::thread::sleep(step);
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        if now >= until || interrupted_by().is_some() {
+            return;
+        }
+        std::thread::sleep(step.min(until - now));
+    }
 }
 
 fn spawn(
@@ -264,7 +388,7 @@ fn spawn(
     w: &Worker,
     left: Duration,
     workdirs: &Path,
-) -> Result<Child, CampaignError> {
+) -> Result<Group, CampaignError> {
     let workdir = workdirs.join(format!("w{}-{}", w.index, w.incarnation));
     std::fs::create_dir_all(&workdir).map_err(io("creating", &workdir))?;
     let log_path = w.log_path(&opts.out);
@@ -288,6 +412,7 @@ fn spawn(
         // The first input boots the VM: not a slow input worth saving.
         .arg("-report_slow_units=100000")
         .env("SHMEMFUZZ_STATS", w.stats_path(&opts.out, w.incarnation))
+        .env("SHMEMFUZZ_CORPUS", &opts.corpus)
         .env("SHMEMFUZZ_BUNDLES", opts.out.join("bundles"))
         .env("SHMEMFUZZ_APPEND", opts.append.join(" "))
         .env("SHMEMFUZZ_WORKDIR", &workdir)
@@ -304,14 +429,8 @@ fn spawn(
         cmd.env("SHMEMFUZZ_TOPOLOGY", t);
     }
     cmd.env("SHMEMFUZZ_SMP", opts.smp.to_string());
-    // SAFETY: prctl only; the worker (and, through its own PDEATHSIG, its QEMU) dies with us.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd.spawn().map_err(io("starting", &opts.binary))
+    // The worker (and, through its own death signal, its QEMU) dies with us.
+    Group::spawn(cmd, Signal::SIGTERM).map_err(io("starting", &opts.binary))
 }
 
 fn collect(
@@ -363,6 +482,22 @@ fn collect(
     s
 }
 
+/// Appends the incarnation's final totals to its history when they are newer than its last
+/// line (a worker stopped by a signal writes its totals more often than its history).
+fn close_history(stats_path: &Path, st: &WorkerStats, corpus: &Path) {
+    let path = stats_path.with_extension("jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let last = Incarnation::parse(0, 0, &text)
+        .samples
+        .last()
+        .map(|s| (s.t_ms, s.runs));
+    if last.is_some_and(|(t, runs)| t >= st.updated_ms || runs >= st.runs) {
+        return;
+    }
+    let count = || Some(std::fs::read_dir(corpus).ok()?.count() as u64);
+    let _ = HistoryWriter::beside(stats_path).record(st, count, st.updated_ms, true);
+}
+
 /// `start` as milliseconds since the epoch.
 fn unix_ms(start: Instant) -> u64 {
     let now_unix = std::time::SystemTime::now()
@@ -371,9 +506,10 @@ fn unix_ms(start: Instant) -> u64 {
     now_unix.saturating_sub(start.elapsed()).as_millis() as u64
 }
 
-/// The last `n` lines of a file.
+/// The last `n` lines of a file (of its last MiB; nothing when it is not a regular file).
 fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bytes = crate::bounded::read_tail(path, 1 << 20).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -4,6 +4,7 @@
 //! - [`target`]: one fuzzer process: decode an input, run it on the process's VM, turn the
 //!   kernel's coverage into libFuzzer counters, triage a finding into a bundle, publish stats.
 //! - [`stats`]: the per-worker stats file the target writes and the campaign reads.
+//! - [`history`]: the same figures over time (JSON lines per worker incarnation), merged.
 //! - [`build`]: building the target binary for a campaign.
 //! - [`campaign`]: long-lived workers (one VM each), live progress, restarts, summary.
 //! - [`findbench`]: time from a cold start to the first finding (`bench find`).
@@ -14,6 +15,7 @@
 pub mod build;
 pub mod campaign;
 pub mod findbench;
+pub mod history;
 pub mod stats;
 pub mod target;
 

@@ -45,14 +45,12 @@ impl WorkerStats {
         self.updated_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let tmp = path.with_extension("tmp");
         let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)
+        crate::files::write_atomic(path, &text)
     }
 
     /// `None` while the file does not exist yet or is being replaced.
     pub fn read(path: &Path) -> Option<WorkerStats> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+        serde_json::from_slice(&crate::bounded::read(path, 1 << 20).ok()?).ok()
     }
 }

@@ -7,19 +7,27 @@
 //! |---|---|---|
 //! | `SHMEMFUZZ_KERNEL` | catalog id, `src-6.1`, … | the catalog's default |
 //! | `SHMEMFUZZ_APPEND` | extra kernel arguments, space-separated | none |
-//! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] | not written |
+//! | `SHMEMFUZZ_STATS` | where to write [`WorkerStats`] (and its history, `.jsonl` beside it: [`super::history`]) | not written |
+//! | `SHMEMFUZZ_CORPUS` | the corpus directory whose size the history records | not recorded |
 //! | `SHMEMFUZZ_BUNDLES` | where each new finding's bundle goes (`<dir>/<signature>`) | not written |
-//! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory |
+//! | `SHMEMFUZZ_WORKDIR` | the VM's working directory | a temporary directory (below) |
 //! | `SHMEMFUZZ_KNOWN` | a known-findings file ([`crate::known`]): counted, not failed on | none |
 //! | `SHMEMFUZZ_TOPOLOGY` | the guest topology (`flat`, `blocks`, `numa`, `hugetlb`) | `flat` |
 //! | `SHMEMFUZZ_SMP` | vCPUs of the guest | 1 |
+//!
+//! Without `SHMEMFUZZ_WORKDIR` (a bare `cargo fuzz run`; campaigns always set it, inside a
+//! directory the campaign removes), the VM's directory is `$TMPDIR/shmemfuzz-fuzz-<pid>-*`.
+//! libFuzzer ends by `exit` or, on a signal, `_exit`, neither of which drops the target, so
+//! that directory outlives its process; the next target started removes those whose process
+//! is gone ([`remove_stale_workdirs`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
 use shmemfuzz_core::program::Program;
 
+use super::history::{now_ms, HistoryWriter};
 use super::stats::WorkerStats;
 use crate::bundle::{dir_name, Bundle, HitCount};
 use crate::context::{Context, ContextError};
@@ -27,6 +35,32 @@ use crate::feedback::{Feedback, MmText};
 use crate::known::KnownFindings;
 use crate::runner::Runner;
 use crate::session::SessionOptions;
+
+/// The start of a bare target's VM directory name, before its process ID.
+const WORKDIR_PREFIX: &str = "shmemfuzz-fuzz-";
+
+/// Removes the `shmemfuzz-fuzz-<pid>-*` directories in `tmp` whose process no longer exists
+/// (see the module doc); returns how many. A directory of a live process, or one whose name
+/// holds no process ID, is kept.
+pub fn remove_stale_workdirs(tmp: &Path) -> usize {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(WORKDIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = !Path::new(&format!("/proc/{pid}")).exists();
+        if gone && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
 
 /// How often the stats file is rewritten.
 const STATS_EVERY: Duration = Duration::from_secs(3);
@@ -40,6 +74,7 @@ pub struct Env {
     pub kernel: Option<String>,
     pub append: Vec<String>,
     pub stats: Option<PathBuf>,
+    pub corpus: Option<PathBuf>,
     pub bundles: Option<PathBuf>,
     pub workdir: Option<PathBuf>,
     pub known: Option<PathBuf>,
@@ -56,6 +91,7 @@ impl Env {
                 .map(|a| a.split_whitespace().map(String::from).collect())
                 .unwrap_or_default(),
             stats: var("SHMEMFUZZ_STATS").map(PathBuf::from),
+            corpus: var("SHMEMFUZZ_CORPUS").map(PathBuf::from),
             bundles: var("SHMEMFUZZ_BUNDLES").map(PathBuf::from),
             workdir: var("SHMEMFUZZ_WORKDIR").map(PathBuf::from),
             known: var("SHMEMFUZZ_KNOWN").map(PathBuf::from),
@@ -68,14 +104,14 @@ impl Env {
 /// Why the target could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("preparing the kernel: {0}")]
+    #[error("preparing the kernel")]
     Kernel(#[from] ContextError),
-    #[error("loading the kernel catalog: {0}")]
+    #[error("loading the kernel catalog")]
     Catalog(#[from] crate::kernel::KernelError),
-    #[error("probing the accelerator: {0}")]
+    #[error("probing the accelerator")]
     Accel(#[from] crate::vm::VmError),
-    #[error("creating the VM's working directory: {0}")]
-    Workdir(std::io::Error),
+    #[error("creating the VM's working directory")]
+    Workdir(#[source] std::io::Error),
     #[error(transparent)]
     Known(#[from] crate::known::KnownError),
     #[error("SHMEMFUZZ_TOPOLOGY={0:?} is not a topology (flat, blocks, numa, hugetlb)")]
@@ -108,6 +144,7 @@ pub struct FuzzTarget {
     kernel_id: String,
     _tempdir: Option<tempfile::TempDir>,
     stats_written: Option<Instant>,
+    history: Option<HistoryWriter>,
     failures_in_a_row: u32,
     known: KnownFindings,
 }
@@ -122,8 +159,9 @@ impl FuzzTarget {
         let (workdir, tempdir) = match &env.workdir {
             Some(w) => (w.clone(), None),
             None => {
+                remove_stale_workdirs(&std::env::temp_dir());
                 let t = tempfile::Builder::new()
-                    .prefix("shmemfuzz-fuzz-")
+                    .prefix(&format!("{WORKDIR_PREFIX}{}-", std::process::id()))
                     .tempdir()
                     .map_err(TargetError::Workdir)?;
                 (t.path().to_path_buf(), Some(t))
@@ -162,6 +200,7 @@ impl FuzzTarget {
                 kernel: kernel_id.clone(),
                 ..WorkerStats::default()
             },
+            history: env.stats.as_deref().map(HistoryWriter::beside),
             env,
             kernel_id,
             _tempdir: tempdir,
@@ -201,7 +240,7 @@ impl FuzzTarget {
                 self.failures_in_a_row += 1;
                 self.write_stats(true);
                 return Verdict::HarnessFailure {
-                    message: e.to_string(),
+                    message: crate::error_chain(&e),
                     give_up: self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW,
                 };
             }
@@ -262,7 +301,11 @@ impl FuzzTarget {
                 dest.display()
             )),
             Some((dest, Err(e))) => {
-                message.push_str(&format!("(could not record {}: {e})\n", dest.display()))
+                message.push_str(&format!(
+                    "(could not record {}: {})\n",
+                    dest.display(),
+                    crate::error_chain(&e)
+                ))
             }
             None => {}
         }
@@ -287,11 +330,48 @@ impl FuzzTarget {
             let _ = self.stats.write(&path);
             self.stats_written = Some(Instant::now());
         }
+        if let Some(h) = self.history.as_mut() {
+            let corpus = self.env.corpus.as_deref();
+            let count = || Some(std::fs::read_dir(corpus?).ok()?.count() as u64);
+            let _ = h.record(&self.stats, count, now_ms(), now);
+        }
     }
 
     /// Powers the VM off (libFuzzer calls no destructors at exit).
     pub fn shutdown(&mut self) {
         self.write_stats(true);
         self.runner.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_work_directories_of_processes_that_are_gone_are_removed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // A process that existed and is gone (its number not reused within the test).
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let dead = child.id();
+        child.wait().expect("reaped");
+        let me = std::process::id();
+        let names = [
+            format!("shmemfuzz-fuzz-{dead}-aB3xYz"),
+            format!("shmemfuzz-fuzz-{me}-aB3xYz"),
+            "shmemfuzz-fuzz-aB3xYz".to_string(),
+            format!("shmemfuzz-{dead}-aB3xYz"),
+        ];
+        for n in &names {
+            std::fs::create_dir_all(tmp.path().join(n).join("guest0")).expect("mkdir");
+        }
+        assert_eq!(remove_stale_workdirs(tmp.path()), 1);
+        assert!(
+            !tmp.path().join(&names[0]).exists(),
+            "the dead process's directory"
+        );
+        for kept in &names[1..] {
+            assert!(tmp.path().join(kept).exists(), "{kept} was removed");
+        }
     }
 }

@@ -120,8 +120,17 @@ pub enum KbuildError {
         secs: u64,
         log: PathBuf,
     },
+    /// The harness was interrupted while `command` ran; it was stopped (the partial build is
+    /// kept, and the next build continues from it).
+    #[error("`{command}` was stopped (log: {log})")]
+    Interrupted {
+        command: String,
+        log: PathBuf,
+        #[source]
+        source: crate::interrupt::Interrupted,
+    },
     /// A filesystem operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

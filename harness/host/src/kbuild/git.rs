@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::tools::run_error;
 use super::KbuildError;
+use crate::process::{self, TOOL_LIMIT};
 
 /// Variables through which a calling git (a hook, `rebase --exec`) would point every git we
 /// run at its own repository instead of `dir`: running the tests under `git rebase --exec`
@@ -24,26 +26,19 @@ const GIT_LOCATION_VARS: &[&str] = &[
     "GIT_PREFIX",
 ];
 
-/// Runs `git -C dir args` and returns its stdout (trimmed), or the failure with git's stderr.
+/// Runs `git -C dir args` (at most [`TOOL_LIMIT`]) and returns its stdout (trimmed), or the
+/// failure with git's stderr.
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, KbuildError> {
     let mut cmd = Command::new("git");
     for var in GIT_LOCATION_VARS {
         cmd.env_remove(var);
     }
-    let out = cmd
-        .arg("-C")
+    cmd.arg("-C")
         .arg(dir)
         .args(args)
         .env("LC_ALL", "C")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => KbuildError::ToolMissing {
-                tool: "git",
-                package: "git",
-            },
-            _ => KbuildError::io("cannot run git", e),
-        })?;
+        .env("GIT_TERMINAL_PROMPT", "0");
+    let out = process::output(cmd, TOOL_LIMIT).map_err(|e| run_error(("git", "git"), e))?;
     if !out.status.success() {
         return Err(KbuildError::ToolFailed {
             command: format!("git -C {} {}", dir.display(), args.join(" ")),

@@ -1,22 +1,23 @@
-//! Running kbuild's `make` for an out-of-tree build: the command line and environment
-//! (reproducible-build stamps pinned, the caller's make flags dropped), output streamed line
-//! by line to the caller and appended to `build.log`, and a deadline after which make is
-//! stopped (SIGTERM, which GNU make passes on to its jobs; SIGKILL 10 s later).
+//! Running kbuild's `make`, for kernel trees ([`Make`]: out of tree, reproducible-build stamps
+//! pinned) and for external modules ([`super::modbuild`]): one command environment (the
+//! caller's make flags dropped), output streamed line by line to the caller and appended to
+//! a log, and a deadline after which make's process group is stopped (SIGTERM, which GNU
+//! make passes on to its jobs; SIGKILL 10 s later).
 //!
-//! make also gets SIGTERM if the thread that started it dies (`PR_SET_PDEATHSIG`), so a
+//! make is spawned supervised ([`crate::process`]): it gets SIGTERM if the harness dies, so a
 //! harness killed mid-build does not leave three compilers running on a shared machine.
 
-use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::tools::{self, BUILD_TOOLS};
 use super::{KbuildError, KbuildEvent};
+use crate::process::{Group, Signal, Tail, Waited};
+use crate::session::INTERRUPT_POLL;
 
 /// The build log's name inside the build directory.
 pub(crate) const BUILD_LOG: &str = "build.log";
@@ -24,6 +25,8 @@ pub(crate) const BUILD_LOG: &str = "build.log";
 const TAIL_LINES: usize = 40;
 /// How long make gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(10);
+/// How long a SIGKILLed make may take to be reaped.
+const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The values that otherwise make two builds of the same source differ (`uname -v`, the
 /// `.version` counter, the builder's user and host): kbuild's `KBUILD_BUILD_*` variables.
@@ -81,7 +84,6 @@ impl Make<'_> {
     }
 
     fn command(&self, args: &[String]) -> Result<(Command, String), KbuildError> {
-        let make = tools::find(BUILD_TOOLS[0])?;
         let mut all = vec![
             "--no-print-directory".to_string(),
             "-C".to_string(),
@@ -93,32 +95,8 @@ impl Make<'_> {
             all.push(format!("CC={cc}"));
         }
         all.extend(args.iter().cloned());
-        let mut cmd = Command::new(make);
-        cmd.args(&all)
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // A caller running under make (or with V=1 set) must not change what kbuild does.
-        for var in [
-            "MAKEFLAGS",
-            "MFLAGS",
-            "MAKELEVEL",
-            "MAKEOVERRIDES",
-            "KBUILD_VERBOSE",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.envs(self.stamp.env());
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let mut cmd = make_command()?;
+        cmd.args(&all).envs(self.stamp.env());
         Ok((cmd, format!("make {}", all.join(" "))))
     }
 
@@ -128,85 +106,137 @@ impl Make<'_> {
         args: &[String],
         progress: &dyn Fn(KbuildEvent),
     ) -> Result<(), KbuildError> {
-        let (mut cmd, shown) = self.command(args)?;
-        let log_path = self.log_path();
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| KbuildError::io(format!("cannot open {}", log_path.display()), e))?;
-        let _ = writeln!(log, "$ {shown}");
+        let (cmd, shown) = self.command(args)?;
         progress(KbuildEvent::Make {
             targets: args.join(" "),
         });
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| KbuildError::io(format!("cannot run `{shown}`"), e))?;
-        let (tx, rx) = mpsc::channel::<String>();
-        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
-            child.stdout.take().map(|p| Box::new(p) as _),
-            child.stderr.take().map(|p| Box::new(p) as _),
-        ];
-        for pipe in pipes.into_iter().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || forward_lines(pipe, &tx));
-        }
-        drop(tx);
-        let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    let _ = writeln!(log, "{line}");
-                    if tail.len() == TAIL_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line.clone());
-                    progress(KbuildEvent::Output { line });
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => return Err(self.stop(&mut child, &shown, &log)),
-            }
-        }
-        let status = match wait_until(&mut child, self.deadline) {
-            Some(status) => status,
-            None => return Err(self.stop(&mut child, &shown, &log)),
-        };
-        let _ = writeln!(log, "# exit: {status}");
-        if status.success() {
-            return Ok(());
-        }
-        let full_log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some((header, package)) = tools::missing_header(&full_log) {
-            return Err(KbuildError::HeaderMissing {
-                header,
-                package,
-                log: log_path,
-            });
-        }
-        Err(KbuildError::MakeFailed {
-            command: shown,
-            status: status.to_string(),
-            log: log_path,
-            tail: Vec::from(tail).join("\n"),
-        })
+        run_logged(
+            cmd,
+            &shown,
+            &self.log_path(),
+            self.deadline,
+            self.limit,
+            progress,
+        )
     }
+}
 
-    /// Stops a make that ran past the deadline; the error to return.
-    fn stop(&self, child: &mut Child, shown: &str, mut log: &File) -> KbuildError {
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if wait_until(child, Instant::now() + TERM_GRACE).is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = writeln!(log, "# stopped: past the build's deadline");
+/// `make` with the environment every kbuild run gets: `LC_ALL=C`, no input, and none of
+/// the caller's make flags (a caller running under make, or with V=1 set, must not change
+/// what kbuild does).
+pub(crate) fn make_command() -> Result<Command, KbuildError> {
+    let mut cmd = Command::new(tools::find(BUILD_TOOLS[0])?);
+    cmd.env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "MAKEFLAGS",
+        "MFLAGS",
+        "MAKELEVEL",
+        "MAKEOVERRIDES",
+        "KBUILD_VERBOSE",
+    ] {
+        cmd.env_remove(var);
+    }
+    Ok(cmd)
+}
+
+/// Runs a [`make_command`] (`shown` is how it reads in the log and errors) until `deadline`
+/// (which `limit` set, for the message), appending its output to `log_path` and passing
+/// each line to `progress`. A failure carries the last lines; a missing development header
+/// named in the log is [`KbuildError::HeaderMissing`].
+pub(crate) fn run_logged(
+    cmd: Command,
+    shown: &str,
+    log_path: &Path,
+    deadline: Instant,
+    limit: Duration,
+    progress: &dyn Fn(KbuildEvent),
+) -> Result<(), KbuildError> {
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| KbuildError::io(format!("cannot open {}", log_path.display()), e))?;
+    let _ = writeln!(log, "$ {shown}");
+    let group = Group::spawn(cmd, Signal::SIGTERM)
+        .map_err(|e| KbuildError::io(format!("cannot run `{shown}`"), e))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    let (stdout, stderr) = group.take_pipes();
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        stdout.map(|p| Box::new(p) as _),
+        stderr.map(|p| Box::new(p) as _),
+    ];
+    for pipe in pipes.into_iter().flatten() {
+        let tx = tx.clone();
+        std::thread::spawn(move || forward_lines(pipe, &tx));
+    }
+    drop(tx);
+    let timeout = |log: &File| {
+        stop(&group, log);
         KbuildError::Timeout {
             command: shown.to_string(),
-            secs: self.limit.as_secs(),
-            log: self.log_path(),
+            secs: limit.as_secs(),
+            log: log_path.to_path_buf(),
+        }
+    };
+    let interrupted = |log: &File, source| {
+        group.stop(TERM_GRACE, REAP_TIMEOUT);
+        let _ = writeln!(&*log, "# stopped: {source}");
+        KbuildError::Interrupted {
+            command: shown.to_string(),
+            log: log_path.to_path_buf(),
+            source,
+        }
+    };
+    let mut tail = Tail::new(TAIL_LINES);
+    loop {
+        if let Some(i) = crate::interrupt::requested() {
+            return Err(interrupted(&log, i));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(INTERRUPT_POLL)) {
+            Ok(line) => {
+                let _ = writeln!(log, "{line}");
+                tail.push(line.clone());
+                progress(KbuildEvent::Output { line });
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) if left.is_zero() => return Err(timeout(&log)),
+            Err(RecvTimeoutError::Timeout) => {}
         }
     }
+    let status = match group.wait_interruptible(deadline) {
+        Ok(Waited::Exited(status)) => status,
+        Ok(Waited::TimedOut) => return Err(timeout(&log)),
+        Ok(Waited::Interrupted(i)) => return Err(interrupted(&log, i)),
+        Err(e) => return Err(KbuildError::io(format!("waiting for `{shown}`"), e)),
+    };
+    let _ = writeln!(log, "# exit: {status}");
+    if status.success() {
+        return Ok(());
+    }
+    let full_log = std::fs::read_to_string(log_path).unwrap_or_default();
+    if let Some((header, package)) = tools::missing_header(&full_log) {
+        return Err(KbuildError::HeaderMissing {
+            header,
+            package,
+            log: log_path.to_path_buf(),
+        });
+    }
+    Err(KbuildError::MakeFailed {
+        command: shown.to_string(),
+        status: status.to_string(),
+        log: log_path.to_path_buf(),
+        tail: tail.text(),
+    })
+}
+
+/// Stops a make that ran past the deadline (its whole process group), noting it in the log.
+fn stop(group: &Group, mut log: &File) {
+    group.stop(TERM_GRACE, REAP_TIMEOUT);
+    let _ = writeln!(log, "# stopped: past the build's deadline");
 }
 
 /// Sends each line of `pipe` (lossily decoded) until EOF or until nobody listens.
@@ -223,18 +253,6 @@ fn forward_lines(pipe: Box<dyn Read + Send>, tx: &mpsc::Sender<String>) {
                     return;
                 }
             }
-        }
-    }
-}
-
-/// Waits for `child` until `deadline`; `None` if it is still running then.
-fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => return None,
-            Err(_) => return child.wait().ok(),
         }
     }
 }

@@ -17,8 +17,8 @@
 //! 5. `srcbuild.rs` ([`build_src`]): any tree or git revision (in a worktree of its own),
 //!    registered as `tree-<commit>-<config>` for `--kernel`; `git.rs`: the git commands.
 //!
-//! Cache layout, next to the Debian kernels (`<cache>` is the parent of
-//! `Context::cache.root()`, normally `<repo>/.cache`):
+//! Cache layout, next to the Debian kernels (`<cache>` is the cache root the caller passes,
+//! [`crate::cachedir::cache_root`], normally `<repo>/.cache`):
 //! ```text
 //! <cache>/src/linux-source-6.1_6.1.192-2/     the unpacked tree (+ .shmemfuzz-source marker,
 //!                                             .shmemfuzz-patches/ = the applied series)
@@ -38,11 +38,15 @@
 //! Bounds: waiting for the locks and every make step share the deadline
 //! ([`SourceBuild::timeout`]); `apt-get download` relies on apt's own network timeouts.
 //! This module never prints: progress goes to the caller as [`KbuildEvent`]s.
+//!
+//! [`modbuild`]: the mock GMA500 driver built against a kernel build dir, with the same make
+//! runner.
 
 mod config;
 mod error;
 pub mod git;
 mod make;
+pub mod modbuild;
 mod patches;
 mod source;
 mod srcbuild;
@@ -54,16 +58,13 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::context::Context;
 use crate::kernel::{FetchedKernel, SourceEntry};
 
 pub use error::KbuildError;
 pub use make::BuildStamp;
 pub use patches::{PatchId, PATCH_COMMAND};
 pub use source::DebianSource;
-pub use srcbuild::{
-    build_src, file_sha256, fragments_hash, lookup, registered, Registered, SrcBuild, SrcBuilt,
-};
+pub use srcbuild::{build_src, fragments_hash, lookup, registered, Registered, SrcBuild, SrcBuilt};
 pub use tree::{build_tree, default_jobs, TreeBuild, TreeOutput, BASE_CONFIG, INSTALL_DIR};
 
 /// Progress of a build, for a spinner or a log; the module itself never prints.
@@ -132,9 +133,13 @@ impl SourceBuild {
     }
 
     /// The repository's build of `kernel`: its `kernels/configs/` fragments and every
-    /// `kernels/regressions/*.patch` in name order, under the source tree `root`.
+    /// `kernels/regressions/<series>/*.patch` in name order ([`SourceEntry::patch_dir`]),
+    /// under the source tree `root`.
+    ///
+    /// A patch's identity is its file name and content, not its directory, so moving the
+    /// 6.1 series into `regressions/6.1/` left the src-6.1 build ids unchanged.
     pub fn from_repo(root: &Path, kernel: &SourceEntry) -> Result<Self, KbuildError> {
-        let dir = root.join("kernels/regressions");
+        let dir = root.join("kernels/regressions").join(kernel.patch_dir());
         let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| KbuildError::io(format!("cannot list {}", dir.display()), e))?
             .filter_map(Result::ok)
@@ -177,22 +182,15 @@ pub struct BuiltKernel {
     pub ran_make: bool,
 }
 
-/// Where source trees and build dirs live: `src/` and `build/` next to the kernel cache.
-pub fn cache_dir(ctx: &Context) -> PathBuf {
-    let root = ctx.cache.root();
-    root.parent().unwrap_or(root).to_path_buf()
-}
-
 /// Fetches (or finds) `linux-source-<series>`, applies the patches, configures and builds it,
 /// all bounded by `spec.timeout`. Serialised per source tree by a lock file.
 pub fn build_debian_source(
-    ctx: &Context,
+    cache: &Path,
     spec: &SourceBuild,
     progress: &dyn Fn(KbuildEvent),
 ) -> Result<BuiltKernel, KbuildError> {
     let started = Instant::now();
     let deadline = started + spec.timeout;
-    let cache = cache_dir(ctx);
     let (src_root, build_root) = (cache.join("src"), cache.join("build"));
     std::fs::create_dir_all(&src_root)
         .map_err(|e| KbuildError::io(format!("cannot create {}", src_root.display()), e))?;
@@ -319,6 +317,71 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    /// The patch files `from_repo` picks for a source kernel: (file name, sha256).
+    fn repo_series(id: &str) -> Vec<PatchId> {
+        let root = crate::context::source_root();
+        let catalog = crate::kernel::Catalog::builtin().expect("catalog");
+        let spec = SourceBuild::from_repo(&root, catalog.source(id).expect("listed"))
+            .expect("repo layout");
+        patches::read_series(&spec.patches)
+            .expect("read patches")
+            .into_iter()
+            .map(|w| {
+                let dir = w.path.parent().expect("dir").file_name().expect("name");
+                assert_eq!(Some(dir.to_string_lossy().as_ref()), id.split('-').nth(1));
+                w.id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_line_carries_its_own_port_of_the_planted_switches() {
+        let (v61, v612) = (repo_series("src-6.1"), repo_series("src-6.12"));
+        assert_eq!(repo_series("src-6.1-kasan"), v61);
+        assert_eq!(repo_series("src-6.12-kasan"), v612);
+        let names = |s: &[PatchId]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let both = [
+            "0001-shmem-planted-no-replace.patch",
+            "0002-shmem-planted-no-pin.patch",
+        ];
+        assert_eq!(names(&v61), both);
+        assert_eq!(names(&v612), both);
+        for (a, b) in v61.iter().zip(&v612) {
+            assert_ne!(a.sha256, b.sha256, "{}: 6.12 has its own port", a.name);
+        }
+        // A patch's identity is its name and content, not its directory: moving the 6.1
+        // series into regressions/6.1/ kept the src-6.1 build ids (and CI's cached builds).
+        assert_eq!(
+            v61[0].sha256,
+            "1e2ad5eec4521dc2766041b27cac30156653518cc6a53a2321b8068f3454a825"
+        );
+        assert_eq!(
+            v61[1].sha256,
+            "3807d82287b975dac18087686aafb9085773fc7ac6cdf5c08cacfaa2adc8ca06"
+        );
+        // Both ports print the boot line tests look for, from shmem_init().
+        let root = crate::context::source_root().join("kernels/regressions/6.12");
+        for (file, line) in [
+            (
+                both[0],
+                "shmem: planted regression: shmem.planted_no_replace=1",
+            ),
+            (both[1], "shmem: planted regression: shmem.planted_no_pin=1"),
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).expect("read");
+            assert!(text.contains(line), "{file}");
+        }
+    }
+
+    #[test]
+    fn a_series_without_its_directory_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let catalog = crate::kernel::Catalog::builtin().expect("catalog");
+        let err = SourceBuild::from_repo(tmp.path(), catalog.source("src-6.12").expect("listed"))
+            .expect_err("no kernels/regressions/6.12 there");
+        assert!(err.to_string().contains("regressions/6.12"), "{err}");
     }
 
     #[test]

@@ -174,9 +174,7 @@ fn write_series(state: &Path, applied: &[PatchId]) -> Result<(), KbuildError> {
     })
     .map_err(|e| KbuildError::io("cannot encode the patch series", std::io::Error::other(e)))?;
     let path = state.join(SERIES);
-    let tmp = state.join(format!("{SERIES}.tmp"));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
+    crate::files::write_atomic(&path, text.as_bytes())
         .map_err(|e| KbuildError::io(format!("cannot write {}", path.display()), e))
 }
 

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::tools::{self, FETCH_TOOLS};
 use super::{KbuildError, KbuildEvent};
+use crate::kernel::apt::parse_sha256_field;
 
 /// File in a complete source tree: what was unpacked there.
 const MARKER: &str = ".shmemfuzz-source";
@@ -93,16 +93,7 @@ pub(crate) fn obtain(
     tools::require_all(FETCH_TOOLS)?;
     std::fs::create_dir_all(root)
         .map_err(|e| KbuildError::io(format!("cannot create {}", root.display()), e))?;
-    crate::cachedir::remove_stale_partials(root);
-    let work = tempfile::Builder::new()
-        .prefix(crate::cachedir::PARTIAL_PREFIX)
-        .tempdir_in(root)
-        .map_err(|e| {
-            KbuildError::io(
-                format!("cannot create a work directory in {}", root.display()),
-                e,
-            )
-        })?;
+    let work = crate::cachedir::work_dir(root).map_err(|(why, e)| KbuildError::io(why, e))?;
     let spec = format!("{package}={version}");
     progress(KbuildEvent::Downloading {
         package: spec.clone(),
@@ -116,7 +107,8 @@ pub(crate) fn obtain(
             version: Some(version.to_string()),
         },
     )?;
-    let actual = sha256_file(&deb)?;
+    let actual = crate::files::file_sha256(&deb)
+        .map_err(|e| KbuildError::io(format!("cannot read {}", deb.display()), e))?;
     if actual != expected {
         return Err(KbuildError::HashMismatch {
             file: deb,
@@ -231,23 +223,6 @@ fn download(package: &str, version: &str, dir: &Path) -> Result<PathBuf, KbuildE
             path: dir.join(format!("{package}_*.deb")),
             what: format!("`apt-get download {spec}`"),
         })
-}
-
-/// The first `SHA256:` field of `apt-cache show` output.
-fn parse_sha256_field(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("SHA256:"))
-        .map(|h| h.trim().to_ascii_lowercase())
-}
-
-/// Lowercase hex sha256 of a file.
-fn sha256_file(path: &Path) -> Result<String, KbuildError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| KbuildError::io(format!("cannot open {}", path.display()), e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|e| KbuildError::io(format!("cannot read {}", path.display()), e))?;
-    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]

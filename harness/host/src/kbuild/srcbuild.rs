@@ -147,7 +147,7 @@ pub fn build_src(
         cc: compiler(),
     };
     let output = tree::build_tree(&tb, progress)?;
-    let bzimage_sha256 = file_sha256(&output.bzimage)?;
+    let bzimage_sha256 = sha256_of(&output.bzimage)?;
     let id = match &commit {
         Some(c) => format!(
             "tree-{}{}-{}",
@@ -179,11 +179,10 @@ pub fn build_src(
     })
 }
 
-/// sha256 of a file (a bzImage is a few MB).
-pub fn file_sha256(path: &Path) -> Result<String, KbuildError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| KbuildError::io(format!("cannot read {}", path.display()), e))?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+/// [`crate::files::file_sha256`] as a [`KbuildError`].
+fn sha256_of(path: &Path) -> Result<String, KbuildError> {
+    crate::files::file_sha256(path)
+        .map_err(|e| KbuildError::io(format!("cannot read {}", path.display()), e))
 }
 
 fn registry_file(cache: &Path, id: &str) -> PathBuf {
@@ -231,7 +230,7 @@ pub fn lookup(cache: &Path, id: &str) -> Result<Option<Registered>, KbuildError>
         )
     })?;
     let image = r.build_dir.join("arch/x86/boot/bzImage");
-    let now = file_sha256(&image).unwrap_or_default();
+    let now = sha256_of(&image).unwrap_or_default();
     if now != r.bzimage_sha256 {
         let rev = r
             .commit
@@ -268,7 +267,7 @@ mod tests {
             config_hash: "cfg".into(),
             build_dir: bd.clone(),
             release: "6.1.0".into(),
-            bzimage_sha256: file_sha256(&bd.join("arch/x86/boot/bzImage")).expect("hash"),
+            bzimage_sha256: sha256_of(&bd.join("arch/x86/boot/bzImage")).expect("hash"),
         };
         register(d.path(), &r).expect("register");
         assert_eq!(lookup(d.path(), &r.id).expect("lookup"), Some(r.clone()));

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::KbuildError;
+use crate::process::{self, RunError, TOOL_LIMIT};
 
 /// A host tool and the Debian package that provides it.
 pub(crate) type Tool = (&'static str, &'static str);
@@ -34,7 +35,6 @@ pub(crate) const FETCH_TOOLS: &[Tool] = &[
 /// What applying the patch series runs.
 pub(crate) const PATCH_TOOL: Tool = ("patch", "patch");
 
-/// Finds a tool in PATH, then in the sbin directories a non-root PATH often lacks.
 /// Tests: the tool's path, or a panic naming the package to install (`ci/setup.sh` installs
 /// it), so a test cannot pass by skipping its subject.
 #[cfg(test)]
@@ -42,13 +42,21 @@ pub(crate) fn require(tool: Tool) -> PathBuf {
     find(tool).unwrap_or_else(|e| panic!("this test needs it: {e}"))
 }
 
+/// Finds a tool ([`process::find_program`]: PATH, then the sbin directories a non-root PATH
+/// often lacks); a miss names the package.
 pub(crate) fn find((tool, package): Tool) -> Result<PathBuf, KbuildError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-        .ok_or(KbuildError::ToolMissing { tool, package })
+    process::find_program(tool).ok_or(KbuildError::ToolMissing { tool, package })
+}
+
+/// A tool call that did not complete, as a [`KbuildError`] (`tool` names a missing one).
+pub(crate) fn run_error(tool: Tool, e: RunError) -> KbuildError {
+    match e {
+        RunError::NotFound { .. } => KbuildError::ToolMissing {
+            tool: tool.0,
+            package: tool.1,
+        },
+        e => KbuildError::io(format!("cannot run {}", tool.0), std::io::Error::other(e)),
+    }
 }
 
 /// Checks that every tool is installed; the first missing one is the error.
@@ -56,8 +64,8 @@ pub(crate) fn require_all(tools: &[Tool]) -> Result<(), KbuildError> {
     tools.iter().try_for_each(|t| find(*t).map(drop))
 }
 
-/// Runs `tool args` (in `cwd`, with `LC_ALL=C`) to completion and returns its output if it
-/// succeeded.
+/// Runs `tool args` (in `cwd`, with `LC_ALL=C`) to completion (at most [`TOOL_LIMIT`]) and
+/// returns its output if it succeeded.
 pub(crate) fn run(tool: Tool, args: &[&str], cwd: Option<&Path>) -> Result<Output, KbuildError> {
     let exe = find(tool)?;
     let mut cmd = Command::new(&exe);
@@ -65,9 +73,7 @@ pub(crate) fn run(tool: Tool, args: &[&str], cwd: Option<&Path>) -> Result<Outpu
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    let out = cmd
-        .output()
-        .map_err(|e| KbuildError::io(format!("cannot run {}", exe.display()), e))?;
+    let out = process::output(cmd, TOOL_LIMIT).map_err(|e| run_error(tool, e))?;
     if out.status.success() {
         return Ok(out);
     }

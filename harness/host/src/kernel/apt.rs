@@ -4,18 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sha2::{Digest, Sha256};
-
 use super::KernelError;
+use crate::process::{self, RunError, TOOL_LIMIT};
 
-/// Finds a tool in PATH, then in the sbin directories a non-root PATH often lacks.
+/// Finds a tool ([`process::find_program`]); a miss names the package.
 pub(crate) fn find_tool(tool: &'static str, package: &'static str) -> Result<PathBuf, KernelError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-        .ok_or(KernelError::ToolMissing { tool, package })
+    process::find_program(tool).ok_or(KernelError::ToolMissing { tool, package })
 }
 
 fn run(
@@ -30,8 +24,13 @@ fn run(
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    cmd.output()
-        .map_err(|e| KernelError::io(format!("cannot run {}", exe.display()), e))
+    process::output(cmd, TOOL_LIMIT).map_err(|e| match e {
+        RunError::NotFound { .. } => KernelError::ToolMissing { tool, package },
+        e => KernelError::io(
+            format!("cannot run {}", exe.display()),
+            std::io::Error::other(e),
+        ),
+    })
 }
 
 fn check(tool: &str, args: &[&str], out: Output) -> Result<Output, KernelError> {
@@ -156,16 +155,6 @@ pub(crate) fn parse_sha256_field(text: &str) -> Option<String> {
         .map(|h| h.trim().to_ascii_lowercase())
 }
 
-/// Lowercase hex sha256 of a file.
-pub(crate) fn sha256_file(path: &Path) -> Result<String, KernelError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| KernelError::io(format!("cannot open {}", path.display()), e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|e| KernelError::io(format!("cannot read {}", path.display()), e))?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// `dpkg-deb -x deb dir` (what `dpkg -x` runs; no root, no install scripts).
 pub(crate) fn extract(deb: &Path, dir: &Path) -> Result<(), KernelError> {
     let (deb, dir) = (deb.to_string_lossy(), dir.to_string_lossy());
@@ -225,16 +214,5 @@ N: Unable to locate package foo
         let text = "Package: p\nVersion: 1\nSHA256: ABCdef\nSHA256: other\n";
         assert_eq!(parse_sha256_field(text).as_deref(), Some("abcdef"));
         assert_eq!(parse_sha256_field("Package: p\n"), None);
-    }
-
-    #[test]
-    fn hashes_files() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join("x");
-        std::fs::write(&f, b"abc").expect("write");
-        assert_eq!(
-            sha256_file(&f).expect("hash"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

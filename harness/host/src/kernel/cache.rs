@@ -71,12 +71,9 @@ impl KernelCache {
         KernelCache { root: root.into() }
     }
 
-    /// `$SHMEMFUZZ_CACHE/kernels` if that variable is set, else `<workspace>/.cache/kernels`.
+    /// `kernels/` under the [`crate::cachedir::cache_root`] of `workspace`.
     pub fn default_root(workspace: &Path) -> PathBuf {
-        match std::env::var_os("SHMEMFUZZ_CACHE") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("kernels"),
-            _ => workspace.join(".cache").join("kernels"),
-        }
+        crate::cachedir::cache_root(workspace).join("kernels")
     }
 
     /// The cache root.
@@ -195,15 +192,7 @@ impl KernelCache {
         for p in plan.packages.iter_mut().filter(|p| p.sha256.is_empty()) {
             p.sha256 = apt::archive_sha256(&p.name, &p.version)?;
         }
-        let work = tempfile::Builder::new()
-            .prefix(crate::cachedir::PARTIAL_PREFIX)
-            .tempdir_in(&root)
-            .map_err(|e| {
-                KernelError::io(
-                    format!("cannot create a work directory in {}", root.display()),
-                    e,
-                )
-            })?;
+        let work = crate::cachedir::work_dir(&root).map_err(|(why, e)| KernelError::io(why, e))?;
         let debs = download_all(&plan, work.path(), progress)?;
         let marker = unpack(&plan, &debs, work.path(), &dest, headers, progress)?;
         progress(FetchEvent::Done);
@@ -235,7 +224,8 @@ fn download_all(
             }
         };
         progress(FetchEvent::Verifying);
-        let actual = apt::sha256_file(&deb)?;
+        let actual = crate::files::file_sha256(&deb)
+            .map_err(|e| KernelError::io(format!("cannot read {}", deb.display()), e))?;
         if actual != p.sha256 {
             return Err(KernelError::HashMismatch {
                 file: deb.file_name().map(PathBuf::from).unwrap_or(deb.clone()),

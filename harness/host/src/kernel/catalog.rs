@@ -26,9 +26,9 @@ pub struct Catalog {
 }
 
 /// A kernel the harness builds from `linux-source-<series>` with `kernels/configs/`
-/// fragments and every patch in `kernels/regressions/` (their switches are off unless given
-/// on the kernel command line). The patched source tree is shared; each fragment set has its
-/// own build directory.
+/// fragments and every patch of its series in `kernels/regressions/<series>/` (their
+/// switches are off unless given on the kernel command line). The patched source tree is
+/// shared; each fragment set has its own build directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceEntry {
@@ -38,9 +38,22 @@ pub struct SourceEntry {
     pub series: String,
     /// Files under `kernels/configs/`, merged in order (`base.config` first).
     pub fragments: Vec<String>,
+    /// The directory under `kernels/regressions/` whose `*.patch` files the tree carries;
+    /// `None` means the one named like [`SourceEntry::series`]. See [`SourceEntry::patch_dir`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patches: Option<String>,
     /// One line for humans.
     #[serde(default)]
     pub description: String,
+}
+
+impl SourceEntry {
+    /// The directory under `kernels/regressions/` holding this kernel's patch series: the
+    /// `patches` key if given, else the series (`6.12` → `kernels/regressions/6.12/`). The
+    /// planted switches are ported per kernel line, so each line has its own series.
+    pub fn patch_dir(&self) -> &str {
+        self.patches.as_deref().unwrap_or(&self.series)
+    }
 }
 
 /// One pinned kernel.
@@ -154,6 +167,14 @@ impl Catalog {
                     s.id
                 ));
             }
+            let dir = s.patch_dir();
+            if dir.is_empty() || dir.contains('/') || dir.starts_with('.') {
+                return Err(format!(
+                    "source kernel `{}`: its patch series `{dir}` must name one directory \
+                     under kernels/regressions/",
+                    s.id
+                ));
+            }
             if s.fragments.first().map(String::as_str) != Some("base.config") {
                 return Err(format!(
                     "source kernel `{}`: its fragments start with base.config",
@@ -245,9 +266,10 @@ mod tests {
         assert_eq!(d.release, "6.1.0-56-amd64");
         assert_eq!(d.headers.len(), 3);
         let e = c.get("debian-6.12").expect("6.12 entry");
-        assert_eq!(e.image.version, "6.12.117-1~deb12u1");
+        assert_eq!(e.image.version, "6.12.118-1~deb12u1");
         assert!(!e.default);
         for id in [
+            "debian-6.12.117",
             "debian-6.1.0-47",
             "debian-6.1.0-50",
             "debian-6.1.0-53",
@@ -270,11 +292,46 @@ mod tests {
     }
 
     #[test]
+    fn source_kernels_take_the_patch_series_of_their_line() {
+        let c = Catalog::builtin().expect("built-in catalog");
+        for (id, series) in [
+            ("src-6.1", "6.1"),
+            ("src-6.1-kasan", "6.1"),
+            ("src-6.12", "6.12"),
+            ("src-6.12-kasan", "6.12"),
+        ] {
+            let s = c.source(id).expect("listed");
+            assert_eq!((s.series.as_str(), s.patch_dir()), (series, series), "{id}");
+        }
+        // The 6.12 pair uses the 6.1 pair's fragments.
+        let frags = |id: &str| c.source(id).expect("listed").fragments.clone();
+        assert_eq!(frags("src-6.12"), frags("src-6.1"));
+        assert_eq!(frags("src-6.12-kasan"), frags("src-6.1-kasan"));
+        // An explicit `patches =` names another directory.
+        let text = entry("a", true)
+            + "[[source]]\nid = \"src-x\"\nseries = \"6.12\"\npatches = \"6.12-extra\"\n\
+               fragments = [\"base.config\"]\n";
+        let c = Catalog::parse(&text, "t").expect("parse");
+        assert_eq!(c.source("src-x").expect("listed").patch_dir(), "6.12-extra");
+        for bad in ["../6.1", "6.1/x", "", ".hidden"] {
+            let text = entry("a", true)
+                + &format!(
+                    "[[source]]\nid = \"src-x\"\nseries = \"6.1\"\npatches = \"{bad}\"\n\
+                     fragments = [\"base.config\"]\n"
+                );
+            let err = Catalog::parse(&text, "t").expect_err(bad);
+            assert!(err.to_string().contains("one directory"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn built_ids_name_their_source_kernel() {
         let c = Catalog::builtin().expect("built-in catalog");
         let of = |id: &str| c.source_of_built(id).map(|s| s.id.as_str());
         assert_eq!(of("src-6.1-0123456789ab"), Some("src-6.1"));
         assert_eq!(of("src-6.1-kasan-0123456789ab"), Some("src-6.1-kasan"));
+        assert_eq!(of("src-6.12-0123456789ab"), Some("src-6.12"));
+        assert_eq!(of("src-6.12-kasan-0123456789ab"), Some("src-6.12-kasan"));
         assert_eq!(of("src-6.1-kasan"), None, "not a built id");
         assert_eq!(of("src-6.1"), None);
         assert_eq!(of("debian-6.1"), None);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
     /// The catalog file could not be read.
-    #[error("cannot read kernel catalog {path}: {source}")]
+    #[error("cannot read kernel catalog {path}")]
     CatalogRead {
         path: PathBuf,
         #[source]
@@ -69,7 +69,7 @@ pub enum KernelError {
     )]
     MissingFile { path: PathBuf, what: String },
     /// A filesystem operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

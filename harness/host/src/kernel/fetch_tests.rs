@@ -107,13 +107,12 @@ fn fetched_headers_build_a_module() {
     let src = "#include <linux/module.h>\nstatic int __init h(void) { return 0; }\n\
                module_init(h);\nMODULE_LICENSE(\"GPL\");\n";
     std::fs::write(m.path().join("hello.c"), src).expect("src");
-    let out = std::process::Command::new("make")
-        .arg("-C")
+    let mut make = std::process::Command::new("make");
+    make.arg("-C")
         .arg(&hdir)
         .arg(format!("M={}", m.path().display()))
-        .arg("modules")
-        .output()
-        .expect("make");
+        .arg("modules");
+    let out = crate::process::output(make, std::time::Duration::from_secs(300)).expect("make");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && m.path().join("hello.ko").is_file(),

@@ -11,6 +11,8 @@
 //!   rename, the headers Makefile fix-up.
 //! - `fallback.rs`: what replaces a pinned version that left the archive (newest of the same
 //!   line, with a warning); `debver.rs`: Debian version ordering it relies on.
+//! - `archive.rs`: whether the pinned versions are still in apt's lists (`kernel list`'s
+//!   `archive` column; best effort, "unknown" without apt).
 //! - `apt.rs`: the host tool wrappers (`apt-get`, `apt-cache`, `dpkg-deb`, `depmod`).
 //! - `modules.rs`: [`module_load_order`], the `.ko` files to put in the initramfs, in load order.
 //! - `error.rs`: [`KernelError`]; `fetch_tests.rs`: the cache's tests, including the
@@ -18,7 +20,8 @@
 //!
 //! No root is needed for any of it: `apt-get download` and `dpkg-deb -x` work as a normal user.
 
-mod apt;
+pub(crate) mod apt;
+pub mod archive;
 mod cache;
 mod catalog;
 pub(crate) mod debver;

@@ -9,6 +9,10 @@
 //! blocked-task stacks requested through the QEMU monitor first).
 //!
 //! "The kernel failed" is a [`Verdict`] finding; "the harness failed" is a [`SessionError`].
+//!
+//! Every wait here looks at [`crate::interrupt`] at least every [`INTERRUPT_POLL`]: an
+//! interrupted boot or run ends with [`SessionError::Interrupted`] (never a hang finding),
+//! and dropping the session kills its QEMU.
 
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
@@ -40,6 +44,8 @@ const AGENT_FATAL: &str = "shmemfuzz-agent: fatal:";
 /// The console line the agent prints at the end of each run, so the host knows every kernel
 /// message of that run has arrived.
 pub const END_MARKER: &str = "shmemfuzz-agent: end of run";
+/// How often a wait for the guest looks at [`crate::interrupt::requested`].
+pub const INTERRUPT_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -59,10 +65,22 @@ pub enum SessionError {
     Agent(String),
     #[error("the guest sent something the host does not accept: {0}")]
     Protocol(String),
-    #[error("the guest's memory layout cannot show the zone bug: {0}")]
+    #[error("the guest's memory layout cannot show the zone bug")]
     Layout(#[from] zoneinfo::LayoutError),
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::SnapshotError),
+    /// Ctrl-C or SIGTERM arrived while waiting for the guest: not a finding, not a failure.
+    #[error("stopped waiting for the guest")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
+}
+
+/// Why [`Session::next_event_until`] returned no event.
+enum Quiet {
+    /// The deadline passed.
+    Timeout,
+    /// Every event source closed.
+    Closed,
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// How to boot a session.
@@ -334,10 +352,9 @@ impl Session {
                 }
                 Ok(Event::AgentBad(why)) => return Err(SessionError::Protocol(why)),
                 Ok(Event::ConsoleClosed) => return Err(fail(self, "QEMU exited".into())),
-                Err(RecvTimeoutError::Timeout) => return Err(fail(self, "timed out".into())),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(fail(self, "all event sources closed".into()))
-                }
+                Err(Quiet::Timeout) => return Err(fail(self, "timed out".into())),
+                Err(Quiet::Closed) => return Err(fail(self, "all event sources closed".into())),
+                Err(Quiet::Interrupted(i)) => return Err(i.into()),
             }
         }
     }
@@ -390,7 +407,8 @@ impl Session {
         let ending = loop {
             let input = match self.next_event_until(state.deadline()) {
                 Ok(event) => self.input_of(event, &marker),
-                Err(_) => Input::Deadline,
+                Err(Quiet::Interrupted(i)) => return Err(i.into()),
+                Err(Quiet::Timeout | Quiet::Closed) => Input::Deadline,
             };
             let arrived = state.records.len();
             let step = state.on_event(input, Instant::now());
@@ -500,14 +518,27 @@ impl Session {
         }
     }
 
-    /// The next event before `deadline`; `None` once it has passed, even while events keep
-    /// coming (a console flood never lets `recv_timeout` time out).
-    fn next_event_until(&self, deadline: Instant) -> Result<Event, RecvTimeoutError> {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(RecvTimeoutError::Timeout);
+    /// The next event before `deadline`; [`Quiet::Timeout`] once it has passed, even while
+    /// events keep coming (a console flood never lets `recv_timeout` time out), and
+    /// [`Quiet::Interrupted`] within [`INTERRUPT_POLL`] of an interruption.
+    fn next_event_until(&self, deadline: Instant) -> Result<Event, Quiet> {
+        loop {
+            if let Some(i) = crate::interrupt::requested() {
+                return Err(Quiet::Interrupted(i));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Quiet::Timeout);
+            }
+            match self
+                .events
+                .recv_timeout((deadline - now).min(INTERRUPT_POLL))
+            {
+                Ok(event) => return Ok(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(Quiet::Closed),
+            }
         }
-        self.events.recv_timeout(deadline - now)
     }
 
     /// Waits for `marker` on the console; false if it did not come in time.
@@ -624,7 +655,8 @@ impl Session {
                     )))
                 }
                 Ok(Event::ConsoleClosed) => {}
-                Err(_) => {
+                Err(Quiet::Interrupted(i)) => return Err(i.into()),
+                Err(Quiet::Timeout | Quiet::Closed) => {
                     return Err(SessionError::Agent(format!(
                         "no answer to exec of {path} within {limit:?}"
                     )))
@@ -633,9 +665,10 @@ impl Session {
         }
     }
 
-    /// Asks the agent to power off and waits (bounded) for QEMU to exit; kills it otherwise.
+    /// Asks the agent to power off and waits (bounded) for QEMU to exit; kills it otherwise
+    /// (and at once when the process was interrupted).
     pub fn shutdown(mut self) {
-        if !self.dead {
+        if !self.dead && crate::interrupt::requested().is_none() {
             let _ = write_frame(&mut self.chan, &HostMsg::Shutdown);
             if matches!(
                 self.machine.wait_exit(self.opts.waits.shutdown),

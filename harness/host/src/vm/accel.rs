@@ -36,8 +36,9 @@ use sha2::{Digest, Sha256};
 
 use super::cmdline::accel_args;
 use super::error::VmError;
-use super::process::{file_tail, resolve_program, spawn_supervised, Group};
+use super::resolve_qemu;
 use super::{Accel, DEFAULT_QEMU};
+use crate::process::{file_tail, spawn_supervised, Group, Signal};
 
 /// Environment variable that forces the accelerator (`tcg` or `kvm`).
 pub const ACCEL_ENV: &str = "SHMEMFUZZ_ACCEL";
@@ -174,7 +175,7 @@ pub fn probe_with(opts: &ProbeOptions) -> Result<Verdict, VmError> {
             format!("/dev/kvm cannot be opened read-write: {e}"),
         );
     }
-    let qemu = resolve_program(&opts.qemu)?;
+    let qemu = resolve_qemu(&opts.qemu)?;
     let cache_file = opts
         .cache_dir
         .as_ref()
@@ -218,9 +219,7 @@ pub fn probe_with(opts: &ProbeOptions) -> Result<Verdict, VmError> {
             if let Some(d) = f.parent() {
                 std::fs::create_dir_all(d)?;
             }
-            let tmp = f.with_extension("tmp");
-            std::fs::write(&tmp, format!("{accel}\n{reason}\n"))?;
-            std::fs::rename(&tmp, f)
+            crate::files::write_atomic(f, format!("{accel}\n{reason}\n").as_bytes())
         };
         if let Err(e) = write() {
             tracing::warn!(
@@ -364,7 +363,7 @@ fn run_bounded(
     scratch: &Path,
     name: &str,
 ) -> Result<Bounded, VmError> {
-    let qemu = resolve_program(qemu)?;
+    let qemu = resolve_qemu(qemu)?;
     let stderr_path = scratch.join(format!("trial-{name}.stderr"));
     let stderr = std::fs::File::create(&stderr_path).map_err(VmError::io("trial stderr"))?;
     let mut cmd = Command::new(&qemu);
@@ -385,7 +384,7 @@ fn run_bounded(
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::from(stderr));
-    let child = spawn_supervised(cmd).map_err(|e| {
+    let child = spawn_supervised(cmd, Signal::SIGKILL).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
             VmError::QemuNotFound {
                 name: qemu.display().to_string(),
@@ -420,14 +419,10 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    fn have_qemu() -> bool {
-        if resolve_program(Path::new(DEFAULT_QEMU)).is_ok() {
-            true
-        } else {
-            eprintln!(
-                "skipping: {DEFAULT_QEMU} not installed (apt-get install -y qemu-system-x86)"
-            );
-            false
+    /// QEMU is a requirement of this crate's tests: without it they fail, never pass empty.
+    fn require_qemu() {
+        if let Err(e) = resolve_qemu(Path::new(DEFAULT_QEMU)) {
+            panic!("this test runs {DEFAULT_QEMU}: {e}");
         }
     }
 
@@ -448,9 +443,7 @@ mod tests {
 
     #[test]
     fn tcg_trial_passes() {
-        if !have_qemu() {
-            return;
-        }
+        require_qemu();
         let dir = tempfile::tempdir().expect("tempdir");
         let out = firmware_trial(
             Path::new(DEFAULT_QEMU),
@@ -465,9 +458,7 @@ mod tests {
     /// Whatever KVM does on the host, the trial comes back within its bound.
     #[test]
     fn kvm_trial_is_bounded() {
-        if !have_qemu() {
-            return;
-        }
+        require_qemu();
         let dir = tempfile::tempdir().expect("tempdir");
         let t0 = Instant::now();
         let out = firmware_trial(

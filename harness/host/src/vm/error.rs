@@ -32,7 +32,7 @@ pub enum VmError {
         path: PathBuf,
     },
     /// An operating-system call failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,

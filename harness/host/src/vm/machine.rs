@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use super::cmdline::{self, CONSOLE_LOG, QEMU_STDERR};
 use super::error::VmError;
 use super::monitor;
-use super::process::{file_tail, lock, resolve_program, spawn_supervised, Group};
+use super::resolve_qemu;
 use super::VmConfig;
+use crate::process::{file_tail, lock, spawn_supervised, Group, Signal};
 
 /// How long a SIGKILLed QEMU gets to disappear before the host gives up on reaping it.
 const KILL_REAP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,7 +120,7 @@ impl Machine {
                 });
             }
         }
-        let program = resolve_program(&cfg.qemu)?;
+        let program = resolve_qemu(&cfg.qemu)?;
         std::fs::create_dir_all(&cfg.workdir)
             .map_err(VmError::io(format!("creating {}", cfg.workdir.display())))?;
         let agent_path = cmdline::agent_socket_path(&cfg);
@@ -151,7 +152,7 @@ impl Machine {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
-        let mut child = spawn_supervised(cmd).map_err(|e| {
+        let mut child = spawn_supervised(cmd, Signal::SIGKILL).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 VmError::QemuNotFound {
                     name: program.display().to_string(),
@@ -634,11 +635,8 @@ mod tests {
     /// A kernel QEMU cannot load: QEMU exits at once with a message, and the machine says so.
     #[test]
     fn unbootable_kernel_gives_qemu_error() {
-        if resolve_program(Path::new(DEFAULT_QEMU)).is_err() {
-            eprintln!(
-                "skipping: {DEFAULT_QEMU} not installed (apt-get install -y qemu-system-x86)"
-            );
-            return;
+        if let Err(e) = resolve_qemu(Path::new(DEFAULT_QEMU)) {
+            panic!("this test runs {DEFAULT_QEMU}: {e}");
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let vm = Machine::launch(dummy_inputs(dir.path())).expect("launch");

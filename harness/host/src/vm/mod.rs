@@ -36,17 +36,33 @@ pub mod config;
 mod error;
 mod machine;
 mod monitor;
-mod process;
 
+pub use crate::process::live_group_members;
 pub use cmdline::{
     kernel_cmdline, qemu_args, AGENT_PORT_NAME, CONSOLE_LOG, DEFAULT_KERNEL_ARGS, QEMU_STDERR,
 };
 pub use config::{Accel, DiskSpec, MemoryLayout, Topology, VmConfig, DEFAULT_QEMU};
 pub use error::{VmError, QEMU_PACKAGE};
 pub use machine::{ConsoleRead, Machine, MONITOR_TIMEOUT};
-pub use process::live_group_members;
 
-/// The QEMU binary `qemu` names: itself if it is a path, else the first in `PATH`.
+/// The QEMU binary `qemu` names: itself if it is a path, else the first in `PATH`
+/// ([`crate::process::find_program`]). A miss is [`VmError::QemuNotFound`].
 pub fn resolve_qemu(qemu: &std::path::Path) -> Result<std::path::PathBuf, VmError> {
-    process::resolve_program(qemu)
+    crate::process::find_program(qemu).ok_or_else(|| VmError::QemuNotFound {
+        name: qemu.display().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn resolve_reports_package() {
+        let e = super::resolve_qemu(Path::new("shmemfuzz-no-such-qemu")).expect_err("must miss");
+        let msg = e.to_string();
+        assert!(msg.contains("apt-get install -y qemu-system-x86"), "{msg}");
+        assert!(super::resolve_qemu(Path::new("/nonexistent/qemu")).is_err());
+        assert!(super::resolve_qemu(Path::new("sh")).is_ok());
+    }
 }

@@ -22,12 +22,30 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
     let mut names = 0usize;
     let mut rename: HashMap<String, String> = HashMap::new();
     let mut out = Vec::with_capacity(program.ops.len() * RECORD_LEN);
-    for (i, op) in program.ops.iter().enumerate() {
+    let mut i = 0;
+    // The decoder makes one race section a program.
+    let mut raced = false;
+    while i < program.ops.len() {
+        let op = &program.ops[i];
         let fail = |reason: String| EncodeError { op: i + 1, reason };
         if i >= GEN_MAX_OPS {
             return Err(fail(format!(
                 "the decoder makes at most {GEN_MAX_OPS} operations"
             )));
+        }
+        let room = GEN_MAX_OPS - i;
+        let race = (!raced)
+            .then(|| race_at(&program.ops[i..], &scope, names, room, &mut rename))
+            .flatten();
+        if let Some((record, taken)) = race {
+            let e = race::expand(&race::Race::of(&record), &scope, names, room)
+                .expect("found by expanding");
+            scope = e.scope;
+            names += e.declared;
+            out.extend_from_slice(&record);
+            raced = true;
+            i += taken;
+            continue;
         }
         let mut want = canonical(op, &rename, names).map_err(fail)?;
         if let (Op::Thread { name }, Some(sec)) = (&mut want, &scope.section) {
@@ -49,8 +67,54 @@ pub fn encode(program: &Program) -> std::result::Result<Vec<u8>, EncodeError> {
             names += 1;
         }
         out.extend_from_slice(&record);
+        i += 1;
     }
     Ok(out)
+}
+
+/// The race record (see [`race`]) that makes the operations at the start of `ops`, and how
+/// many it makes; `rename` then holds their declared names. Only at the top level, where a
+/// race section starts.
+fn race_at(
+    ops: &[Op],
+    scope: &Scope,
+    names: usize,
+    room: usize,
+    rename: &mut HashMap<String, String>,
+) -> Option<([u8; RECORD_LEN], usize)> {
+    if scope.section.is_some() {
+        return None;
+    }
+    // The canonical form of the operations ahead, as far as their names are known.
+    let mut renamed = rename.clone();
+    let mut canon = Vec::new();
+    let mut declared = names;
+    let mut threads = 0;
+    for op in ops.iter().take(room) {
+        let Ok(mut want) = canonical(op, &renamed, declared) else {
+            break;
+        };
+        match &mut want {
+            Op::Threads => threads = 0,
+            Op::Thread { name } => {
+                *name = thread_name(threads);
+                threads += 1;
+            }
+            _ => {}
+        }
+        if let (Some(from), Some(to)) = (op.declared_name(), want.declared_name()) {
+            renamed.insert(from.to_string(), to.to_string());
+            declared += 1;
+        }
+        canon.push(want);
+    }
+    let (record, taken) = race::find(&canon, scope, names, room)?;
+    for op in &ops[..taken] {
+        if let Some(from) = op.declared_name() {
+            rename.insert(from.to_string(), renamed[from].clone());
+        }
+    }
+    Some((record, taken))
 }
 
 /// `op` with the decoder's names: a declared name becomes `<prefix><names>`, references

@@ -261,6 +261,13 @@ fn delays_print_in_the_largest_exact_unit() {
 }
 
 #[test]
+fn threads_may_share_an_object_for_writes_reads_touches_and_pageout() {
+    let text = "memfd m0 size=8K\nmmap v0 m0 off=0 len=8K shared\nthreads\nthread a\n  write m0 off=0 len=8K seed=1\n  check m0 off=0 len=8K\nthread b\n  touch v0 off=0 len=4K write seed=2\n  madvise v0 off=0 len=8K pageout\n  mmap v1 m0 off=0 len=8K shared\n  touch v1 off=0 len=8K read\nthread c\n  check m0 off=4K len=4K\n  write m0 off=100 len=1 seed=3\njoin\nclose m0\n";
+    let p = parse(text).expect("a shared object parses");
+    assert_eq!(print(&p).lines().count(), text.lines().count());
+}
+
+#[test]
 fn malformed_sections_are_reported_with_line_and_column() {
     let cases: &[(&str, usize, usize, &str)] = &[
         ("threads\nthreads\n", 2, 1, "do not nest"),
@@ -275,7 +282,37 @@ fn malformed_sections_are_reported_with_line_and_column() {
             "memfd m0 size=4K\nthreads\nthread a\n  write m0 off=0 len=4K seed=1\nthread b\n  close m0\njoin\n",
             6,
             9,
-            "used by thread `a`",
+            "`m0` is shared with thread `a` of this section: closing",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  write m0 off=0 len=8K seed=1\nthread b\n  check m0 off=0 len=4K\njoin\n",
+            6,
+            9,
+            "`m0` is used by thread `a` of this section with an operation that may not share it",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  check m0 off=0 len=4K\nthread b\n  write m0 off=0 len=8K seed=1\njoin\n",
+            6,
+            9,
+            "a write past end-of-file grows the file",
+        ),
+        (
+            "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K private\nthreads\nthread a\n  write m0 off=0 len=4K seed=1\nthread b\n  touch v0 off=0 len=1 write seed=2\njoin\n",
+            7,
+            9,
+            "a private mapping copies a page",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  mmap v0 m0 off=0 len=4K shared\nthread b\n  touch v0 off=0 len=1 read\njoin\n",
+            6,
+            9,
+            "was mapped by thread `a` in this section",
+        ),
+        (
+            "memfd m0 size=4K\nthreads\nthread a\n  check m0 off=0 len=4K\nthread b\n  punch m0 off=0 len=4K\njoin\n",
+            6,
+            9,
+            "resizing or punching it",
         ),
         (
             "memfd m0 size=4K\nmmap v0 m0 off=0 len=4K shared\nthreads\nthread a\n  close m0\nthread b\n  munmap v0\njoin\n",
@@ -444,4 +481,119 @@ fn draws_stay_in_range_depend_on_seed_and_index_and_repeat_exactly() {
     );
     assert_eq!(draw(1, 1, 5, 5), 5);
     assert_eq!(draw(1, 1, 5, 4), 5, "an empty range draws its low end");
+}
+
+/// A line of `n` short tokens: `mbind … strict strict … strict` (whole program, parses).
+fn long_mbind_program(bytes: usize) -> String {
+    let head = "memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\nmbind v0 off=0 len=4K node=0";
+    let mut s = String::with_capacity(bytes + 64);
+    s.push_str(head);
+    while s.len() < bytes {
+        s.push_str(" strict move");
+    }
+    s.push('\n');
+    s
+}
+
+#[test]
+fn a_multi_megabyte_line_of_short_tokens_parses_with_exact_columns() {
+    // 4 MB, about 700 000 tokens: counting each token's column from the line start took
+    // hours here; it must finish (no time is asserted) and every column must still be exact.
+    let text = long_mbind_program(4 << 20);
+    let p = parse(&text).expect("a long line of valid flags parses");
+    assert!(
+        matches!(&p.ops[2], Op::Mbind { flags, .. } if flags.has("strict") && flags.has("move"))
+    );
+
+    // The same line with a bad token at its end, after multi-byte characters: the column
+    // counts characters, not bytes.
+    let line = text.lines().nth(2).expect("three lines");
+    let bad = format!("memfd m0 size=1M\nmmap v0 m0 off=0 len=1M shared\n{line} é bögus\n");
+    let (l, col, msg) = error_at(&bad);
+    assert_eq!(l, 3);
+    assert!(msg.contains("`é` is not an mbind flag"), "{msg}");
+    assert_eq!(col, line.chars().count() + 2);
+
+    // Flags between many unknown `key=value` tokens: each flag is looked for from the last one
+    // taken, not from the line start; the bad flag at the end is found at its column.
+    let mut keyed = String::from("mbind v0 off=0 len=4K node=0");
+    for _ in 0..200_000 {
+        keyed.push_str(" x=1 strict");
+    }
+    keyed.push_str(" bogus\n");
+    let (_, col, msg) = error_at(&keyed);
+    assert!(msg.contains("`bogus` is not an mbind flag"), "{msg}");
+    assert_eq!(col, 28 + 200_000 * 11 + 2);
+}
+
+#[test]
+fn hostile_tokens_get_precise_messages() {
+    // Well-formed numbers that do not fit say "too large", not "not a duration".
+    for (text, want) in [
+        (
+            "delay 4294967295ms\n",
+            "`4294967295ms` is too large: a delay is at most",
+        ),
+        (
+            "delay 0us..4294967296us\n",
+            "is too large: a delay is at most",
+        ),
+        ("spin 1..4294967296\n", "is too large: a spin is at most"),
+        (
+            "memfd m0 size=99999999999999999999\n",
+            "`size=99999999999999999999` is too large",
+        ),
+        ("memfd m0 size=0xffffffffffffffffK\n", "is too large"),
+        (
+            "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=4294967296\n",
+            "`seed=4294967296` is too large",
+        ),
+        ("delay 5s\n", "`5s` is not a duration"),
+    ] {
+        let (_, _, msg) = error_at(text);
+        assert!(msg.contains(want), "{text:?}: {msg}");
+    }
+    // A leading `+` is not a number anywhere.
+    for text in [
+        "memfd m0 size=+4K\n",
+        "memfd m0 size=0x+1000\n",
+        "memfd m0 size=4K\nwrite m0 off=0 len=4K seed=+5\n",
+        "swapon swap0 prio=+5\n",
+        "swapon swap+1\n",
+        "spin +5\n",
+        "delay +5ms\n",
+        "memfd m0 size=4K\noffline m0 page=+1\n",
+    ] {
+        let (_, _, msg) = error_at(text);
+        assert!(
+            msg.contains('+'),
+            "{text:?} is refused naming the `+`: {msg}"
+        );
+    }
+    // Invisible characters are shown escaped.
+    let (_, col, msg) = error_at("\u{feff}memfd m0 size=4K\n");
+    assert_eq!(col, 1);
+    assert!(msg.contains("unknown operation `\\u{feff}memfd`"), "{msg}");
+    let (_, _, msg) = error_at("memfd m\0 size=4K\n");
+    assert!(msg.contains("`m\\u{0}` is not a name"), "{msg}");
+    // A huge token is cut in the message, with an ellipsis and its length.
+    let huge = "x".repeat(1 << 20);
+    let (_, _, msg) = error_at(&format!("{huge}\n"));
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(msg.contains("xxx… (1048576 characters)`"), "{msg}");
+}
+
+#[test]
+fn the_object_size_limit_is_inclusive_as_the_docs_say() {
+    let docs = include_str!("../../../../../docs/program-format.md");
+    assert!(
+        docs.contains("Object sizes are at most 256 MiB"),
+        "docs/program-format.md states the limit as the parser applies it"
+    );
+    assert_eq!(crate::program::MAX_OBJECT_SIZE, 256 << 20);
+    parse("memfd m0 size=256M\nwrite m0 off=0 len=256M seed=1\n").expect("256 MiB is allowed");
+    let (_, _, msg) = error_at("memfd m0 size=262148K\n");
+    assert!(msg.contains("above the largest object size"), "{msg}");
+    let (_, _, msg) = error_at("memfd m0 size=256M\nwrite m0 off=4K len=256M seed=1\n");
+    assert!(msg.contains("goes past"), "{msg}");
 }

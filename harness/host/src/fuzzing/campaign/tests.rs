@@ -75,3 +75,121 @@ echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"
         .is_some_and(|b| b.ends_with("zone_memfd_touch_Normal")));
     assert_eq!(status.execs, 7);
 }
+
+#[test]
+fn a_log_or_stats_file_that_is_a_fifo_reads_as_nothing_without_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("w0.log");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    // No writer ever opens it: a plain read would block here for good.
+    assert_eq!(tail(&fifo, 10), "");
+    assert!(WorkerStats::read(&fifo).is_none());
+    let log = dir.path().join("w1.log");
+    let long: String = (0..100_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, long).expect("write");
+    assert_eq!(tail(&log, 2), "line 99998\nline 99999");
+}
+
+#[test]
+fn a_campaign_starts_a_fresh_history_and_tells_workers_the_corpus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stale = dir.path().join("out/stats/w0-0.jsonl");
+    std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&stale, "{\"t_ms\": 1, \"runs\": 1000}\n").expect("write");
+    let bin = script(
+        dir.path(),
+        r#"n=$(ls "$SHMEMFUZZ_CORPUS" | wc -l)
+echo "{\"t_ms\": 5, \"runs\": 7, \"corpus\": $n, \"new_findings\": [\"zone:x\"]}" >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 7, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    let opts = options(dir.path(), bin, true);
+    std::fs::create_dir_all(&opts.corpus).expect("mkdir");
+    std::fs::write(opts.corpus.join("a"), "x").expect("write");
+    run(&opts, &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    assert_eq!(h.total.len(), 1, "the stale history is gone: {h:?}");
+    assert_eq!((h.total[0].runs, h.total[0].corpus), (7, 1));
+    assert_eq!(h.findings["zone:x"].hits, 1);
+    let meta: CampaignMeta = serde_json::from_slice(
+        &std::fs::read(dir.path().join("out/stats/campaign.json")).expect("meta"),
+    )
+    .expect("parses");
+    assert_eq!(meta.jobs, 1);
+    assert!(meta.start_ms > 0);
+}
+
+#[test]
+fn a_worker_ended_before_its_last_history_line_gets_its_totals_appended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"echo '{"t_ms": 5, "runs": 3}' >> "${SHMEMFUZZ_STATS%.json}.jsonl"
+echo '{"runs": 9, "functions": ["f"], "updated_ms": 9000, "findings": ["zone:x"]}' > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    run(&options(dir.path(), bin, true), &mut |_| {}).expect("runs");
+    let h = super::super::history::History::load(&dir.path().join("out/stats"));
+    let runs: Vec<u64> = h.total.iter().map(|p| p.runs).collect();
+    assert_eq!(runs, [3, 9]);
+    assert_eq!(h.functions.len(), 1);
+    assert_eq!(h.findings["zone:x"].hits, 1);
+}
+
+/// The interruption the next test's campaign sees (only that test reads it).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn interrupted() -> Option<crate::interrupt::Interrupted> {
+    INTERRUPTED
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then_some(crate::interrupt::Interrupted {
+            signal: Signal::SIGINT,
+        })
+}
+
+#[test]
+fn an_interrupted_campaign_stops_its_workers_between_runs_and_removes_partial_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A worker that stops only on libFuzzer's graceful-exit signal, writing its totals as it
+    // goes, after a bundle writer of it was killed half-way.
+    let bin = script(
+        dir.path(),
+        r#"mkdir -p "$SHMEMFUZZ_BUNDLES/.partial-bundle-zone_x-ab12"
+echo '{"ru' > "${SHMEMFUZZ_STATS%.json}.tmp"
+trap 'echo "{\"runs\": 5}" > "$SHMEMFUZZ_STATS"; exit 0' USR1
+echo started > "$SHMEMFUZZ_STATS.started"
+while :; do sleep 0.05; done"#,
+    );
+    let opts = options(dir.path(), bin, false);
+    let started = opts.out.join("stats/w0-0.json.started");
+    let t = Instant::now();
+    let status = run_with(
+        &opts,
+        &mut |_| {
+            if started.exists() {
+                INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        },
+        interrupted,
+    )
+    .expect("runs");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stopped at the interruption, not at the campaign's end: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.execs, 5, "the worker's last totals");
+    assert!(status.abandoned.is_empty(), "{:?}", status.abandoned);
+    assert_eq!(status.workers_running, 0);
+    let left: Vec<_> = std::fs::read_dir(opts.out.join("bundles"))
+        .expect("bundles")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let tmp: Vec<_> = std::fs::read_dir(opts.out.join("stats"))
+        .expect("stats")
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "a half-written stats file left: {tmp:?}");
+}

@@ -19,15 +19,31 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn decoded_programs_encode_to_bytes_that_decode_to_them() {
-    let mut ops = 0;
+    let (mut ops, mut records, mut races) = (0, 0, 0);
     for seed in 0..400 {
         let p = decode(&bytes(seed, 16 * (1 + seed as usize % 40)));
         let again = encode(&p).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{p}"));
-        assert_eq!(again.len(), p.ops.len() * RECORD_LEN);
         assert_eq!(decode(&again), p, "seed {seed}");
+        // One record per operation, but one record per race section (see `race`).
+        let race_records = again
+            .chunks(RECORD_LEN)
+            .filter(|r| race::RACE_OPS.contains(&r[0]))
+            .count();
+        assert!(again.len() <= p.ops.len() * RECORD_LEN, "seed {seed}");
+        assert_eq!(
+            again.len() == p.ops.len() * RECORD_LEN,
+            race_records == 0,
+            "seed {seed}"
+        );
         ops += p.ops.len();
+        records += again.len() / RECORD_LEN;
+        races += race_records;
     }
     assert!(ops > 2000, "random records mostly make operations ({ops})");
+    assert!(
+        races > 20,
+        "race sections encode as one record each ({races} in {records})"
+    );
 }
 
 #[test]

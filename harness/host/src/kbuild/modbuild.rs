@@ -22,21 +22,21 @@
 //! Debian package. Module BTF is switched off (`CONFIG_DEBUG_INFO_BTF_MODULES=`): on 6.12 it
 //! would need `pahole` and nothing here reads it.
 
-use std::collections::VecDeque;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+use super::make::{make_command, run_logged};
+use super::tools::{self, BUILD_TOOLS};
+use super::KbuildError;
+use crate::process::Tail;
 
 /// The module file the build produces.
 pub const MODULE_FILE: &str = "gma500_mock.ko";
 /// How long one build may take (measured: 2–5 s; generous for a loaded CI machine).
 pub const BUILD_LIMIT: Duration = Duration::from_secs(300);
-/// How many lines of make's output a failure shows.
-const TAIL_LINES: usize = 30;
 /// Bump to invalidate every cached build (e.g. when the make command line changes).
 const KEY_VERSION: &str = "gma500_mock build v1";
 
@@ -70,6 +70,8 @@ pub enum ModBuildError {
     },
     #[error("make succeeded but wrote no {}", ko.display())]
     NoModule { ko: PathBuf },
+    #[error(transparent)]
+    Make(KbuildError),
 }
 
 impl ModBuildError {
@@ -123,16 +125,7 @@ pub fn build_mock_module(
     }
 
     require_tools(kdir)?;
-    crate::cachedir::remove_stale_partials(&root);
-    let work = tempfile::Builder::new()
-        .prefix(crate::cachedir::PARTIAL_PREFIX)
-        .tempdir_in(&root)
-        .map_err(|e| {
-            ModBuildError::io(
-                format!("cannot create a build dir in {}", root.display()),
-                e,
-            )
-        })?;
+    let work = crate::cachedir::work_dir(&root).map_err(|(why, e)| ModBuildError::io(why, e))?;
     let build_src = work.path().join("src");
     for rel in &files {
         let to = build_src.join(rel);
@@ -262,22 +255,17 @@ pub fn kernel_compiler(config: &str) -> Option<(String, String)> {
     (bare == "gcc" || bare.starts_with("gcc-")).then(|| (cc.to_string(), bare.to_string()))
 }
 
-fn in_path(tool: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())
-}
-
 fn require_tools(kdir: &Path) -> Result<(), ModBuildError> {
     let missing = |tool: &str, package: &str| ModBuildError::ToolMissing {
         tool: tool.into(),
         package: package.into(),
     };
-    if !in_path("make") {
-        return Err(missing("make", "make"));
-    }
+    tools::find(BUILD_TOOLS[0]).map_err(|_| missing("make", "make"))?;
     let config = fs::read_to_string(kdir.join(".config")).unwrap_or_default();
     match kernel_compiler(&config) {
-        Some((cc, package)) if !in_path(&cc) => Err(missing(&cc, &package)),
+        Some((cc, package)) if crate::process::find_program(&cc).is_none() => {
+            Err(missing(&cc, &package))
+        }
         _ => Ok(()),
     }
 }
@@ -308,111 +296,74 @@ pub fn missing_tool_in_log(log: &str) -> Option<(String, String)> {
     None
 }
 
-/// `make -C kdir M=build_src modules`, output in `log`, stopped at `limit`.
+/// `make -C kdir M=build_src modules` with kbuild's make runner ([`run_logged`]), output in
+/// `log`, stopped at `limit`.
 fn run_make(
     kdir: &Path,
     build_src: &Path,
     log_path: &Path,
     limit: Duration,
 ) -> Result<(), ModBuildError> {
-    let log = fs::File::create(log_path)
-        .map_err(|e| ModBuildError::io(format!("cannot create {}", log_path.display()), e))?;
-    let err_log = log
-        .try_clone()
-        .map_err(|e| ModBuildError::io("cannot duplicate the build log", e))?;
-    let mut cmd = Command::new("make");
-    cmd.arg("-C")
-        .arg(kdir)
-        .arg(format!("M={}", build_src.display()))
-        .arg("CONFIG_DEBUG_INFO_BTF_MODULES=")
-        .arg("modules")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log)
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. make gets
-    // SIGTERM if the harness dies mid-build.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    // The caller's make flags (or V=1) must not change what kbuild does.
-    for var in [
-        "MAKEFLAGS",
-        "MFLAGS",
-        "MAKELEVEL",
-        "MAKEOVERRIDES",
-        "KBUILD_VERBOSE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| ModBuildError::io("cannot run make", e))?;
-    let status = wait_bounded(&mut child, Instant::now() + limit);
-    let text = fs::read_to_string(log_path).unwrap_or_default();
-    let tail = tail(&text);
-    let Some(status) = status else {
-        return Err(ModBuildError::Timeout {
+    let args = [
+        "-C".to_string(),
+        kdir.display().to_string(),
+        format!("M={}", build_src.display()),
+        "CONFIG_DEBUG_INFO_BTF_MODULES=".to_string(),
+        "modules".to_string(),
+    ];
+    let make = || -> Result<(), KbuildError> {
+        let mut cmd = make_command()?;
+        cmd.args(&args);
+        let shown = format!("make {}", args.join(" "));
+        run_logged(
+            cmd,
+            &shown,
+            log_path,
+            Instant::now() + limit,
+            limit,
+            &|_| {},
+        )
+    };
+    let text = || fs::read_to_string(log_path).unwrap_or_default();
+    let missing_in_log = || {
+        missing_tool_in_log(&text())
+            .map(|(tool, package)| ModBuildError::ToolMissing { tool, package })
+    };
+    match make() {
+        Ok(()) => Ok(()),
+        Err(KbuildError::Timeout { .. }) => Err(ModBuildError::Timeout {
             kdir: kdir.to_path_buf(),
             limit,
             log: log_path.to_path_buf(),
-            tail,
-        });
-    };
-    if status.success() {
-        return Ok(());
+            tail: Tail::of(&text(), TAIL_LINES),
+        }),
+        // A tool the log names missing explains a failure better than make's status.
+        Err(KbuildError::MakeFailed { status, tail, .. }) => Err(missing_in_log().unwrap_or_else(
+            || ModBuildError::BuildFailed {
+                kdir: kdir.to_path_buf(),
+                status,
+                log: log_path.to_path_buf(),
+                tail,
+            },
+        )),
+        Err(KbuildError::HeaderMissing {
+            header, package, ..
+        }) => Err(
+            missing_in_log().unwrap_or_else(|| ModBuildError::ToolMissing {
+                tool: header.into(),
+                package: package.into(),
+            }),
+        ),
+        Err(KbuildError::ToolMissing { tool, package }) => Err(ModBuildError::ToolMissing {
+            tool: tool.into(),
+            package: package.into(),
+        }),
+        Err(e) => Err(ModBuildError::Make(e)),
     }
-    if let Some((tool, package)) = missing_tool_in_log(&text) {
-        return Err(ModBuildError::ToolMissing { tool, package });
-    }
-    Err(ModBuildError::BuildFailed {
-        kdir: kdir.to_path_buf(),
-        status: status.to_string(),
-        log: log_path.to_path_buf(),
-        tail,
-    })
 }
 
-/// Waits for `child` until `deadline`; past it, stops its whole process group (make and its
-/// compilers) and returns `None`.
-fn wait_bounded(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => break,
-        }
-    }
-    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
-    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
-    let grace = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < grace {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-    let _ = child.wait();
-    None
-}
-
-fn tail(text: &str) -> String {
-    let mut lines: VecDeque<&str> = VecDeque::with_capacity(TAIL_LINES);
-    for line in text.lines() {
-        if lines.len() == TAIL_LINES {
-            lines.pop_front();
-        }
-        lines.push_back(line);
-    }
-    Vec::from(lines).join("\n")
-}
+/// How many lines of make's output a timeout shows.
+const TAIL_LINES: usize = 30;
 
 #[cfg(test)]
 mod tests {
@@ -538,13 +489,6 @@ mod tests {
             package: "gcc-12".into(),
         };
         assert!(err.to_string().contains("Debian package `gcc-12`"), "{err}");
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        let text: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        let t = tail(&text);
-        assert!(t.starts_with("line 70\n") && t.ends_with("line 99"), "{t}");
     }
 
     /// Builds the real module against Debian's 6.1 and 6.12 headers (downloads them on first
