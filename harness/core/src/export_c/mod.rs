@@ -299,7 +299,7 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
     }
     let _ = writeln!(
         out,
-        " * The shmemfuzz program it runs ({} operations), one step of main() each:\n *",
+        " * The shmemfuzz program ({} operations), one step of main() each:\n *",
         program.ops.len()
     );
     for line in text::print(program).lines() {
@@ -310,82 +310,58 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
             let _ = writeln!(out, " *   {line}");
         }
     }
-    let swaps = opts.swap_devices.join(", ");
-    let first = &opts.swap_devices[0];
-    let include_note = if !names.uses_drm {
-        "(it needs no part of shmemfuzz)".to_string()
-    } else if opts.inline_uapi.is_some() {
-        "(the mock driver's uapi header is inlined below)".to_string()
-    } else {
-        format!(
-            "with {UAPI_HEADER} next to it, from\n *   kernels/gma500_mock/include/uapi/ of shmemfuzz"
-        )
-    };
-    let drm_note = if names.uses_drm {
-        " *   - drm and the mock GMA500 driver loaded (insmod gma500_mock.ko, built from\n *     kernels/gma500_mock of shmemfuzz);\n"
+    let zones = if names.uses_drm {
+        " and, after every step,\n * the zone rule: a page of a DMA32-constrained object (PAGE_INFO of the mock\n * driver) may not be resident at or above 4 GiB once it was absent, swapped or moved"
     } else {
         ""
     };
-    let build = build_note(opts, &include_note);
-    let output = output_note(opts);
     let _ = write!(
         out,
-        r#" *
- * Every step makes the system calls the shmemfuzz guest agent makes for that
- * operation, then checks what shmemfuzz's model of the kernel expects:
- *   - its result (ok, or an errno where the model allows or requires one);
- *   - every byte read back, by pread or through a mapping: writes store a seeded
- *     pattern, byte = f(seed, file offset) (pattern_fill()), so each read is
- *     compared with the pattern ranges the model says the file holds there;
- *   - the zone rule: after every step, the mock driver's PAGE_INFO of each
- *     DMA32-constrained object (GEM objects; memfds and tmpfs files after dma32).
- *     A page resident at or above 4 GiB (PFN >= 0x100000) breaks it once it has
- *     been seen absent or swapped, or at another PFN, after the mask was set.
- * Not checked here: kernel reports on the console (watch dmesg), and Shmem and
- * swap accounting after the program.
- *
-{build} *
- * Run as root in a guest with:
-{drm_note} *   - swap devices {swaps} formatted with mkswap (the reproducer turns
- *     {first} on and the others off, as every shmemfuzz program starts);
- *   - 1 GiB of DMA32 and 1 GiB of Normal memory, one CPU, e.g.
- *     qemu-system-x86_64 -machine pc,max-ram-below-4g=1G -m 2G -smp 1 ...;
- *   - cgroup2 on /sys/fs/cgroup (it moves itself to a memory cgroup of its own).
- *
-{output} */
-"#
+        " *\n * Each step makes the guest agent's system calls and checks what shmemfuzz's\n\
+         \x20* model expects: the result, every byte read back (writes store a pattern\n\
+         \x20* regenerated from seed and file offset: pattern_fill()){zones}.\n *\n"
     );
-}
-
-/// The header's build instructions.
-fn build_note(opts: &ExportOptions, include_note: &str) -> String {
-    if opts.kselftest {
+    let include_note = if !names.uses_drm {
+        String::new()
+    } else if opts.inline_uapi.is_some() {
+        " (the mock driver's uapi is inlined below)".to_string()
+    } else {
+        format!(" with {UAPI_HEADER} from kernels/gma500_mock/include/uapi/ beside it")
+    };
+    let build = if opts.kselftest {
         format!(
-            " * Build (it compiles standalone, and in tools/testing/selftests/mm, where it\n\
-             \x20* includes ../kselftest.h; -DSHMEMFUZZ_STANDALONE keeps it standalone):\n\
-             \x20*   gcc -static -O2 -Wall -o repro repro.c\n\
-             \x20*   {include_note}\n"
+            " * Build: gcc -static -O2 -Wall -o repro repro.c{include_note}; or copy it into\n\
+             \x20* tools/testing/selftests/mm, where it includes ../kselftest.h.\n"
         )
     } else {
-        format!(" * Build:\n *   gcc -static -O2 -o repro repro.c\n *   {include_note}\n")
-    }
+        format!(" * Build: gcc -static -O2 -o repro repro.c{include_note}\n")
+    };
+    out.push_str(&build);
+    let drm = if names.uses_drm {
+        "drm and the mock GMA500 driver\n * (kernels/gma500_mock) loaded, "
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        " * Run as root in a guest with {drm}swap devices {swaps} (mkswap'd;\n\
+         \x20* {first} is turned on, the others off), cgroup2 on /sys/fs/cgroup, and 1 GiB\n\
+         \x20* below and 1 GiB above 4 GiB (qemu -machine pc,max-ram-below-4g=1G -m 2G).\n\
+         {output} */\n",
+        swaps = opts.swap_devices.join(", "),
+        first = opts.swap_devices[0],
+        output = output_note(opts),
+    );
 }
 
 /// The header's account of what it prints and its exit status.
 fn output_note(opts: &ExportOptions) -> &'static str {
     if opts.kselftest {
-        r##" * A kselftest: TAP 13, one test per operation ("not ok" when the operation
- * broke an expectation) and a last one that the kernel was not tainted, other
- * output as "# " diagnostics ("# VIOLATION: <signature>: <what>"). Exit status
- * KSFT_PASS (0), KSFT_FAIL (1), or KSFT_SKIP (4) with the reason when the guest
- * is not set up for it (not root, no gma500_mock card, no swap device).
-"##
+        " * A kselftest: TAP 13, one test per operation and one that the kernel was not\n\
+         \x20* tainted; exit KSFT_PASS, KSFT_FAIL, or KSFT_SKIP with the reason.\n"
     } else {
-        r#" * It prints each operation and its result, the pages of every observed object,
- * "VIOLATION: <signature>: <what>" for each violation, and at the end "OK"
- * (exit status 0) or "FAILED: <n> violations" (exit status 1). Exit status 2:
- * the guest is not set up for it.
-"#
+        " * It prints \"VIOLATION: <signature>: <what>\" for each violation and ends with\n\
+         \x20* OK (exit 0) or FAILED (exit 1); exit 2: the guest is not set up for it.\n"
     }
 }
 
@@ -635,7 +611,8 @@ fn main_fn(
         out.push_str("\tsetup_tmpfs();\n");
     }
     if names.uses_drm {
-        out.push_str("\tsetup_card();\n");
+        // The zones, and a note when nothing lies above 4 GiB (nothing can break the rule).
+        out.push_str("\tsetup_card();\n\tprint_zones();\n");
     }
     out.push_str("\tbegin();\n\n");
     out.push_str(&body);

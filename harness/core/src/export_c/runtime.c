@@ -22,8 +22,6 @@ static int write_file(const char *path, const char *value)
 }
 
 /* piece: core provides: setup begin finish needs: types write_file */
-#define MAX_SIGS 64
-
 static int violations;
 static int failed_tests;	/* TAP: operations with a violation */
 static int swap_on[N_SWAP];	/* which swap devices the model holds on */
@@ -42,33 +40,11 @@ static struct {
 /* Messages for the signal handlers, written when each operation starts. */
 static char signal_msg[3][512];
 
-/* Every signature seen, with the pages behind each zone one. */
-static struct {
-	char sig[96];
-	unsigned long long pages;
-} sigs[MAX_SIGS];
-static int nsigs;
+static int expected_seen;	/* a violation had EXPECTED_SIGNATURE */
 
-static void note_signature(const char *sig, unsigned long long pages)
-{
-	int i;
+static void violation(const char *sig, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-	for (i = 0; i < nsigs; i++) {
-		if (!strcmp(sigs[i].sig, sig)) {
-			sigs[i].pages += pages;
-			return;
-		}
-	}
-	if (nsigs < MAX_SIGS) {
-		snprintf(sigs[nsigs].sig, sizeof(sigs[nsigs].sig), "%s", sig);
-		sigs[nsigs++].pages = pages;
-	}
-}
-
-static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
+static void violation(const char *sig, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -78,7 +54,7 @@ static void violation(const char *sig, unsigned long long pages, const char *fmt
 	va_end(ap);
 	printf("\n");
 	violations++;
-	note_signature(sig, pages);
+	expected_seen |= !strcmp(sig, EXPECTED_SIGNATURE);
 }
 
 /* The guest is not set up for the reproducer: a skip in a kselftest. */
@@ -115,45 +91,6 @@ static unsigned long long read_taint(void)
 		fclose(f);
 	}
 	return t;
-}
-
-static int swap_active(const char *dev)
-{
-	char line[512], name[256];
-	FILE *f = fopen("/proc/swaps", "r");
-	int on = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s", name) == 1 && !strcmp(name, dev))
-			on = 1;
-	if (f)
-		fclose(f);
-	return on;
-}
-
-/* Pages present per zone, and whether any memory lies above 4 GiB (else nothing can break). */
-static void print_zones(void)
-{
-	char line[256], zone[32] = "";
-	unsigned long present, above = 0;
-	FILE *f = fopen("/proc/zoneinfo", "r");
-
-	printf(NOTE "zones:");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Node %*d, zone %31s", zone) == 1)
-			continue;
-		if (sscanf(line, " present %lu", &present) == 1 && present) {
-			printf(" %s %lu MiB", zone, present >> 8);
-			if (strcmp(zone, "DMA") && strcmp(zone, "DMA32"))
-				above += present;
-		}
-	}
-	if (f)
-		fclose(f);
-	printf("\n");
-	if (!above)
-		printf(NOTE "note: no memory above 4 GiB: no page can break the DMA32 mask here "
-		       "(boot with 1 GiB below 4 GiB and 1 GiB above)\n");
 }
 
 static void setup(void)
@@ -199,23 +136,19 @@ static void setup(void)
 	/* swap: the first device on at the default priority, the others off */
 	if (access(swap_dev[0], F_OK))
 		die("no swap device (the program's swap0)");
-	for (i = 0; i < N_SWAP; i++) {
-		int on = swap_active(swap_dev[i]);
-
-		if (i == 0 && !on && swapon(swap_dev[0], 0))
-			die("swapon of the first swap device (formatted with mkswap?)");
-		if (i != 0 && on && swapoff(swap_dev[i]))
+	for (i = 1; i < N_SWAP; i++)
+		if (swapoff(swap_dev[i]) && errno != EINVAL)	/* EINVAL: it was off */
 			die("swapoff");
-		swap_on[i] = i == 0;
-	}
+	if (swapon(swap_dev[0], 0) && errno != EBUSY)		/* EBUSY: it was on */
+		die("swapon of the first swap device (formatted with mkswap?)");
+	swap_on[0] = 1;
 
 	printf(NOTE "setup: cgroup %s, CPU 0, swap on %s\n", CGROUP, swap_dev[0]);
 }
 
-/* After the setup: the zones, the taint to compare with at the end, the TAP plan. */
+/* After the setup: the taint to compare with at the end, the TAP plan. */
 static void begin(void)
 {
-	print_zones();
 	taint_before = read_taint();
 	if (TAP)
 		printf("1..%d\n", N_TESTS);
@@ -227,7 +160,7 @@ static int finish(void)
 	static const char letters[] = "PFSRMBUDAWCIOELKXT";
 	unsigned long long gained = read_taint() & ~taint_before;
 	char taint[32] = "", sig[48];
-	int i, n = 0, seen = 0;
+	int i, n = 0;
 
 	if (tmpfs_mounted)
 		umount2(TMPFS_DIR, MNT_DETACH);
@@ -238,19 +171,11 @@ static int finish(void)
 	if (gained) {
 		snprintf(sig, sizeof(sig), "taint:%s", taint);
 		cur.violations = violations;
-		violation(sig, 0, "the kernel gained taint %s during the program (see dmesg)", taint);
-	}
-	for (i = 0; i < nsigs; i++) {
-		if (!strncmp(sigs[i].sig, "zone:", 5))
-			printf(NOTE "summary: %s: %llu page observations break the DMA32 mask\n",
-			       sigs[i].sig, sigs[i].pages);
-		else
-			printf(NOTE "summary: %s\n", sigs[i].sig);
-		seen |= !strcmp(sigs[i].sig, EXPECTED_SIGNATURE);
+		violation(sig, "the kernel gained taint %s during the program (see dmesg)", taint);
 	}
 	if (EXPECTED_SIGNATURE[0])
 		printf(NOTE "expected signature %s: %s\n", EXPECTED_SIGNATURE,
-		       seen ? "reproduced" : "not seen");
+		       expected_seen ? "reproduced" : "not seen");
 	if (TAP) {
 		printf("%sok %d - the kernel was not tainted\n", gained ? "not " : "", N_TESTS);
 		failed_tests += !!gained;
@@ -315,25 +240,14 @@ static void op_verdict(void)
 /* Names as shmemfuzz's signatures spell them (protocol.rs: errno::name). */
 static const char *errname(int e)
 {
+#define E(name) case name: return #name;
 	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EINTR: return "EINTR";
-	case EIO: return "EIO";
-	case ENXIO: return "ENXIO";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES";
-	case EFAULT: return "EFAULT";
-	case EBUSY: return "EBUSY";
-	case ENODEV: return "ENODEV";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENODATA: return "ENODATA";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ETIMEDOUT: return "ETIMEDOUT";
+	E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EAGAIN) E(ENOMEM) E(EACCES)
+	E(EFAULT) E(EBUSY) E(ENODEV) E(EINVAL) E(ENOSPC) E(ENODATA) E(EOPNOTSUPP)
+	E(ETIMEDOUT)
 	default: return "E?";
 	}
+#undef E
 }
 
 static void expect_result(int err, int ok_allowed, int errnum, const char *want)
@@ -347,7 +261,7 @@ static void expect_result(int err, int ok_allowed, int errnum, const char *want)
 	if (err ? err == errnum : ok_allowed)
 		return;
 	snprintf(sig, sizeof(sig), "result:%s:%s", cur.keyword, err ? errname(err) : "ok");
-	violation(sig, 0, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
+	violation(sig, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
 		  err ? cur.result : "ok", want);
 }
 
@@ -498,13 +412,13 @@ static void report_data(const struct data_check *d, const char *kind, const char
 		return;
 	snprintf(sig, sizeof(sig), "data:%s:%s", kind, cur.keyword);
 	if (d->have_first)
-		violation(sig, 0, "op %d `%s`: %llu bytes in %llu pages differ from what was written; "
+		violation(sig, "op %d `%s`: %llu bytes in %llu pages differ from what was written; "
 			  "first difference at %s offset 0x%llx: expected 0x%02x, read 0x%02x; "
 			  "read %llu of %llu bytes", cur.index, cur.text, d->bad_bytes, d->bad_pages,
 			  where, d->first_off, d->first_want, d->first_got,
 			  (unsigned long long)read, (unsigned long long)expected);
 	else
-		violation(sig, 0, "op %d `%s`: short read: %llu of %llu bytes", cur.index, cur.text,
+		violation(sig, "op %d `%s`: short read: %llu of %llu bytes", cur.index, cur.text,
 			  (unsigned long long)read, (unsigned long long)expected);
 }
 
@@ -784,6 +698,32 @@ static int close_obj(struct obj *o)
 	return 0;
 }
 
+/* piece: print_zones needs: core */
+/* Pages present per zone, and whether any memory lies above 4 GiB (else nothing can break). */
+static void print_zones(void)
+{
+	char line[256], zone[32] = "";
+	unsigned long present, above = 0;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	printf(NOTE "zones:");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %*d, zone %31s", zone) == 1)
+			continue;
+		if (sscanf(line, " present %lu", &present) == 1 && present) {
+			printf(" %s %lu MiB", zone, present >> 8);
+			if (strcmp(zone, "DMA") && strcmp(zone, "DMA32"))
+				above += present;
+		}
+	}
+	if (f)
+		fclose(f);
+	printf("\n");
+	if (!above)
+		printf(NOTE "note: no memory above 4 GiB: no page can break the DMA32 mask here "
+		       "(boot with 1 GiB below 4 GiB and 1 GiB above)\n");
+}
+
 /* piece: zones needs: card */
 /* ---- the zone rule (harness/core/src/oracle/zones.rs) ---- */
 
@@ -918,7 +858,7 @@ static void zone_step(struct obj *o, const struct drm_gma500_mock_page *pg, size
 	for (b = 0; b < nbad; b++) {
 		const struct drm_gma500_mock_page *p = &pg[bad[b].first];
 
-		violation(bad[b].sig, bad[b].pages,
+		violation(bad[b].sig,
 			  "page %zu of DMA32-constrained %s `%s` is in zone %s (PFN 0x%llx) after op %d; "
 			  "it arrived after `%s` (%llu pages with this signature now)",
 			  bad[b].first, o->kind, o->name, zone_name(p->zone),
