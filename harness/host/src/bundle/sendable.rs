@@ -70,9 +70,10 @@ pub fn report_txt(
         .iter()
         .find(|f| f.signature == sig)?;
     let mut r = String::new();
-    let _ = writeln!(r, "{}", finding.title);
-    let _ = writeln!(r, "{}\n", "=".repeat(finding.title.chars().count().min(78)));
-    let _ = writeln!(r, "Signature:  {sig}");
+    // The signature is the title: stable across runs and kernels, what a search finds.
+    let _ = writeln!(r, "{sig}");
+    let _ = writeln!(r, "{}\n", "=".repeat(sig.chars().count().min(78)));
+    let _ = writeln!(r, "Finding:    {}", finding.title);
     let _ = writeln!(
         r,
         "Seen in:    {} of {} runs of the program below",
@@ -154,7 +155,11 @@ pub fn report_txt(
         .and_then(|i| c.program.ops.get(i as usize).map(|op| (i, op)))
         .map(|(i, op)| format!(" (operation {i}: `{op}`)"))
         .unwrap_or_default();
-    let _ = writeln!(r, "Expected:   {}", expectation(finding.kind));
+    let _ = writeln!(
+        r,
+        "Expected:   {}",
+        expectation(finding.kind).replace('\n', "\n            ")
+    );
     let _ = writeln!(r, "Saw:        {}{at}", finding.title);
     for line in finding.detail.lines().filter(|l| !l.trim().is_empty()) {
         let _ = writeln!(r, "            {line}");
@@ -225,11 +230,25 @@ fn config_source(id: &str, catalog: Option<&Catalog>) -> Vec<String> {
         let dir = s.patch_dir();
         let patches = patch_names(dir);
         return vec![
-            format!("Source:     built by shmemfuzz from Debian's linux-source-{} (kernel id {id}, catalog entry {})", s.series, s.id),
-            format!("Fragments:  {} (kernels/configs/ of shmemfuzz, merged in order onto the defconfig)", s.fragments.join(", ")),
             format!(
-                "Patches:    kernels/regressions/{dir}/: {} (planted switches, off unless on the command line)",
-                if patches.is_empty() { "(not listed: no shmemfuzz source tree here)".to_string() } else { patches.join(", ") }
+                "Source:     Debian's linux-source-{}, built by shmemfuzz as {id}\n\
+                 \x20           (catalog entry {})",
+                s.series, s.id
+            ),
+            format!(
+                "Fragments:  {} (kernels/configs/ of shmemfuzz, merged in order\n\
+                 \x20           onto the defconfig)",
+                s.fragments.join(", ")
+            ),
+            format!(
+                "Patches:    {}\n\
+                 \x20           (kernels/regressions/{dir}/; their switches are off unless on\n\
+                 \x20           the command line)",
+                if patches.is_empty() {
+                    "(not listed: no shmemfuzz source tree here)".to_string()
+                } else {
+                    patches.join(", ")
+                }
             ),
         ];
     }
@@ -269,7 +288,7 @@ fn patch_names(dir: &str) -> Vec<String> {
 fn expectation(kind: FindingKind) -> &'static str {
     match kind {
         FindingKind::Zone => {
-            "every page of a DMA32-constrained object (a GEM object, or a file after dma32) \
+            "every page of a DMA32-constrained object (a GEM object, or a file after dma32)\n\
              stays below 4 GiB (PFN < 0x100000) once it has been absent, swapped or moved"
         }
         FindingKind::Data => "every byte read back equals what the program wrote there (or zeros)",

@@ -15,9 +15,12 @@ fn the_report_has_what_a_kernel_bug_report_needs() {
     c.kernel.id = "debian-6.1".into();
     let r = report(&c);
     let first = r.lines().next().expect("a title");
-    assert_eq!(first, "page 3 of m0 is in Normal");
+    assert_eq!(
+        first, "zone:memfd:check:Normal",
+        "the signature is the title"
+    );
     for want in [
-        "Signature:  zone:memfd:check:Normal",
+        "Finding:    page 3 of m0 is in Normal",
         "Seen in:    3 of 5 runs",
         // Kernel release, and where it and its config come from.
         "Release:    6.1.0-56-amd64 (#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-1)",
@@ -32,7 +35,7 @@ fn the_report_has_what_a_kernel_bug_report_needs() {
         "    shmemfuzz export-c out/finding-1 --kselftest -o shmemfuzz_repro.c",
         // The program, the rule and what was seen, at which operation.
         "    dma32 m0\n",
-        "Expected:   every page of a DMA32-constrained object",
+        "Expected:   every page of a DMA32-constrained object (a GEM object, or a file after dma32)\n            stays below 4 GiB",
         "Saw:        page 3 of m0 is in Normal (operation 6: `check m0 off=0 len=16K`)",
         "            1 page\n",
         "  - WARNING in shmem_replace_folio (kernel:WARNING:shmem_replace_folio)",
@@ -51,20 +54,15 @@ fn a_source_built_kernel_names_its_fragments_and_patches() {
     let mut c = contents();
     c.kernel.id = "src-6.1-0123456789ab".into();
     let r = report(&c);
-    assert!(
-        r.contains(
-            "Debian's linux-source-6.1 (kernel id src-6.1-0123456789ab, catalog entry src-6.1)"
-        ),
-        "{r}"
-    );
-    assert!(
-        r.contains("Fragments:  base.config, debug.config (kernels/configs/"),
-        "{r}"
-    );
-    assert!(
-        r.contains("kernels/regressions/6.1/: 0001-shmem-planted-no-replace.patch, 0002-shmem-planted-no-pin.patch"),
-        "{r}"
-    );
+    for want in [
+        "Source:     Debian's linux-source-6.1, built by shmemfuzz as src-6.1-0123456789ab\n\
+         \x20           (catalog entry src-6.1)",
+        "Fragments:  base.config, debug.config (kernels/configs/",
+        "Patches:    0001-shmem-planted-no-replace.patch, 0002-shmem-planted-no-pin.patch\n\
+         \x20           (kernels/regressions/6.1/;",
+    ] {
+        assert!(r.contains(want), "missing {want:?} in:\n{r}");
+    }
 }
 
 #[test]
