@@ -324,14 +324,14 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
     let include_note = if !names.uses_drm {
         String::new()
     } else if opts.inline_uapi.is_some() {
-        " (the mock driver's uapi is inlined below)".to_string()
+        "\n *   (the mock driver's uapi is inlined below)".to_string()
     } else {
-        format!(" with {UAPI_HEADER} from kernels/gma500_mock/include/uapi/ beside it")
+        format!("\n *   with {UAPI_HEADER} from kernels/gma500_mock/include/uapi/ beside it")
     };
     let build = if opts.kselftest {
         format!(
-            " * Build: gcc -static -O2 -Wall -o repro repro.c{include_note}; or copy it into\n\
-             \x20* tools/testing/selftests/mm, where it includes ../kselftest.h.\n"
+            " * Build: gcc -static -O2 -Wall -o repro repro.c{include_note}\n\
+             \x20*   or in tools/testing/selftests/mm, where it includes ../kselftest.h.\n"
         )
     } else {
         format!(" * Build: gcc -static -O2 -o repro repro.c{include_note}\n")

@@ -47,9 +47,9 @@ pub fn repro_c(c: &BundleContents, source: &str) -> Result<String, ExportError> 
 }
 
 fn kernel_line(c: &BundleContents) -> String {
-    let mut s = format!("{} ({})", c.kernel.release, c.kernel.id);
-    for a in &c.append {
-        let _ = write!(s, " {a}");
+    let mut s = format!("{} ({})", c.kernel.id, c.kernel.release);
+    if !c.append.is_empty() {
+        let _ = write!(s, ", booted with {}", c.append.join(" "));
     }
     s
 }

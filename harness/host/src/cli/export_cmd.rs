@@ -46,7 +46,14 @@ pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
         inline_uapi: (!args.include_uapi).then(|| UAPI_TEXT.to_string()),
         signature: recorded.and_then(|c| c.signature.clone()),
         source: Some(args.input.display().to_string()),
-        kernel: recorded.map(|c| format!("{} ({})", c.kernel.id, c.kernel.release)),
+        kernel: recorded.map(|c| {
+            let mut k = format!("{} ({})", c.kernel.id, c.kernel.release);
+            if !c.append.is_empty() {
+                k.push_str(", booted with ");
+                k.push_str(&c.append.join(" "));
+            }
+            k
+        }),
         allow_test_ops: args.allow_test_ops,
         kselftest: args.kselftest,
         ..ExportOptions::default()
