@@ -127,7 +127,8 @@ pub fn report_txt(
             let _ = writeln!(
                 r,
                 "Without shmemfuzz: {REPRO}, attached beside this file, is the program below in C; it\n\
-                 checks the results, the bytes and the zone rule itself. Its header says what the\n\
+                 checks the results, the bytes and the zone rule itself. Run it in a guest of the\n\
+                 kernel above booted with the command line above; its header says what else the\n\
                  guest needs (swap devices, the mock GMA500 driver when the program uses it).\n\n\
                  \x20   gcc -static -O2 -Wall -o repro {REPRO}\n\
                  \x20   ./repro        # as root in the guest; exit 1 and \"VIOLATION: {sig}\"\n\n\
