@@ -244,6 +244,8 @@ fn a_bundle_round_trips_exactly() {
             "outcome.json",
             "program.prog",
             "records.json",
+            "report.txt",
+            "repro.c",
             "trace.json"
         ]
     );

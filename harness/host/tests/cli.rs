@@ -176,3 +176,38 @@ fn kernel_list_says_whether_each_pin_is_in_the_archive_and_which_series_a_source
         "{out}"
     );
 }
+
+#[test]
+fn export_c_kselftest_writes_a_tap_kselftest_that_carries_only_what_it_uses() {
+    let prog = fixture::examples_dir().join("pageout-roundtrip.prog");
+    let export = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_shmemfuzz"))
+            .arg("export-c")
+            .arg(&prog)
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let ksft = export(&["--kselftest"]);
+    for want in [
+        "TAP version 13",
+        "KSFT_FAIL",
+        "KSFT_SKIP",
+        "#include \"../kselftest.h\"",
+    ] {
+        assert!(ksft.contains(want), "missing {want}:\n{ksft}");
+    }
+    let plain = export(&[]);
+    assert!(!plain.contains("KSFT_"), "{plain}");
+    // A memfd program needs neither the mock driver nor its uapi, nor the zone rule.
+    for c in [&plain, &ksft] {
+        assert!(!c.contains("DRM_IOCTL_GMA500_MOCK"), "{c}");
+        assert!(!c.contains("page_info("), "{c}");
+    }
+}

@@ -51,12 +51,33 @@ fn gcc_static(dir: &Path, name: &str, source: &str) -> PathBuf {
     exe
 }
 
-/// The reproducer of dma32-willneed.prog, its init and the modules, as an initramfs.
-fn initramfs(k: &PreparedKernel, dir: &Path, program: &str, signature: &str) -> PathBuf {
+/// How the guest of one test run is set up.
+#[derive(Clone, Copy)]
+struct Guest {
+    /// Export the program as a kselftest.
+    kselftest: bool,
+    /// Format the swap disks with mkswap (else they are blank: no swap to turn on).
+    swap: bool,
+}
+
+const PLAIN: Guest = Guest {
+    kselftest: false,
+    swap: true,
+};
+
+/// The reproducer of `program`, its init and the modules, as an initramfs.
+fn initramfs(
+    k: &PreparedKernel,
+    dir: &Path,
+    program: &str,
+    signature: &str,
+    guest: Guest,
+) -> PathBuf {
     let opts = ExportOptions {
         inline_uapi: Some(uapi_header()),
         signature: Some(signature.into()),
         source: Some(program.into()),
+        kselftest: guest.kselftest,
         ..ExportOptions::default()
     };
     let c = export(&example(program), &opts).expect("export");
@@ -90,7 +111,7 @@ fn initramfs(k: &PreparedKernel, dir: &Path, program: &str, signature: &str) -> 
 
 /// Boots the guest with `append`; returns the reproducer's exit status and the console.
 fn run(k: &PreparedKernel, wd: &Workdir, name: &str, append: &[&str]) -> (i32, String) {
-    run_program(k, wd, name, append, "dma32-willneed.prog", SIGNATURE)
+    run_program(k, wd, name, append, "dma32-willneed.prog", SIGNATURE, PLAIN)
 }
 
 /// Boots the guest running the C export of `program` (expecting `signature`) with `append`.
@@ -101,10 +122,11 @@ fn run_program(
     append: &[&str],
     program: &str,
     signature: &str,
+    guest: Guest,
 ) -> (i32, String) {
     let dir = wd.path().join(name);
     std::fs::create_dir_all(&dir).expect("workdir");
-    let initrd = initramfs(k, &dir, program, signature);
+    let initrd = initramfs(k, &dir, program, signature, guest);
     let mut cfg = VmConfig::new(&k.kernel.bzimage, initrd, dir.join("vm"));
     cfg.accel = Context::new()
         .expect("catalog")
@@ -114,7 +136,12 @@ fn run_program(
     cfg.lifetime = Duration::from_secs(600);
     for i in 0..SWAP_DEVICES {
         let img = dir.join(format!("swap{i}.img"));
-        shmemfuzz::guest::swapimg::create(&img, 512 << 20, i).expect("swap image");
+        if guest.swap {
+            shmemfuzz::guest::swapimg::create(&img, 512 << 20, i).expect("swap image");
+        } else {
+            let f = std::fs::File::create(&img).expect("blank disk");
+            f.set_len(512 << 20).expect("blank disk size");
+        }
         cfg.disks.push(DiskSpec::new(img));
     }
     let vm = Machine::launch(cfg).expect("QEMU starts");
@@ -169,7 +196,7 @@ fn reproducers_of_paths_beyond_swap_report_their_violation_on_debian_6_1() {
         ("collapse-dma32.prog", "zone:memfd:collapse:Normal"),
     ] {
         let name = program.trim_end_matches(".prog");
-        let (status, console) = run_program(&k, &wd, name, &[], program, signature);
+        let (status, console) = run_program(&k, &wd, name, &[], program, signature, PLAIN);
         assert_eq!(status, 1, "{program}: {console}");
         assert!(
             console.contains(&format!("VIOLATION: {signature}: page ")),
@@ -180,6 +207,76 @@ fn reproducers_of_paths_beyond_swap_report_their_violation_on_debian_6_1() {
             "{program}: {console}"
         );
     }
+}
+
+/// The console lines the kselftest printed (its stdout), from `TAP version 13` on.
+fn tap_lines(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| *l != "TAP version 13")
+        .take_while(|l| !l.starts_with("REPRO-EXIT"))
+        .collect()
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn the_kselftest_fails_with_the_planted_regression_passes_without_and_skips_without_swap() {
+    let wd = Workdir::new("export-c-ksft");
+    let k = Context::new()
+        .expect("catalog")
+        .prepare(Some("src-6.1"), &|_| {})
+        .expect("the self-built 6.1 kernel and its mock driver");
+    let ksft = Guest {
+        kselftest: true,
+        swap: true,
+    };
+    let run_ksft = |name: &str, append: &[&str], guest: Guest| {
+        run_program(
+            &k,
+            &wd,
+            name,
+            append,
+            "dma32-willneed.prog",
+            SIGNATURE,
+            guest,
+        )
+    };
+
+    let (status, console) = run_ksft("planted", &["shmem.planted_no_replace=1"], ksft);
+    let tap = tap_lines(&console);
+    assert_eq!(status, 1, "KSFT_FAIL:\n{console}");
+    let n_tests = example("dma32-willneed.prog").ops.len() + 1;
+    assert!(tap.contains(&format!("1..{n_tests}").as_str()), "{console}");
+    assert!(tap.iter().any(|l| l.starts_with("not ok ")), "{console}");
+    assert!(
+        tap.iter()
+            .any(|l| l.starts_with(&format!("# VIOLATION: {SIGNATURE}: page "))),
+        "{console}"
+    );
+    assert!(
+        tap.iter().any(|l| l.starts_with("# Totals: pass:")),
+        "{console}"
+    );
+
+    let (status, console) = run_ksft("stock", &[], ksft);
+    let tap = tap_lines(&console);
+    assert_eq!(status, 0, "KSFT_PASS:\n{console}");
+    let oks = tap.iter().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(oks, n_tests, "every test passes:\n{console}");
+    assert!(!tap.iter().any(|l| l.starts_with("not ok")), "{console}");
+
+    let no_swap = Guest {
+        swap: false,
+        ..ksft
+    };
+    let (status, console) = run_ksft("no-swap", &[], no_swap);
+    let tap = tap_lines(&console);
+    assert_eq!(status, 4, "KSFT_SKIP:\n{console}");
+    assert!(
+        tap.iter().any(|l| l.starts_with("1..0 # SKIP swapon")),
+        "a skip with its reason:\n{console}"
+    );
 }
 
 // TODO(exec hook): the same check inside a normal session, beside the agent, needs

@@ -16,7 +16,11 @@
 //!
 //! It prints `VIOLATION: <signature>: <what>` for each violation (signatures as the host's
 //! findings spell them) and ends with `OK` (exit 0) or `FAILED: <n> violations` (exit 1);
-//! exit 2 means the guest is not set up for it.
+//! exit 2 means the guest is not set up for it. With [`ExportOptions::kselftest`] it is a
+//! kselftest for `tools/testing/selftests/mm` instead: TAP 13, one test per operation plus
+//! the taint check, exit `KSFT_PASS` / `KSFT_FAIL` / `KSFT_SKIP`.
+//!
+//! The file carries only the runtime helpers its steps use ([`pieces`]), then `main()`.
 //!
 //! [`guest_init_source`] is a tiny `/init` that runs such a reproducer in a throwaway guest.
 
@@ -31,10 +35,9 @@ use crate::protocol::errno;
 /// File name of the mock driver's uapi header, as the reproducer includes it.
 pub const UAPI_HEADER: &str = "gma500_mock_drm.h";
 
+mod pieces;
+
 const PATTERN_C: &str = include_str!("pattern.c");
-const RUNTIME_DECL_C: &str = include_str!("runtime_decl.c");
-const RUNTIME_C: &str = include_str!("runtime.c");
-const MOVING_C: &str = include_str!("moving.c");
 const GUEST_INIT_C: &str = include_str!("guest_init.c");
 
 /// The C port of [`pattern::fill`]: `pattern_fill(seed, off, buf, len)` (needs `<stdint.h>`
@@ -68,6 +71,9 @@ pub struct ExportOptions {
     pub allow_test_ops: bool,
     /// Seconds an operation may take before the reproducer reports a hang (0: no limit).
     pub op_timeout_secs: u32,
+    /// Write a kselftest (TAP 13, `KSFT_*` exit codes, skips when the guest lacks the mock
+    /// driver or swap) instead of a plain reproducer.
+    pub kselftest: bool,
 }
 
 impl Default for ExportOptions {
@@ -80,6 +86,7 @@ impl Default for ExportOptions {
             kernel: None,
             allow_test_ops: false,
             op_timeout_secs: 120,
+            kselftest: false,
         }
     }
 }
@@ -138,22 +145,40 @@ pub fn export(program: &Program, opts: &ExportOptions) -> Result<String, ExportE
     let names = collect(program, opts)?;
     let mut out = String::new();
     header(&mut out, program, opts, &names);
-    preamble(&mut out, opts, &names);
-    declarations(&mut out, &names);
-    main_fn(&mut out, program, opts, &names)?;
-    if let Some(uapi) = &opts.inline_uapi {
-        out.push_str("\n/* ---- ");
-        out.push_str(UAPI_HEADER);
-        out.push_str(", the mock driver's uapi (inlined) ---- */\n\n");
-        out.push_str(uapi);
-        if !uapi.ends_with('\n') {
-            out.push('\n');
+    preamble(&mut out, program, opts);
+    if names.uses_drm {
+        uapi(&mut out, opts);
+    }
+    let mut decls = String::new();
+    declarations(&mut decls, &names);
+    let mut main = String::new();
+    main_fn(&mut main, program, opts, &names)?;
+    let (types, helpers) = pieces::needed_by(&format!("{decls}{main}"));
+    out.push('\n');
+    out.push_str(&types);
+    out.push_str(decls.trim_start_matches('\n'));
+    out.push_str("\n/* ---- the helpers main() uses ---- */\n\n");
+    out.push_str(&helpers);
+    out.push_str(main.trim_start_matches('\n'));
+    Ok(out)
+}
+
+/// The mock driver's uapi: pasted in, or included.
+fn uapi(out: &mut String, opts: &ExportOptions) {
+    match &opts.inline_uapi {
+        Some(uapi) => {
+            out.push_str("\n/* ---- ");
+            out.push_str(UAPI_HEADER);
+            out.push_str(", the mock driver's uapi (inlined) ---- */\n\n");
+            out.push_str(uapi);
+            if !uapi.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        None => {
+            let _ = writeln!(out, "\n#include \"{UAPI_HEADER}\"");
         }
     }
-    out.push('\n');
-    out.push_str(&RUNTIME_C.replace("/* @pattern.c@ */\n", PATTERN_C));
-    out.push_str(MOVING_C);
-    Ok(out)
 }
 
 /// Why `op` has no C form: threaded sections, delays and the program's own mounts are not
@@ -274,7 +299,7 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
     }
     let _ = writeln!(
         out,
-        " * The shmemfuzz program it runs ({} operations), one step of main() each:\n *",
+        " * The shmemfuzz program ({} operations), one step of main() each:\n *",
         program.ops.len()
     );
     for line in text::print(program).lines() {
@@ -285,57 +310,62 @@ fn header(out: &mut String, program: &Program, opts: &ExportOptions, names: &Nam
             let _ = writeln!(out, " *   {line}");
         }
     }
-    let swaps = opts.swap_devices.join(", ");
-    let first = &opts.swap_devices[0];
-    let include_note = if opts.inline_uapi.is_some() {
-        "(the mock driver's uapi header is inlined below)".to_string()
-    } else {
-        format!(
-            "with {UAPI_HEADER} next to it, from\n *   kernels/gma500_mock/include/uapi/ of shmemfuzz"
-        )
-    };
-    let drm_note = if names.uses_drm {
-        " *   - drm and the mock GMA500 driver loaded (insmod gma500_mock.ko, built from\n *     kernels/gma500_mock of shmemfuzz);\n"
+    let zones = if names.uses_drm {
+        " and, after every step,\n * the zone rule: a page of a DMA32-constrained object (PAGE_INFO of the mock\n * driver) may not be resident at or above 4 GiB once it was absent, swapped or moved"
     } else {
         ""
     };
     let _ = write!(
         out,
-        r#" *
- * Every step makes the system calls the shmemfuzz guest agent makes for that
- * operation, then checks what shmemfuzz's model of the kernel expects:
- *   - its result (ok, or an errno where the model allows or requires one);
- *   - every byte read back, by pread or through a mapping: writes store a seeded
- *     pattern, byte = f(seed, file offset) (pattern_fill()), so each read is
- *     compared with the pattern ranges the model says the file holds there;
- *   - the zone rule: after every step, the mock driver's PAGE_INFO of each
- *     DMA32-constrained object (GEM objects; memfds and tmpfs files after dma32).
- *     A page resident at or above 4 GiB (PFN >= 0x100000) breaks it once it has
- *     been seen absent or swapped, or at another PFN, after the mask was set.
- * Not checked here: kernel reports on the console (watch dmesg), and Shmem and
- * swap accounting after the program.
- *
- * Build:
- *   gcc -static -O2 -o repro repro.c
- *   {include_note}
- *
- * Run as root in a guest with:
-{drm_note} *   - swap devices {swaps} formatted with mkswap (the reproducer turns
- *     {first} on and the others off, as every shmemfuzz program starts);
- *   - 1 GiB of DMA32 and 1 GiB of Normal memory, one CPU, e.g.
- *     qemu-system-x86_64 -machine pc,max-ram-below-4g=1G -m 2G -smp 1 ...;
- *   - cgroup2 on /sys/fs/cgroup (it moves itself to a memory cgroup of its own).
- *
- * It prints each operation and its result, the pages of every observed object,
- * "VIOLATION: <signature>: <what>" for each violation, and at the end "OK"
- * (exit status 0) or "FAILED: <n> violations" (exit status 1). Exit status 2:
- * the guest is not set up for it.
- */
-"#
+        " *\n * Each step makes the guest agent's system calls and checks what shmemfuzz's\n\
+         \x20* model expects: the result, every byte read back (writes store a pattern\n\
+         \x20* regenerated from seed and file offset: pattern_fill()){zones}.\n *\n"
+    );
+    let include_note = if !names.uses_drm {
+        String::new()
+    } else if opts.inline_uapi.is_some() {
+        "\n *   (the mock driver's uapi is inlined below)".to_string()
+    } else {
+        format!("\n *   with {UAPI_HEADER} from kernels/gma500_mock/include/uapi/ beside it")
+    };
+    let build = if opts.kselftest {
+        format!(
+            " * Build: gcc -static -O2 -Wall -o repro repro.c{include_note}\n\
+             \x20*   or in tools/testing/selftests/mm, where it includes ../kselftest.h.\n"
+        )
+    } else {
+        format!(" * Build: gcc -static -O2 -o repro repro.c{include_note}\n")
+    };
+    out.push_str(&build);
+    let drm = if names.uses_drm {
+        "drm and the mock GMA500 driver\n * (kernels/gma500_mock) loaded, "
+    } else {
+        ""
+    };
+    let _ = write!(
+        out,
+        " * Run as root in a guest with {drm}swap devices {swaps} (mkswap'd;\n\
+         \x20* {first} is turned on, the others off), cgroup2 on /sys/fs/cgroup, and 1 GiB\n\
+         \x20* below and 1 GiB above 4 GiB (qemu -machine pc,max-ram-below-4g=1G -m 2G).\n\
+         {output} */\n",
+        swaps = opts.swap_devices.join(", "),
+        first = opts.swap_devices[0],
+        output = output_note(opts),
     );
 }
 
-fn preamble(out: &mut String, opts: &ExportOptions, names: &Names) {
+/// The header's account of what it prints and its exit status.
+fn output_note(opts: &ExportOptions) -> &'static str {
+    if opts.kselftest {
+        " * A kselftest: TAP 13, one test per operation and one that the kernel was not\n\
+         \x20* tainted; exit KSFT_PASS, KSFT_FAIL, or KSFT_SKIP with the reason.\n"
+    } else {
+        " * It prints \"VIOLATION: <signature>: <what>\" for each violation and ends with\n\
+         \x20* OK (exit 0) or FAILED (exit 1); exit 2: the guest is not set up for it.\n"
+    }
+}
+
+fn preamble(out: &mut String, program: &Program, opts: &ExportOptions) {
     out.push_str(
         "#define _GNU_SOURCE\n\
          #include <errno.h>\n\
@@ -357,9 +387,7 @@ fn preamble(out: &mut String, opts: &ExportOptions, names: &Names) {
          #include <sys/swap.h>\n\
          #include <sys/syscall.h>\n",
     );
-    if opts.inline_uapi.is_none() {
-        let _ = writeln!(out, "\n#include \"{UAPI_HEADER}\"");
-    }
+    out.push_str(&report_macros(program, opts));
     let devs: Vec<String> = opts.swap_devices.iter().map(|d| c_string(d)).collect();
     let sig = opts.signature.as_deref().unwrap_or("");
     let _ = write!(
@@ -374,18 +402,42 @@ static const char *const swap_dev[] = {{ {devs} }};
 #define TMPFS_DIR "/run/shmemfuzz-repro"	/* a tmpfs it mounts for its tmpfs files */
 #define OP_TIMEOUT {timeout}			/* seconds before an operation counts as hung */
 #define EXPECTED_SIGNATURE {sig}
-static const int uses_drm = {drm};
-static const int uses_tmpfs = {tmpfs};
-
 "#,
         devs = devs.join(", "),
         n_swap = devs.len(),
         timeout = opts.op_timeout_secs,
         sig = c_string(sig),
-        drm = i32::from(names.uses_drm),
-        tmpfs = i32::from(names.uses_tmpfs),
     );
-    out.push_str(RUNTIME_DECL_C);
+}
+
+/// How it reports: plain lines and exit 0/1/2, or TAP 13 and the kselftest exit codes.
+fn report_macros(program: &Program, opts: &ExportOptions) -> String {
+    if !opts.kselftest {
+        return "\n/* ---- how it reports: plain lines, exit 0, 1, or 2 (not set up) ---- */\n\
+                #define TAP 0\n#define NOTE \"\"\n#define EXIT_OK 0\n#define EXIT_FAIL 1\n\
+                #define EXIT_SETUP 2\n#define N_TESTS 0\n"
+            .into();
+    }
+    format!(
+        r##"
+/* ---- how it reports: a kselftest (TAP 13) ---- */
+
+#if !defined(SHMEMFUZZ_STANDALONE) && __has_include("../kselftest.h")
+#include "../kselftest.h"	/* in tools/testing/selftests/mm */
+#else
+#define KSFT_PASS 0
+#define KSFT_FAIL 1
+#define KSFT_SKIP 4
+#endif
+#define TAP 1
+#define NOTE "# "		/* before every line that is not TAP's own */
+#define EXIT_OK KSFT_PASS
+#define EXIT_FAIL KSFT_FAIL
+#define EXIT_SETUP KSFT_SKIP	/* with "1..0 # SKIP <reason>" */
+#define N_TESTS {}		/* one per operation, and the taint check */
+"##,
+        program.ops.len() + 1
+    )
 }
 
 fn declarations(out: &mut String, names: &Names) {
@@ -407,6 +459,9 @@ fn declarations(out: &mut String, names: &Names) {
             out,
             "static struct map map_{map} = {{ .name = \"{map}\", .obj = &obj_{obj}, .file_off = {off:#x}, .len = {len:#x} }};"
         );
+    }
+    if !names.uses_drm {
+        return;
     }
     let mut sorted: Vec<&String> = names.order.iter().collect();
     sorted.sort();
@@ -541,13 +596,25 @@ fn main_fn(
             Op::Zonecheck { obj } => format!("&obj_{obj}"),
             _ => "NULL".into(),
         };
-        let _ = writeln!(body, "\tend_step({also});\n");
+        if names.uses_drm {
+            let _ = writeln!(body, "\tend_step({also});\n");
+        } else {
+            body.push_str("\tend_op();\n\n");
+        }
     }
     out.push_str("\n/* ---- the program: one step per operation ---- */\n\nint main(void)\n{\n");
     if uses_err {
         out.push_str("\tint err;\n\n");
     }
-    out.push_str("\tsetup();\n\n");
+    out.push_str("\tsetup();\n");
+    if names.uses_tmpfs {
+        out.push_str("\tsetup_tmpfs();\n");
+    }
+    if names.uses_drm {
+        // The zones, and a note when nothing lies above 4 GiB (nothing can break the rule).
+        out.push_str("\tsetup_card();\n\tprint_zones();\n");
+    }
+    out.push_str("\tbegin();\n\n");
     out.push_str(&body);
     out.push_str("\treturn finish();\n}\n");
     Ok(())

@@ -1,9 +1,14 @@
-
+/* The operations that move pages outside swap, in pieces (see runtime_decl.c). */
+/* piece: thp_paths */
 /* ---- operations that move pages outside swap ---- */
 
 #define THP "/sys/kernel/mm/transparent_hugepage"
 #define KHUGEPAGED THP "/khugepaged"
+
+/* piece: memory_blocks */
 #define MEMORY_BLOCKS "/sys/devices/system/memory"
+
+/* piece: read_long_base */
 
 static long read_long_base(const char *path, int base)
 {
@@ -18,11 +23,13 @@ static long read_long_base(const char *path, int base)
 	return r > 0 ? strtol(buf, NULL, base) : -1;
 }
 
+/* piece: read_long needs: read_long_base */
 static long read_long(const char *path)
 {
 	return read_long_base(path, 10);
 }
 
+/* piece: khugepaged_pass needs: thp_paths read_long write_file */
 /* One khugepaged pass: scanning made fast, then two more full scans, bounded by 5 s. */
 static int khugepaged_pass(void)
 {
@@ -45,6 +52,7 @@ static int khugepaged_pass(void)
 	return err;
 }
 
+/* piece: set_thp needs: thp_paths write_file */
 /* The shmem THP policy; anonymous THP follows as madvise unless shmem THP is off, since
  * khugepaged runs (and MADV_HUGEPAGE registers a process with it) only then. */
 static int set_thp(const char *mode, int anon_madvise)
@@ -54,6 +62,7 @@ static int set_thp(const char *mode, int anon_madvise)
 	return err ?: write_file(THP "/enabled", anon_madvise ? "madvise" : "never");
 }
 
+/* piece: do_mbind needs: types mpol */
 static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int flags)
 {
 	unsigned long mask = 1UL << node;
@@ -63,6 +72,7 @@ static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int fla
 	return SYS(syscall(SYS_mbind, m->addr + off, len, MPOL_BIND_, &mask, 64, flags));
 }
 
+/* piece: do_move_pages needs: types mpol */
 static int do_move_pages(struct map *m, uint64_t off, uint64_t len, int node)
 {
 	size_t i, n = (len + 4095) / 4096;
@@ -92,6 +102,7 @@ out:
 	return err;
 }
 
+/* piece: do_migrate_pages needs: types */
 static int do_migrate_pages(int from, int to)
 {
 	unsigned long old = 1UL << from, new = 1UL << to;
@@ -99,6 +110,7 @@ static int do_migrate_pages(int from, int to)
 	return SYS(syscall(SYS_migrate_pages, 0, 64, &old, &new));
 }
 
+/* piece: offline_block needs: zones memory_blocks read_long_base write_file */
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -119,12 +131,10 @@ static int offline_block(struct obj *o, uint64_t index)
 
 	if (!pg)
 		return EBADF;
-	if (index >= n || pg[index].state != GMA500_MOCK_PAGE_RESIDENT) {
-		free(pg);
+	/* page_info() returns its own buffer, kept for the next call: not freed here */
+	if (index >= n || pg[index].state != GMA500_MOCK_PAGE_RESIDENT)
 		return ENODATA;
-	}
 	pfn = pg[index].pfn;
-	free(pg);
 	if (block <= 0)
 		return ENOENT;
 	snprintf(path, sizeof(path), MEMORY_BLOCKS "/memory%llu/state",
@@ -141,6 +151,7 @@ static int offline_block(struct obj *o, uint64_t index)
 	return err;
 }
 
+/* piece: online_all needs: memory_blocks write_file */
 /* Onlines every offline memory block. */
 static int online_all(void)
 {
@@ -160,10 +171,10 @@ static int online_all(void)
 	return err;
 }
 
+/* piece: hugetlb_pool needs: read_long write_file */
 static int hugetlb_pool(unsigned int size_kb, unsigned int count)
 {
 	char path[128], value[16];
-
 	int err;
 
 	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%ukB/nr_hugepages", size_kb);

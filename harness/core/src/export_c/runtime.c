@@ -1,93 +1,72 @@
-/* ---- helpers ---- */
+/*
+ * The runtime of the exported reproducers, in pieces (see runtime_decl.c): reporting,
+ * expectations, data checks, the mock driver and the zone rule. Output lines other than
+ * TAP's start with NOTE ("# " in a kselftest); exit statuses are EXIT_OK, EXIT_FAIL and
+ * EXIT_SETUP.
+ */
+/* piece: write_file */
+static int write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+	ssize_t r;
 
-#define PFN_4G 0x100000ULL	/* the first page frame at 4 GiB: DMA32 ends below it */
-#define CHUNK (1U << 20)	/* reads and writes go in 1 MiB pieces, as the agent's */
-#define MAX_SIGS 64
+	if (fd < 0)
+		return errno;
+	r = write(fd, value, strlen(value));
+	if (r < 0)
+		err = errno;
+	else if ((size_t)r != strlen(value))
+		err = EIO;
+	close(fd);
+	return err;
+}
 
+/* piece: core provides: setup begin finish needs: types write_file */
 static int violations;
-static int card = -1;		/* the mock driver's DRM device */
+static int failed_tests;	/* TAP: operations with a violation */
 static int swap_on[N_SWAP];	/* which swap devices the model holds on */
 static unsigned long long taint_before;
 static int tmpfs_mounted;
-static unsigned char got_buf[CHUNK], want_buf[CHUNK];
+static int planned;		/* TAP: the plan is out */
 
 /* The operation running now. */
 static struct {
 	int index;
 	const char *keyword, *where, *text;
 	char result[48];
-} cur = { -1, "setup", "setup", "setup", "" };
+	int violations;		/* violations before it */
+} cur = { -1, "setup", "setup", "setup", "", 0 };
 
 /* Messages for the signal handlers, written when each operation starts. */
 static char signal_msg[3][512];
 
-/* Every signature seen, with the pages behind each zone one. */
-static struct {
-	char sig[96];
-	unsigned long long pages;
-} sigs[MAX_SIGS];
-static int nsigs;
+static int expected_seen;	/* a violation had EXPECTED_SIGNATURE */
 
-static void note_signature(const char *sig, unsigned long long pages)
-{
-	int i;
+static void violation(const char *sig, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-	for (i = 0; i < nsigs; i++) {
-		if (!strcmp(sigs[i].sig, sig)) {
-			sigs[i].pages += pages;
-			return;
-		}
-	}
-	if (nsigs < MAX_SIGS) {
-		snprintf(sigs[nsigs].sig, sizeof(sigs[nsigs].sig), "%s", sig);
-		sigs[nsigs++].pages = pages;
-	}
-}
-
-static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void violation(const char *sig, unsigned long long pages, const char *fmt, ...)
+static void violation(const char *sig, const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("VIOLATION: %s: ", sig);
+	printf(NOTE "VIOLATION: %s: ", sig);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
 	printf("\n");
 	violations++;
-	note_signature(sig, pages);
+	expected_seen |= !strcmp(sig, EXPECTED_SIGNATURE);
 }
 
+/* The guest is not set up for the reproducer: a skip in a kselftest. */
 static void die(const char *what)
 {
-	printf("SETUP FAILED: %s: %s\n", what, strerror(errno));
-	exit(2);
-}
-
-/* Names as shmemfuzz's signatures spell them (protocol.rs: errno::name). */
-static const char *errname(int e)
-{
-	switch (e) {
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EINTR: return "EINTR";
-	case EIO: return "EIO";
-	case ENXIO: return "ENXIO";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EACCES: return "EACCES";
-	case EFAULT: return "EFAULT";
-	case EBUSY: return "EBUSY";
-	case ENODEV: return "ENODEV";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENODATA: return "ENODATA";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	default: return "E?";
-	}
+	if (TAP && !planned)
+		printf("1..0 # SKIP %s: %s\n", what, strerror(errno));
+	else if (TAP)
+		printf("Bail out! %s: %s\n", what, strerror(errno));
+	else
+		printf("SETUP FAILED: %s: %s\n", what, strerror(errno));
+	exit(TAP && planned ? EXIT_FAIL : EXIT_SETUP);
 }
 
 static void on_signal(int sig)
@@ -96,28 +75,179 @@ static void on_signal(int sig)
 	ssize_t r = write(STDOUT_FILENO, m, strlen(m));
 
 	(void)r;
-	_exit(1);
+	_exit(EXIT_FAIL);
 }
 
+/* ---- setup and summary ---- */
+
+static unsigned long long read_taint(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+	unsigned long long t = 0;
+
+	if (f) {
+		if (fscanf(f, "%llu", &t) != 1)
+			t = 0;
+		fclose(f);
+	}
+	return t;
+}
+
+static void setup(void)
+{
+	static const char *const settings[][2] = {
+		/* what the shmemfuzz agent sets at boot: readahead and reclaim behave the same */
+		{ "/proc/sys/vm/page-cluster", "3" },
+		{ "/proc/sys/vm/swappiness", "60" },
+		{ "/proc/sys/kernel/sysrq", "1" },
+		{ "/sys/kernel/mm/transparent_hugepage/enabled", "never" },
+		{ "/sys/kernel/mm/transparent_hugepage/shmem_enabled", "deny" },
+		{ "/sys/module/zswap/parameters/enabled", "N" },
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	cpu_set_t cpu0;
+	size_t i;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (TAP)
+		printf("TAP version 13\n");
+	if (geteuid() != 0) {
+		errno = EPERM;
+		die("run this as root");
+	}
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	for (i = 0; i < ARRAY_SIZE(settings); i++)
+		write_file(settings[i][0], settings[i][1]);
+
+	/* a memory cgroup of its own (memory.reclaim), and CPU 0, as every shmemfuzz program */
+	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	if (mkdir(CGROUP, 0755) && errno != EEXIST)
+		die("mkdir " CGROUP " (is cgroup2 mounted on /sys/fs/cgroup?)");
+	errno = write_file(CGROUP "/cgroup.procs", "0");
+	if (errno)
+		die("joining " CGROUP);
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+		die("pinning to CPU 0");
+
+	/* swap: the first device on at the default priority, the others off */
+	if (access(swap_dev[0], F_OK))
+		die("no swap device (the program's swap0)");
+	for (i = 1; i < N_SWAP; i++)
+		if (swapoff(swap_dev[i]) && errno != EINVAL)	/* EINVAL: it was off */
+			die("swapoff");
+	if (swapon(swap_dev[0], 0) && errno != EBUSY)		/* EBUSY: it was on */
+		die("swapon of the first swap device (formatted with mkswap?)");
+	swap_on[0] = 1;
+
+	printf(NOTE "setup: cgroup %s, CPU 0, swap on %s\n", CGROUP, swap_dev[0]);
+}
+
+/* After the setup: the taint to compare with at the end, the TAP plan. */
+static void begin(void)
+{
+	taint_before = read_taint();
+	if (TAP)
+		printf("1..%d\n", N_TESTS);
+	planned = 1;
+}
+
+static int finish(void)
+{
+	static const char letters[] = "PFSRMBUDAWCIOELKXT";
+	unsigned long long gained = read_taint() & ~taint_before;
+	char taint[32] = "", sig[48];
+	int i, n = 0;
+
+	if (tmpfs_mounted)
+		umount2(TMPFS_DIR, MNT_DETACH);
+	for (i = 0; letters[i]; i++)
+		if (gained & (1ULL << i))
+			taint[n++] = letters[i];
+	taint[n] = 0;
+	if (gained) {
+		snprintf(sig, sizeof(sig), "taint:%s", taint);
+		cur.violations = violations;
+		violation(sig, "the kernel gained taint %s during the program (see dmesg)", taint);
+	}
+	if (EXPECTED_SIGNATURE[0])
+		printf(NOTE "expected signature %s: %s\n", EXPECTED_SIGNATURE,
+		       expected_seen ? "reproduced" : "not seen");
+	if (TAP) {
+		printf("%sok %d - the kernel was not tainted\n", gained ? "not " : "", N_TESTS);
+		failed_tests += !!gained;
+		printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:0 error:0\n",
+		       N_TESTS - failed_tests, failed_tests);
+	}
+	if (violations) {
+		printf(NOTE "FAILED: %d violations\n", violations);
+		return EXIT_FAIL;
+	}
+	printf(NOTE "OK\n");
+	return EXIT_OK;
+}
+
+/* piece: step needs: core */
+/*
+ * Starts operation `index`: what a signal or the watchdog (OP_TIMEOUT) reports, and the
+ * operation's line. `where` is the word the zone rule names as the operation that brought a
+ * page in.
+ */
 static void step(int index, const char *keyword, const char *where, const char *text)
 {
 	static const char *const names[2] = { "SIGBUS", "SIGSEGV" };
+	char tail[200];
 	int i;
 
 	cur.index = index;
 	cur.keyword = keyword;
 	cur.where = where;
 	cur.text = text;
+	cur.violations = violations;
 	snprintf(cur.result, sizeof(cur.result), "?");
+	if (TAP)
+		snprintf(tail, sizeof(tail), "not ok %d - op %d: %s\n", index + 1, index, text);
+	else
+		snprintf(tail, sizeof(tail), "FAILED\n");
 	for (i = 0; i < 2; i++)
 		snprintf(signal_msg[i], sizeof(signal_msg[i]),
-			 "VIOLATION: signal:%s:%s: the program died of %s in op %d `%s`\nFAILED\n",
-			 names[i], keyword, names[i], index, text);
+			 NOTE "VIOLATION: signal:%s:%s: the program died of %s in op %d `%s`\n%s",
+			 names[i], keyword, names[i], index, text, tail);
 	snprintf(signal_msg[2], sizeof(signal_msg[2]),
-		 "VIOLATION: hang:%s: op %d `%s` did not finish within %d s\nFAILED\n",
-		 keyword, index, text, OP_TIMEOUT);
-	printf("op %d: %s\n", index, text);
+		 NOTE "VIOLATION: hang:%s: op %d `%s` did not finish within %d s\n%s",
+		 keyword, index, text, OP_TIMEOUT, tail);
+	printf(NOTE "op %d: %s\n", index, text);
 	alarm(OP_TIMEOUT);
+}
+
+/* The operation's result line; in a kselftest, its TAP line (not ok: it saw a violation). */
+static void op_verdict(void)
+{
+	int bad = violations > cur.violations;
+
+	alarm(0);
+	printf(NOTE "    -> %s\n", cur.result);
+	if (!TAP)
+		return;
+	failed_tests += bad;
+	printf("%sok %d - op %d: %s\n", bad ? "not " : "", cur.index + 1, cur.index, cur.text);
+}
+
+/* piece: expect provides: expect_ok expect_ok_or expect_errno needs: core */
+/* Names as shmemfuzz's signatures spell them (protocol.rs: errno::name). */
+static const char *errname(int e)
+{
+#define E(name) case name: return #name;
+	switch (e) {
+	E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EAGAIN) E(ENOMEM) E(EACCES)
+	E(EFAULT) E(EBUSY) E(ENODEV) E(EINVAL) E(ENOSPC) E(ENODATA) E(EOPNOTSUPP)
+	E(ETIMEDOUT)
+	default: return "E?";
+	}
+#undef E
 }
 
 static void expect_result(int err, int ok_allowed, int errnum, const char *want)
@@ -131,9 +261,19 @@ static void expect_result(int err, int ok_allowed, int errnum, const char *want)
 	if (err ? err == errnum : ok_allowed)
 		return;
 	snprintf(sig, sizeof(sig), "result:%s:%s", cur.keyword, err ? errname(err) : "ok");
-	violation(sig, 0, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
+	violation(sig, "op %d `%s` returned %s, the model expects %s", cur.index, cur.text,
 		  err ? cur.result : "ok", want);
 }
+
+/* Results the shmemfuzz model allows: ok, ok or one errno, exactly one errno. */
+#define expect_ok(err) expect_result(err, 1, 0, "ok")
+#define expect_ok_or(err, e) expect_result(err, 1, e, "ok or " #e)
+#define expect_errno(err, e) expect_result(err, 0, e, #e)
+
+/* piece: expect_ok_or_any provides: in_list needs: expect */
+/* ok, or any errno of the 0-terminated list `allowed` */
+#define expect_ok_or_any(err, allowed, want) \
+	expect_result(err, 1, in_list(err, allowed) ? err : 0, want)
 
 static int in_list(int err, const int *allowed)
 {
@@ -143,11 +283,15 @@ static int in_list(int err, const int *allowed)
 	return 0;
 }
 
+/* piece: skipped needs: core */
+/* A touch the model skips (a page at or past end-of-file would raise SIGBUS). */
 static void skipped(void)
 {
 	snprintf(cur.result, sizeof(cur.result), "skipped (past end-of-file)");
 }
 
+/* piece: expect_swapon needs: expect */
+/* Results that depend on what happened before: swap devices on, GEM pins held. */
 static void expect_swapon(int dev, int err)
 {
 	if (swap_on[dev]) {
@@ -158,6 +302,7 @@ static void expect_swapon(int dev, int err)
 	expect_ok(err);
 }
 
+/* piece: expect_swapoff needs: expect */
 static void expect_swapoff(int dev, int err)
 {
 	if (!swap_on[dev]) {
@@ -168,6 +313,7 @@ static void expect_swapoff(int dev, int err)
 	swap_on[dev] = err != 0;	/* a failed swapoff leaves the device on */
 }
 
+/* piece: expect_gem_pinned needs: expect */
 static void expect_gem_pinned(struct obj *o, int err)
 {
 	o->pins = 1;
@@ -176,6 +322,7 @@ static void expect_gem_pinned(struct obj *o, int err)
 		o->pins = 0;
 }
 
+/* piece: expect_pin needs: expect */
 static void expect_pin(struct obj *o, int err)
 {
 	o->pins++;
@@ -184,6 +331,7 @@ static void expect_pin(struct obj *o, int err)
 		o->pins--;
 }
 
+/* piece: expect_unpin needs: expect */
 static void expect_unpin(struct obj *o, int err)
 {
 	if (!o->pins) {
@@ -194,7 +342,16 @@ static void expect_unpin(struct obj *o, int err)
 	expect_ok(err);
 }
 
+/* piece: pattern */
 /* @pattern.c@ */
+/* piece: got_buf */
+#define CHUNK (1U << 20)	/* reads and writes go in 1 MiB pieces, as the agent's */
+static unsigned char got_buf[CHUNK];
+
+/* piece: want_buf needs: got_buf */
+static unsigned char want_buf[CHUNK];
+
+/* piece: expected_bytes needs: pattern types */
 
 /* Expected bytes of file offsets off .. off + len, from the segments. */
 static void expected_bytes(const struct seg *want, size_t n, uint64_t off, unsigned char *buf,
@@ -213,6 +370,7 @@ static void expected_bytes(const struct seg *want, size_t n, uint64_t off, unsig
 	}
 }
 
+/* piece: data_check needs: core */
 /* The outcome of comparing bytes read back with the expected ones (protocol.rs: DataCheck). */
 struct data_check {
 	unsigned long long bad_bytes, bad_pages, last_page;
@@ -254,16 +412,18 @@ static void report_data(const struct data_check *d, const char *kind, const char
 		return;
 	snprintf(sig, sizeof(sig), "data:%s:%s", kind, cur.keyword);
 	if (d->have_first)
-		violation(sig, 0, "op %d `%s`: %llu bytes in %llu pages differ from what was written; "
+		violation(sig, "op %d `%s`: %llu bytes in %llu pages differ from what was written; "
 			  "first difference at %s offset 0x%llx: expected 0x%02x, read 0x%02x; "
 			  "read %llu of %llu bytes", cur.index, cur.text, d->bad_bytes, d->bad_pages,
 			  where, d->first_off, d->first_want, d->first_got,
 			  (unsigned long long)read, (unsigned long long)expected);
 	else
-		violation(sig, 0, "op %d `%s`: short read: %llu of %llu bytes", cur.index, cur.text,
+		violation(sig, "op %d `%s`: short read: %llu of %llu bytes", cur.index, cur.text,
 			  (unsigned long long)read, (unsigned long long)expected);
 }
 
+/* piece: write_pattern needs: pattern got_buf */
+/* pwrite the pattern of `seed` to file offsets off .. off + len. */
 static int write_pattern(int fd, uint64_t off, uint64_t len, uint32_t seed)
 {
 	uint64_t done = 0;
@@ -284,6 +444,7 @@ static int write_pattern(int fd, uint64_t off, uint64_t len, uint32_t seed)
 	return 0;
 }
 
+/* piece: check_file needs: types want_buf expected_bytes data_check */
 /*
  * pread the range and compare it with the model. The model clips reads at end-of-file: the
  * segments end there, and one byte more must not be readable.
@@ -318,6 +479,8 @@ static int check_file(struct obj *o, uint64_t off, uint64_t len, const struct se
 	return 0;
 }
 
+/* piece: touch_read needs: types want_buf expected_bytes data_check */
+/* Read a range of a mapping through the CPU and compare it with the model. */
 static int touch_read(struct map *m, uint64_t off, uint64_t len, const struct seg *want, size_t n)
 {
 	struct data_check d = { 0 };
@@ -336,6 +499,7 @@ static int touch_read(struct map *m, uint64_t off, uint64_t len, const struct se
 	return 0;
 }
 
+/* piece: touch_write needs: types pattern got_buf */
 static int touch_write(struct map *m, uint64_t off, uint64_t len, uint32_t seed)
 {
 	uint64_t done;
@@ -351,6 +515,8 @@ static int touch_write(struct map *m, uint64_t off, uint64_t len, uint32_t seed)
 	return 0;
 }
 
+/* piece: mapped needs: types */
+/* The result of mmap(): 0, or its errno (and the mapping is absent). */
 static int mapped(struct map *m)
 {
 	if (m->addr != MAP_FAILED)
@@ -359,6 +525,7 @@ static int mapped(struct map *m)
 	return errno;
 }
 
+/* piece: advise needs: types */
 static int advise(struct map *m, uint64_t off, uint64_t len, int advice)
 {
 	if (!m->addr)
@@ -366,6 +533,7 @@ static int advise(struct map *m, uint64_t off, uint64_t len, int advice)
 	return SYS(madvise(m->addr + off, len, advice));
 }
 
+/* piece: unmap needs: types */
 static int unmap(struct map *m)
 {
 	unsigned char *addr = m->addr;
@@ -376,23 +544,10 @@ static int unmap(struct map *m)
 	return SYS(munmap(addr, m->len));
 }
 
-static int write_file(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return errno;
-	r = write(fd, value, strlen(value));
-	if (r < 0)
-		err = errno;
-	else if ((size_t)r != strlen(value))
-		err = EIO;
-	close(fd);
-	return err;
-}
-
+/* piece: card needs: core */
 /* ---- the mock GMA500 driver ---- */
+
+static int card = -1;		/* the mock driver's DRM device */
 
 /* The DRM core ioctls used, as <drm/drm.h> and <drm/drm_mode.h> define them. */
 struct drm_version_arg {
@@ -415,6 +570,7 @@ struct gem_close {
 #define IOCTL_GEM_CLOSE	_IOW('d', 0x09, struct gem_close)
 #define IOCTL_MAP_DUMB	_IOWR('d', 0xB3, struct dumb_map)
 
+/* piece: setup_card needs: card */
 /* The DRM card whose driver is gma500_mock. */
 static int open_card(void)
 {
@@ -437,6 +593,18 @@ static int open_card(void)
 	return -1;
 }
 
+static void setup_card(void)
+{
+	card = open_card();
+	if (card < 0) {
+		errno = ENODEV;
+		die("no /dev/dri/card* of gma500_mock (load drm and gma500_mock.ko)");
+	}
+	printf(NOTE "setup: gma500_mock opened\n");
+}
+
+/* piece: gem_create provides: GEM_PINNED needs: card */
+#define GEM_PINNED 1	/* GMA500_MOCK_CREATE_PINNED: pinned at creation */
 static int gem_create(struct obj *o, uint64_t size, int pinned)
 {
 	struct drm_gma500_mock_gem_create c = {
@@ -457,6 +625,7 @@ static int gem_create(struct obj *o, uint64_t size, int pinned)
 	return 0;
 }
 
+/* piece: gem_mmap needs: card mapped */
 /* A mapping through the DRM device (VM_PFNMAP; pages inserted by the driver's fault handler). */
 static int gem_mmap(struct map *m)
 {
@@ -470,6 +639,7 @@ static int gem_mmap(struct map *m)
 	return mapped(m);
 }
 
+/* piece: gem_pin needs: card */
 static int gem_pin(struct obj *o)
 {
 	struct drm_gma500_mock_pin a = { .handle = o->handle };
@@ -479,6 +649,7 @@ static int gem_pin(struct obj *o)
 	return SYS(ioctl(card, DRM_IOCTL_GMA500_MOCK_PIN, &a));
 }
 
+/* piece: gem_unpin needs: card */
 static int gem_unpin(struct obj *o)
 {
 	struct drm_gma500_mock_pin a = { .handle = o->handle };
@@ -488,6 +659,7 @@ static int gem_unpin(struct obj *o)
 	return SYS(ioctl(card, DRM_IOCTL_GMA500_MOCK_UNPIN, &a));
 }
 
+/* piece: set_dma32 needs: card */
 /* GFP_KERNEL | __GFP_DMA32 on a memfd's or tmpfs file's mapping, as a driver importing it would. */
 static int set_dma32(struct obj *o)
 {
@@ -506,6 +678,7 @@ static int set_dma32(struct obj *o)
 	return 0;
 }
 
+/* piece: close_obj needs: card */
 /* close() the object's descriptor; for a GEM object also GEM_CLOSE its handle. */
 static int close_obj(struct obj *o)
 {
@@ -525,7 +698,36 @@ static int close_obj(struct obj *o)
 	return 0;
 }
 
+/* piece: print_zones needs: core */
+/* Pages present per zone, and whether any memory lies above 4 GiB (else nothing can break). */
+static void print_zones(void)
+{
+	char line[256], zone[32] = "";
+	unsigned long present, above = 0;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	printf(NOTE "zones:");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %*d, zone %31s", zone) == 1)
+			continue;
+		if (sscanf(line, " present %lu", &present) == 1 && present) {
+			printf(" %s %lu MiB", zone, present >> 8);
+			if (strcmp(zone, "DMA") && strcmp(zone, "DMA32"))
+				above += present;
+		}
+	}
+	if (f)
+		fclose(f);
+	printf("\n");
+	if (!above)
+		printf(NOTE "note: no memory above 4 GiB: no page can break the DMA32 mask here "
+		       "(boot with 1 GiB below 4 GiB and 1 GiB above)\n");
+}
+
+/* piece: zones needs: card */
 /* ---- the zone rule (harness/core/src/oracle/zones.rs) ---- */
+
+#define PFN_4G 0x100000ULL	/* the first page frame at 4 GiB: DMA32 ends below it */
 
 struct page_track {
 	int exempt;		/* resident before dma32 set the mask, and not moved since */
@@ -566,7 +768,7 @@ static struct drm_gma500_mock_page *page_info(struct obj *o, size_t *count)
 		}
 		a.pages = (uintptr_t)(pages + first);
 		if (ioctl(card, DRM_IOCTL_GMA500_MOCK_PAGE_INFO, &a)) {
-			printf("    %s: PAGE_INFO failed: %s\n", o->name, strerror(errno));
+			printf(NOTE "    %s: PAGE_INFO failed: %s\n", o->name, strerror(errno));
 			return NULL;
 		}
 		total = (a.size + 4095) / 4096;
@@ -650,13 +852,13 @@ static void zone_step(struct obj *o, const struct drm_gma500_mock_page *pg, size
 			bad[b].pages++;
 	}
 	o->fresh_constraint = 0;
-	printf("    %s: %zu pages: %llu resident (DMA32 %llu, Normal %llu, other %llu; pinned %llu), "
+	printf(NOTE "    %s: %zu pages: %llu resident (DMA32 %llu, Normal %llu, other %llu; pinned %llu), "
 	       "%llu swapped, %llu absent\n", o->name, n, resident, dma32, normal, other, pinned,
 	       swapped, absent);
 	for (b = 0; b < nbad; b++) {
 		const struct drm_gma500_mock_page *p = &pg[bad[b].first];
 
-		violation(bad[b].sig, bad[b].pages,
+		violation(bad[b].sig,
 			  "page %zu of DMA32-constrained %s `%s` is in zone %s (PFN 0x%llx) after op %d; "
 			  "it arrived after `%s` (%llu pages with this signature now)",
 			  bad[b].first, o->kind, o->name, zone_name(p->zone),
@@ -665,14 +867,16 @@ static void zone_step(struct obj *o, const struct drm_gma500_mock_page *pg, size
 	}
 }
 
+/* piece: end_step needs: zones step */
+/*
+ * Ends an operation: observes every watched object (and `also`, for zonecheck) through
+ * PAGE_INFO and applies the zone rule.
+ */
 static void end_step(struct obj *also)
 {
 	size_t i, n;
 
 	alarm(0);
-	printf("    -> %s\n", cur.result);
-	if (card < 0)
-		return;
 	/* objects[] is sorted by name, as the agent's set of watched objects */
 	for (i = 0; objects[i]; i++) {
 		struct obj *o = objects[i];
@@ -684,164 +888,24 @@ static void end_step(struct obj *also)
 		if (pg)
 			zone_step(o, pg, n);
 	}
+	op_verdict();
 }
 
-/* ---- setup and summary ---- */
-
-static unsigned long long read_taint(void)
+/* piece: end_op needs: step */
+/* Ends an operation of a program without GEM objects or dma32: nothing to observe. */
+static void end_op(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
-	unsigned long long t = 0;
-
-	if (f) {
-		if (fscanf(f, "%llu", &t) != 1)
-			t = 0;
-		fclose(f);
-	}
-	return t;
+	op_verdict();
 }
 
-static int swap_active(const char *dev)
+/* piece: setup_tmpfs needs: core */
+/* A tmpfs of its own for the program's tmpfs files (unmounted by finish()). */
+static void setup_tmpfs(void)
 {
-	char line[512], name[256];
-	FILE *f = fopen("/proc/swaps", "r");
-	int on = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s", name) == 1 && !strcmp(name, dev))
-			on = 1;
-	if (f)
-		fclose(f);
-	return on;
-}
-
-/* Pages present per zone, and whether any memory lies above 4 GiB (else nothing can break). */
-static void print_zones(void)
-{
-	char line[256], zone[32] = "";
-	unsigned long present, above = 0;
-	FILE *f = fopen("/proc/zoneinfo", "r");
-
-	printf("zones:");
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Node %*d, zone %31s", zone) == 1)
-			continue;
-		if (sscanf(line, " present %lu", &present) == 1 && present) {
-			printf(" %s %lu MiB", zone, present >> 8);
-			if (strcmp(zone, "DMA") && strcmp(zone, "DMA32"))
-				above += present;
-		}
-	}
-	if (f)
-		fclose(f);
-	printf("\n");
-	if (!above)
-		printf("note: no memory above 4 GiB: no page can break the DMA32 mask here "
-		       "(boot with 1 GiB below 4 GiB and 1 GiB above)\n");
-}
-
-static void setup(void)
-{
-	static const char *const settings[][2] = {
-		/* what the shmemfuzz agent sets at boot: readahead and reclaim behave the same */
-		{ "/proc/sys/vm/page-cluster", "3" },
-		{ "/proc/sys/vm/swappiness", "60" },
-		{ "/proc/sys/kernel/sysrq", "1" },
-		{ "/sys/kernel/mm/transparent_hugepage/enabled", "never" },
-		{ "/sys/kernel/mm/transparent_hugepage/shmem_enabled", "deny" },
-		{ "/sys/module/zswap/parameters/enabled", "N" },
-	};
-	struct sigaction sa = { .sa_handler = on_signal };
-	cpu_set_t cpu0;
-	size_t i;
-
-	setvbuf(stdout, NULL, _IONBF, 0);
-	if (geteuid() != 0) {
-		errno = EPERM;
-		die("run this as root");
-	}
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGALRM, &sa, NULL);
-	for (i = 0; i < ARRAY_SIZE(settings); i++)
-		write_file(settings[i][0], settings[i][1]);
-
-	/* a memory cgroup of its own (memory.reclaim), and CPU 0, as every shmemfuzz program */
-	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
-	if (mkdir(CGROUP, 0755) && errno != EEXIST)
-		die("mkdir " CGROUP " (is cgroup2 mounted on /sys/fs/cgroup?)");
-	errno = write_file(CGROUP "/cgroup.procs", "0");
-	if (errno)
-		die("joining " CGROUP);
-	CPU_ZERO(&cpu0);
-	CPU_SET(0, &cpu0);
-	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
-		die("pinning to CPU 0");
-
-	/* swap: the first device on at the default priority, the others off */
-	for (i = 0; i < N_SWAP; i++) {
-		int on = swap_active(swap_dev[i]);
-
-		if (i == 0 && !on && swapon(swap_dev[0], 0))
-			die("swapon of the first swap device (formatted with mkswap?)");
-		if (i != 0 && on && swapoff(swap_dev[i]))
-			die("swapoff");
-		swap_on[i] = i == 0;
-	}
-
-	if (uses_tmpfs) {
-		mkdir("/run", 0755);
-		if (mkdir(TMPFS_DIR, 0755) && errno != EEXIST)
-			die("mkdir " TMPFS_DIR);
-		if (mount("tmpfs", TMPFS_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
-			die("mounting a tmpfs on " TMPFS_DIR);
-		tmpfs_mounted = 1;
-	}
-	if (uses_drm) {
-		card = open_card();
-		if (card < 0) {
-			errno = ENODEV;
-			die("no /dev/dri/card* of gma500_mock (load drm and gma500_mock.ko)");
-		}
-	}
-	print_zones();
-	taint_before = read_taint();
-	printf("setup: cgroup %s, CPU 0, swap on %s%s\n", CGROUP, swap_dev[0],
-	       uses_drm ? ", gma500_mock opened" : "");
-}
-
-static int finish(void)
-{
-	static const char letters[] = "PFSRMBUDAWCIOELKXT";
-	unsigned long long gained = read_taint() & ~taint_before;
-	char taint[32] = "", sig[48];
-	int i, n = 0, seen = 0;
-
-	if (tmpfs_mounted)
-		umount2(TMPFS_DIR, MNT_DETACH);
-	for (i = 0; letters[i]; i++)
-		if (gained & (1ULL << i))
-			taint[n++] = letters[i];
-	taint[n] = 0;
-	if (gained) {
-		snprintf(sig, sizeof(sig), "taint:%s", taint);
-		violation(sig, 0, "the kernel gained taint %s during the program (see dmesg)", taint);
-	}
-	for (i = 0; i < nsigs; i++) {
-		if (!strncmp(sigs[i].sig, "zone:", 5))
-			printf("summary: %s: %llu page observations break the DMA32 mask\n",
-			       sigs[i].sig, sigs[i].pages);
-		else
-			printf("summary: %s\n", sigs[i].sig);
-		seen |= !strcmp(sigs[i].sig, EXPECTED_SIGNATURE);
-	}
-	if (EXPECTED_SIGNATURE[0])
-		printf("expected signature %s: %s\n", EXPECTED_SIGNATURE,
-		       seen ? "reproduced" : "not seen");
-	if (violations) {
-		printf("FAILED: %d violations\n", violations);
-		return 1;
-	}
-	printf("OK\n");
-	return 0;
+	mkdir("/run", 0755);
+	if (mkdir(TMPFS_DIR, 0755) && errno != EEXIST)
+		die("mkdir " TMPFS_DIR);
+	if (mount("tmpfs", TMPFS_DIR, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"))
+		die("mounting a tmpfs on " TMPFS_DIR);
+	tmpfs_mounted = 1;
 }

@@ -100,7 +100,12 @@ fn every_example_has_one_step_comment_per_operation() {
             assert!(c.contains(&format!("\tstep({i}, \"{}\"", op.keyword())));
         }
         assert!(!c.contains(&format!("/* op {}:", prog.ops.len())), "{name}");
-        assert!(c.contains("#include \"gma500_mock_drm.h\""), "{name}");
+        let uses_drm = prog.ops.iter().any(|op| op.uses_drm());
+        assert_eq!(
+            c.contains("#include \"gma500_mock_drm.h\""),
+            uses_drm,
+            "{name}: the uapi header exactly when the program uses the driver"
+        );
         assert!(c.contains("gcc -static -O2 -o repro repro.c"), "{name}");
     }
 }
@@ -250,8 +255,9 @@ fn private_mappings_and_truncation_are_exported_from_the_model() {
     assert!(c.contains(
         "\t\t\tPATTERN(0x0, 0x1770, 3),\n\t\t};\n\n\t\terr = check_file(&obj_t0, 0x0, 0x10000"
     ));
-    assert!(c.contains("uses_tmpfs = 1"));
-    assert!(c.contains("uses_drm = 0"));
+    assert!(c.contains("\tsetup_tmpfs();\n"));
+    assert!(!c.contains("setup_card();"));
+    assert!(c.contains("\tend_op();\n"));
 }
 
 #[test]
@@ -279,7 +285,7 @@ fn expectations_follow_the_model_and_earlier_outcomes() {
         "\terr = close_obj(&obj_g0);\n",
         "static struct obj *const objects[] = { &obj_g0, &obj_m0, NULL };",
         ".kind = \"gem\", .fd = -1, .constrained = 1",
-        "uses_drm = 1",
+        "\tsetup_card();\n",
     ] {
         assert!(c.contains(want), "missing {want:?}");
     }
@@ -389,4 +395,231 @@ fn threaded_programs_are_refused_with_the_operation() {
     );
     let prog = parse("mount f0\n").expect("valid");
     assert!(export(&prog, &ExportOptions::default()).is_err());
+}
+
+#[test]
+fn pieces_are_named_once_and_need_only_earlier_pieces() {
+    let all = pieces::all();
+    assert!(all.len() > 30, "{} pieces", all.len());
+    for (i, p) in all.iter().enumerate() {
+        assert!(!p.text.trim().is_empty(), "piece {} is empty", p.name);
+        assert_eq!(
+            all.iter().filter(|q| q.name == p.name).count(),
+            1,
+            "piece {} named twice",
+            p.name
+        );
+        for need in &p.needs {
+            let j = all.iter().position(|q| &q.name == need);
+            assert!(
+                j.is_some_and(|j| j < i),
+                "piece {} needs {need}, which is not a piece before it",
+                p.name
+            );
+        }
+    }
+}
+
+#[test]
+fn identifiers_skip_comments_and_strings() {
+    let ids = pieces::identifiers("a /* zones */ b(\"card \\\" x\", 'c') // core\n0x1f _d9");
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(ids, ["_d9", "a", "b"]);
+}
+
+/// Programs beyond the examples, together using every operation kind the C form has.
+fn extra_programs() -> Vec<(String, Program)> {
+    vec![
+        ("empty".into(), Program::default()),
+        (
+            "memfd-only".into(),
+            prog("memfd m0 size=4K\nwrite m0 off=0 len=4K seed=1\ncheck m0 off=0 len=4K\n"),
+        ),
+        (
+            "test-ops".into(),
+            prog("memfd m0 size=4K\ncorrupt m0 off=0 len=4K seed=9\nsysrq w\n"),
+        ),
+        (
+            "errnos".into(),
+            prog(
+                "gem g0 size=64K pinned\nmmap vg g0 off=0 len=64K gem\nunpin g0\nunpin g0\n\
+                 pin g0\nswapon swap1 prio=3\nswapoff swap1\ntmpfs t0 size=8K\nunlink t0\n\
+                 mmap p0 t0 off=0 len=8K private\nftruncate t0 size=100\n\
+                 touch p0 off=4K len=4K read\npunch t0 off=0 len=4K\n\
+                 madvise p0 off=0 len=8K nohugepage\nmunmap p0\nclose g0\n",
+            ),
+        ),
+    ]
+}
+
+/// Exports with `opts` (test-only operations allowed), panicking with the program's name.
+fn export_named(name: &str, p: &Program, opts: &ExportOptions) -> String {
+    let opts = ExportOptions {
+        allow_test_ops: true,
+        ..opts.clone()
+    };
+    export(p, &opts).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_piece_is_compiled_by_some_program() {
+    // The compile tests see every piece: a piece with an incomplete `needs:` fails them with
+    // an undeclared name, one pulled in without a use with an unused function.
+    let all = pieces::all();
+    let mut seen = vec![false; all.len()];
+    for (name, p) in examples().into_iter().chain(extra_programs()) {
+        let c = export_named(&name, &p, &ExportOptions::default());
+        for (i, piece) in all.iter().enumerate() {
+            seen[i] |= c.contains(&piece.text);
+        }
+    }
+    let unseen: Vec<&str> = all
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| !**s)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    assert!(unseen.is_empty(), "pieces no program uses: {unseen:?}");
+}
+
+#[test]
+fn extra_programs_compile_in_both_forms_with_warnings_as_errors() {
+    let dir = scratch("extra");
+    for (name, p) in extra_programs() {
+        for kselftest in [false, true] {
+            let opts = ExportOptions {
+                kselftest,
+                ..inline_opts()
+            };
+            let c = export_named(&name, &p, &opts);
+            let stem = format!("{}_{}", name.replace('-', "_"), u8::from(kselftest));
+            compile(&dir, &stem, &c, &["-O2", "-Wall", "-Wextra", "-Werror"]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reproducers_carry_only_what_they_use() {
+    let p = prog("memfd m0 size=4K\nwrite m0 off=0 len=4K seed=1\ncheck m0 off=0 len=4K\n");
+    let c = export(&p, &inline_opts()).expect("export");
+    for absent in [
+        "gma500_mock_drm.h",
+        "open_card",
+        "zone_step",
+        "touch_read",
+        "khugepaged_pass",
+        "objects[]",
+        "#pragma GCC diagnostic",
+    ] {
+        assert!(
+            !c.contains(absent),
+            "{absent} in a memfd-only reproducer:\n{c}"
+        );
+    }
+    for present in [
+        "static int write_pattern(",
+        "static int check_file(",
+        "static void pattern_fill(",
+        "\tend_op();\n",
+    ] {
+        assert!(c.contains(present), "{present} missing");
+    }
+    // main() comes last, after every helper it calls.
+    let main_at = c.find("int main(void)").expect("main");
+    assert!(c.rfind("\nstatic ").is_some_and(|s| s < main_at));
+    // A 7-operation program: 647 lines, from 1538 when the whole runtime was pasted in.
+    let lines = export(&example_named("pageout-roundtrip.prog"), &inline_opts())
+        .expect("export")
+        .lines()
+        .count();
+    assert!(lines < 700, "pageout-roundtrip exports to {lines} lines");
+}
+
+fn example_named(file: &str) -> Program {
+    examples()
+        .into_iter()
+        .find(|(n, _)| n == file)
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("no example {file}"))
+}
+
+/// `tools/testing/selftests/kselftest.h` of a kernel source tree in the shmemfuzz cache, if
+/// there is one.
+fn cached_kselftest_h() -> Option<PathBuf> {
+    let cache = PathBuf::from(std::env::var_os("SHMEMFUZZ_CACHE")?);
+    std::fs::read_dir(cache.join("src"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("tools/testing/selftests/kselftest.h"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn every_example_compiles_as_a_kselftest_standalone_and_in_tree() {
+    let dir = scratch("kselftest");
+    let in_tree = cached_kselftest_h().map(|h| {
+        let mm = dir.join("selftests/mm");
+        std::fs::create_dir_all(&mm).expect("mm/");
+        std::fs::copy(&h, dir.join("selftests/kselftest.h")).expect("kselftest.h");
+        mm
+    });
+    if in_tree.is_none() {
+        eprintln!("no kernel source in $SHMEMFUZZ_CACHE/src: the in-tree build is not tried");
+    }
+    for (name, p) in examples() {
+        let stem = name.trim_end_matches(".prog").replace('-', "_");
+        let opts = ExportOptions {
+            kselftest: true,
+            signature: Some("zone:memfd:touch:Normal".into()),
+            ..inline_opts()
+        };
+        let c = export(&p, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(c.contains(&format!("#define N_TESTS {}\t", p.ops.len() + 1)));
+        assert!(c.contains("#include \"../kselftest.h\""));
+        compile(
+            &dir,
+            &stem,
+            &c,
+            &["-static", "-O2", "-Wall", "-Wextra", "-Werror"],
+        );
+        if let Some(mm) = &in_tree {
+            compile(mm, &stem, &c, &["-O2", "-Wall", "-Werror", "-c"]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_kselftest_skips_with_the_reason_when_not_set_up() {
+    // Run as nobody, it must skip before touching anything ("run this as root").
+    let dir = scratch("skip");
+    let p = prog("memfd m0 size=4K\nclose m0\n");
+    let opts = ExportOptions {
+        kselftest: true,
+        ..inline_opts()
+    };
+    let exe = compile(&dir, "skip", &export(&p, &opts).expect("export"), &["-O2"]);
+    let run = match Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .output()
+    {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("setpriv not available ({e}): not run");
+            return;
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(4), "KSFT_SKIP:\n{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "TAP version 13",
+            "1..0 # SKIP run this as root: Operation not permitted"
+        ],
+        "{out}"
+    );
 }

@@ -1,5 +1,6 @@
-//! `shmemfuzz export-c BUNDLE|PROGRAM [-o FILE]`: a standalone, readable C reproducer that
-//! reports the violation itself when run in a guest (see `shmemfuzz_core::export_c`).
+//! `shmemfuzz export-c BUNDLE|PROGRAM [-o FILE] [--kselftest]`: a standalone, readable C
+//! reproducer that reports the violation itself when run in a guest, or the same as a
+//! kselftest for `tools/testing/selftests/mm` (see `shmemfuzz_core::export_c`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,11 @@ pub struct ExportArgs {
     /// Accept the test-only operations (`corrupt`, `sysrq`).
     #[arg(long)]
     allow_test_ops: bool,
+    /// Write a kselftest for tools/testing/selftests/mm: TAP 13 output, exit KSFT_PASS (0),
+    /// KSFT_FAIL (1), or KSFT_SKIP (4) with the reason when the guest lacks the mock driver
+    /// or swap.
+    #[arg(long)]
+    kselftest: bool,
 }
 
 pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -40,16 +46,29 @@ pub fn export_c(args: ExportArgs) -> anyhow::Result<ExitCode> {
         inline_uapi: (!args.include_uapi).then(|| UAPI_TEXT.to_string()),
         signature: recorded.and_then(|c| c.signature.clone()),
         source: Some(args.input.display().to_string()),
-        kernel: recorded.map(|c| format!("{} ({})", c.kernel.id, c.kernel.release)),
+        kernel: recorded.map(|c| {
+            let mut k = format!("{} ({})", c.kernel.id, c.kernel.release);
+            if !c.append.is_empty() {
+                k.push_str(", booted with ");
+                k.push_str(&c.append.join(" "));
+            }
+            k
+        }),
         allow_test_ops: args.allow_test_ops,
+        kselftest: args.kselftest,
         ..ExportOptions::default()
     };
     let c = export(&program, &opts)?;
     match &args.output {
         Some(path) => {
             outfile::write_new(path, &[&args.input], args.force, c.as_bytes())?;
+            let kind = if args.kselftest {
+                "kselftest"
+            } else {
+                "reproducer"
+            };
             eprintln!(
-                "wrote {} (build: gcc -static -O2 -o repro {})",
+                "wrote the {kind} {} (build: gcc -static -O2 -Wall -o repro {})",
                 path.display(),
                 path.display()
             );

@@ -147,7 +147,9 @@ fn outcome() -> RunOutcome {
     }
 }
 
-fn contents() -> BundleContents {
+/// A bundle about a zone finding, with a kernel report beside it (also used by
+/// `bundle::sendable`'s tests).
+pub(crate) fn contents() -> BundleContents {
     let guest = GuestInfo {
         release: "6.1.0-56-amd64".into(),
         version: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-1".into(),

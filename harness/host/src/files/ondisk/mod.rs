@@ -37,7 +37,7 @@ pub mod trace;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
-mod golden_tests;
+pub(crate) mod golden_tests;
 #[cfg(test)]
 mod tests;
 

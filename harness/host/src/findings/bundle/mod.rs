@@ -31,6 +31,9 @@
 //! | trace.json   | the trace `shmemfuzz run --trace` writes (for people;  | sha256          |
 //! |              |   derived from the files above, never read back)       |                 |
 //! | console.log  | the recorded run's serial console, byte for byte       | sha256          |
+//! | report.txt   | a bundle about a finding: the bug report to send       | never read      |
+//! | repro.c      |   and its C reproducer ([`sendable`]; derived, not in  |                 |
+//! |              |   `files`)                                             |                 |
 //! +--------------+--------------------------------------------------------+-----------------+
 //! ```
 //!
@@ -48,6 +51,7 @@
 
 mod error;
 pub mod format;
+pub mod sendable;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -733,6 +737,7 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
         .tempdir_in(&parent)
         .map_err(|e| BundleError::io("creating a work directory in", &parent, e))?;
     write_files(tmp.path(), contents, &Stamp::now())?;
+    write_sendable(tmp.path(), dir, contents)?;
     Bundle::read(tmp.path()).map_err(|e| BundleError::Verify {
         dir: dir.to_path_buf(),
         source: Box::new(e),
@@ -764,6 +769,31 @@ fn write_bundle(dir: &Path, contents: &BundleContents, overwrite: bool) -> Resul
     // The work directory is gone (renamed); dropping `tmp` must not touch `dir`.
     let _ = tmp.keep();
     sync_dir(&parent);
+    Ok(())
+}
+
+/// `report.txt` and `repro.c` of a bundle about a finding ([`sendable`]), into the work
+/// directory `tmp` of the bundle that will be at `dir`. Nothing for a clean recording.
+fn write_sendable(tmp: &Path, dir: &Path, c: &BundleContents) -> Result<(), BundleError> {
+    if c.signature.is_none() {
+        return Ok(());
+    }
+    let write = |name: &str, text: &str| {
+        let path = tmp.join(name);
+        fs::write(&path, text).map_err(|e| BundleError::io("writing", &path, e))
+    };
+    let source = dir.join(files::PROGRAM).display().to_string();
+    let repro = match sendable::repro_c(c, &source) {
+        Ok(code) => {
+            write(sendable::REPRO, &code)?;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let catalog = crate::kernels::kernel::Catalog::builtin().ok();
+    if let Some(report) = sendable::report_txt(c, dir, &repro, catalog.as_ref()) {
+        write(sendable::REPORT, &report)?;
+    }
     Ok(())
 }
 
