@@ -8,11 +8,15 @@ use crate::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
 use crate::vm::{accel, Accel, VmError};
 
-/// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it).
+/// The source tree this binary was built from; `SHMEMFUZZ_ROOT` overrides it, and so does a
+/// runtime directory beside the executable ([`crate::runtime`]) when that is not set.
 pub fn source_root() -> PathBuf {
     match std::env::var_os("SHMEMFUZZ_ROOT") {
         Some(d) if !d.is_empty() => normalize(Path::new(&d)),
-        _ => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
+        _ => match crate::runtime::current() {
+            Some(rt) => rt.data_root().to_path_buf(),
+            None => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
+        },
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`kernel`]: the kernel catalog and fetching Debian's prebuilt kernels.
 //! - [`kbuild`]: self-built kernels (Debian's linux-source or any tree, patched, configured
 //!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
+//! - [`runtime`]: a directory beside the executable supplying QEMU (with its libraries and
+//!   firmware), the catalog and the kernel cache, for a target run away from its checkout.
 //!
 //! **What goes into the guest**
 //! - [`guest`]: the embedded agent, the initramfs, swap images.
@@ -70,6 +72,7 @@ pub mod process;
 pub mod report;
 pub mod reproduce;
 pub mod runner;
+pub mod runtime;
 pub mod session;
 pub mod snapshot;
 pub mod swapimg;
