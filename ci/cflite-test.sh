@@ -43,6 +43,7 @@ cleanup() {
     exit 1
   fi
   rm -rf "$work"
+  echo "cflite-test: $(( $(date +%s) - started )) s in all"
   exit "$status"
 }
 trap cleanup EXIT
@@ -89,8 +90,8 @@ if chroot "$root" /bin/sh -c 'command -v qemu-system-x86_64 || ls /usr/share/qem
   exit 1
 fi
 
-# 3. $OUT in the chroot, the seeds unzipped, and the target run from there.
-cp -a "$work/out" "$root/out"
+# 3. $OUT moved into the chroot, the seeds unzipped, and the target run from there.
+mv "$work/out" "$root/out"
 mkdir "$root/out/corpus"
 unzip -q "$root/out/shmem_ops_seed_corpus.zip" -d "$root/out/corpus"
 mount -t proc proc "$root/proc"
@@ -139,6 +140,7 @@ grep -qF -- "-L /out/shmemfuzz-runtime/qemu/firmware" "$work/qemu-seen" || fail 
 if grep -vqF "$qemu_rt" "$work/qemu-seen"; then fail "another QEMU ran: $(cat "$work/qemu-seen")"; fi
 for _ in 1 2 3 4 5; do [ -z "$(inside)" ] && break; sleep 1; done
 [ -z "$(inside)" ] || fail "processes left in the chroot: $(inside | tr '\n' ' ')"
-echo "cflite-test: ok: $executed executions ($kernel_runs programs on debian-6.1, $boots boots) in a" \
-  "Debian 12 chroot without QEMU, with $qemu_rt; build $((built - started)) s, run $((ran - built)) s" \
-  "(chroot and run), \$OUT size $(du -sh "$work/out" | cut -f1)"
+grep -E '^(Done|stat::)' "$log"
+echo "cflite-test: ok: $executed executions on debian-6.1 (the target's stats: $boots boot(s), programs" \
+  "run) in a Debian 12 chroot without QEMU, with $qemu_rt; build $((built - started)) s, chroot" \
+  "and run $((ran - built)) s, \$OUT $(du -sh "$root/out" | cut -f1)"
