@@ -2,7 +2,8 @@
 # Lays out the runtime of the kernel fuzz target shmem_ops in DIR (build.sh gives
 # $OUT/shmemfuzz-runtime; the target finds it beside itself: harness/host/src/runtime.rs):
 #   DIR/kernels/catalog.toml, kernels/gma500_mock/, kernels/known/   the data of a checkout
-#   DIR/.cache/kernels/<kernel>, <kernel>-headers                    as `shmemfuzz kernel fetch` lays them out
+#   DIR/.cache/kernels/<kernel>, <kernel>-headers                    as `shmemfuzz kernel fetch` lays them out,
+#                                                                    with only the modules the guest loads
 #   DIR/.cache/modules/gma500_mock/<release>-<key>/                  the mock driver, built here
 #   DIR/qemu/bin/qemu-system-x86_64, qemu/lib/ (ld-linux and every library ldd lists),
 #   DIR/qemu/modules/ (accel-*.so: TCG is a module in Debian's QEMU), qemu/firmware/ (-L)
@@ -33,6 +34,23 @@ headers=$(sed -n 's/^headers: //p' <<<"$fetched")
 image_dir=$(dirname "$(dirname "$bzimage")")             # <cache>/kernels/<name>/boot/vmlinuz-*
 headers_dir=$(dirname "$(dirname "$(dirname "$headers")")") # <name>-headers/usr/src/linux-headers-*
 cp -a "$image_dir" "$headers_dir" "$rt/.cache/kernels/"
+# Of the kernel's modules (390 MB), only those the guest loads: harness/host/src/guest.rs's
+# BASE_MODULES and MOCK_DEPENDENCIES, with what modules.dep says they depend on.
+release=${bzimage##*/vmlinuz-}
+mdir=$rt/.cache/kernels/$(basename "$image_dir")/lib/modules/$release
+wanted=$(sed -n 's/^pub const \(BASE_MODULES\|MOCK_DEPENDENCIES\): &\[&str\] = &\[\(.*\)\];$/\2/p' \
+  harness/host/src/guest.rs | tr -d '" ' | tr ',\n' '  ' | xargs)
+[ "$(wc -w <<<"$wanted")" -ge 2 ] || { echo "runtime.sh: no module lists in harness/host/src/guest.rs" >&2; exit 1; }
+awk -v want="$wanted" '
+  BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { gsub("-", "_", w[i]); wanted[w[i]] = 1 } }
+  { path = $1; sub(":$", "", path); name = path; sub(".*/", "", name); sub("[.]ko.*$", "", name)
+    gsub("-", "_", name)
+    if (name in wanted) { print path; for (i = 2; i <= NF; i++) print $i } }' \
+  "$mdir/modules.dep" | sort -u >"$rt/.keep"
+(cd "$mdir" && find kernel -type f -name '*.ko*' | grep -vxF -f "$rt/.keep" | xargs -r rm -f)
+find "$mdir/kernel" -type d -empty -delete
+echo "runtime.sh: kept $(wc -l <"$rt/.keep") of the kernel's modules ($wanted and their dependencies)"
+rm "$rt/.keep"
 
 # QEMU: the binary, every library it loads (the runtime's own loader starts it, so the
 # runner's glibc does not matter), its accelerator modules and its firmware.
