@@ -38,9 +38,10 @@ cp -a "$image_dir" "$headers_dir" "$rt/.cache/kernels/"
 # BASE_MODULES and MOCK_DEPENDENCIES, with what modules.dep says they depend on.
 release=${bzimage##*/vmlinuz-}
 mdir=$rt/.cache/kernels/$(basename "$image_dir")/lib/modules/$release
-wanted=$(sed -n 's/^pub const \(BASE_MODULES\|MOCK_DEPENDENCIES\): &\[&str\] = &\[\(.*\)\];$/\2/p' \
-  harness/host/src/guest.rs | tr -d '" ' | tr ',\n' '  ' | xargs)
-[ "$(wc -w <<<"$wanted")" -ge 2 ] || { echo "runtime.sh: no module lists in harness/host/src/guest.rs" >&2; exit 1; }
+# (found by name under harness/host/src, wherever the guest module lives)
+wanted=$(grep -rhE '^pub const (BASE_MODULES|MOCK_DEPENDENCIES): ' harness/host/src |
+  sed -n 's/^pub const [A-Z_]*: &\[&str\] = &\[\(.*\)\];$/\1/p' | tr -d '" ' | tr ',\n' '  ' | xargs)
+[ "$(wc -w <<<"$wanted")" -ge 2 ] || { echo "runtime.sh: no BASE_MODULES and MOCK_DEPENDENCIES under harness/host/src" >&2; exit 1; }
 awk -v want="$wanted" '
   BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { gsub("-", "_", w[i]); wanted[w[i]] = 1 } }
   { path = $1; sub(":$", "", path); name = path; sub(".*/", "", name); sub("[.]ko.*$", "", name)
