@@ -4,7 +4,8 @@
 #   2. unit, golden-file and CLI tests (no VM), then the pure fuzz targets under libFuzzer;
 #   3. VM tests: boot real Debian kernels under QEMU (TCG here) and run programs;
 #   4. the self-built kernel's tests; 5. a 60 s fuzzing campaign (ci/fuzz-smoke.sh) and its
-#      report opened in headless Chromium, beside a fixture campaign's;
+#      report opened in headless Chromium, beside a fixture campaign's; the ClusterFuzzLite
+#      $OUT, its kernel target run in a Debian chroot without QEMU (ci/cflite-test.sh, root);
 #   6. bisection; 7. only with SHMEMFUZZ_KASAN=1: the KASAN kernel (a second kernel built
 #      from source) and the planted swapoff/eviction race, 200 repetitions per kernel, then
 #      the race target's campaign figures (ci/race-campaign.sh: hours).
@@ -47,6 +48,9 @@ ci/fuzz-smoke.sh 60s
 step "the campaign report in headless Chromium: a fixture campaign, then the smoke campaign's (plots drawn, no console errors)"
 cargo test -p shmemfuzz --locked --test report_browser -- --ignored --nocapture
 SHMEMFUZZ_REPORT_DIR="$PWD/fuzz/findings-smoke" cargo test -p shmemfuzz --locked --test report_browser -- --ignored --nocapture
+
+step "ClusterFuzzLite \$OUT: built, then shmem_ops run from it in a Debian 12 chroot without QEMU (~30 s warm; debootstrap and the targets' build once, ~5 min)"
+ci/cflite-test.sh
 
 step "bisection over a synthetic git history and Debian versions (~11 min fresh; 2–6 min cached)"
 cargo test -p shmemfuzz --locked --test bisect -- --ignored --test-threads 1

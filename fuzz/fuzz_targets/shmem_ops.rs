@@ -2,7 +2,9 @@
 //! operation) into a valid program, which runs on a real kernel booted once per process under
 //! QEMU. Configuration comes from the environment (see `shmemfuzz::fuzzing::target`):
 //! `SHMEMFUZZ_KERNEL` (default: the catalog's default kernel), `SHMEMFUZZ_APPEND`, and, for
-//! campaigns, `SHMEMFUZZ_STATS` / `SHMEMFUZZ_BUNDLES`.
+//! campaigns, `SHMEMFUZZ_STATS` / `SHMEMFUZZ_BUNDLES`. Away from its checkout (a
+//! ClusterFuzzLite `$OUT`), QEMU, the kernel and the catalog come from the
+//! `shmemfuzz-runtime/` directory beside the binary (`shmemfuzz::kernels::runtime`).
 //!
 //! Feedback is the kernel's coverage of each run (kprobe hit counts of mm functions, results
 //! per operation, DMA32 pages replaced on swap-in, KCOV PCs in mm/ on KCOV kernels), written

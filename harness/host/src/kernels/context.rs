@@ -12,13 +12,17 @@ use crate::kernels::kbuild::modbuild::{build_mock_module, ModBuildError};
 use crate::kernels::kbuild::{build_debian_source, KbuildError, KbuildEvent, SourceBuild};
 use crate::kernels::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, KernelError};
 
-/// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it), whether or not
-/// it is still there: what the tests, which run in a checkout, read their files from. The
-/// commands go by [`Context::origin`] ([`Origin::locate`]).
+/// The source tree this binary was built from (`SHMEMFUZZ_ROOT` overrides it, and so does a
+/// runtime directory beside the executable, [`crate::kernels::runtime`], when that is not
+/// set), whether or not it is still there: what the tests, which run in a checkout, read their
+/// files from. The commands go by [`Context::origin`] ([`Origin::locate`]).
 pub fn source_root() -> PathBuf {
     match std::env::var_os("SHMEMFUZZ_ROOT") {
         Some(d) if !d.is_empty() => normalize(Path::new(&d)),
-        _ => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
+        _ => match crate::kernels::runtime::current() {
+            Some(rt) => rt.data_root().to_path_buf(),
+            None => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
+        },
     }
 }
 

@@ -50,6 +50,9 @@ pub enum DataError {
 pub enum Origin {
     /// `SHMEMFUZZ_ROOT`.
     Env(PathBuf),
+    /// A runtime directory beside the executable ([`crate::kernels::runtime`]: ClusterFuzzLite's
+    /// `$OUT`), laid out like a checkout.
+    Runtime(PathBuf),
     /// The source tree the binary was built from, still a shmemfuzz checkout.
     BuiltFrom(PathBuf),
     /// No source tree: the copy in the binary.
@@ -57,28 +60,28 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// `SHMEMFUZZ_ROOT` if set, else the tree the binary was built from if it is still a
-    /// shmemfuzz checkout, else [`Origin::Installed`].
+    /// `SHMEMFUZZ_ROOT` if set, else a runtime directory beside the executable, else the tree
+    /// the binary was built from if it is still a shmemfuzz checkout, else
+    /// [`Origin::Installed`].
     pub fn locate() -> Origin {
-        match std::env::var_os("SHMEMFUZZ_ROOT") {
-            Some(d) if !d.is_empty() => {
-                Origin::Env(crate::kernels::context::normalize(Path::new(&d)))
-            }
-            _ => {
-                let tree = built_from();
-                if is_checkout(&tree) {
-                    Origin::BuiltFrom(tree)
-                } else {
-                    Origin::Installed
-                }
-            }
+        if let Some(d) = std::env::var_os("SHMEMFUZZ_ROOT").filter(|d| !d.is_empty()) {
+            return Origin::Env(crate::kernels::context::normalize(Path::new(&d)));
+        }
+        if let Some(rt) = crate::kernels::runtime::current() {
+            return Origin::Runtime(rt.data_root().to_path_buf());
+        }
+        let tree = built_from();
+        if is_checkout(&tree) {
+            Origin::BuiltFrom(tree)
+        } else {
+            Origin::Installed
         }
     }
 
     /// The source tree, if there is one.
     pub fn tree(&self) -> Option<&Path> {
         match self {
-            Origin::Env(t) | Origin::BuiltFrom(t) => Some(t),
+            Origin::Env(t) | Origin::Runtime(t) | Origin::BuiltFrom(t) => Some(t),
             Origin::Installed => None,
         }
     }
@@ -96,6 +99,10 @@ impl Origin {
         match (self, self.data_tree()) {
             (Origin::Env(t), Some(_)) => format!("{} (SHMEMFUZZ_ROOT)", t.display()),
             (Origin::Env(t), None) => format!("{copy}; SHMEMFUZZ_ROOT {} has none", t.display()),
+            (Origin::Runtime(t), Some(_)) => {
+                format!("{} (the runtime beside the executable)", t.display())
+            }
+            (Origin::Runtime(t), None) => format!("{copy}; the runtime {} has none", t.display()),
             (Origin::BuiltFrom(t), _) => {
                 format!("{} (the source tree it was built from)", t.display())
             }

@@ -7,6 +7,8 @@
 //!   from kernels/configs/), and the mock driver built per kernel ([`kbuild::modbuild`]).
 //! - [`data`]: the data files (catalog, config fragments, patches, known findings, the mock
 //!   driver's sources, examples): a checkout's, or the copy built into the binary.
+//! - [`runtime`]: a self-contained runtime directory beside the executable (ClusterFuzzLite's
+//!   `$OUT`): its QEMU with loader, libraries and firmware, its kernel cache, its data.
 //! - [`cachedir`]: the conventions every cache follows (root, work in progress, sweeping).
 
 pub mod cachedir;
@@ -14,3 +16,4 @@ pub mod context;
 pub mod data;
 pub mod kbuild;
 pub mod kernel;
+pub mod runtime;

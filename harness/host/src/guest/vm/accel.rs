@@ -29,7 +29,7 @@ use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 use super::cmdline::accel_args;
 use super::error::VmError;
 use super::resolve_qemu;
-use super::{Accel, DEFAULT_QEMU};
+use super::Accel;
 use crate::os::process::{file_tail, spawn_supervised, Group, Signal};
 
 /// Environment variable that forces the accelerator (`tcg` or `kvm`).
@@ -64,7 +64,7 @@ pub struct ProbeOptions {
 impl Default for ProbeOptions {
     fn default() -> Self {
         Self {
-            qemu: PathBuf::from(DEFAULT_QEMU),
+            qemu: crate::kernels::runtime::default_qemu(),
             cache_dir: default_cache_dir(),
             trial_timeout: Duration::from_secs(20),
             kernel: None,
@@ -358,7 +358,7 @@ fn run_bounded(
     let qemu = resolve_qemu(qemu)?;
     let stderr_path = scratch.join(format!("trial-{name}.stderr"));
     let stderr = std::fs::File::create(&stderr_path).map_err(VmError::io("trial stderr"))?;
-    let mut cmd = Command::new(&qemu);
+    let mut cmd = crate::kernels::runtime::qemu_command(&qemu);
     cmd.args([
         "-nodefaults",
         "-no-user-config",
@@ -409,6 +409,7 @@ fn run_bounded(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest::vm::DEFAULT_QEMU;
     use std::time::Instant;
 
     /// QEMU is a requirement of this crate's tests: without it they fail, never pass empty.

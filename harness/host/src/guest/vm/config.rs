@@ -207,7 +207,7 @@ pub struct VmConfig {
     pub workdir: PathBuf,
     /// Hard bound on the VM's life: QEMU's process group is SIGKILLed when it expires.
     pub lifetime: Duration,
-    /// QEMU binary: a path, or a name looked up in `PATH` ([`DEFAULT_QEMU`]).
+    /// QEMU binary: a path, or a name looked up in `PATH` (default: [`crate::kernels::runtime::default_qemu`]).
     pub qemu: PathBuf,
     /// Start from this saved migration stream (`-incoming`) instead of booting: the guest
     /// resumes where [`super::Machine::save_state`] stopped it. The rest of the config must
@@ -233,7 +233,7 @@ impl VmConfig {
             disks: Vec::new(),
             workdir: workdir.into(),
             lifetime: Duration::from_secs(600),
-            qemu: PathBuf::from(DEFAULT_QEMU),
+            qemu: crate::kernels::runtime::default_qemu(),
             incoming: None,
         }
     }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{ChildStdout, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -146,7 +146,7 @@ impl Machine {
             "launching {}",
             cmdline::shell_quote(program.as_os_str(), &args)
         );
-        let mut cmd = Command::new(&program);
+        let mut cmd = crate::kernels::runtime::qemu_command(&program);
         cmd.args(&args)
             .current_dir(&cfg.workdir)
             .stdin(Stdio::null())
