@@ -54,6 +54,7 @@ pub fn exec(
     program: Option<PathBuf>,
     rounds: u32,
     runs: u32,
+    smp: u32,
 ) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
     let path = match program {
@@ -72,7 +73,8 @@ pub fn exec(
         "{} rounds of {runs} executions each way on {}",
         rounds, prepared.kernel.release
     ));
-    let opts = shmemfuzz::session::SessionOptions::new(dir, accel);
+    let mut opts = shmemfuzz::session::SessionOptions::new(dir, accel);
+    opts.smp = smp;
     let figs =
         shmemfuzz::bench::exec::exec_bench(&prepared, &prog, opts, rounds, runs, &|what, rate| {
             pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
@@ -83,7 +85,7 @@ pub fn exec(
         prepared.kernel.id, prepared.kernel.release
     );
     println!(
-        "program         {} ({} operations); {accel}, -smp 1; {rounds} rounds x {runs} runs each way",
+        "program         {} ({} operations); {accel}, -smp {smp}; {rounds} rounds x {runs} runs each way",
         path.display(),
         prog.ops.len()
     );

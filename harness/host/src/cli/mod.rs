@@ -133,6 +133,9 @@ enum BenchCommand {
         /// Executions per round, each way.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100000))]
         runs: u32,
+        /// vCPUs of the guest (the program's operations run on CPU 0 either way).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: u32,
     },
     /// Executions per second of a fixed corpus of fuzzer-generated programs (bench/corpus/)
     /// through one worker, and where the time goes: figures that compare across commits.
@@ -269,8 +272,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     program,
                     rounds,
                     runs,
+                    smp,
                 },
-        } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs),
+        } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs, smp),
         Command::Bench {
             command:
                 BenchCommand::Find {
