@@ -103,6 +103,10 @@ struct State {
     /// Each watched object's PFNs at the last observation (0: not resident), to tell a page
     /// that just arrived above 4 GiB from one that was there already.
     last_pfns: BTreeMap<String, Vec<u64>>,
+    /// Huge-page allocations for collapses ([`moving::collapse_allocs`]) counted when the
+    /// previous operation of this state started: the start of the window in which a
+    /// background collapse may have become visible.
+    collapse_mark: Option<u64>,
 }
 
 impl State {
@@ -249,13 +253,16 @@ impl Executor<'_> {
             }),
             _ => None,
         };
-        // khugepaged runs only after a `thp` turned shmem THP on: otherwise no sysfs reads.
+        // khugepaged runs only after a `thp` turned shmem THP on: otherwise no vmstat reads.
+        // A collapse allocates its huge page (thp_collapse_alloc) before the page becomes
+        // visible, so one whose result this operation's observation sees allocated after the
+        // previous operation started: that is the window compared, read after the observation.
         let thp = self.program.ops.iter().any(|o| matches!(o, Op::Thp { .. }));
-        let collapsed_before = thp.then(moving::pages_collapsed).flatten();
+        let allocs_now = thp.then(moving::collapse_allocs).flatten();
+        let window_start = st.collapse_mark.or(allocs_now);
+        st.collapse_mark = allocs_now;
         let start = Instant::now();
         let (result, data) = self.perform(st, model, concrete.as_ref().unwrap_or(op));
-        let background_collapse = !matches!(op.action_word(), "collapse" | "khugepaged")
-            && collapsed_before.is_some_and(|b| moving::pages_collapsed().is_some_and(|a| a > b));
         model.apply(op);
         model.observe(op, &result);
         let micros = start.elapsed().as_micros() as u64;
@@ -264,6 +271,8 @@ impl Executor<'_> {
             _ => None,
         };
         let (pages, pagemap) = st.observe(extra);
+        let background_collapse = !matches!(op.action_word(), "collapse" | "khugepaged")
+            && window_start.is_some_and(|b| moving::collapse_allocs().is_some_and(|a| a > b));
         let page_owner = if st.page_owner_taken {
             None
         } else {

@@ -192,9 +192,10 @@ pub struct OpRecord {
     /// The value a ranged `delay` (µs) or `spin` (iterations) drew in this execution.
     #[serde(default)]
     pub drawn: Option<u32>,
-    /// khugepaged collapsed pages while this operation ran (its `pages_collapsed` grew, and
-    /// the operation itself was not a collapse): a page that arrived in a large folio then
-    /// arrived by khugepaged, not by the operation.
+    /// A collapse allocated its huge page (`thp_collapse_alloc` grew) between the start of the
+    /// previous operation and this one's observation, and this operation was not a collapse
+    /// itself: a page that arrived in a large folio then arrived by khugepaged, not by the
+    /// operation.
     #[serde(default)]
     pub background_collapse: bool,
 }
