@@ -126,7 +126,8 @@ impl MemoryLayout {
 /// The accelerator QEMU runs the guest with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Accel {
-    /// Software emulation, `-accel tcg -cpu max`. Works everywhere; slow.
+    /// Software emulation, `-accel tcg -cpu max,erms=off,fsrm=off` ([`super::cmdline::TCG_CPU`]).
+    /// Works everywhere; slow.
     Tcg,
     /// Hardware virtualization, `-accel kvm -cpu host`. Only after [`super::accel::probe`]
     /// said it works: on hosts without nested virtualization a KVM boot hangs forever.
