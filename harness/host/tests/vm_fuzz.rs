@@ -92,7 +92,7 @@ fn the_exec_benchmark_runs_harness_and_c_floor_in_one_guest() {
     let accel = ctx.accel(&kernel.kernel.bzimage).expect("accel");
     let opts = shmemfuzz::session::SessionOptions::new(wd.path().to_path_buf(), accel);
     let program = example("bench-reference.prog");
-    let figs = shmemfuzz::bench::exec::exec_bench(&kernel, &program, opts, 1, 2, &|what, rate| {
+    let figs = shmemfuzz::bench::exec::run(&kernel, &program, opts, 1, 2, &|what, rate| {
         eprintln!("{what}: {rate:.2}/s")
     })
     .expect("both sides run clean");

@@ -113,7 +113,7 @@ fn compile_floor(
 }
 
 /// Boots `kernel` once and measures `rounds` rounds of `runs` executions each way.
-pub fn exec_bench(
+pub fn run(
     kernel: &PreparedKernel,
     program: &Program,
     mut opts: SessionOptions,

@@ -75,10 +75,9 @@ pub fn exec(
     ));
     let mut opts = shmemfuzz::session::SessionOptions::new(dir, accel);
     opts.smp = smp;
-    let figs =
-        shmemfuzz::bench::exec::exec_bench(&prepared, &prog, opts, rounds, runs, &|what, rate| {
-            pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
-        })?;
+    let figs = shmemfuzz::bench::exec::run(&prepared, &prog, opts, rounds, runs, &|what, rate| {
+        pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
+    })?;
     pb.finish_and_clear();
     println!(
         "kernel          {} ({})",
