@@ -4,7 +4,10 @@
 //! Precision rules (DESIGN.md, "Zone oracle precision"): write, read, fault and swapoff all
 //! allocate with the mapping's mask, so a page is **held** to the mask once it has been seen
 //! absent or swapped, or with a changed PFN, after the mask was set. Pages resident before the
-//! mask was set (observed right after `dma32`) are exempt until one of those happens. A GEM
+//! mask was set (observed right after `dma32`) are exempt until one of those happens, except
+//! that `compact` moving an exempt page within its zone keeps it exempt: compaction takes its
+//! free pages from the page's own zone and allocates nothing under the mapping's mask (a
+//! campaign reported such a move of a pre-mask Normal page as `zone:memfd:compact:Normal`). A GEM
 //! object is constrained from creation, so none of its pages is exempt; a pinned GEM page is
 //! held whatever its history. A held, resident page at or above 4 GiB is a finding whose
 //! signature names the object kind, the operation after which the page was first seen at
@@ -140,7 +143,14 @@ impl ZoneTracker {
                             tr.pfn = Some(p.pfn);
                             tr.arrived = came;
                         } else if tr.pfn != Some(p.pfn) {
-                            if tr.pfn.is_some() {
+                            // Compaction moves a page within its zone (its free pages come
+                            // from the same zone) and allocates nothing for the mapping: a
+                            // page exempt in Normal stays where the mask never applied.
+                            let compacted_in_zone = came == "compact"
+                                && tr.pfn.is_some_and(|old| {
+                                    zoneinfo::zone_of(zones, old) == zoneinfo::zone_of(zones, p.pfn)
+                                });
+                            if tr.pfn.is_some() && !(tr.exempt && compacted_in_zone) {
                                 tr.exempt = false;
                             }
                             tr.pfn = Some(p.pfn);
@@ -294,6 +304,53 @@ mod tests {
             &zs,
         );
         assert_eq!(f.len(), 1, "page 1 moved to Normal");
+    }
+
+    #[test]
+    fn compaction_within_the_zone_keeps_a_pre_mask_page_exempt() {
+        let p = parse("memfd m size=8K\ndma32 m\ncompact\nmemfd n size=4K\n").expect("valid");
+        let mut z = ZoneTracker::new();
+        let zs = zones();
+        assert!(z
+            .step(
+                0,
+                &p.ops[0],
+                true,
+                &obs("m", &[(R, HIGH), (R, HIGH + 1)]),
+                &zs
+            )
+            .is_empty());
+        assert!(z
+            .step(
+                1,
+                &p.ops[1],
+                true,
+                &obs("m", &[(R, HIGH), (R, HIGH + 1)]),
+                &zs
+            )
+            .is_empty());
+        // Compaction moves page 0 within Normal: still exempt.
+        assert!(
+            z.step(
+                2,
+                &p.ops[2],
+                true,
+                &obs("m", &[(R, HIGH + 7), (R, HIGH + 1)]),
+                &zs
+            )
+            .is_empty(),
+            "a pre-mask page compaction moved within Normal is still exempt"
+        );
+        // Any other operation that moves it ends the exemption, as before.
+        let f = z.step(
+            3,
+            &p.ops[3],
+            true,
+            &obs("m", &[(R, HIGH + 9), (R, HIGH + 1)]),
+            &zs,
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].signature, "zone:memfd:memfd:Normal");
     }
 
     #[test]
