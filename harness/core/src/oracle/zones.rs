@@ -114,12 +114,34 @@ impl ZoneTracker {
             let Some(t) = self.objects.get_mut(&obs.obj) else {
                 continue;
             };
+            // Large folios holding an exempt page: a page first seen now (the file grew) inside
+            // one of them was allocated with it, before the mask, not under it.
+            let exempt_folios: Vec<(u64, u8)> = obs
+                .pages
+                .iter()
+                .zip(&t.pages)
+                .filter(|(p, tr)| {
+                    tr.exempt && p.state == PageState::Resident && p.order > 0 && p.order < 64
+                })
+                .map(|(p, _)| (p.pfn >> p.order, p.order))
+                .collect();
+            let seen = t.pages.len();
             if t.pages.len() < obs.pages.len() {
                 // Pages never seen before are not exempt: they were allocated under the mask
-                // unless this is the observation that establishes the constraint.
+                // unless this is the observation that establishes the constraint, or they
+                // belong to a large folio allocated before it (above).
                 t.pages.resize(obs.pages.len(), PageTrack::default());
             }
             for (i, (p, tr)) in obs.pages.iter().zip(t.pages.iter_mut()).enumerate() {
+                let in_exempt_folio = i >= seen
+                    && p.state == PageState::Resident
+                    && exempt_folios.contains(&(p.pfn >> p.order.min(63), p.order));
+                if in_exempt_folio {
+                    tr.exempt = true;
+                    tr.pfn = Some(p.pfn);
+                    tr.last_pfn = Some(p.pfn);
+                    tr.arrived = came;
+                }
                 match p.state {
                     PageState::Absent | PageState::Swapped => {
                         tr.exempt = false;
@@ -304,6 +326,49 @@ mod tests {
             &zs,
         );
         assert_eq!(f.len(), 1, "page 1 moved to Normal");
+    }
+
+    #[test]
+    fn pages_of_a_pre_mask_large_folio_first_seen_later_are_exempt() {
+        // `thp always`: a 16K file's first write made a 2M folio in Normal before `dma32`; the
+        // file then grows into the rest of that folio (pages first seen now).
+        let p = parse("memfd m size=16K\ndma32 m\nwrite m off=0 len=32K seed=1\n").expect("valid");
+        let mut z = ZoneTracker::new();
+        let zs = zones();
+        let head = HIGH & !511;
+        let folio = |n: u64| -> Vec<PageObs> {
+            (0..n)
+                .map(|i| PageObs {
+                    state: PageState::Resident,
+                    pfn: head + i,
+                    pinned: false,
+                    order: 9,
+                })
+                .collect()
+        };
+        let at = |pages: Vec<PageObs>| {
+            vec![ObjObs {
+                obj: "m".into(),
+                pages,
+            }]
+        };
+        assert!(z.step(0, &p.ops[0], true, &at(folio(4)), &zs).is_empty());
+        assert!(z.step(1, &p.ops[1], true, &at(folio(4)), &zs).is_empty());
+        assert!(
+            z.step(2, &p.ops[2], true, &at(folio(8)), &zs).is_empty(),
+            "pages 4..8 are in the pre-mask folio"
+        );
+        // A page first seen now in another folio was allocated under the mask: held.
+        let mut grown = folio(8);
+        grown.push(PageObs {
+            state: PageState::Resident,
+            pfn: head + 4096,
+            pinned: false,
+            order: 0,
+        });
+        let f = z.step(3, &p.ops[2], true, &at(grown), &zs);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].signature, "zone:memfd:write:Normal");
     }
 
     #[test]
