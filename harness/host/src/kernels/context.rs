@@ -17,13 +17,9 @@ use crate::kernels::kernel::{Catalog, FetchEvent, FetchedKernel, KernelCache, Ke
 /// set), whether or not it is still there: what the tests, which run in a checkout, read their
 /// files from. The commands go by [`Context::origin`] ([`Origin::locate`]).
 pub fn source_root() -> PathBuf {
-    match std::env::var_os("SHMEMFUZZ_ROOT") {
-        Some(d) if !d.is_empty() => normalize(Path::new(&d)),
-        _ => match crate::kernels::runtime::current() {
-            Some(rt) => rt.data_root().to_path_buf(),
-            None => normalize(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
-        },
-    }
+    Origin::locate()
+        .tree()
+        .map_or_else(crate::kernels::data::built_from, Path::to_path_buf)
 }
 
 /// `path` without `.` components and with each `..` applied to the component before it
