@@ -1,6 +1,6 @@
 //! Builds the guest agent as a static binary and hands its path to the host crate, which
 //! embeds it (`include_bytes!`), so a `shmemfuzz` binary is self-contained; and writes the
-//! table of the data files the binary carries (`$OUT_DIR/data_files.rs`, see `src/data.rs`).
+//! table of the data files the binary carries (`$OUT_DIR/data_files.rs`, see `src/kernels/data.rs`).
 //!
 //! The nested cargo uses its own target dir (the outer build holds a lock on its own), a
 //! clean flag environment (a `cargo fuzz` build's sanitizer flags must not reach the guest
@@ -72,7 +72,7 @@ fn main() {
 
 /// The data files `shmemfuzz` carries (the catalog, config fragments, patches, known-findings
 /// files, the mock driver's sources, the example programs) as a table of `include_bytes!`:
-/// `src/data.rs` includes it. A table written here rather than a directory-embedding crate:
+/// `src/kernels/data.rs` includes it. A table written here rather than a directory-embedding crate:
 /// `rerun-if-changed` on the directories makes cargo scan them, so a file added or removed
 /// rebuilds the table (an `include_dir!`-style macro on stable tracks only the files it read),
 /// and the selection below keeps build products (a module built in place) out.
@@ -98,7 +98,7 @@ fn embed_data(workspace: &Path) {
 
 /// The data files under `workspace/rel`, recursively, by name: what git tracks there, not
 /// hidden files nor what `make` leaves in `kernels/gma500_mock` (`*.o`, `*.ko`, `*.mod.c`, ...).
-/// The host's unit test `data::tests::the_embedded_files_are_the_tracked_files` holds this to
+/// The host's unit test `kernels::data::tests::the_embedded_files_are_the_tracked_files` holds this to
 /// what git tracks or would track there (`git ls-files --cached --others --exclude-standard`).
 fn collect(workspace: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
     let dir = workspace.join(rel);

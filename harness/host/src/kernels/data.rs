@@ -160,11 +160,13 @@ pub fn materialize(files: &[(&str, &[u8])], data_root: &Path) -> Result<PathBuf,
         move |source| DataError::Write { path, source }
     };
     std::fs::create_dir_all(data_root).map_err(write_err(data_root))?;
-    let work =
+    let partial = || {
         crate::kernels::cachedir::work_dir(data_root).map_err(|(_, e)| DataError::Write {
             path: data_root.to_path_buf(),
             source: e,
-        })?;
+        })
+    };
+    let work = partial()?;
     for (rel, bytes) in files {
         let to = work.path().join(rel);
         if let Some(parent) = to.parent() {
@@ -175,11 +177,7 @@ pub fn materialize(files: &[(&str, &[u8])], data_root: &Path) -> Result<PathBuf,
     if dest.exists() {
         // A copy that no longer holds what it should: moved aside whole, then removed.
         tracing::debug!(dir = %dest.display(), "data files on disk changed, written again");
-        let stale =
-            crate::kernels::cachedir::work_dir(data_root).map_err(|(_, e)| DataError::Write {
-                path: data_root.to_path_buf(),
-                source: e,
-            })?;
+        let stale = partial()?;
         let _ = std::fs::rename(&dest, stale.path().join("old"));
     }
     let work = work.keep();
