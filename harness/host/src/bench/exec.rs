@@ -21,10 +21,6 @@ use shmemfuzz_core::program::Program;
 use crate::kernels::context::PreparedKernel;
 use crate::session::{Session, SessionError, SessionOptions};
 
-/// The mock driver's uapi header, pasted into exported C.
-pub const MOCK_UAPI_HEADER: &str =
-    include_str!("../../../../kernels/gma500_mock/include/uapi/gma500_mock_drm.h");
-
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecBenchError {
@@ -87,7 +83,7 @@ fn compile_floor(
     dir: &Path,
 ) -> Result<PathBuf, ExecBenchError> {
     let opts = ExportOptions {
-        inline_uapi: Some(MOCK_UAPI_HEADER.to_string()),
+        inline_uapi: Some(crate::kernels::data::MOCK_UAPI_HEADER.to_string()),
         swap_devices: swap.to_vec(),
         source: Some("shmemfuzz bench exec".into()),
         ..ExportOptions::default()

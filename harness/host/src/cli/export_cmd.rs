@@ -9,7 +9,7 @@ use clap::Args;
 use shmemfuzz::files::outfile;
 use shmemfuzz_core::export_c::{export, ExportOptions};
 
-use shmemfuzz::bench::exec::MOCK_UAPI_HEADER as UAPI_TEXT;
+use shmemfuzz::kernels::data::MOCK_UAPI_HEADER as UAPI_TEXT;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {

@@ -31,6 +31,11 @@ use sha2::{Digest, Sha256};
 /// The files the binary carries: (path relative to the source tree, contents), sorted by path.
 pub static FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/data_files.rs"));
 
+/// The mock driver's uapi header, pasted into exported C (the benchmark's floor, `export-c`,
+/// a finding bundle's `repro.c`).
+pub const MOCK_UAPI_HEADER: &str =
+    include_str!("../../../../kernels/gma500_mock/include/uapi/gma500_mock_drm.h");
+
 /// Where a source tree is marked as shmemfuzz's: the data and the host crate's manifest.
 const CHECKOUT_MARKERS: [&str; 2] = ["kernels/catalog.toml", "harness/host/Cargo.toml"];
 

@@ -30,7 +30,7 @@ const CONSOLE_LINES: usize = 60;
 /// have no C form ([`ExportError`]).
 pub fn repro_c(c: &BundleContents, source: &str) -> Result<String, ExportError> {
     let opts = ExportOptions {
-        inline_uapi: Some(crate::bench::exec::MOCK_UAPI_HEADER.to_string()),
+        inline_uapi: Some(crate::kernels::data::MOCK_UAPI_HEADER.to_string()),
         // The guest's own names for swap0, swap1, ... (the agent reported them at ready).
         swap_devices: if c.guest.swap_devices.is_empty() {
             ExportOptions::default().swap_devices
