@@ -115,18 +115,22 @@ impl ZoneTracker {
                 continue;
             };
             // Large folios holding an exempt page: a page first seen now (the file grew) inside
-            // one of them was allocated with it, before the mask, not under it.
-            let exempt_folios: Vec<(u64, u8)> = obs
-                .pages
-                .iter()
-                .zip(&t.pages)
-                .filter(|(p, tr)| {
-                    tr.exempt && p.state == PageState::Resident && p.order > 0 && p.order < 64
-                })
-                .map(|(p, _)| (p.pfn >> p.order, p.order))
-                .collect();
+            // one of them was allocated with it, before the mask, not under it. Looked for only
+            // when the object grew.
             let seen = t.pages.len();
-            if t.pages.len() < obs.pages.len() {
+            let exempt_folios: Vec<(u64, u8)> = if seen < obs.pages.len() {
+                obs.pages
+                    .iter()
+                    .zip(&t.pages)
+                    .filter(|(p, tr)| {
+                        tr.exempt && p.state == PageState::Resident && p.order > 0 && p.order < 64
+                    })
+                    .map(|(p, _)| (p.pfn >> p.order, p.order))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if seen < obs.pages.len() {
                 // Pages never seen before are not exempt: they were allocated under the mask
                 // unless this is the observation that establishes the constraint, or they
                 // belong to a large folio allocated before it (above).
