@@ -52,13 +52,8 @@ pub fn set_thp(mode: ThpMode) -> Result<(), Errno> {
 /// khugepaged's `pages_collapsed`, which grows after: an observation that shows a collapsed
 /// folio has this counter grown already.
 pub fn collapse_allocs() -> Option<u64> {
-    std::fs::read_to_string("/proc/vmstat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("thp_collapse_alloc "))?
-        .trim()
-        .parse()
-        .ok()
+    let count = *procfs::vmstat().ok()?.get("thp_collapse_alloc")?;
+    u64::try_from(count).ok()
 }
 
 fn full_scans() -> Option<u64> {
