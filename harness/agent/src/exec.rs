@@ -85,6 +85,8 @@ pub struct Executor<'a> {
     pub kcov: bool,
     /// The execution's draw seed for ranged `delay` and `spin`.
     pub draws: u64,
+    /// When the program's execution started: records carry their start relative to it.
+    pub epoch: Instant,
 }
 
 #[derive(Default)]
@@ -332,6 +334,7 @@ impl Executor<'_> {
             page_owner,
             drawn,
             background_collapse,
+            start_micros: start.duration_since(self.epoch).as_micros() as u64,
         }
     }
 

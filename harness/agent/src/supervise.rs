@@ -93,6 +93,7 @@ pub fn run_program(
                 out: File::from(tx),
                 kcov,
                 draws,
+                epoch: std::time::Instant::now(),
             };
             child_main(exec, &cgroup)
         }

@@ -198,6 +198,10 @@ pub struct OpRecord {
     /// operation.
     #[serde(default)]
     pub background_collapse: bool,
+    /// When the operation started, in µs from the start of the program's execution: with
+    /// `micros`, how the operations of a section's threads overlapped (fuzzer feedback).
+    #[serde(default)]
+    pub start_micros: u64,
 }
 
 /// What `/sys/kernel/debug/page_owner` says about one page frame.
@@ -424,6 +428,7 @@ mod tests {
             page_owner: None,
             drawn: None,
             background_collapse: false,
+            start_micros: 0,
         });
         let mut buf = Vec::new();
         write_frame(&mut buf, &msg).expect("write");

@@ -383,6 +383,7 @@ mod tests {
             page_owner: None,
             drawn: None,
             background_collapse: false,
+            start_micros: 0,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use shmemfuzz::files::ondisk::records::OpRecordV1;
 use shmemfuzz::findings::bundle::{
     files, Bundle, BundleContents, BundleError, HitCount, KernelIdentity,
 };
@@ -85,6 +86,7 @@ fn record(index: u32) -> OpRecord {
         page_owner: None,
         drawn: None,
         background_collapse: false,
+        start_micros: 0,
     }
 }
 
@@ -520,7 +522,7 @@ fn manifest_and_files_that_disagree_are_refused() {
     set_manifest(&dir, &good);
     Bundle::read(&dir).expect("the original manifest reads again");
 
-    let mut records = contents().outcome.records;
+    let mut records: Vec<OpRecordV1> = contents().outcome.records.iter().map(Into::into).collect();
     records.swap(1, 2);
     replace_file(
         &dir,

@@ -51,6 +51,21 @@ fn race_examples_are_clean_on(kernel_id: &str) {
                 "{name}: the pageout reached swap: {:?}",
                 out.records[swapoff - 3]
             );
+            // Start stamps (the overlap feedback): after the main lane's operations before
+            // the section, and the operation after thread b's delay starts after it ended.
+            let delay = program
+                .ops
+                .iter()
+                .position(|op| matches!(op, Op::Delay { .. }))
+                .expect("thread b waits");
+            let before = &out.records[swapoff - 3];
+            let (waited, next) = (&out.records[delay], &out.records[delay + 1]);
+            assert!(
+                out.records[swapoff].start_micros >= before.start_micros + before.micros
+                    && next.start_micros >= waited.start_micros + 200,
+                "{name}: start stamps out of order: {before:?} {:?} {waited:?} {next:?}",
+                out.records[swapoff]
+            );
             let r = &out.records[swapoff].result;
             assert!(
                 matches!(r, OpResult::Ok | OpResult::Errno(errno::ENOMEM)),

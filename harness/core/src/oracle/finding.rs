@@ -412,6 +412,7 @@ mod tests {
             page_owner: None,
             drawn: None,
             background_collapse: false,
+            start_micros: 0,
         }
     }
 

@@ -32,6 +32,7 @@ fn rec(index: u32) -> Input {
         page_owner: None,
         drawn: None,
         background_collapse: false,
+        start_micros: 0,
     }))
 }
 

@@ -92,6 +92,7 @@ fn record(index: u32) -> OpRecord {
         }),
         drawn: (index == 3).then_some(17),
         background_collapse: index == 4,
+        start_micros: 0,
     }
 }
 

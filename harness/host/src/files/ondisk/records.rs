@@ -220,6 +220,8 @@ impl TryFrom<OpRecordV1> for OpRecord {
             }),
             drawn: r.drawn,
             background_collapse: r.background_collapse,
+            // Live feedback only: a bundle's records do not keep it.
+            start_micros: 0,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! | outcomes | each operation kind with its result (errno) and how the program ended | 1 |
 //! | constrained | pages of DMA32-constrained or pinned objects by state (resident, swapped, absent) after each operation kind | bit length of pages |
 //! | replaced | DMA32 pages back from swap at a new PFN, by object kind and operation | pages |
+//! | overlap | where one thread's operation ended in the other's, per pairing ([`overlap`]) | 1 |
 //! | kcov | basic blocks in mm/ the program's syscalls ran (KCOV kernels only) | 1 |
 //!
 //! KCOV hit counts are not used: hot blocks (the page allocator, reclaim loops) run a slightly
@@ -26,6 +27,7 @@
 //! reached so far, for progress lines.
 
 mod mmtext;
+mod overlap;
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -41,12 +43,14 @@ const FUNC_SLOTS: usize = 512;
 const OUTCOME_SLOTS: usize = 1024;
 const CONSTRAINED_SLOTS: usize = 512;
 const REPLACED_SLOTS: usize = 256;
+const OVERLAP_SLOTS: usize = 1024;
 const KCOV_SLOTS: usize = 1 << 16;
 const FUNC_BASE: usize = 0;
 const OUTCOME_BASE: usize = FUNC_BASE + FUNC_SLOTS;
 const CONSTRAINED_BASE: usize = OUTCOME_BASE + OUTCOME_SLOTS;
 const REPLACED_BASE: usize = CONSTRAINED_BASE + CONSTRAINED_SLOTS;
-const KCOV_BASE: usize = REPLACED_BASE + REPLACED_SLOTS;
+const OVERLAP_BASE: usize = REPLACED_BASE + REPLACED_SLOTS;
+const KCOV_BASE: usize = OVERLAP_BASE + OVERLAP_SLOTS;
 /// Bytes of counters [`Feedback::fill`] writes.
 pub const COUNTERS_LEN: usize = KCOV_BASE + KCOV_SLOTS;
 
@@ -136,6 +140,9 @@ impl Feedback {
                 let at = CONSTRAINED_BASE + slot(key.as_bytes(), CONSTRAINED_SLOTS);
                 counters[at] = counters[at].max(bit_length(pages) as u8);
             }
+        }
+        for key in overlap::overlap_keys(program, &out.records) {
+            counters[OVERLAP_BASE + slot(key.as_bytes(), OVERLAP_SLOTS)] = 1;
         }
         if let Some(exit) = &out.exit {
             let key = format!("exit:{exit:?}");

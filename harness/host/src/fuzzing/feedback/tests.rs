@@ -26,6 +26,7 @@ fn record(index: u32, result: OpResult) -> OpRecord {
         page_owner: None,
         drawn: None,
         background_collapse: false,
+        start_micros: 0,
     }
 }
 
