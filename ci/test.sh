@@ -37,7 +37,7 @@ step "parsers under libFuzzer: program text, protocol, console, oracle model, bu
 ci/fuzz-parsers.sh 20
 
 step "VM tests (real kernels under QEMU)"
-cargo test -p shmemfuzz --locked --test vm --test vm_boot --test vm_zone --test vm_runner --test vm_replay --test vm_fuzz --test vm_threads --test vm_moving --test vm_interrupt -- --ignored --test-threads 2 --skip measure_boot_times --skip growing_the_1g_hugetlb_pool
+cargo test -p shmemfuzz --locked --test vm --test vm_boot --test vm_zone --test vm_runner --test vm_replay --test vm_fuzz --test vm_threads --test vm_moving --test vm_large_folio --test vm_interrupt -- --ignored --test-threads 2 --skip measure_boot_times --skip growing_the_1g_hugetlb_pool
 
 step "installed like a tool: cargo install from a copy of the checkout, the copy hidden, kernel list and run from /tmp (a release build: ~7 min fresh, seconds after)"
 # On its own: its release build would starve the VM tests' guests of CPU.

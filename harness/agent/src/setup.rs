@@ -85,6 +85,16 @@ pub fn boot() -> Result<Guest, SetupError> {
     for p in &swap_paths {
         wait_for(p, || Path::new(p).exists())?;
     }
+    if swap_media_ssd() {
+        // Before the first swapon (the first program's): swapon decides from the queue's
+        // rotational flag whether the device is an SSD (SWP_SOLIDSTATE), and only an SSD
+        // gets cluster info, which large-folio swap-out needs (6.12's
+        // scan_swap_map_slots()): on a rotational device every large folio is split first.
+        for p in &swap_paths {
+            let dev = p.trim_start_matches("/dev/");
+            let _ = write_file(&format!("/sys/block/{dev}/queue/rotational"), "0");
+        }
+    }
     let mut settings = settings;
     settings.swap_rotational = swap_paths
         .iter()
@@ -249,6 +259,13 @@ fn load_module(path: &str) -> Result<(), SetupError> {
 }
 
 /// Pins the settings that steer reclaim and readahead, and reads back what the kernel has.
+fn swap_media_ssd() -> bool {
+    fs::read_to_string("/proc/cmdline").is_ok_and(|c| {
+        c.split_whitespace()
+            .any(|a| a == shmemfuzz_core::protocol::SWAP_MEDIA_SSD)
+    })
+}
+
 fn pin_settings() -> GuestSettings {
     let pins = [
         ("/proc/sys/vm/page-cluster", "3"),
