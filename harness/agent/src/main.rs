@@ -10,6 +10,8 @@
 //! reads as a harness failure, and the guest powers off.
 //!
 //! - [`setup`]: mounts, modules, sysctls, the port, the swap devices.
+//! - [`swapdev`]: the swap devices on the media the kernel command line asks for (disk, ssd,
+//!   zram).
 //! - [`exec`]: the program executor in the forked child.
 //! - [`supervise`]: fork, cgroup, per-operation deadline, teardown and accounting.
 //! - [`coverage`], [`kcov`]: kernel coverage by kprobes (any kernel) and KCOV (debug builds).
@@ -28,6 +30,7 @@ mod kcov;
 mod moving;
 mod setup;
 mod supervise;
+mod swapdev;
 mod sys;
 
 use std::fs::File;

@@ -43,6 +43,8 @@ pub enum SetupError {
     },
     #[error("{what} did not appear within {secs} s: is its driver loaded?")]
     Timeout { what: String, secs: u64 },
+    #[error("swap media: {0}")]
+    SwapMedia(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -79,22 +81,13 @@ pub fn boot() -> Result<Guest, SetupError> {
     let settings = pin_settings();
     let _ = write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
     let port = open_port(&conf.port)?;
-    let swap_paths: Vec<String> = (0..conf.swap_devices)
+    let disks: Vec<String> = (0..conf.swap_devices)
         .map(|i| format!("/dev/vd{}", (b'a' + i) as char))
         .collect();
-    for p in &swap_paths {
+    for p in &disks {
         wait_for(p, || Path::new(p).exists())?;
     }
-    if swap_media_ssd() {
-        // Before the first swapon (the first program's): swapon decides from the queue's
-        // rotational flag whether the device is an SSD (SWP_SOLIDSTATE), and only an SSD
-        // gets cluster info, which large-folio swap-out needs (6.12's
-        // scan_swap_map_slots()): on a rotational device every large folio is split first.
-        for p in &swap_paths {
-            let dev = p.trim_start_matches("/dev/");
-            let _ = write_file(&format!("/sys/block/{dev}/queue/rotational"), "0");
-        }
-    }
+    let swap_paths = crate::swapdev::prepare(crate::swapdev::media()?, &disks)?;
     let mut settings = settings;
     settings.swap_rotational = swap_paths
         .iter()
@@ -259,13 +252,6 @@ fn load_module(path: &str) -> Result<(), SetupError> {
 }
 
 /// Pins the settings that steer reclaim and readahead, and reads back what the kernel has.
-fn swap_media_ssd() -> bool {
-    fs::read_to_string("/proc/cmdline").is_ok_and(|c| {
-        c.split_whitespace()
-            .any(|a| a == shmemfuzz_core::protocol::SWAP_MEDIA_SSD)
-    })
-}
-
 fn pin_settings() -> GuestSettings {
     let pins = [
         ("/proc/sys/vm/page-cluster", "3"),
@@ -289,7 +275,7 @@ fn pin_settings() -> GuestSettings {
     }
 }
 
-fn wait_for(what: &str, ready: impl Fn() -> bool) -> Result<(), SetupError> {
+pub fn wait_for(what: &str, ready: impl Fn() -> bool) -> Result<(), SetupError> {
     let start = Instant::now();
     while !ready() {
         if start.elapsed() > DEVICE_WAIT {

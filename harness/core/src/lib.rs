@@ -8,6 +8,7 @@
 //! - [`replay`]: diffing a replay against a recording (results, data, page states and zones).
 //! - [`protocol`]: the framed host/agent wire protocol.
 //! - [`console`]: parsing kernel console output into reports with titles and signatures.
+//! - [`swap`]: the swap devices' media (a kernel argument) and the swap header.
 //! - [`zoneinfo`]: parsing `/proc/zoneinfo` into the guest's zone layout.
 //! - [`uapi`]: the mock driver's ioctl layout, mirrored from its uapi header.
 
@@ -18,5 +19,6 @@ pub mod oracle;
 pub mod program;
 pub mod protocol;
 pub mod replay;
+pub mod swap;
 pub mod uapi;
 pub mod zoneinfo;

@@ -230,11 +230,6 @@ pub enum ChildExit {
 }
 
 /// Accounting after the program's teardown, compared with the baseline taken before it.
-/// The kernel argument that makes the agent mark the swap disks non-rotational (SSD-like)
-/// before their first swapon: a dotted argument no module owns, which the kernel ignores and
-/// a bundle records with the other kernel arguments, so a replay gets the same swap media.
-pub const SWAP_MEDIA_SSD: &str = "shmemfuzz.swap_media=ssd";
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Accounting {

@@ -1,100 +1,155 @@
-//! Large folios through swap on Linux 6.12 (issue 16): with the swap disks marked
-//! non-rotational (`shmemfuzz.swap_media=ssd`), a DMA32 memfd's 2 MiB folios go to swap whole
-//! and come back whole, by fault and by swapoff, in DMA32; on the default rotational disks the
-//! same program splits them at swap-out. Both must hold, so the test fails if the swap-media
-//! setting stops reaching the guest or if 6.12 stops swapping large folios whole.
+//! Large folios through swap on Linux 6.12 (issue 16), one program
+//! (examples/large-folio-replace.prog: two 2 MiB folios in Normal, then a DMA32 mask,
+//! PAGEOUT, fault) on the three swap media:
+//! - `ssd` (the disks marked non-rotational): the folios go out whole and the fault finds them
+//!   in the swap cache in the wrong zone: each comes back as a new order-9 folio in DMA32 —
+//!   `shmem_replace_folio()` of a large folio — with no swap read;
+//! - `disk` (the default, rotational): split before swap-out, order-0 pages back;
+//! - `zram`: out whole, freed at once (synchronous), read back as order-0 pages (the large
+//!   swap entry split on swap-in).
 //!
-//! `#[ignore]`d (boots Debian 6.12 under QEMU twice); ci/test.sh runs it.
+//! Each row must hold, so the test fails if the media setting stops reaching the guest or the
+//! route stops replacing a large folio.
+//!
+//! `#[ignore]`d (boots Debian 6.12 under QEMU three times); ci/test.sh runs it.
 
 mod fixture;
 
 use fixture::{boot_with, example, kernel, Workdir};
-use shmemfuzz::session::RunOutcome;
+use shmemfuzz::session::{GuestInfo, RunOutcome};
 use shmemfuzz_core::program::Program;
-use shmemfuzz_core::protocol::{PageState, SWAP_MEDIA_SSD};
+use shmemfuzz_core::protocol::{PageObs, PageState};
+use shmemfuzz_core::swap::SwapMedia;
+use shmemfuzz_core::zoneinfo::PFN_4G;
 
-fn run(ssd: bool) -> (Program, RunOutcome, Vec<String>) {
-    let wd = Workdir::new(if ssd {
-        "large-folio-ssd"
-    } else {
-        "large-folio-disk"
-    });
+struct Run {
+    program: Program,
+    out: RunOutcome,
+    guest: GuestInfo,
+}
+
+fn run(media: SwapMedia) -> Run {
+    let wd = Workdir::new(&format!("large-folio-{}", media.name()));
     let mut s = boot_with(&kernel("debian-6.12"), &wd, |o| {
-        if ssd {
-            o.append.push(SWAP_MEDIA_SSD.into());
-        }
+        o.append.push(media.kernel_arg());
     });
-    let rotational = s.info.settings.swap_rotational.clone();
-    let program = example("large-folio-swap.prog");
+    let program = example("large-folio-replace.prog");
     let out = s
         .run(&program, &mut |_| {})
-        .unwrap_or_else(|e| panic!("large-folio-swap (ssd {ssd}): {e:#}"));
+        .unwrap_or_else(|e| panic!("{}: {e:#}", media.name()));
+    let guest = s.info.clone();
     s.shutdown();
-    (program, out, rotational)
+    assert!(
+        out.verdict.is_clean(),
+        "{}: findings {:#?}",
+        media.name(),
+        out.verdict.findings
+    );
+    Run {
+        program,
+        out,
+        guest,
+    }
 }
 
-fn hits(out: &RunOutcome, func: &str) -> u64 {
-    out.coverage
-        .iter()
-        .find(|f| f.func == func)
-        .map_or(0, |f| f.hits)
+impl Run {
+    fn hits(&self, func: &str) -> u64 {
+        self.out
+            .coverage
+            .iter()
+            .find(|f| f.func == func)
+            .map_or(0, |f| f.hits)
+    }
+
+    /// `m0`'s pages after the `nth` operation printed as `op`.
+    fn pages(&self, op: &str, nth: usize) -> Vec<PageObs> {
+        let i = self
+            .program
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.to_string() == op)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no {nth}th `{op}`"))
+            .0;
+        let pages: Vec<PageObs> = self.out.records[i]
+            .pages
+            .iter()
+            .filter(|o| o.obj == "m0")
+            .flat_map(|o| o.pages.clone())
+            .collect();
+        assert_eq!(pages.len(), 1024, "after {op}");
+        pages
+    }
 }
 
-/// The folio orders of `m0`'s resident pages after the operation printed as `op` (n-th).
-fn orders_after(program: &Program, out: &RunOutcome, op: &str, nth: usize) -> Vec<u8> {
-    let i = program
-        .ops
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o.to_string() == op)
-        .nth(nth)
-        .unwrap_or_else(|| panic!("no {nth}th `{op}`"))
-        .0;
-    out.records[i]
-        .pages
-        .iter()
-        .filter(|o| o.obj == "m0")
-        .flat_map(|o| &o.pages)
-        .map(|p| {
-            assert_eq!(p.state, PageState::Resident, "after `{op}`: {p:?}");
-            p.order
-        })
-        .collect()
-}
+const TOUCH: &str = "touch v0 off=0 len=4M read";
 
 #[test]
 #[ignore = "boots a VM"]
-fn large_folios_swap_whole_on_ssd_and_split_on_disk() {
-    let (program, out, rotational) = run(true);
+fn a_large_folio_is_replaced_whole_on_ssd_and_split_on_disk_and_zram() {
+    let ssd = run(SwapMedia::Ssd);
     assert!(
-        out.verdict.is_clean(),
-        "findings: {:#?}",
-        out.verdict.findings
+        ssd.guest.settings.swap_rotational.iter().all(|r| r == "0"),
+        "{:?}",
+        ssd.guest.settings.swap_rotational
     );
-    assert!(rotational.iter().all(|r| r == "0"), "{rotational:?}");
-    // Two pageouts of two 2 MiB folios: four writepages, not 2048.
-    let writes = hits(&out, "shmem_writepage");
+    let before = ssd.pages(TOUCH, 0);
+    let after = ssd.pages(TOUCH, 1);
     eprintln!(
-        "ssd: shmem_writepage {writes}, swapin {}",
-        hits(&out, "shmem_swapin_folio")
+        "ssd: shmem_writepage {}, swap_read_folio {}, PFN {} -> {}",
+        ssd.hits("shmem_writepage"),
+        ssd.hits("swap_read_folio"),
+        before[0].pfn,
+        after[0].pfn
     );
     assert!(
-        (1..=8).contains(&writes),
-        "shmem_writepage ran {writes} times"
+        before.iter().all(|p| p.order == 9 && p.pfn >= PFN_4G),
+        "the folios start large and in Normal"
     );
-    let touch = "touch v0 off=0 len=4M read";
-    for (op, nth) in [(touch, 1), ("swapoff swap0", 0)] {
-        let orders = orders_after(&program, &out, op, nth);
-        assert_eq!(orders.len(), 1024, "after {op}");
-        assert!(orders.iter().all(|&o| o == 9), "after {op}: {orders:?}");
+    assert!(
+        (1..=4).contains(&ssd.hits("shmem_writepage")),
+        "written whole"
+    );
+    assert_eq!(ssd.hits("swap_read_folio"), 0, "found in the swap cache");
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.state == PageState::Resident && a.order == 9 && a.pfn < PFN_4G && a.pfn != b.pfn,
+            "replaced by a large folio in DMA32: {b:?} -> {a:?}"
+        );
     }
 
-    let (program, out, rotational) = run(false);
-    assert!(out.verdict.is_clean(), "{:#?}", out.verdict.findings);
-    assert!(rotational.iter().all(|r| r == "1"), "{rotational:?}");
-    let writes = hits(&out, "shmem_writepage");
-    eprintln!("disk: shmem_writepage {writes}");
-    assert!(writes >= 1024, "shmem_writepage ran {writes} times");
-    let orders = orders_after(&program, &out, touch, 1);
-    assert!(orders.iter().all(|&o| o == 0), "{orders:?}");
+    let disk = run(SwapMedia::Disk);
+    assert!(disk.guest.settings.swap_rotational.iter().all(|r| r == "1"));
+    assert!(
+        disk.hits("shmem_writepage") >= 1024,
+        "split before swap-out"
+    );
+    assert!(disk
+        .pages(TOUCH, 1)
+        .iter()
+        .all(|p| p.order == 0 && p.pfn < PFN_4G));
+
+    let zram = run(SwapMedia::Zram);
+    assert!(
+        zram.guest
+            .swap_devices
+            .iter()
+            .all(|d| d.starts_with("/dev/zram")),
+        "{:?}",
+        zram.guest.swap_devices
+    );
+    eprintln!(
+        "zram: shmem_writepage {}, shmem_swapin_folio {}",
+        zram.hits("shmem_writepage"),
+        zram.hits("shmem_swapin_folio")
+    );
+    assert!(
+        (1..=4).contains(&zram.hits("shmem_writepage")),
+        "written whole"
+    );
+    assert!(zram
+        .pages(TOUCH, 1)
+        .iter()
+        .all(|p| p.order == 0 && p.pfn < PFN_4G));
 }

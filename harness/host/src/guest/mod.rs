@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::guest::initramfs::{InitramfsBuilder, InitramfsError};
 use crate::guest::swapimg::SwapImageError;
 use crate::kernels::kernel::{module_load_order, FetchedKernel, KernelError};
+use shmemfuzz_core::swap::SwapMedia;
 
 /// The guest agent, built static by `build.rs`.
 pub static AGENT: &[u8] = include_bytes!(env!("SHMEMFUZZ_AGENT_PATH"));
@@ -30,19 +31,27 @@ pub enum GuestError {
     Modules(#[from] KernelError),
     #[error("building the initramfs")]
     Initramfs(#[from] InitramfsError),
+    #[error("kernel arguments: {0}")]
+    SwapMedia(String),
     #[error("creating a swap image")]
     Swap(#[from] SwapImageError),
 }
+
+/// Modules zram swap needs (`shmemfuzz.swap_media=zram`) where the kernel builds zram as a
+/// module (Debian); built-in on the self-built kernels, where the list resolves to nothing.
+pub const ZRAM_MODULES: &[&str] = &["zram"];
 
 /// Modules the mock GMA500 driver needs before it loads.
 pub const MOCK_DEPENDENCIES: &[&str] = &["drm"];
 
 /// Writes the initramfs for `kernel` to `dest`; returns the module paths in load order
 /// (inside the guest). `extra` are out-of-tree modules (the mock driver) loaded last, after
-/// their dependencies from the kernel's tree. `executables` go to `/opt/<file name>`.
+/// their dependencies from the kernel's tree. `executables` go to `/opt/<file name>`. zram
+/// media bring the zram module.
 pub fn build_initramfs(
     kernel: &FetchedKernel,
     swap_devices: u8,
+    swap_media: SwapMedia,
     extra: &[PathBuf],
     executables: &[PathBuf],
     dest: &Path,
@@ -58,6 +67,9 @@ pub fn build_initramfs(
     let mut wanted = BASE_MODULES.to_vec();
     if !extra.is_empty() {
         wanted.extend_from_slice(MOCK_DEPENDENCIES);
+    }
+    if swap_media == SwapMedia::Zram {
+        wanted.extend_from_slice(ZRAM_MODULES);
     }
     for host_path in module_load_order(&kernel.modules_dir, &wanted)? {
         let rel = host_path

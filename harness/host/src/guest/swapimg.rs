@@ -1,20 +1,9 @@
-//! Swap device images: sparse raw files with a version-1 swap header (what `mkswap` writes),
-//! attached to the guest as virtio-blk disks.
-//!
-//! ```text
-//! offset 0      1024 bytes of boot bits (zero)
-//! offset 1024   u32 version = 1, u32 last_page, u32 nr_badpages = 0, 16-byte UUID, 16-byte label
-//! offset 4086   "SWAPSPACE2"
-//! ```
-//! Hand-written because it is 4 KiB of fixed layout (`include/linux/swap.h`, `union
-//! swap_header`) and `mkswap` would be one more host tool to find; a test checks it against
-//! `mkswap` when that is installed.
+//! Swap device images: sparse raw files with a version-1 swap header (what `mkswap` writes,
+//! [`shmemfuzz_core::swap::header`]), attached to the guest as virtio-blk disks.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-
-use crate::PAGE_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwapImageError {
@@ -29,18 +18,7 @@ pub enum SwapImageError {
 
 /// The first page of a swap device of `size` bytes.
 pub fn header(size: u64, uuid: [u8; 16]) -> Result<Vec<u8>, SwapImageError> {
-    let pages = size / PAGE_SIZE;
-    if pages < 10 {
-        return Err(SwapImageError::TooSmall(size));
-    }
-    let mut page = vec![0u8; PAGE_SIZE as usize];
-    page[1024..1028].copy_from_slice(&1u32.to_le_bytes());
-    let last_page = u32::try_from(pages - 1).unwrap_or(u32::MAX);
-    page[1028..1032].copy_from_slice(&last_page.to_le_bytes());
-    page[1036..1052].copy_from_slice(&uuid);
-    let magic = b"SWAPSPACE2";
-    page[PAGE_SIZE as usize - magic.len()..].copy_from_slice(magic);
-    Ok(page)
+    shmemfuzz_core::swap::header(size, uuid).ok_or(SwapImageError::TooSmall(size))
 }
 
 /// Creates (or recreates) a sparse swap image of `size` bytes at `path`.
@@ -64,18 +42,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_has_magic_version_and_last_page() {
-        let h = header(64 << 20, [0; 16]).expect("header");
-        assert_eq!(&h[4086..], b"SWAPSPACE2");
-        assert_eq!(
-            u32::from_le_bytes(h[1024..1028].try_into().expect("4 bytes")),
-            1
-        );
-        assert_eq!(
-            u32::from_le_bytes(h[1028..1032].try_into().expect("4 bytes")),
-            (64 << 20) / 4096 - 1
-        );
-        assert!(header(4096, [0; 16]).is_err());
+    fn a_too_small_image_is_an_error() {
+        assert!(matches!(
+            header(4096, [0; 16]),
+            Err(SwapImageError::TooSmall(4096))
+        ));
     }
 
     #[test]

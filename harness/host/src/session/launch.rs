@@ -16,6 +16,7 @@ use crate::guest::vm::{DiskSpec, Machine, VmConfig};
 use crate::kernels::kernel::FetchedKernel;
 use crate::session::console::GuestConsole;
 use crate::session::snapshot::{Fingerprint, Snapshot};
+use shmemfuzz_core::swap::SwapMedia;
 
 impl Session {
     /// Builds the initramfs and swap images under `opts.workdir`, boots `kernel`, and waits
@@ -23,9 +24,12 @@ impl Session {
     pub fn boot(kernel: &FetchedKernel, opts: &SessionOptions) -> Result<Session, SessionError> {
         create_workdir(opts)?;
         let initramfs = opts.workdir.join("initramfs.cpio");
+        let media = SwapMedia::of_args(opts.append.iter().map(String::as_str))
+            .map_err(guest::GuestError::SwapMedia)?;
         guest::build_initramfs(
             kernel,
             opts.swap_devices,
+            media,
             &opts.modules,
             &opts.executables,
             &initramfs,
