@@ -61,6 +61,11 @@ impl Run {
             .map_or(0, |f| f.hits)
     }
 
+    fn replaced(&self) -> Vec<(&str, u64)> {
+        let r = &self.out.verdict.replaced;
+        r.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+    }
+
     /// `m0`'s pages after the `nth` operation printed as `op`.
     fn pages(&self, op: &str, nth: usize) -> Vec<PageObs> {
         let i = self
@@ -119,7 +124,11 @@ fn a_large_folio_is_replaced_whole_on_ssd_and_split_on_disk_and_zram() {
         );
     }
 
+    // The feedback's replaced-pages counters tell a large replacement from a split.
+    assert_eq!(ssd.replaced(), [("memfd:touch:large", 1024)]);
+
     let disk = run(SwapMedia::Disk);
+    assert_eq!(disk.replaced(), [("memfd:touch:split", 1024)]);
     assert!(disk.guest.settings.swap_rotational.iter().all(|r| r == "1"));
     assert!(
         disk.hits("shmem_writepage") >= 1024,

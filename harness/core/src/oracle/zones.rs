@@ -30,6 +30,8 @@ struct PageTrack {
     last_pfn: Option<u64>,
     /// Seen swapped since it was last resident.
     swapped: bool,
+    /// The order of the folio the page was last seen resident in, kept across swap-outs.
+    last_order: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -157,13 +159,22 @@ impl ZoneTracker {
                             && tr.swapped
                             && tr.last_pfn.is_some_and(|last| last != p.pfn)
                         {
+                            // Large folios apart: a page back in a large folio came by a
+                            // large allocation (on 6.12 a whole-folio replacement), one back
+                            // alone from a large folio was split on the way.
+                            let folio = match (tr.last_order, p.order) {
+                                (_, 1..) => ":large",
+                                (1.., 0) => ":split",
+                                (0, 0) => "",
+                            };
                             *self
                                 .replaced
-                                .entry(format!("{}:{came}", t.kind))
+                                .entry(format!("{}:{came}{folio}", t.kind))
                                 .or_insert(0) += 1;
                         }
                         tr.swapped = false;
                         tr.last_pfn = Some(p.pfn);
+                        tr.last_order = p.order;
                         if t.fresh_constraint {
                             tr.exempt = true;
                             tr.pfn = Some(p.pfn);
@@ -277,6 +288,26 @@ mod tests {
         // Page 0 comes back elsewhere, page 1 at its old PFN (the swap cache kept it).
         z.step(3, &p.ops[2], true, &obs("m", &[(R, 7000), (R, 5001)]), &zs);
         assert_eq!(z.replaced.get("memfd:check"), Some(&1));
+        // A page of a large folio back alone was split; one back in a large folio was not.
+        let large = |state, pfn, order| {
+            vec![ObjObs {
+                obj: "m".into(),
+                pages: vec![PageObs {
+                    order,
+                    state,
+                    pfn,
+                    pinned: false,
+                }],
+            }]
+        };
+        for (back_order, key) in [(0, "memfd:check:split"), (9, "memfd:check:large")] {
+            let mut z = ZoneTracker::new();
+            z.step(0, &p.ops[0], true, &large(R, 512, 9), &zs);
+            z.step(1, &p.ops[1], true, &large(R, 512, 9), &zs);
+            z.step(2, &p.ops[2], true, &large(S, 0, 0), &zs);
+            z.step(3, &p.ops[2], true, &large(R, 1024, back_order), &zs);
+            assert_eq!(z.replaced.keys().collect::<Vec<_>>(), [key]);
+        }
         // Unconstrained objects never count.
         let q = parse("memfd n size=4K\n").expect("valid");
         let mut z = ZoneTracker::new();
