@@ -204,6 +204,26 @@ pub struct OpRecord {
     pub start_micros: u64,
 }
 
+impl OpRecord {
+    /// A record of operation `index` with `result` and nothing observed (tests, synthetic
+    /// records).
+    pub fn bare(index: u32, result: OpResult) -> OpRecord {
+        OpRecord {
+            index,
+            result,
+            data: None,
+            micros: 0,
+            swap_used_kib: 0,
+            pages: Vec::new(),
+            pagemap: None,
+            page_owner: None,
+            drawn: None,
+            background_collapse: false,
+            start_micros: 0,
+        }
+    }
+}
+
 /// What `/sys/kernel/debug/page_owner` says about one page frame.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

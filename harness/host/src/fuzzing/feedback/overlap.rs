@@ -96,17 +96,9 @@ join
 
     fn rec(index: u32, start_micros: u64, micros: u64) -> OpRecord {
         OpRecord {
-            index,
-            result: OpResult::Ok,
-            data: None,
             micros,
-            swap_used_kib: 0,
-            pages: Vec::new(),
-            pagemap: None,
-            page_owner: None,
-            drawn: None,
-            background_collapse: false,
             start_micros,
+            ..OpRecord::bare(index, OpResult::Ok)
         }
     }
 
