@@ -401,19 +401,7 @@ mod tests {
     }
 
     fn rec(index: u32, result: OpResult) -> OpRecord {
-        OpRecord {
-            index,
-            result,
-            data: None,
-            micros: 0,
-            swap_used_kib: 0,
-            pages: Vec::new(),
-            pagemap: None,
-            page_owner: None,
-            drawn: None,
-            background_collapse: false,
-            start_micros: 0,
-        }
+        OpRecord::bare(index, result)
     }
 
     #[test]

@@ -22,17 +22,8 @@ const THREADED: &str = "memfd m0 size=4K\nmemfd m1 size=4K\nthreads\nthread a\nc
 
 fn rec(index: u32) -> Input {
     Input::Agent(AgentMsg::Op(OpRecord {
-        index,
-        result: OpResult::Ok,
-        data: None,
         micros: 1,
-        swap_used_kib: 0,
-        pages: Vec::new(),
-        pagemap: None,
-        page_owner: None,
-        drawn: None,
-        background_collapse: false,
-        start_micros: 0,
+        ..OpRecord::bare(index, OpResult::Ok)
     }))
 }
 

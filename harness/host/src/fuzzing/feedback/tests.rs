@@ -16,17 +16,8 @@ const MM_NM: &str = "\
 
 fn record(index: u32, result: OpResult) -> OpRecord {
     OpRecord {
-        index,
-        result,
-        data: None,
         micros: 1,
-        swap_used_kib: 0,
-        pages: Vec::new(),
-        pagemap: None,
-        page_owner: None,
-        drawn: None,
-        background_collapse: false,
-        start_micros: 0,
+        ..OpRecord::bare(index, result)
     }
 }
 
