@@ -94,6 +94,8 @@ static void gma500_mock_fill(struct drm_gma500_mock_page *p,
 		flags |= GMA500_MOCK_PAGE_UNEVICTABLE;
 	if (folio_mapped(folio))
 		flags |= GMA500_MOCK_PAGE_MAPPED;
+	if (page == folio_page(folio, 0))
+		flags |= GMA500_MOCK_PAGE_HEAD;
 	p->flags = flags;
 }
 

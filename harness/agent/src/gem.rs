@@ -216,6 +216,7 @@ impl Dri {
                 },
                 pfn: p.pfn,
                 order: u8::try_from(p.folio_order).unwrap_or(u8::MAX),
+                head: p.flags & uapi::GMA500_MOCK_PAGE_HEAD != 0,
                 pinned: p.flags
                     & (uapi::GMA500_MOCK_PAGE_PINNED | uapi::GMA500_MOCK_PAGE_DMA_PINNED)
                     != 0,

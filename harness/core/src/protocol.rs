@@ -149,6 +149,20 @@ pub struct PageObs {
     /// Order of the folio holding the page (0 for a base page, 9 for a PMD-sized THP).
     #[serde(default)]
     pub order: u8,
+    /// The first page of its folio (the mock driver's `GMA500_MOCK_PAGE_HEAD`); true for
+    /// every resident page of an order-0 folio.
+    #[serde(default)]
+    pub head: bool,
+}
+
+impl PageObs {
+    /// Whether a resident page at `pfn` in a folio of `order` is the folio's first page:
+    /// folios are naturally aligned, so only the head's PFN is a multiple of the folio's
+    /// size. What PAGE_INFO's head flag must agree with; records from before the flag take
+    /// their `head` from it.
+    pub fn head_by_alignment(pfn: u64, order: u8) -> bool {
+        order >= 64 || pfn & ((1u64 << order) - 1) == 0
+    }
 }
 
 /// Every page of one object, observed after an operation.

@@ -365,6 +365,7 @@ mod tests {
             state,
             pfn,
             pinned: false,
+            head: true,
         }
     }
 

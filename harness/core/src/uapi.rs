@@ -124,6 +124,8 @@ pub const GMA500_MOCK_PAGE_LRU: u32 = 1 << 6;
 pub const GMA500_MOCK_PAGE_UNEVICTABLE: u32 = 1 << 7;
 /// In a user page table (rmap), e.g. through a shared mapping of the shmem file.
 pub const GMA500_MOCK_PAGE_MAPPED: u32 = 1 << 8;
+/// The first page of its folio (always set for a page of an order-0 folio).
+pub const GMA500_MOCK_PAGE_HEAD: u32 = 1 << 9;
 
 /// `drm_gma500_mock_page_info.mapping_flags`: the gfp mask has `__GFP_DMA32`.
 pub const GMA500_MOCK_MAPPING_DMA32: u32 = 1 << 0;
@@ -279,6 +281,7 @@ mod tests {
             GMA500_MOCK_PAGE_LRU,
             GMA500_MOCK_PAGE_UNEVICTABLE,
             GMA500_MOCK_PAGE_MAPPED,
+            GMA500_MOCK_PAGE_HEAD,
             GMA500_MOCK_MAPPING_DMA32,
             GMA500_MOCK_MAPPING_DMA,
             GMA500_MOCK_MAPPING_UNEVICTABLE,

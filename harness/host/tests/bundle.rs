@@ -60,6 +60,7 @@ fn record(index: u32) -> OpRecord {
         },
         pfn: if i == 3 { PFN_4G + 7 } else { 5000 + i },
         pinned: false,
+        head: true,
     };
     OpRecord {
         index,

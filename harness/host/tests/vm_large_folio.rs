@@ -117,10 +117,17 @@ fn a_large_folio_is_replaced_whole_on_ssd_and_split_on_disk_and_zram() {
         "written whole"
     );
     assert_eq!(ssd.hits("swap_read_folio"), 0, "found in the swap cache");
-    for (b, a) in before.iter().zip(&after) {
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         assert!(
             a.state == PageState::Resident && a.order == 9 && a.pfn < PFN_4G && a.pfn != b.pfn,
             "replaced by a large folio in DMA32: {b:?} -> {a:?}"
+        );
+        // PAGE_INFO's head flag: the first page of each 2 MiB folio, at an aligned PFN.
+        assert_eq!(a.head, i % 512 == 0, "page {i}: {a:?}");
+        assert_eq!(
+            a.head,
+            PageObs::head_by_alignment(a.pfn, a.order),
+            "page {i}"
         );
     }
 

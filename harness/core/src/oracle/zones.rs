@@ -265,6 +265,7 @@ mod tests {
                 state,
                 pfn,
                 pinned: false,
+                head: true,
             })
             .collect();
         vec![ObjObs {
@@ -297,6 +298,7 @@ mod tests {
                     state,
                     pfn,
                     pinned: false,
+                    head: PageObs::head_by_alignment(pfn, order),
                 }],
             }]
         };
@@ -378,6 +380,7 @@ mod tests {
                     pfn: head + i,
                     pinned: false,
                     order: 9,
+                    head: i == 0,
                 })
                 .collect()
         };
@@ -400,6 +403,7 @@ mod tests {
             pfn: head + 4096,
             pinned: false,
             order: 0,
+            head: true,
         });
         let f = z.step(3, &p.ops[2], true, &at(grown), &zs);
         assert_eq!(f.len(), 1, "{f:?}");

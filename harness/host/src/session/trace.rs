@@ -65,6 +65,15 @@ pub fn pages(obs: &ObjObs, zones: &[Zone]) -> TracePagesV1 {
                 _ => '-',
             })
             .collect(),
+        heads: obs
+            .pages
+            .iter()
+            .map(|p| match (p.state, p.head) {
+                (PageState::Resident, true) => 'H',
+                (PageState::Resident, false) => 't',
+                _ => '-',
+            })
+            .collect(),
     }
 }
 

@@ -131,6 +131,7 @@ struct drm_gma500_mock_set_dma32 {
 #define GMA500_MOCK_PAGE_LRU		(1U << 6)
 #define GMA500_MOCK_PAGE_UNEVICTABLE	(1U << 7)
 #define GMA500_MOCK_PAGE_MAPPED		(1U << 8) /* in a user page table (rmap) */
+#define GMA500_MOCK_PAGE_HEAD		(1U << 9) /* the first page of its folio */
 
 /*
  * One page index of a shmem file, as PAGE_INFO saw it.

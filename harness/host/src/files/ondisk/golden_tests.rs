@@ -59,6 +59,8 @@ fn record(index: u32) -> OpRecord {
         },
         pfn: if i == 3 { PFN_4G + 7 } else { 5000 + i },
         pinned: i == 1,
+        // Page 1 is a tail of its order-9 folio.
+        head: i != 1,
     };
     OpRecord {
         index,

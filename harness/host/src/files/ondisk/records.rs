@@ -86,6 +86,9 @@ pub struct PageObsV1 {
     /// Absent in bundles from before folio orders: 0.
     #[serde(default)]
     pub order: u8,
+    /// Absent in bundles from before PAGE_INFO's head flag: taken from the PFN's alignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +165,7 @@ impl From<&ObjObs> for ObjObsV1 {
                     pfn: p.pfn,
                     pinned: p.pinned,
                     order: p.order,
+                    head: Some(p.head),
                 })
                 .collect(),
         }
@@ -293,6 +297,9 @@ impl ObjObsV1 {
                 pfn: p.pfn,
                 pinned: p.pinned,
                 order: p.order,
+                head: p
+                    .head
+                    .unwrap_or_else(|| PageObs::head_by_alignment(p.pfn, p.order)),
             });
         }
         Ok(ObjObs {

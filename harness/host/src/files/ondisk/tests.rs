@@ -105,8 +105,8 @@ fn numbers_out_of_range_in_a_bundle_are_refused_naming_the_file_and_field() {
     for (file, from, to, says) in [
         (
             "records.json",
-            r#""pinned":true,"order":9},{"state":"Swapped","pfn":5002,"pinned":false,"order":0},{"state":"Resident","pfn":1048583,"pinned":false,"order":0}]}],"pagemap":{"compared":3,"mismatched":1}"#,
-            r#""pinned":true,"order":99},{"state":"Swapped","pfn":5002,"pinned":false,"order":0},{"state":"Resident","pfn":1048583,"pinned":false,"order":0}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+            r#""pinned":true,"order":9,"head":false},{"state":"Swapped","pfn":5002,"pinned":false,"order":0,"head":true},{"state":"Resident","pfn":1048583,"pinned":false,"order":0,"head":true}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+            r#""pinned":true,"order":99,"head":false},{"state":"Swapped","pfn":5002,"pinned":false,"order":0,"head":true},{"state":"Resident","pfn":1048583,"pinned":false,"order":0,"head":true}]}],"pagemap":{"compared":3,"mismatched":1}"#,
             "operation 6: pages: object m0: page 1: order 99",
         ),
         (
@@ -162,6 +162,23 @@ fn numbers_out_of_range_in_a_bundle_are_refused_naming_the_file_and_field() {
             "{file}: {to}: {msg}"
         );
     }
+}
+
+#[test]
+fn records_from_before_the_head_flag_take_it_from_the_pfn_alignment() {
+    // Operation 6's page 1 is a tail (PFN 5001 in an order-9 folio), page 3 an order-0 page.
+    let dir = edited_bundle(
+        "records.json",
+        r#""pfn":5001,"pinned":true,"order":9,"head":false},{"state":"Swapped","pfn":5002,"pinned":false,"order":0,"head":true},{"state":"Resident","pfn":1048583,"pinned":false,"order":0,"head":true}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+        r#""pfn":5001,"pinned":true,"order":9},{"state":"Swapped","pfn":5002,"pinned":false,"order":0},{"state":"Resident","pfn":1048583,"pinned":false,"order":0}]}],"pagemap":{"compared":3,"mismatched":1}"#,
+    );
+    let b = crate::findings::bundle::Bundle::read(dir.path()).expect("reads");
+    let heads: Vec<bool> = b.contents.outcome.records[6].pages[0]
+        .pages
+        .iter()
+        .map(|p| p.head)
+        .collect();
+    assert_eq!(heads[1..], [false, true, true]);
 }
 
 #[test]

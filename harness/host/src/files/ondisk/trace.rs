@@ -84,7 +84,8 @@ pub struct TraceOpV1 {
 /// `states`: `A` absent, `R` resident, `S` swapped;
 /// `zones` (resident pages): `d` DMA, `D` DMA32, `N` Normal, `?` other, `-` not resident;
 /// `pinned`: `P` pinned, `-` not; `orders`: the folio's order (`0`–`9`, `+` above 9, `-` not
-/// resident). PFNs are kept too (replay compares zones, not PFNs).
+/// resident); `heads`: `H` the first page of its folio, `t` a tail page, `-` not resident.
+/// PFNs are kept too (replay compares zones, not PFNs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracePagesV1 {
@@ -94,6 +95,7 @@ pub struct TracePagesV1 {
     pub pinned: String,
     pub pfns: Vec<u64>,
     pub orders: String,
+    pub heads: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ fn outcome() -> RunOutcome {
                 state: PageState::Swapped,
                 pfn: 0,
                 pinned: false,
+                head: false,
             };
             r.pages = vec![ObjObs {
                 obj: "m".into(),
