@@ -69,6 +69,7 @@ fi
 if [ "${SHMEMFUZZ_612:-0}" = 1 ]; then
   step "src-6.12 and its planted switches (SHMEMFUZZ_612=1; see docs/testing.md)"
   cargo test -p shmemfuzz --locked --test kbuild_612 -- --ignored --test-threads 1 --nocapture
+  cargo test -p shmemfuzz --locked --test routes_612 -- --ignored --test-threads 1 --nocapture
 fi
 
 step "no QEMU and no work directory left behind"

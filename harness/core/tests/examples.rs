@@ -1,4 +1,4 @@
-//! Every program in `examples/` parses and is already in canonical form (prints back byte
+//! Every program in `examples/` and its subdirectories (`examples/routes/`) parses and is already in canonical form (prints back byte
 //! for byte), so the examples double as round-trip fixtures.
 
 use shmemfuzz_core::program::{parse, text::print};
@@ -7,11 +7,25 @@ use shmemfuzz_core::program::{parse, text::print};
 fn examples_parse_and_are_canonical() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "prog") {
-            continue;
+    let mut dirs = vec![dir];
+    let mut progs = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("examples/ exists") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "prog") {
+                progs.push(path);
+            }
         }
+    }
+    assert!(
+        progs
+            .iter()
+            .any(|p| p.parent().is_some_and(|d| d.ends_with("routes"))),
+        "examples/routes/ was not walked"
+    );
+    for path in progs {
         let text = std::fs::read_to_string(&path).expect("readable");
         let p = parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(
