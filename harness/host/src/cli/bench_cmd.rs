@@ -177,9 +177,10 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
                     |s| format!("first `{signature}*` finding after {s:.0} s")
                 ),
                 r.execs,
-                r.signature
-                    .as_ref()
-                    .map_or(String::new(), |s| format!(", first finding {s}"))
+                r.signature.as_ref().map_or(String::new(), |s| format!(
+                    ", first finding {s}{}",
+                    r.title.as_ref().map_or(String::new(), |t| format!(": {t}"))
+                ))
             );
             all.push(r);
         }

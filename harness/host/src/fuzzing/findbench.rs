@@ -20,6 +20,9 @@ pub struct FindRun {
     pub secs: Option<f64>,
     /// The first finding's signature (whatever it was).
     pub signature: Option<String>,
+    /// Its title from its bundle (a zone finding's says the page's folio order), when the
+    /// campaign could write one.
+    pub title: Option<String>,
     pub execs: u64,
 }
 
@@ -54,14 +57,28 @@ pub fn time_to_first(
         return Err(CampaignError::NoWorker(status.abandoned.join("\n")));
     }
     let first = status.findings.iter().min_by_key(|(_, f)| f.first_at);
+    let title = first.and_then(|(sig, f)| title_in_bundle(f.bundle.as_deref()?, sig));
     Ok(FindRun {
         seeded: seeds.is_some(),
         secs: first
             .filter(|(sig, _)| sig.starts_with(wanted_prefix))
             .map(|(_, f)| f.first_at.as_secs_f64()),
         signature: first.map(|(sig, _)| sig.clone()),
+        title,
         execs: status.execs,
     })
+}
+
+/// The title of the finding `signature` in the bundle at `dir` (read before the campaign's
+/// temporary directory goes); `None` if the bundle does not read.
+fn title_in_bundle(dir: &std::path::Path, signature: &str) -> Option<String> {
+    let b = crate::findings::bundle::Bundle::read(dir).ok()?;
+    let findings = b.contents.outcome.verdict.findings;
+    findings
+        .iter()
+        .find(|f| f.signature == signature)
+        .or(findings.first())
+        .map(|f| f.title.clone())
 }
 
 /// The median of the runs' times, counting a miss as the limit (so a median that equals
