@@ -192,6 +192,17 @@ fn print_summary(s: &CampaignStatus, opts: &CampaignOptions) {
         },
         s.replaced_pages
     );
+    if !s.replaced_by_key.is_empty() {
+        let keys: Vec<String> = s
+            .replaced_by_key
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "  by route (`:large` back in a large folio, `:split` back alone from one): {}",
+            keys.join(", ")
+        );
+    }
     println!("corpus: {} inputs in {}", s.corpus, opts.corpus.display());
     // Per worker, from the history every incarnation appended (stats/w<worker>-<n>.jsonl).
     let history = History::load(&opts.out.join("stats"));

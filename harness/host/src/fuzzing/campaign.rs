@@ -119,6 +119,8 @@ pub struct CampaignStatus {
     pub functions: usize,
     pub mm_pcs: u64,
     pub replaced_pages: u64,
+    /// The replaced pages by the zone tracker's key, over all workers.
+    pub replaced_by_key: BTreeMap<String, u64>,
     pub boots: u32,
     pub restores: u32,
     pub harness_failures: u64,
@@ -458,6 +460,9 @@ fn collect(
             s.restores += st.restores;
             s.harness_failures += st.harness_failures;
             s.replaced_pages += st.replaced_pages;
+            for (key, pages) in &st.replaced_by_key {
+                *s.replaced_by_key.entry(key.clone()).or_insert(0) += pages;
+            }
             s.mm_pcs = s.mm_pcs.max(st.mm_pcs);
             functions.extend(st.functions.iter().cloned());
             for (sig, runs) in &st.known {

@@ -29,6 +29,8 @@ pub struct WorkerStats {
     /// DMA32 pages back from swap at a new PFN, and in how many runs.
     pub replaced_pages: u64,
     pub replacing_runs: u64,
+    /// The replaced pages by the zone tracker's key (`memfd:touch:large`, ...).
+    pub replaced_by_key: std::collections::BTreeMap<String, u64>,
     /// Signatures found, in order.
     pub findings: Vec<String>,
     /// Findings of the known-findings file: signature → runs that had it.

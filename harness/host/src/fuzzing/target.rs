@@ -252,6 +252,7 @@ impl FuzzTarget {
         self.stats.mm_pcs = self.feedback.pcs.len() as u64;
         self.stats.replaced_pages = self.feedback.replaced_pages;
         self.stats.replacing_runs = self.feedback.replacing_runs;
+        self.stats.replaced_by_key = self.feedback.replaced_by_key.clone();
         let (known, unknown) = self.known.split(&out.verdict.findings);
         for f in &known {
             *self.stats.known.entry(f.signature.clone()).or_insert(0) += 1;

@@ -29,7 +29,7 @@
 mod mmtext;
 mod overlap;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use shmemfuzz_core::program::gen::OpKind;
 use shmemfuzz_core::program::Program;
@@ -85,6 +85,9 @@ pub struct Feedback {
     pub replaced_pages: u64,
     /// Runs in which at least one page was replaced.
     pub replacing_runs: u64,
+    /// The same pages by `kind:op[:large|:split]` (the zone tracker's keys): which routes and
+    /// folio sizes the campaign took back from swap.
+    pub replaced_by_key: BTreeMap<String, u64>,
     /// Runs fed in.
     pub runs: u64,
 }
@@ -158,6 +161,7 @@ impl Feedback {
                 *pages,
             );
             replaced += pages;
+            *self.replaced_by_key.entry(key.clone()).or_insert(0) += pages;
         }
         self.replaced_pages += replaced;
         self.replacing_runs += u64::from(replaced > 0);

@@ -105,6 +105,12 @@ fn a_run_sets_counters_in_every_region_and_filters_kcov_to_mm() {
         "{}",
         fb.summary()
     );
+    fb.fill(&program, &out, &mut vec![0u8; COUNTERS_LEN]);
+    assert_eq!(
+        fb.replaced_by_key.iter().collect::<Vec<_>>(),
+        [(&"memfd:check".to_string(), &6)],
+        "summed per key over runs"
+    );
 
     // The same run again sets the same counters: nothing new for libFuzzer.
     let mut again = vec![0u8; COUNTERS_LEN];
