@@ -10,17 +10,28 @@ use shmemfuzz_core::oracle::{pattern, Model};
 use shmemfuzz_core::program::{Op, Program};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(p) = Program::arbitrary(&mut Unstructured::new(data)) else { return };
+    let Ok(p) = Program::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
     let mut model = Model::new(vec![true, false]);
     let mut naive: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for op in &p.ops {
         model.apply(op);
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } | Op::Gem { obj, size, .. } => {
+            Op::Memfd { obj, size, .. }
+            | Op::Tmpfs { obj, size, .. }
+            | Op::Gem { obj, size, .. } => {
                 naive.insert(obj.clone(), vec![0; *size as usize]);
             }
-            Op::Ftruncate { obj, size } => naive.get_mut(obj).expect("live").resize(*size as usize, 0),
-            Op::Write { obj, off, len, seed } => {
+            Op::Ftruncate { obj, size } => {
+                naive.get_mut(obj).expect("live").resize(*size as usize, 0)
+            }
+            Op::Write {
+                obj,
+                off,
+                len,
+                seed,
+            } => {
                 let b = naive.get_mut(obj).expect("live");
                 let end = (off + len) as usize;
                 if b.len() < end {
@@ -39,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
                 let b = &naive[obj];
                 let lo = (*off as usize).min(b.len());
                 let hi = ((off + len) as usize).min(b.len());
-                assert_eq!(model.expected_read(obj, *off, *len), b[lo..hi].to_vec(), "{op}");
+                assert_eq!(
+                    model.expected_read(obj, *off, *len),
+                    b[lo..hi].to_vec(),
+                    "{op}"
+                );
             }
             _ => {}
         }

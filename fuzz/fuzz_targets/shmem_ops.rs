@@ -66,11 +66,17 @@ fuzz_target!(|data: &[u8]| -> Corpus {
     match t.execute(data, counters) {
         Verdict::Clean => Corpus::Keep,
         Verdict::Empty => Corpus::Reject,
-        Verdict::HarnessFailure { message, give_up: false } => {
+        Verdict::HarnessFailure {
+            message,
+            give_up: false,
+        } => {
             eprintln!("shmemfuzz: harness failure (not a finding), input rejected: {message}");
             Corpus::Reject
         }
-        Verdict::HarnessFailure { message, give_up: true } => {
+        Verdict::HarnessFailure {
+            message,
+            give_up: true,
+        } => {
             t.shutdown();
             give_up(&message)
         }

@@ -390,7 +390,23 @@ impl Executor<'_> {
 
     fn perform_plain(&self, st: &mut State, op: &Op) -> Result<(), Errno> {
         match op {
-            Op::Memfd { obj, size } => {
+            Op::Memfd {
+                obj,
+                size,
+                anon: true,
+            } => {
+                let (addr, len, fd) = crate::anon::create(*size)?;
+                st.fds.insert(obj.clone(), fd);
+                let base = Mapping {
+                    addr,
+                    len,
+                    file_off: 0,
+                    obj: obj.clone(),
+                    kind: MapKind::Shared,
+                };
+                st.maps.insert(crate::anon::base_name(obj), base);
+            }
+            Op::Memfd { obj, size, .. } => {
                 let name = std::ffi::CString::new(format!("shmemfuzz-{obj}"))
                     .map_err(|_| Errno::EINVAL)?;
                 let fd = nix::sys::memfd::memfd_create(
@@ -445,7 +461,10 @@ impl Executor<'_> {
                 let n = NonZeroUsize::new(*len as usize).ok_or(Errno::EINVAL)?;
                 let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
                 // SAFETY (all arms): a fresh mapping at an address the kernel picks; nothing aliases it.
+                let base = st.maps.get(&crate::anon::base_name(obj));
+                let dup = base.and_then(|b| crate::anon::duplicate(b.addr, b.len, *off, n.get()));
                 let addr = match kind {
+                    MapKind::Shared if dup.is_some() => dup.ok_or(Errno::EINVAL)??,
                     MapKind::Shared => unsafe {
                         mmap(
                             None,
@@ -581,6 +600,10 @@ impl Executor<'_> {
             Op::Threads | Op::Thread { .. } | Op::Join => {}
             Op::Close { obj } => {
                 let fd = st.fds.remove(obj).ok_or(Errno::EBADF)?;
+                if let Some(base) = st.maps.remove(&crate::anon::base_name(obj)) {
+                    // SAFETY: the base mapping `anon::create` made, never handed out.
+                    unsafe { munmap(base.addr, base.len)? }
+                }
                 nix::unistd::close(std::os::fd::IntoRawFd::into_raw_fd(fd))?;
                 if let Some(handle) = st.handles.remove(obj) {
                     st.dri()?.close_handle(handle)?;
@@ -612,7 +635,11 @@ impl Executor<'_> {
                 st.dri()?;
             }
             Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
-            Op::Thp { mode } => moving::set_thp(*mode)?,
+            Op::Thp { mode, size: None } => moving::set_thp(*mode)?,
+            Op::Thp {
+                mode,
+                size: Some(s),
+            } => moving::set_thp_size(*s, *mode)?,
             Op::Khugepaged => moving::khugepaged_pass()?,
             Op::Compact => moving::compact()?,
             Op::Mbind {

@@ -22,6 +22,7 @@
 //! - [`floor`]: runs a host-provided executable N times (the benchmark's C floor).
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
+mod anon;
 mod coverage;
 mod exec;
 mod floor;

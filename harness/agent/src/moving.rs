@@ -47,6 +47,39 @@ pub fn set_thp(mode: ThpMode) -> Result<(), Errno> {
     write_file(&format!("{THP}/enabled"), anon)
 }
 
+/// Sets the per-size shmem THP policy of `size`-byte folios
+/// (`hugepages-<size>kB/shmem_enabled`: Linux 6.12; anonymous shmem mappings only). ENOENT
+/// where the kernel has no such size or no per-size settings; `deny` and `force` are EINVAL
+/// there (top-level only).
+pub fn set_thp_size(size: u64, mode: ThpMode) -> Result<(), Errno> {
+    write_file(
+        &format!("{THP}/hugepages-{}kB/shmem_enabled", size >> 10),
+        mode.keyword(),
+    )
+}
+
+/// Puts every per-size shmem THP policy back as at boot (6.12: `inherit` for the PMD size,
+/// `never` for the others); nothing on kernels without them.
+fn restore_thp_sizes() {
+    let Ok(dirs) = std::fs::read_dir(THP) else {
+        return;
+    };
+    for d in dirs.flatten() {
+        let name = d.file_name().to_string_lossy().into_owned();
+        let Some(kb) = name
+            .strip_prefix("hugepages-")
+            .and_then(|s| s.strip_suffix("kB"))
+        else {
+            continue;
+        };
+        let path = d.path().join("shmem_enabled");
+        let default = if kb == "2048" { "inherit" } else { "never" };
+        if path.exists() && read_trimmed(&path.to_string_lossy()) != default {
+            let _ = write_file(&path.to_string_lossy(), default);
+        }
+    }
+}
+
 /// Huge pages allocated for collapses so far (`thp_collapse_alloc` in /proc/vmstat: khugepaged
 /// and MADV_COLLAPSE). It grows before the collapsed folio is in the page cache, unlike
 /// khugepaged's `pages_collapsed`, which grows after: an observation that shows a collapsed
@@ -262,4 +295,5 @@ pub fn restore_guest() {
     restore_khugepaged();
     let _ = write_file(&format!("{THP}/enabled"), "never");
     let _ = set_thp(DEFAULT_SHMEM_THP);
+    restore_thp_sizes();
 }

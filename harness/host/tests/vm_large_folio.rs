@@ -11,7 +11,10 @@
 //! Each row must hold, so the test fails if the media setting stops reaching the guest or the
 //! route stops replacing a large folio.
 //!
-//! `#[ignore]`d (boots Debian 6.12 under QEMU three times); ci/test.sh runs it.
+//! And per-size mTHP (examples/mthp-anon.prog): a 64K folio of anonymous shared memory goes
+//! through the same replacement whole.
+//!
+//! `#[ignore]`d (boots Debian 6.12 under QEMU four times); ci/test.sh runs it.
 
 mod fixture;
 
@@ -29,11 +32,15 @@ struct Run {
 }
 
 fn run(media: SwapMedia) -> Run {
+    run_example(media, "large-folio-replace.prog")
+}
+
+fn run_example(media: SwapMedia, name: &str) -> Run {
     let wd = Workdir::new(&format!("large-folio-{}", media.name()));
     let mut s = boot_with(&kernel("debian-6.12"), &wd, |o| {
         o.append.push(media.kernel_arg());
     });
-    let program = example("large-folio-replace.prog");
+    let program = example(name);
     let out = s
         .run(&program, &mut |_| {})
         .unwrap_or_else(|e| panic!("{}: {e:#}", media.name()));
@@ -66,8 +73,15 @@ impl Run {
         r.iter().map(|(k, v)| (k.as_str(), *v)).collect()
     }
 
-    /// `m0`'s pages after the `nth` operation printed as `op`.
+    /// `m0`'s pages (1024 of them) after the `nth` operation printed as `op`.
     fn pages(&self, op: &str, nth: usize) -> Vec<PageObs> {
+        let pages = self.pages_of(op, nth);
+        assert_eq!(pages.len(), 1024, "after {op}");
+        pages
+    }
+
+    /// `m0`'s pages after the `nth` operation printed as `op`.
+    fn pages_of(&self, op: &str, nth: usize) -> Vec<PageObs> {
         let i = self
             .program
             .ops
@@ -83,7 +97,6 @@ impl Run {
             .filter(|o| o.obj == "m0")
             .flat_map(|o| o.pages.clone())
             .collect();
-        assert_eq!(pages.len(), 1024, "after {op}");
         pages
     }
 }
@@ -168,4 +181,32 @@ fn a_large_folio_is_replaced_whole_on_ssd_and_split_on_disk_and_zram() {
         .pages(TOUCH, 1)
         .iter()
         .all(|p| p.order == 0 && p.pfn < PFN_4G));
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn a_64k_anonymous_shmem_folio_is_replaced_whole_on_ssd() {
+    // Per-size mTHP: `thp always size=64K` on an anonymous shared mapping (`memfd ... anon`)
+    // gives 64K folios, which the ssd swaps out whole and the fault replaces whole.
+    let r = run_example(SwapMedia::Ssd, "mthp-anon.prog");
+    let before = r.pages_of("dma32 m0", 0);
+    let after = r.pages_of("touch v0 off=0 len=1M read", 0);
+    assert_eq!((before.len(), after.len()), (256, 256));
+    assert!(
+        before.iter().all(|p| p.order == 4 && p.pfn >= PFN_4G),
+        "64K folios in Normal before the mask: {:?}",
+        before[0]
+    );
+    assert_eq!(
+        r.hits("shmem_writepage"),
+        16,
+        "each 64K folio written whole"
+    );
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(
+            a.order == 4 && a.pfn < PFN_4G && a.pfn != b.pfn && a.head == (i % 16 == 0),
+            "page {i}: replaced by a 64K folio in DMA32: {b:?} -> {a:?}"
+        );
+    }
+    assert_eq!(r.replaced(), [("memfd:touch:large", 256)]);
 }

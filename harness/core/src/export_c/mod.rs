@@ -120,6 +120,8 @@ struct Names {
     /// Object name -> kind keyword.
     objects: BTreeMap<String, &'static str>,
     order: Vec<String>,
+    /// Objects made by `memfd ... anon` (mapped by duplicating their first mapping).
+    anon: std::collections::BTreeSet<String>,
     /// Mapping name -> (object, file offset, length).
     maps: Vec<(String, String, u64, u64)>,
     seeds: Vec<u32>,
@@ -239,6 +241,9 @@ fn collect(program: &Program, opts: &ExportOptions) -> Result<Names, ExportError
                 };
                 n.objects.insert(obj.clone(), kind);
                 n.order.push(obj.clone());
+                if matches!(op, Op::Memfd { anon: true, .. }) {
+                    n.anon.insert(obj.clone());
+                }
             }
             Op::Mmap {
                 map, obj, off, len, ..
@@ -630,7 +635,12 @@ struct StepCode {
 fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode, ExportError> {
     let mut dynamic = None;
     let call = match op {
-        Op::Memfd { obj, size } => format!(
+        Op::Memfd {
+            obj,
+            size,
+            anon: true,
+        } => format!("\terr = anon_create(&obj_{obj}, {size:#x});\n"),
+        Op::Memfd { obj, size, .. } => format!(
             "\tobj_{obj}.fd = memfd_create(\"shmemfuzz-{obj}\", MFD_CLOEXEC);\n\
              \terr = obj_{obj}.fd < 0 ? errno : SYS(ftruncate(obj_{obj}.fd, {size:#x}));\n"
         ),
@@ -686,6 +696,10 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             kind,
         } => match kind {
             MapKind::Gem => format!("\terr = gem_mmap(&map_{map});\n"),
+            MapKind::Shared | MapKind::Private if names.anon.contains(obj) => format!(
+                "\terr = anon_map(&map_{map}, {});\n",
+                u8::from(*kind == MapKind::Shared)
+            ),
             MapKind::Shared | MapKind::Private => {
                 let flag = if *kind == MapKind::Shared {
                     "MAP_SHARED"
@@ -776,7 +790,15 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
             "\terr = write_file(\"/proc/sysrq-trigger\", {});\n",
             c_string(&key.to_string())
         ),
-        Op::Thp { mode } => format!(
+        Op::Thp {
+            mode,
+            size: Some(s),
+        } => format!(
+            "\terr = set_thp_size({}, \"{}\");\n",
+            s >> 10,
+            mode.keyword()
+        ),
+        Op::Thp { mode, size: None } => format!(
             "\terr = set_thp(\"{}\", {});\n",
             mode.keyword(),
             u8::from(!matches!(mode, ThpMode::Never | ThpMode::Deny))

@@ -62,6 +62,16 @@ static int set_thp(const char *mode, int anon_madvise)
 	return err ?: write_file(THP "/enabled", anon_madvise ? "madvise" : "never");
 }
 
+/* piece: set_thp_size needs: thp_paths write_file */
+/* The per-size shmem THP policy (6.12; anonymous shmem mappings only): ENOENT elsewhere. */
+static int set_thp_size(unsigned int size_kb, const char *mode)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), THP "/hugepages-%ukB/shmem_enabled", size_kb);
+	return write_file(path, mode);
+}
+
 /* piece: do_mbind needs: types mpol */
 static int do_mbind(struct map *m, uint64_t off, uint64_t len, int node, int flags)
 {

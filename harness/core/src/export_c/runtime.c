@@ -678,6 +678,50 @@ static int set_dma32(struct obj *o)
 	return 0;
 }
 
+/* piece: anon_create needs: types */
+/*
+ * `memfd NAME size=S anon`: an anonymous shared mapping; its shmem file, opened through
+ * /proc/self/map_files (root), is the object's descriptor, as the agent does. Mappings of
+ * it duplicate the first one (anon_map()), so they are anonymous shmem VMAs.
+ */
+static int anon_create(struct obj *o, uint64_t size)
+{
+	uint64_t len = size < 4096 ? 4096 : (size + 4095) & ~4095ULL;
+	char path[64];
+	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (base == MAP_FAILED)
+		return errno;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx",
+		 (unsigned long)base, (unsigned long)base + (unsigned long)len);
+	o->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (o->fd < 0) {
+		int err = errno;
+
+		munmap(base, len);
+		return err;
+	}
+	o->anon_base = base;
+	o->anon_len = len;
+	return SYS(ftruncate(o->fd, size));
+}
+
+/* piece: anon_map needs: types */
+/* A shared mapping of an anon object: mremap(old_size 0) duplicates the first mapping. */
+static int anon_map(struct map *m, int shared)
+{
+	struct obj *o = m->obj;
+	void *p;
+
+	if (shared && o->anon_base && m->file_off % 4096 == 0 && m->file_off + m->len <= o->anon_len)
+		p = mremap(o->anon_base + m->file_off, 0, m->len, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, m->len, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE,
+			 o->fd, m->file_off);
+	m->addr = p == MAP_FAILED ? NULL : p;
+	return m->addr ? 0 : errno;
+}
+
 /* piece: close_obj needs: card */
 /* close() the object's descriptor; for a GEM object also GEM_CLOSE its handle. */
 static int close_obj(struct obj *o)
@@ -687,6 +731,10 @@ static int close_obj(struct obj *o)
 	if (fd < 0)
 		return EBADF;
 	o->fd = -1;
+	if (o->anon_base) {
+		munmap(o->anon_base, o->anon_len);
+		o->anon_base = NULL;
+	}
 	if (close(fd))
 		return errno;
 	if (o->has_handle) {

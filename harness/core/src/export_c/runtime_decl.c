@@ -29,6 +29,8 @@ struct obj {
 	int fresh_constraint;	/* dma32 just set the mask: the next observation exempts residents */
 	size_t npages;
 	struct page_track *pages;
+	unsigned char *anon_base;	/* `memfd ... anon`: the first mapping, while open */
+	uint64_t anon_len;
 };
 
 /* A mapping of an object (file offset file_off, len bytes). */

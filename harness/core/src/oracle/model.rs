@@ -246,7 +246,7 @@ impl Model {
     /// Advances the model by `op` and returns what the kernel may answer.
     pub fn apply(&mut self, op: &Op) -> Expect {
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } => {
+            Op::Memfd { obj, size, .. } | Op::Tmpfs { obj, size, .. } => {
                 self.objects.insert(obj.clone(), ObjectModel::new(*size));
                 self.open.insert(obj.clone());
                 if let Op::Tmpfs { on: Some(m), .. } = op {

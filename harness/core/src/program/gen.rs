@@ -56,6 +56,21 @@ const GEN_MAX_RECLAIM_PAGES: u64 = 64 * GEN_MAX_PAGES;
 const UNALIGNED: u8 = 0x80;
 /// Flag bit of a `tmpfs` record asking for a file on one of the program's mounts.
 const ON_MOUNT: u8 = 0x02;
+/// Flag bit of a `memfd` record asking for an anonymous shared mapping's shmem file.
+const ANON: u8 = 0x02;
+/// Flag bit of a `thp` record asking for a per-size setting; B picks the size.
+const PER_SIZE: u8 = 0x02;
+/// The folio sizes a decoded per-size `thp` names: 6.12's shmem mTHP sizes on x86-64.
+const THP_SIZES: [u64; 8] = [
+    16 << 10,
+    32 << 10,
+    64 << 10,
+    128 << 10,
+    256 << 10,
+    512 << 10,
+    1 << 20,
+    2 << 20,
+];
 /// `op` bytes from here select [`EXT_TABLE`].
 const EXT_BASE: u8 = 0xE0;
 /// Threads one decoded section starts at most.
@@ -515,6 +530,7 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         K::Memfd => Op::Memfd {
             obj: fresh("m")?,
             size: f.a(1, GEN_MAX_PAGES) * PAGE_SIZE,
+            anon: f.flags() & ANON != 0,
         },
         K::Tmpfs => Op::Tmpfs {
             obj: fresh("t")?,
@@ -667,6 +683,8 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
         },
         K::Thp => Op::Thp {
             mode: ThpMode::ALL[f.a(0, ThpMode::ALL.len() as u64 - 1) as usize],
+            size: (f.flags() & PER_SIZE != 0)
+                .then(|| THP_SIZES[f.b(0, THP_SIZES.len() as u64 - 1) as usize]),
         },
         K::Khugepaged => Op::Khugepaged,
         K::Compact => Op::Compact,

@@ -248,10 +248,15 @@ pub enum TouchMode {
 /// One operation. Offsets and lengths are in bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    /// `memfd_create` + `ftruncate(size)`.
+    /// `memfd_create` + `ftruncate(size)`; with `anon`, an anonymous shared mapping
+    /// (`MAP_SHARED|MAP_ANONYMOUS`, the shmem file the kernel makes for it) in its place: its
+    /// mappings are then anonymous shmem VMAs, the only ones 6.12's per-size shmem mTHP
+    /// settings apply to.
     Memfd {
         obj: ObjName,
         size: u64,
+        #[serde(default)]
+        anon: bool,
     },
     /// Create a file on the agent's per-program tmpfs directory (or on the program's own
     /// tmpfs mount `on`) + `ftruncate(size)`.
@@ -384,8 +389,12 @@ pub enum Op {
         detach: bool,
     },
     /// Sets the guest's shmem THP policy for the rest of the program (restored after it).
+    /// With `size`, the per-size policy of that folio size instead
+    /// (`hugepages-<size>kB/shmem_enabled`, 6.12; anonymous shmem mappings only).
     Thp {
         mode: ThpMode,
+        #[serde(default)]
+        size: Option<u64>,
     },
     /// One khugepaged pass: scan settings made fast, wait for two full scans, restored.
     Khugepaged,

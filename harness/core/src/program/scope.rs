@@ -222,7 +222,9 @@ impl Scope {
     /// Checks `op` against the names live here and, if it is valid, applies its effect.
     fn apply_op(&mut self, op: &Op) -> Result<(), ScopeError> {
         match op {
-            Op::Memfd { obj, size } | Op::Tmpfs { obj, size, .. } | Op::Gem { obj, size, .. } => {
+            Op::Memfd { obj, size, .. }
+            | Op::Tmpfs { obj, size, .. }
+            | Op::Gem { obj, size, .. } => {
                 self.fresh(obj, "obj")?;
                 let mount = match op {
                     Op::Tmpfs { on: Some(m), .. } => {

@@ -127,11 +127,21 @@ impl fmt::Display for Program {
     }
 }
 
+/// The folio sizes a `thp MODE size=S` may name (`hugepages-<size>kB` exists on 6.12 x86-64
+/// for 16K to 2M; a size the guest lacks is ENOENT there).
+const THP_SIZE_MIN: u64 = 8 << 10;
+const THP_SIZE_MAX: u64 = 2 << 20;
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kw = self.keyword();
         match self {
-            Op::Memfd { obj, size } | Op::Ftruncate { obj, size } => {
+            Op::Memfd {
+                obj,
+                size,
+                anon: true,
+            } => write!(f, "{kw} {obj} size={} anon", Size(*size)),
+            Op::Memfd { obj, size, .. } | Op::Ftruncate { obj, size } => {
                 write!(f, "{kw} {obj} size={}", Size(*size))
             }
             Op::Tmpfs { obj, size, on } => {
@@ -252,7 +262,11 @@ impl fmt::Display for Op {
             | Op::Unpin { obj }
             | Op::Zonecheck { obj } => write!(f, "{kw} {obj}"),
             Op::Sysrq { key } => write!(f, "{kw} {key}"),
-            Op::Thp { mode } => write!(f, "{kw} {}", mode.keyword()),
+            Op::Thp { mode, size: None } => write!(f, "{kw} {}", mode.keyword()),
+            Op::Thp {
+                mode,
+                size: Some(s),
+            } => write!(f, "{kw} {} size={}", mode.keyword(), Size(*s)),
             Op::Khugepaged | Op::Compact | Op::Online => write!(f, "{kw}"),
             Op::Mbind {
                 map,
@@ -728,7 +742,13 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
             let obj = a.name("an object name")?;
             let size = a.size("size")?;
             match kw {
-                "memfd" => Op::Memfd { obj, size },
+                "memfd" => {
+                    let anon = a.rest.iter().flatten().any(|t| t.text == "anon");
+                    if anon {
+                        one_of(&mut a, "a memfd flag", &[("anon", ())])?;
+                    }
+                    Op::Memfd { obj, size, anon }
+                }
                 "tmpfs" => {
                     let on = match a.keyed("on")? {
                         Some((m, col)) => {
@@ -872,7 +892,24 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         }
         "thp" => {
             let choices: Vec<(&str, ThpMode)> = ThpMode::ALL.iter().map(|m| (m.keyword(), *m)).collect();
-            Op::Thp { mode: one_of(&mut a, "a shmem THP mode", &choices)? }
+            let mode = one_of(&mut a, "a shmem THP mode", &choices)?;
+            let size = match a.keyed("size")? {
+                Some((v, col)) => {
+                    let s = parse_size(v).ok_or_else(|| LineError {
+                        col,
+                        message: size_error("size=", v),
+                    })?;
+                    if !s.is_power_of_two() || !(THP_SIZE_MIN..=THP_SIZE_MAX).contains(&s) {
+                        return Err(LineError {
+                            col,
+                            message: format!("`size={}`: a per-size THP setting takes a power of two from 8K to 2M", Shown(v)),
+                        });
+                    }
+                    Some(s)
+                }
+                None => None,
+            };
+            Op::Thp { mode, size }
         }
         "khugepaged" => Op::Khugepaged,
         "compact" => Op::Compact,

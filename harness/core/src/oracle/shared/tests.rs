@@ -44,6 +44,7 @@ fn start() -> Model {
         Op::Memfd {
             obj: "m0".into(),
             size: SIZE,
+            anon: false,
         },
         write(0, 4, 1),
         Op::Mmap {

@@ -203,7 +203,12 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
             .ok_or_else(|| format!("{bytes} is not a whole number of pages"))
     };
     match op {
-        Op::Memfd { size, .. } => r.a(1, GEN_MAX_PAGES, pages(*size)?)?,
+        Op::Memfd { size, anon, .. } => {
+            r.a(1, GEN_MAX_PAGES, pages(*size)?)?;
+            if *anon {
+                r.0[3] = ANON;
+            }
+        }
         Op::Tmpfs { size, on, .. } => {
             r.a(1, GEN_MAX_PAGES, pages(*size)?)?;
             if let Some(m) = on {
@@ -304,9 +309,14 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
             };
             r.range(limit, *off, *len)?;
         }
-        Op::Thp { mode } => {
+        Op::Thp { mode, size } => {
             let i = ThpMode::ALL.iter().position(|m| m == mode).unwrap_or(0);
             r.a(0, ThpMode::ALL.len() as u64 - 1, i as u64)?;
+            if let Some(s) = size {
+                r.0[3] = PER_SIZE;
+                let j = THP_SIZES.iter().position(|t| t == s).ok_or("thp size")?;
+                r.b(0, THP_SIZES.len() as u64 - 1, j as u64)?;
+            }
         }
         Op::Khugepaged | Op::Compact | Op::Online => {}
         Op::Mbind {

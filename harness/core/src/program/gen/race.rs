@@ -253,6 +253,7 @@ impl Race {
             RaceObject::Memfd => Op::Memfd {
                 obj: obj.clone(),
                 size,
+                anon: false,
             },
             RaceObject::Gem => Op::Gem {
                 obj: obj.clone(),

@@ -430,12 +430,31 @@ fn page_moving_operations_refuse_bad_arguments_with_line_and_column() {
         ("memfd m0 size=1M\nthreads\nthread a\nkhugepaged\njoin\n", 4, 1, "whole guest"),
         ("mount f0 huge=deny\n", 1, 15, "huge="),
         ("mount f0 huge=sometimes\n", 1, 15, "not never, always"),
+        ("thp always size=48K\n", 1, 17, "power of two from 8K to 2M"),
+        ("thp always size=4M\n", 1, 17, "power of two"),
+        ("memfd m0 size=1M shared\n", 1, 18, "unexpected `shared`"),
     ];
     for (text, line, col, what) in cases {
         let (l, c, msg) = error_at(text);
         assert_eq!((l, c), (*line, *col), "{text:?}: {msg}");
         assert!(msg.contains(what), "{text:?}: {msg}");
     }
+}
+
+#[test]
+fn anonymous_shmem_objects_and_per_size_thp_round_trip() {
+    let text = "thp never\nthp always size=64K\nthp within_size size=2M\nmemfd m0 size=1M anon\nmemfd m1 size=4K\n";
+    let p = parse(text).expect("parses");
+    assert_eq!(print(&p), text);
+    assert_eq!(
+        p.ops[1],
+        Op::Thp {
+            mode: crate::program::ThpMode::Always,
+            size: Some(64 << 10)
+        }
+    );
+    assert!(matches!(p.ops[3], Op::Memfd { anon: true, .. }));
+    assert!(matches!(p.ops[4], Op::Memfd { anon: false, .. }));
 }
 
 #[test]

@@ -207,3 +207,11 @@ fn records_after_threads_start_thread_a_and_an_open_section_is_joined() {
     let p = decode(&[record(OpKind::Memfd), record(OpKind::Threads)].concat());
     assert_eq!(p.ops.len(), 1);
 }
+
+#[test]
+fn anonymous_objects_and_per_size_thp_survive_the_round_trip() {
+    let p = parse("thp never\nthp always size=64K\nmemfd m0 size=1M anon\nmemfd m1 size=4K\n")
+        .expect("valid");
+    let back = decode(&encode(&p).expect("encodes"));
+    assert_eq!(back, p);
+}
