@@ -10,7 +10,8 @@
 #      from source) and the planted swapoff/eviction race, 200 repetitions per kernel, then
 #      the race target's campaign figures (ci/race-campaign.sh: hours).
 #   8. only with SHMEMFUZZ_612=1: linux-source-6.12 built (src-6.12) and its planted
-#      switches checked at boot and through a route to shmem_replace_folio().
+#      switches checked at boot and through every route to shmem_replace_folio();
+#      src-6.12-kasan built and the planted race hit on zram swap, clean without it.
 # See docs/testing.md for what each tier needs and how long it takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,7 @@ if [ "${SHMEMFUZZ_612:-0}" = 1 ]; then
   step "src-6.12 and its planted switches (SHMEMFUZZ_612=1; see docs/testing.md)"
   cargo test -p shmemfuzz --locked --test kbuild_612 -- --ignored --test-threads 1 --nocapture
   cargo test -p shmemfuzz --locked --test routes_612 -- --ignored --test-threads 1 --nocapture
+  cargo test -p shmemfuzz --locked --test race_612 -- --ignored --test-threads 1 --nocapture
 fi
 
 step "no QEMU and no work directory left behind"
