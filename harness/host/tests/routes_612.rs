@@ -162,7 +162,7 @@ fn a_large_folio_goes_through_the_replacement_whole_on_6_12() {
         on[0]
             .verdict
             .signatures()
-            .contains(&"zone:memfd:touch:Normal"),
+            .contains(&"zone:memfd:touch:Normal:large"),
         "the planted kernel maps the large folio from Normal: {:?}",
         on[0].verdict.findings
     );

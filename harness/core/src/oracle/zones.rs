@@ -32,6 +32,8 @@ struct PageTrack {
     swapped: bool,
     /// The order of the folio the page was last seen resident in, kept across swap-outs.
     last_order: u8,
+    /// It arrived at `pfn` back from swap (not by a first fault or a migration).
+    from_swap: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +174,7 @@ impl ZoneTracker {
                                 .entry(format!("{}:{came}{folio}", t.kind))
                                 .or_insert(0) += 1;
                         }
+                        let back_from_swap = tr.swapped;
                         tr.swapped = false;
                         tr.last_pfn = Some(p.pfn);
                         tr.last_order = p.order;
@@ -191,6 +194,7 @@ impl ZoneTracker {
                                 tr.exempt = false;
                             }
                             tr.pfn = Some(p.pfn);
+                            tr.from_swap = back_from_swap;
                             tr.arrived = if self.background_collapse
                                 && p.order > 0
                                 && !matches!(came, "collapse" | "khugepaged")
@@ -203,7 +207,14 @@ impl ZoneTracker {
                         let held = t.constrained && (!tr.exempt || p.pinned);
                         if held && p.pfn >= PFN_4G {
                             let zone = zoneinfo::zone_of(zones, p.pfn).unwrap_or("above-4G");
-                            let sig_place = format!("{}:{}:{zone}", t.kind, tr.arrived);
+                            // A large folio back from swap went through 6.12's large-folio
+                            // swap-in and replacement, code of its own: its own signature.
+                            let large = if tr.from_swap && p.order > 0 {
+                                ":large"
+                            } else {
+                                ""
+                            };
+                            let sig_place = format!("{}:{}:{zone}{large}", t.kind, tr.arrived);
                             let count = self.violations.entry(sig_place.clone()).or_insert(0);
                             *count += 1;
                             let folio = if p.order > 0 {
@@ -317,6 +328,39 @@ mod tests {
         z.step(1, &q.ops[0], true, &obs("n", &[(S, 0)]), &zs);
         z.step(2, &q.ops[0], true, &obs("n", &[(R, 6000)]), &zs);
         assert!(z.replaced.is_empty());
+    }
+
+    #[test]
+    fn a_large_folio_back_from_swap_in_the_wrong_zone_has_its_own_signature() {
+        let p = parse("memfd m size=8K\ndma32 m\ncheck m off=0 len=8K\n").expect("valid");
+        let zs = zones();
+        let at = |state, pfn, order| {
+            vec![ObjObs {
+                obj: "m".into(),
+                pages: vec![PageObs {
+                    order,
+                    state,
+                    pfn,
+                    pinned: false,
+                    head: PageObs::head_by_alignment(pfn, order),
+                }],
+            }]
+        };
+        // Allocated before the mask in Normal, swapped, back at another PFN in Normal.
+        for (order, sig) in [
+            (9, "zone:memfd:check:Normal:large"),
+            (0, "zone:memfd:check:Normal"),
+        ] {
+            let mut z = ZoneTracker::new();
+            z.step(0, &p.ops[0], true, &at(R, HIGH & !511, order), &zs);
+            z.step(1, &p.ops[1], true, &at(R, HIGH & !511, order), &zs);
+            z.step(2, &p.ops[2], true, &at(S, 0, 0), &zs);
+            let f = z.step(3, &p.ops[2], true, &at(R, (HIGH & !511) + 4096, order), &zs);
+            assert_eq!(
+                f.iter().map(|f| f.signature.as_str()).collect::<Vec<_>>(),
+                [sig]
+            );
+        }
     }
 
     #[test]
