@@ -175,9 +175,11 @@ impl Feedback {
     }
 }
 
-/// Pages of the observed (constrained or pinned) objects by state, after one operation.
-fn page_states(observed: &[ObjObs]) -> [(&'static str, u64); 3] {
-    let mut n = [("resident", 0), ("swapped", 0), ("absent", 0)];
+/// Pages of the observed (constrained or pinned) objects by state, after one operation;
+/// `large` counts the resident ones in a large folio besides: a constrained object holding a
+/// large folio is the first step to swapping one out whole and to a large replacement.
+fn page_states(observed: &[ObjObs]) -> [(&'static str, u64); 4] {
+    let mut n = [("resident", 0), ("swapped", 0), ("absent", 0), ("large", 0)];
     for p in observed.iter().flat_map(|o| &o.pages) {
         let i = match p.state {
             PageState::Resident => 0,
@@ -185,6 +187,9 @@ fn page_states(observed: &[ObjObs]) -> [(&'static str, u64); 3] {
             PageState::Absent => 2,
         };
         n[i].1 += 1;
+        if p.state == PageState::Resident && p.order > 0 {
+            n[3].1 += 1;
+        }
     }
     n
 }

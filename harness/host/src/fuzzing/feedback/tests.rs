@@ -122,3 +122,24 @@ fn a_run_sets_counters_in_every_region_and_filters_kcov_to_mm() {
     fb.fill(&program, &out, &mut more);
     assert_ne!(counters, more);
 }
+
+#[test]
+fn a_constrained_page_in_a_large_folio_is_a_counter_of_its_own() {
+    let program = parse("memfd m size=4K\nreclaim 4K\n").expect("valid");
+    let constrained = |order| {
+        let mut out = outcome();
+        out.records[1].pages[0].pages = vec![PageObs {
+            order,
+            state: PageState::Resident,
+            pfn: 512,
+            pinned: false,
+            head: true,
+        }];
+        let mut counters = vec![0u8; COUNTERS_LEN];
+        Feedback::new(None).fill(&program, &out, &mut counters);
+        let region = &counters[CONSTRAINED_BASE..REPLACED_BASE];
+        region.iter().filter(|c| **c > 0).count()
+    };
+    assert_eq!(constrained(0), 1, "reclaim:resident");
+    assert_eq!(constrained(9), 2, "reclaim:resident and reclaim:large");
+}
