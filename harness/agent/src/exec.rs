@@ -460,12 +460,19 @@ impl Executor<'_> {
             } => {
                 let n = NonZeroUsize::new(*len as usize).ok_or(Errno::EINVAL)?;
                 let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+                // A shared mapping of an anonymous object duplicates its base (only then: the
+                // duplicate is itself a new mapping, which a private one must not leave behind).
+                let dup = match kind {
+                    MapKind::Shared => st
+                        .maps
+                        .get(&crate::anon::base_name(obj))
+                        .and_then(|b| crate::anon::duplicate(b.addr, b.len, *off, n.get())),
+                    _ => None,
+                };
                 // SAFETY (all arms): a fresh mapping at an address the kernel picks; nothing aliases it.
-                let base = st.maps.get(&crate::anon::base_name(obj));
-                let dup = base.and_then(|b| crate::anon::duplicate(b.addr, b.len, *off, n.get()));
-                let addr = match kind {
-                    MapKind::Shared if dup.is_some() => dup.ok_or(Errno::EINVAL)??,
-                    MapKind::Shared => unsafe {
+                let addr = match (kind, dup) {
+                    (_, Some(dup)) => dup?,
+                    (MapKind::Shared, None) => unsafe {
                         mmap(
                             None,
                             n,
@@ -475,7 +482,7 @@ impl Executor<'_> {
                             *off as i64,
                         )?
                     },
-                    MapKind::Private => unsafe {
+                    (MapKind::Private, None) => unsafe {
                         mmap(
                             None,
                             n,
@@ -485,7 +492,7 @@ impl Executor<'_> {
                             *off as i64,
                         )?
                     },
-                    MapKind::Gem => {
+                    (MapKind::Gem, None) => {
                         let handle = st.handle(obj)?;
                         let dri = st.dri()?;
                         let fake = dri.map_offset(handle)?;
