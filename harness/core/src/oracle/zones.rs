@@ -285,6 +285,20 @@ mod tests {
         }]
     }
 
+    /// Object `m` with one page at `pfn`, in a folio of `order`.
+    fn folio_page(state: PageState, pfn: u64, order: u8) -> Vec<ObjObs> {
+        vec![ObjObs {
+            obj: "m".into(),
+            pages: vec![PageObs {
+                order,
+                state,
+                pfn,
+                pinned: false,
+                head: PageObs::head_by_alignment(pfn, order),
+            }],
+        }]
+    }
+
     const R: PageState = PageState::Resident;
     const S: PageState = PageState::Swapped;
     const HIGH: u64 = PFN_4G + 10;
@@ -301,24 +315,12 @@ mod tests {
         z.step(3, &p.ops[2], true, &obs("m", &[(R, 7000), (R, 5001)]), &zs);
         assert_eq!(z.replaced.get("memfd:check"), Some(&1));
         // A page of a large folio back alone was split; one back in a large folio was not.
-        let large = |state, pfn, order| {
-            vec![ObjObs {
-                obj: "m".into(),
-                pages: vec![PageObs {
-                    order,
-                    state,
-                    pfn,
-                    pinned: false,
-                    head: PageObs::head_by_alignment(pfn, order),
-                }],
-            }]
-        };
         for (back_order, key) in [(0, "memfd:check:split"), (9, "memfd:check:large")] {
             let mut z = ZoneTracker::new();
-            z.step(0, &p.ops[0], true, &large(R, 512, 9), &zs);
-            z.step(1, &p.ops[1], true, &large(R, 512, 9), &zs);
-            z.step(2, &p.ops[2], true, &large(S, 0, 0), &zs);
-            z.step(3, &p.ops[2], true, &large(R, 1024, back_order), &zs);
+            z.step(0, &p.ops[0], true, &folio_page(R, 512, 9), &zs);
+            z.step(1, &p.ops[1], true, &folio_page(R, 512, 9), &zs);
+            z.step(2, &p.ops[2], true, &folio_page(S, 0, 0), &zs);
+            z.step(3, &p.ops[2], true, &folio_page(R, 1024, back_order), &zs);
             assert_eq!(z.replaced.keys().collect::<Vec<_>>(), [key]);
         }
         // Unconstrained objects never count.
@@ -334,28 +336,22 @@ mod tests {
     fn a_large_folio_back_from_swap_in_the_wrong_zone_has_its_own_signature() {
         let p = parse("memfd m size=8K\ndma32 m\ncheck m off=0 len=8K\n").expect("valid");
         let zs = zones();
-        let at = |state, pfn, order| {
-            vec![ObjObs {
-                obj: "m".into(),
-                pages: vec![PageObs {
-                    order,
-                    state,
-                    pfn,
-                    pinned: false,
-                    head: PageObs::head_by_alignment(pfn, order),
-                }],
-            }]
-        };
         // Allocated before the mask in Normal, swapped, back at another PFN in Normal.
         for (order, sig) in [
             (9, "zone:memfd:check:Normal:large"),
             (0, "zone:memfd:check:Normal"),
         ] {
             let mut z = ZoneTracker::new();
-            z.step(0, &p.ops[0], true, &at(R, HIGH & !511, order), &zs);
-            z.step(1, &p.ops[1], true, &at(R, HIGH & !511, order), &zs);
-            z.step(2, &p.ops[2], true, &at(S, 0, 0), &zs);
-            let f = z.step(3, &p.ops[2], true, &at(R, (HIGH & !511) + 4096, order), &zs);
+            z.step(0, &p.ops[0], true, &folio_page(R, HIGH & !511, order), &zs);
+            z.step(1, &p.ops[1], true, &folio_page(R, HIGH & !511, order), &zs);
+            z.step(2, &p.ops[2], true, &folio_page(S, 0, 0), &zs);
+            let f = z.step(
+                3,
+                &p.ops[2],
+                true,
+                &folio_page(R, (HIGH & !511) + 4096, order),
+                &zs,
+            );
             assert_eq!(
                 f.iter().map(|f| f.signature.as_str()).collect::<Vec<_>>(),
                 [sig]
