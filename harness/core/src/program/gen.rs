@@ -11,7 +11,8 @@
 //!
 //! `op` picks the operation from [`OP_TABLE`] (an `op` byte of `0xE0 + i` for `i` below the
 //! length of [`EXT_TABLE`] picks `EXT_TABLE[i]` instead: threaded sections, delays, mounts;
-//! `0xF0`…`0xF3` make a whole race section, see [`race`]); `object` and `mapping` pick among
+//! `0xF0`…`0xF3` make a whole race section, see [`race`]; `0xF4`…`0xF7` an object backed by
+//! large folios, see [`large`]); `object` and `mapping` pick among
 //! the names live at that point, newest first (modulo their number); `flags`, `A` and `B` are
 //! the operation's arguments (sizes, offsets and lengths in pages, or in bytes when flag bit 7
 //! asks for an unaligned range); `seed` is a write seed. Each field is decoded with
@@ -314,6 +315,16 @@ impl Decoder {
                 self.scope = e.scope;
                 self.names += e.declared;
                 self.raced = true;
+                self.ops.extend(e.ops);
+            }
+            return;
+        }
+        if large::is_large(record) {
+            let room = GEN_MAX_OPS.saturating_sub(self.ops.len());
+            if let Some(e) = large::expand(&large::Large::of(record), &self.scope, self.names, room)
+            {
+                self.scope = e.scope;
+                self.names += e.declared;
                 self.ops.extend(e.ops);
             }
             return;
@@ -730,5 +741,6 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
 }
 
 mod encode;
+pub mod large;
 pub mod race;
 pub use encode::{encode, EncodeError};

@@ -5,12 +5,14 @@
 //! fresh operation or one that uses what the program has made so far, deleting, duplicating,
 //! swapping or moving operations, wrapping a stretch of them in a two-thread section,
 //! inserting a race section (one record, see [`super::gen::race`]; its parameters are tweaked
-//! in `mutate/race.rs`), and tweaking one argument (the operation, which object or mapping it
+//! in `mutate/race.rs`) or a large-folio section (one record, see [`super::gen::large`]), and
+//! tweaking one argument (the operation, which object or mapping it
 //! names, its flags, a size, offset or length, its seed). A small share of calls asks the
 //! caller for its byte-level mutation instead (libFuzzer's own), which finds what records
 //! cannot express (a torn record).
 //! Pure and deterministic per seed, as libFuzzer requires of a custom mutator.
 
+use super::gen::large::LARGE_OPS;
 use super::gen::{Decoder, OpKind, GEN_MAX_LEN, MOVING_KINDS, OP_TABLE, RECORD_LEN};
 
 mod race;
@@ -31,6 +33,9 @@ pub enum Mutation {
     /// Insert a race record: a large object paged out, then swapped back in or reclaimed on
     /// one thread while the other drops or uses it (see [`super::gen::race`]).
     Race,
+    /// Insert a large-folio record: an object backed by PMD-sized or per-size folios, its
+    /// mask and a page-out drawn (see [`super::gen::large`]).
+    Large,
     /// Nothing done here: apply the byte-level mutator.
     ByteLevel,
 }
@@ -60,6 +65,7 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
         64..=71 if records > 1 => Mutation::Move,
         72..=74 if data.len() + 4 * RECORD_LEN <= limit => Mutation::Section,
         75..=78 if !full => Mutation::Race,
+        79..=81 if !full => Mutation::Large,
         _ => Mutation::Tweak,
     };
     match m {
@@ -114,6 +120,14 @@ pub fn mutate(data: &mut Vec<u8>, max_len: usize, seed: u32) -> Mutation {
                 rng.usize(0..=records)
             };
             insert(data, at, &race::fresh(&mut rng));
+        }
+        Mutation::Large => {
+            // Anywhere: the records after it use its object (they pick the newest first).
+            // Random fields: the decoder's own weighting of masks and page-outs.
+            let mut record = [0u8; RECORD_LEN];
+            rng.fill(&mut record);
+            record[0] = LARGE_OPS.start() + rng.u8(0..4);
+            insert(data, rng.usize(0..=records), &record);
         }
         Mutation::ByteLevel => {}
     }

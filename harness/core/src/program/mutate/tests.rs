@@ -20,7 +20,7 @@ fn mutants_stay_whole_records_within_the_limit() {
             data.push(7);
         }
     }
-    assert_eq!(seen.len(), 9, "every mutation happens: {seen:?}");
+    assert_eq!(seen.len(), 10, "every mutation happens: {seen:?}");
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn mutants_decode_to_valid_programs_with_race_sections() {
         .map(|e| std::fs::read(e.expect("entry").path()).expect("readable"))
         .collect();
     inputs.push(Vec::new());
-    let (mut programs, mut with_race) = (0, 0);
+    let (mut programs, mut with_race, mut with_large) = (0, 0, 0);
     for (i, start) in inputs.iter().enumerate() {
         let mut data = start.clone();
         for step in 0..1500u32 {
@@ -196,10 +196,23 @@ fn mutants_decode_to_valid_programs_with_race_sections() {
             assert!(valid(&p), "input {i} step {step}:\n{p}");
             programs += 1;
             with_race += usize::from(race_sections(&p) > 0);
+            with_large += usize::from(p.ops.windows(2).any(large_section_start));
         }
     }
-    eprintln!("{with_race} of {programs} mutants hold a race section");
+    eprintln!(
+        "{with_race} of {programs} mutants hold a race section, {with_large} a large-folio one"
+    );
     assert!(with_race * 10 > programs, "{with_race} of {programs}");
+    assert!(with_large * 10 > programs, "{with_large} of {programs}");
+}
+
+/// Whether `w` is a large-folio section's policy followed by its PMD-sized object.
+fn large_section_start(w: &[Op]) -> bool {
+    use crate::program::{gen::large::LARGE_SIZES_MIB, ThpMode};
+    let sizes = LARGE_SIZES_MIB.map(|m| m << 20);
+    matches!(w, [Op::Thp { mode: ThpMode::Always, .. } | Op::Mount { huge: Some(ThpMode::Always), .. },
+        Op::Memfd { size, .. } | Op::Tmpfs { size, .. } | Op::Gem { size, .. }]
+        if sizes.contains(size))
 }
 
 #[test]
