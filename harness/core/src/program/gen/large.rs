@@ -3,9 +3,10 @@
 //! A large-folio record (an `op` byte in [`LARGE_OPS`]) makes, at the top level of a program:
 //!
 //! ```text
-//! thp always | mount fN huge=always   the THP policy the object's files follow (memfd, GEM:
-//!   | thp never + thp always size=S     the sysfs one; tmpfs: its mount's; anonymous memfd:
-//!                                       the per-size one, 6.12's mTHP for shmem)
+//! thp always                          the THP policy the object's pages follow (memfd, GEM:
+//!   | thp never + mount fN huge=always  the sysfs one; tmpfs: its mount's; anonymous memfd:
+//!   | thp never + thp always size=S     the per-size one, 6.12's mTHP for shmem; `never`
+//!                                       lifts the guest's default `deny`, which overrides both)
 //! memfd|tmpfs|gem O size=N            N = 2 or 4 MiB: whole PMD-sized folios
 //! [dma32 O]                           mask "before": the folios come in DMA32
 //! write O off=0 len=N seed=…          allocate the folios (a file's write allocates with
@@ -139,21 +140,24 @@ impl Large {
             mode: ThpMode::Always,
             size,
         };
+        // The guest's default top-level `deny` overrides every per-size setting and every
+        // mount's `huge=`: `never` lifts it for those.
+        let never = Op::Thp {
+            mode: ThpMode::Never,
+            size: None,
+        };
         let mnt = match self.object {
             LargeObject::Memfd | LargeObject::Gem => {
                 ops.push(always(None));
                 None
             }
             LargeObject::AnonMemfd => {
-                // A top-level `deny` would override every per-size setting.
-                ops.push(Op::Thp {
-                    mode: ThpMode::Never,
-                    size: None,
-                });
+                ops.push(never);
                 ops.push(always(Some(THP_SIZES[self.folio])));
                 None
             }
             LargeObject::Tmpfs => {
+                ops.push(never);
                 let mnt = fresh("f");
                 ops.push(Op::Mount {
                     mnt: mnt.clone(),

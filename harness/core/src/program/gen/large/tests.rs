@@ -130,7 +130,7 @@ fn tmpfs_gets_a_huge_mount_and_gem_no_mask() {
     };
     let p = decode(&tmpfs.record().expect("in range"));
     assert!(
-        print(&p).starts_with("mount f0 huge=always\ntmpfs t1 size=2M on=f0\n"),
+        print(&p).starts_with("thp never\nmount f0 huge=always\ntmpfs t1 size=2M on=f0\n"),
         "{p}"
     );
     let gem = Large {
