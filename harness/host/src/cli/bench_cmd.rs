@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use shmemfuzz::bench::{self, median};
+use shmemfuzz::fuzzing::sigpattern::SignaturePattern;
 use shmemfuzz::kernels::context::Context;
 
 use super::progress::{prepare_events, spinner};
@@ -113,7 +114,7 @@ pub struct FindPlan {
     pub limit: std::time::Duration,
     pub seeds: Option<PathBuf>,
     pub corpus: String,
-    pub signature: String,
+    pub signature: SignaturePattern,
     pub smp: u32,
 }
 
@@ -149,7 +150,7 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
         corpus: PathBuf::new(),
         seeds: Vec::new(),
         out: PathBuf::new(),
-        stop_on_finding: true,
+        stop_on: Some(signature.clone()),
         known: None,
         topology: None,
         smp,
@@ -171,17 +172,27 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
             pb.finish_and_clear();
             println!(
                 "  {} corpus, run {i}: {} ({} executions{})",
-                if seeded { "seed " } else { "empty" },
+                if seeded { "seed" } else { "empty" },
                 r.secs.map_or_else(
-                    || format!("no `{signature}*` finding within the limit"),
-                    |s| format!("first `{signature}*` finding after {s:.0} s")
+                    || format!("no `{signature}` finding within the limit"),
+                    |s| format!("first `{signature}` finding after {s:.0} s")
                 ),
                 r.execs,
                 r.signature.as_ref().map_or(String::new(), |s| format!(
-                    ", first finding {s}{}",
+                    ", {} {s}{}",
+                    if r.secs.is_some() {
+                        "it is"
+                    } else {
+                        "first finding"
+                    },
                     r.title.as_ref().map_or(String::new(), |t| format!(": {t}"))
                 ))
             );
+            for (sig, secs) in r.found.iter().filter(|(s, _)| !signature.matches(s)) {
+                println!(
+                    "      also found (not matching, did not stop it): {sig} after {secs:.0} s"
+                );
+            }
             all.push(r);
         }
     }
@@ -193,7 +204,7 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
     for seeded in modes {
         let runs: Vec<&FindRun> = all.iter().filter(|r| r.seeded == seeded).collect();
         println!(
-            "median time to the first `{signature}*` finding, {} corpus: {:.0} s ({} of {} runs found one)",
+            "median time to the first `{signature}` finding, {} corpus: {:.0} s ({} of {} runs found one)",
             if seeded { "seed" } else { "empty" },
             median_secs(&runs, limit),
             runs.iter().filter(|r| r.secs.is_some()).count(),

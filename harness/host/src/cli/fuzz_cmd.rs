@@ -112,7 +112,9 @@ pub fn fuzz(args: FuzzArgs) -> anyhow::Result<ExitCode> {
         corpus,
         seeds: args.seeds,
         out,
-        stop_on_finding: args.stop_on_finding,
+        stop_on: args
+            .stop_on_finding
+            .then(shmemfuzz::fuzzing::sigpattern::SignaturePattern::any),
         known: match args.known {
             Some(k) => {
                 // Refuse a bad file here, not in every worker.

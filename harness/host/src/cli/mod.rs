@@ -190,8 +190,10 @@ enum BenchCommand {
         /// Skip the empty-corpus campaigns, or the seeded ones.
         #[arg(long, value_parser = ["both", "empty", "seeded"], default_value = "both")]
         corpus: String,
-        /// The finding to time: the first finding's signature must start with this (e.g.
-        /// `kernel:KASAN:use-after-free` for the planted swapoff/eviction race).
+        /// The finding to time: a signature pattern, a prefix unless it has `*` for any run
+        /// of characters (`kernel:KASAN:use-after-free` for the planted swapoff/eviction
+        /// race, `zone:*:large` for a large folio replaced into the wrong zone). A campaign
+        /// runs until a finding matches; others are listed with their times.
         #[arg(long, default_value = "zone:")]
         signature: String,
         /// vCPUs of the worker's guest (`--smp 2` for races: both cores on a 2-core machine).
@@ -295,7 +297,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit,
                 seeds,
                 corpus,
-                signature,
+                signature: shmemfuzz::fuzzing::sigpattern::SignaturePattern::new(signature),
                 smp,
             },
         ),

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
 use super::history::{HistoryWriter, Incarnation};
+use super::sigpattern::SignaturePattern;
 use super::stats::WorkerStats;
 use crate::findings::bundle::dir_name;
 use crate::os::process::{Group, Signal};
@@ -60,8 +61,8 @@ pub struct CampaignOptions {
     pub seeds: Vec<PathBuf>,
     /// Findings, logs, stats.
     pub out: PathBuf,
-    /// End the campaign at the first finding.
-    pub stop_on_finding: bool,
+    /// End the campaign at the first finding this pattern matches (`None`: run to the end).
+    pub stop_on: Option<SignaturePattern>,
     /// Known findings ([`crate::fuzzing::known`]): counted, never a reason to stop or fail.
     pub known: Option<PathBuf>,
     /// Guest topology name (`flat` unless given).
@@ -275,7 +276,9 @@ fn run_with(
                 }
                 let found = stats.as_ref().is_some_and(|s| !s.findings.is_empty());
                 // Not one more incarnation once a finding ends the campaign.
-                stopping |= found && opts.stop_on_finding;
+                stopping |= stats
+                    .as_ref()
+                    .is_some_and(|s| s.findings.iter().any(|f| ends_campaign(opts, f)));
                 w.done.extend(stats);
                 // A worker that ends early without a finding — its harness gave up (status
                 // 2), or libFuzzer stopped it (its own timeout, memory limit) — failed; a
@@ -305,7 +308,7 @@ fn run_with(
         }
         let status = collect(opts, &workers, start, &abandoned);
         progress(&status);
-        if opts.stop_on_finding && !status.findings.is_empty() {
+        if status.findings.keys().any(|f| ends_campaign(opts, f)) {
             stopping = true;
         }
         let running = workers.iter().filter(|w| w.child.is_some()).count();
@@ -357,6 +360,11 @@ fn run_with(
 
 /// The signal for an interrupted campaign's workers `waited` after the interruption: see the
 /// module doc.
+/// Whether the finding `signature` ends the campaign.
+fn ends_campaign(opts: &CampaignOptions, signature: &str) -> bool {
+    opts.stop_on.as_ref().is_some_and(|p| p.matches(signature))
+}
+
 fn stop_signal(waited: Duration) -> Signal {
     if waited >= INTERRUPT_GRACE + KILL_AFTER {
         Signal::SIGKILL

@@ -11,6 +11,7 @@
 //! - [`feedback`]: kernel coverage (kprobes, KCOV in mm/, page replacements) as libFuzzer
 //!   counters; [`known`]: known findings (`--known FILE`), counted, not failed on.
 //! - [`report`]: a campaign as one static HTML page.
+//! - [`sigpattern`]: which findings end a campaign (`--stop-on-finding`, `bench find`).
 //!
 //! The target is configured by environment variables, so that `cargo fuzz run shmem_ops`
 //! and the campaign drive the same code ([`target::Env`]).
@@ -22,6 +23,7 @@ pub mod findbench;
 pub mod history;
 pub mod known;
 pub mod report;
+pub mod sigpattern;
 pub mod stats;
 pub mod target;
 

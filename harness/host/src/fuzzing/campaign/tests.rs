@@ -21,7 +21,7 @@ fn options(dir: &Path, binary: PathBuf, stop_on_finding: bool) -> CampaignOption
         corpus: dir.join("corpus"),
         seeds: Vec::new(),
         out: dir.join("out"),
-        stop_on_finding,
+        stop_on: stop_on_finding.then(SignaturePattern::any),
         known: None,
         topology: None,
         smp: 1,
@@ -74,6 +74,30 @@ echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"
         .as_ref()
         .is_some_and(|b| b.ends_with("zone_memfd_touch_Normal")));
     assert_eq!(status.execs, 7);
+}
+
+/// With a pattern, a finding it does not match is triaged and the campaign goes on (a new
+/// incarnation) until one it matches.
+#[test]
+fn a_campaign_stops_at_the_first_finding_its_pattern_matches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = script(
+        dir.path(),
+        r#"n=$(cat "$SHMEMFUZZ_CORPUS/../count" 2>/dev/null || echo 0); echo $((n + 1)) > "$SHMEMFUZZ_CORPUS/../count"
+if [ "$n" = 0 ]; then sig=zone:memfd:touch:Normal; else sig=zone:memfd:touch:Normal:large; fi
+echo "{\"runs\": 5, \"findings\": [\"$sig\"]}" > "$SHMEMFUZZ_STATS"; exit 1"#,
+    );
+    let opts = CampaignOptions {
+        stop_on: Some(SignaturePattern::new("zone:*:large")),
+        ..options(dir.path(), bin, false)
+    };
+    let status = run(&opts, &mut |_| {}).expect("runs");
+    let found: Vec<&String> = status.findings.keys().collect();
+    assert_eq!(
+        found,
+        ["zone:memfd:touch:Normal", "zone:memfd:touch:Normal:large"]
+    );
+    assert_eq!(status.execs, 10, "two incarnations, then it stopped");
 }
 
 #[test]
