@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use shmemfuzz_core::oracle::Finding;
 
+use super::sigpattern::glob_matches;
+
 /// Why a known-findings file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KnownError {
@@ -122,26 +124,6 @@ impl KnownFindings {
             .iter()
             .partition(|f| self.matching(&f.signature).is_some() || consequence(&f.signature))
     }
-}
-
-/// `*` matches any run of characters (none included); everything else matches itself.
-fn glob_matches(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! A pattern is a finding signature with `*` standing for any run of characters; a pattern
 //! without `*` is a prefix (`zone:` matches every zone finding, `kernel:KASAN:use-after-free`
 //! the planted race's report), so `zone:*:large` is "a zone finding for a large folio".
-//! Hand-written rather than a glob crate: signatures are flat `:`-separated words with no
-//! path, class or escape semantics, and the prefix rule is ours.
+//! The known-findings file ([`super::known`]) matches its patterns the same way, against the
+//! whole signature. Hand-written rather than a glob crate: signatures are flat
+//! `:`-separated words with no path, class or escape semantics, and the prefix rule is ours.
 
 /// A signature pattern (see the module docs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,23 +26,33 @@ impl SignaturePattern {
     }
 
     pub fn matches(&self, signature: &str) -> bool {
-        let p = &self.0;
-        if !p.contains('*') {
-            return signature.starts_with(p.as_str());
+        if self.0.contains('*') {
+            glob_matches(&self.0, signature)
+        } else {
+            signature.starts_with(self.0.as_str())
         }
-        let parts: Vec<&str> = p.split('*').collect();
-        let (first, last) = (parts[0], parts[parts.len() - 1]);
-        let Some(mut rest) = signature.strip_prefix(first) else {
-            return false;
-        };
-        for part in &parts[1..parts.len() - 1] {
-            match rest.find(part) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-        rest.len() >= last.len() && rest.ends_with(last)
     }
+}
+
+/// `*` matches any run of characters (none included); everything else matches itself: the
+/// whole signature, as the known-findings file ([`super::known`]) matches it.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
 }
 
 impl std::fmt::Display for SignaturePattern {
