@@ -14,7 +14,9 @@
 //! And per-size mTHP (examples/mthp-anon.prog): a 64K folio of anonymous shared memory goes
 //! through the same replacement whole.
 //!
-//! `#[ignore]`d (boots Debian 6.12 under QEMU four times); ci/test.sh runs it.
+//! And the fuzzer's large-folio sections (gen/large.rs) reach that replacement.
+//!
+//! `#[ignore]`d (boots Debian 6.12 under QEMU five times); ci/test.sh runs it.
 
 mod fixture;
 
@@ -209,4 +211,56 @@ fn a_64k_anonymous_shmem_folio_is_replaced_whole_on_ssd() {
         );
     }
     assert_eq!(r.replaced(), [("memfd:touch:large", 256)]);
+}
+
+/// The fuzzer's large-folio sections (`gen/large.rs`) reach the replacement of a large folio:
+/// a decoded section (memfd under `thp always`, and a file on a `huge=always` tmpfs; mask
+/// after the allocation, whole-folio page-out) followed by the read-back a campaign adds, on
+/// the ssd, in one boot. Each object's pages come back as large folios in DMA32, counted under
+/// the `:large` key; a section that stopped making large folios in swap would count order-0
+/// keys or none.
+#[test]
+#[ignore = "boots a VM"]
+fn generated_large_folio_sections_reach_a_large_folio_replacement() {
+    use arbitrary::{Arbitrary, Unstructured};
+    use shmemfuzz_core::program::gen::large::{Large, LargeObject, Mask};
+    use shmemfuzz_core::program::{parse, text::print};
+    let wd = Workdir::new("large-folio-sections");
+    let mut s = boot_with(&kernel("debian-6.12"), &wd, |o| {
+        o.append.push(SwapMedia::Ssd.kernel_arg());
+    });
+    for (object, obj, key) in [
+        (LargeObject::Memfd, "m0", "memfd:check:large"),
+        (LargeObject::Tmpfs, "t1", "tmpfs:check:large"),
+    ] {
+        let record = Large {
+            object,
+            size: 1,
+            mask: Mask::After,
+            pageout: true,
+            folio: 0,
+            seed: 3,
+        }
+        .record()
+        .expect("in range");
+        let section = Program::arbitrary(&mut Unstructured::new(&record)).expect("decodes");
+        let text = format!("{}check {obj} off=0 len=4M\n", print(&section));
+        let program = parse(&text).expect("valid");
+        let out = s
+            .run(&program, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{object:?}: {e:#}"));
+        assert!(
+            out.verdict.is_clean(),
+            "{object:?}: {:#?}",
+            out.verdict.findings
+        );
+        let replaced: Vec<(&str, u64)> = out
+            .verdict
+            .replaced
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(replaced, [(key, 1024)], "{object:?}:\n{text}");
+    }
+    s.shutdown();
 }
