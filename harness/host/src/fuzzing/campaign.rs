@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use shmemfuzz_core::program::gen::GEN_MAX_LEN;
 
 use super::history::{HistoryWriter, Incarnation};
+use super::known::KnownFindings;
 use super::sigpattern::SignaturePattern;
 use super::stats::WorkerStats;
 use crate::findings::bundle::dir_name;
@@ -98,6 +99,8 @@ pub enum CampaignError {
     NoBinary(PathBuf),
     #[error("no worker could run (a harness failure, not a finding):\n{0}")]
     NoWorker(String),
+    #[error("reading the known findings to pass on to the workers")]
+    Known(#[source] super::known::KnownError),
 }
 
 /// One signature's findings.
@@ -300,10 +303,22 @@ fn run_with(
                 }
                 w.incarnation += 1;
             }
+        }
+        // What earlier incarnations found is known to the next ones: counted, not found (and
+        // rebooted for) again, so a campaign that goes on after a finding looks for others.
+        let found: std::collections::BTreeSet<&String> = workers
+            .iter()
+            .flat_map(|w| w.done.iter().flat_map(|s| s.findings.iter()))
+            .collect();
+        let known = (!found.is_empty())
+            .then(|| known_so_far(opts, found))
+            .transpose()?;
+        for w in workers.iter_mut() {
             let left = end.saturating_duration_since(now);
             if w.child.is_none() && !stopping && w.restarts <= MAX_RESTARTS && left.as_secs() >= 10
             {
-                w.child = Some(spawn(opts, w, left, workdirs.path())?);
+                let known = known.as_deref().or(opts.known.as_deref());
+                w.child = Some(spawn(opts, w, left, known, workdirs.path())?);
             }
         }
         let status = collect(opts, &workers, start, &abandoned);
@@ -393,10 +408,27 @@ fn nap(interrupted: bool, interrupted_by: fn() -> Option<crate::os::interrupt::I
     }
 }
 
+/// Writes the campaign's known findings and those `found` so far to `known-so-far.toml` in
+/// its output directory, for the workers started from now on.
+fn known_so_far(
+    opts: &CampaignOptions,
+    found: std::collections::BTreeSet<&String>,
+) -> Result<PathBuf, CampaignError> {
+    let shipped = match &opts.known {
+        Some(k) => KnownFindings::load(k).map_err(CampaignError::Known)?,
+        None => KnownFindings::default(),
+    };
+    let path = opts.out.join("known-so-far.toml");
+    let text = shipped.with_found(found).to_toml();
+    std::fs::write(&path, text).map_err(io("writing", &path))?;
+    Ok(path)
+}
+
 fn spawn(
     opts: &CampaignOptions,
     w: &Worker,
     left: Duration,
+    known: Option<&Path>,
     workdirs: &Path,
 ) -> Result<Group, CampaignError> {
     let workdir = workdirs.join(format!("w{}-{}", w.index, w.incarnation));
@@ -432,7 +464,7 @@ fn spawn(
     if let Some(k) = &opts.kernel {
         cmd.env("SHMEMFUZZ_KERNEL", k);
     }
-    if let Some(k) = &opts.known {
+    if let Some(k) = known {
         cmd.env("SHMEMFUZZ_KNOWN", k);
     }
     if let Some(t) = &opts.topology {

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shmemfuzz_core::oracle::Finding;
 
 use super::sigpattern::glob_matches;
@@ -42,16 +42,16 @@ pub enum KnownError {
 }
 
 /// One known signature pattern and why it is known.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnownFinding {
     pub signature: String,
     pub why: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct KnownFile {
     #[serde(default)]
@@ -99,6 +99,29 @@ impl KnownFindings {
         Ok(KnownFindings {
             entries: file.finding,
         })
+    }
+
+    /// These entries and one per signature of `found` (matched whole), known because an
+    /// earlier incarnation of the campaign found it: what a campaign's later workers get.
+    pub fn with_found<'a>(&self, found: impl IntoIterator<Item = &'a String>) -> KnownFindings {
+        let mut entries = self.entries.clone();
+        entries.extend(found.into_iter().map(|sig| {
+            KnownFinding {
+                signature: sig.clone(),
+                why: "found earlier in this campaign (its bundle is in the campaign's bundles/)"
+                    .to_string(),
+                doc: None,
+            }
+        }));
+        KnownFindings { entries }
+    }
+
+    /// The file text [`KnownFindings::parse`] reads back.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&KnownFile {
+            finding: self.entries.clone(),
+        })
+        .expect("strings only")
     }
 
     /// The entry that makes `signature` known, if any.
@@ -181,6 +204,28 @@ mod tests {
         // Without the known report, nothing of it is known.
         let (known, _) = k.split(&run[1..]);
         assert!(known.is_empty());
+    }
+
+    #[test]
+    fn found_signatures_join_the_known_ones_and_round_trip() {
+        let path = Path::new("k.toml");
+        let shipped = KnownFindings::parse(
+            "[[finding]]\nsignature = \"zone:*:collapse:*\"\nwhy = \"khugepaged\"\ndoc = \"d.md\"\n",
+            path,
+        )
+        .expect("parses");
+        let found = ["zone:memfd:touch:Normal".to_string()];
+        let k = shipped.with_found(&found);
+        assert!(k.matching("zone:memfd:touch:Normal").is_some());
+        assert!(
+            k.matching("zone:memfd:touch:Normal:large").is_none(),
+            "whole signatures"
+        );
+        assert!(k.matching("zone:gem:collapse:Normal").is_some());
+        assert_eq!(
+            KnownFindings::parse(&k.to_toml(), path).expect("reads back"),
+            k
+        );
     }
 
     #[test]

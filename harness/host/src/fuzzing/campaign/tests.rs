@@ -77,14 +77,14 @@ echo '{"runs": 7, "findings": ["zone:memfd:touch:Normal"]}' > "$SHMEMFUZZ_STATS"
 }
 
 /// With a pattern, a finding it does not match is triaged and the campaign goes on (a new
-/// incarnation) until one it matches.
+/// incarnation, which knows that finding) until one it matches.
 #[test]
 fn a_campaign_stops_at_the_first_finding_its_pattern_matches() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = script(
         dir.path(),
         r#"n=$(cat "$SHMEMFUZZ_CORPUS/../count" 2>/dev/null || echo 0); echo $((n + 1)) > "$SHMEMFUZZ_CORPUS/../count"
-if [ "$n" = 0 ]; then sig=zone:memfd:touch:Normal; else sig=zone:memfd:touch:Normal:large; fi
+if [ "$n" = 0 ]; then sig=zone:memfd:touch:Normal; else sig=zone:memfd:touch:Normal:large; cp "$SHMEMFUZZ_KNOWN" "$SHMEMFUZZ_CORPUS/../known-seen"; fi
 echo "{\"runs\": 5, \"findings\": [\"$sig\"]}" > "$SHMEMFUZZ_STATS"; exit 1"#,
     );
     let opts = CampaignOptions {
@@ -98,6 +98,14 @@ echo "{\"runs\": 5, \"findings\": [\"$sig\"]}" > "$SHMEMFUZZ_STATS"; exit 1"#,
         ["zone:memfd:touch:Normal", "zone:memfd:touch:Normal:large"]
     );
     assert_eq!(status.execs, 10, "two incarnations, then it stopped");
+    // The second incarnation knew the first one's finding (and only that).
+    let seen = std::fs::read_to_string(dir.path().join("known-seen")).expect("passed on");
+    let k = crate::fuzzing::known::KnownFindings::parse(&seen, Path::new("k")).expect("parses");
+    assert!(k.matching("zone:memfd:touch:Normal").is_some(), "{seen}");
+    assert!(
+        k.matching("zone:memfd:touch:Normal:large").is_none(),
+        "{seen}"
+    );
 }
 
 #[test]
