@@ -41,6 +41,7 @@ pub mod errno {
     pub const ENODATA: i32 = 61;
     pub const EOPNOTSUPP: i32 = 95;
     pub const ETIMEDOUT: i32 = 110;
+    pub const EHWPOISON: i32 = 133;
 
     /// The symbolic name of `e`, or `E?` for ones the model never names.
     pub fn name(e: i32) -> &'static str {
@@ -61,6 +62,7 @@ pub mod errno {
             ENODATA => "ENODATA",
             EOPNOTSUPP => "EOPNOTSUPP",
             ETIMEDOUT => "ETIMEDOUT",
+            EHWPOISON => "EHWPOISON",
             _ => "E?",
         }
     }

@@ -244,7 +244,7 @@ static const char *errname(int e)
 	switch (e) {
 	E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EAGAIN) E(ENOMEM) E(EACCES)
 	E(EFAULT) E(EBUSY) E(ENODEV) E(EINVAL) E(ENOSPC) E(ENODATA) E(EOPNOTSUPP)
-	E(ETIMEDOUT)
+	E(ETIMEDOUT) E(EHWPOISON)
 	default: return "E?";
 	}
 #undef E

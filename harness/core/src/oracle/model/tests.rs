@@ -158,3 +158,14 @@ fn a_detached_unmount_succeeds_and_open_files_keep_their_data() {
     assert!(!m.objects.contains_key("t1"), "closed: gone with the mount");
     assert_eq!(m.expected_read("t0", 0, 8192).len(), 8192, "open: kept");
 }
+
+/// `online` of a block holding soft-offlined pages is refused on 6.12 (EHWPOISON): a normal
+/// outcome, as a Debian 6.12 campaign met it; an errno no kernel gives stays a finding.
+#[test]
+fn online_may_find_a_block_with_poisoned_pages() {
+    use crate::protocol::{errno, OpResult};
+    let (_, e) = run("online\n");
+    assert!(e[0].allows(&OpResult::Errno(errno::EHWPOISON)));
+    assert!(!e[0].allows(&OpResult::Errno(errno::EFAULT)));
+    assert_eq!(errno::name(errno::EHWPOISON), "EHWPOISON");
+}
