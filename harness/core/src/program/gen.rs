@@ -740,6 +740,27 @@ fn decode_record(record: &[u8; RECORD_LEN], scope: &Scope, names: usize) -> Opti
     })
 }
 
+/// `write O off=0 len=LEN seed=SEED`: a section's fill of its whole object.
+fn fill_whole(obj: &str, len: u64, seed: u32) -> Op {
+    Op::Write {
+        obj: obj.to_string(),
+        off: 0,
+        len,
+        seed,
+    }
+}
+
+/// `mmap MAP O off=0 len=LEN shared`: a section's mapping of its whole object.
+fn map_whole(map: &str, obj: &str, len: u64) -> Op {
+    Op::Mmap {
+        map: map.to_string(),
+        obj: obj.to_string(),
+        off: 0,
+        len,
+        kind: MapKind::Shared,
+    }
+}
+
 mod encode;
 pub mod large;
 pub mod race;

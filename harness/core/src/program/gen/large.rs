@@ -196,20 +196,9 @@ impl Large {
         let (off, len) = (0, size);
         let anon = self.object == LargeObject::AnonMemfd;
         if !anon {
-            ops.push(Op::Write {
-                obj: obj.clone(),
-                off,
-                len,
-                seed: self.seed,
-            });
+            ops.push(fill_whole(&obj, len, self.seed));
         }
-        ops.push(Op::Mmap {
-            map: map.clone(),
-            obj: obj.clone(),
-            off,
-            len,
-            kind: MapKind::Shared,
-        });
+        ops.push(map_whole(&map, &obj, len));
         ops.push(Op::Touch {
             map: map.clone(),
             off,

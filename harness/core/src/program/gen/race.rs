@@ -268,19 +268,8 @@ impl Race {
         });
         // Every operation covers the whole object.
         let (o, off, len) = (obj.clone(), 0, size);
-        ops.push(Op::Write {
-            obj: o.clone(),
-            off,
-            len,
-            seed: self.seed,
-        });
-        ops.push(Op::Mmap {
-            map: map.clone(),
-            obj: o.clone(),
-            off,
-            len,
-            kind: MapKind::Shared,
-        });
+        ops.push(fill_whole(&o, len, self.seed));
+        ops.push(map_whole(&map, &o, len));
         let on_map = |advice| Op::Madvise {
             map: map.clone(),
             off,
