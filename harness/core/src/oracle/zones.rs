@@ -66,12 +66,18 @@ pub struct ZoneTracker {
     collapse_seen: bool,
 }
 
-/// Operations that allocate no page-cache folio for any object (and move none): a page seen
-/// at a new PFN after one of them was put there by something else.
+/// Operations that allocate no page-cache folio for any object (and move none; some free or
+/// split): a page seen at a new PFN after one of them was put there by something else.
 fn allocates_nothing(word: &str) -> bool {
     matches!(
         word,
         "reclaim"
+            | "pageout"
+            | "cold"
+            | "dontneed"
+            | "remove"
+            | "punch"
+            | "ftruncate"
             | "zonecheck"
             | "munmap"
             | "close"
@@ -390,16 +396,21 @@ mod tests {
 
     /// A collapse allocated during one operation and published ten operations later (it swaps
     /// the range in first) is still khugepaged's when the folio appears after an operation that
-    /// allocates nothing (a Debian 6.12 campaign blamed `reclaim`); after an operation that
-    /// does allocate, or with no collapse seen, the operation keeps the blame.
+    /// allocates nothing (Debian and src-6.12 campaigns blamed `reclaim` and `pageout`); after
+    /// an operation that does allocate, or with no collapse seen, the operation keeps the blame.
     #[test]
     fn a_large_folio_after_a_slow_background_collapse_is_khugepaged_s() {
-        let p =
-            parse("memfd m size=8K\ndma32 m\ncheck m off=0 len=8K\nreclaim 16M\n").expect("valid");
+        let p = parse(
+            "memfd m size=8K\ndma32 m\ncheck m off=0 len=8K\nreclaim 16M\n\
+             mmap v m off=0 len=8K shared\nmadvise v off=0 len=8K pageout\n",
+        )
+        .expect("valid");
         let zs = zones();
         let new_folio = (HIGH & !511) + 4096;
         for (collapse_seen, last, sig) in [
             (true, 3, "zone:memfd:khugepaged:Normal:large"),
+            // An src-6.12 campaign blamed a page-out of another object's mapping.
+            (true, 5, "zone:memfd:khugepaged:Normal:large"),
             (false, 3, "zone:memfd:reclaim:Normal:large"),
             (true, 2, "zone:memfd:check:Normal:large"),
         ] {
