@@ -312,20 +312,16 @@ impl Decoder {
                 .then(|| race::expand(&race, &self.scope, self.names, room))
                 .flatten()
             {
-                self.scope = e.scope;
-                self.names += e.declared;
                 self.raced = true;
-                self.ops.extend(e.ops);
+                self.take(e);
             }
             return;
         }
         if large::is_large(record) {
             let room = GEN_MAX_OPS.saturating_sub(self.ops.len());
-            if let Some(e) = large::expand(&large::Large::of(record), &self.scope, self.names, room)
-            {
-                self.scope = e.scope;
-                self.names += e.declared;
-                self.ops.extend(e.ops);
+            let large = large::Large::of(record);
+            if let Some(e) = large::expand(&large, &self.scope, self.names, room) {
+                self.take(e);
             }
             return;
         }
@@ -358,6 +354,13 @@ impl Decoder {
             self.names += usize::from(op.declared_name().is_some());
             self.ops.push(op);
         }
+    }
+
+    /// Appends a decoded section and takes on the state after it.
+    fn take(&mut self, e: race::Expansion) {
+        self.scope = e.scope;
+        self.names += e.declared;
+        self.ops.extend(e.ops);
     }
 
     /// Ends the program: a section still open is joined (or dropped, if it has no thread:

@@ -225,24 +225,9 @@ impl Large {
 }
 
 /// The section `large` makes where `scope` holds, `names` names were declared and `room`
-/// operations are left, or `None` when it does not fit (inside a threaded section, too few
-/// names or operations left).
+/// operations are left, or `None` when it does not fit ([`race::Expansion::fit`]).
 pub fn expand(large: &Large, scope: &Scope, names: usize, room: usize) -> Option<race::Expansion> {
-    if scope.section.is_some() {
-        return None;
-    }
-    let ops = large.ops(names);
-    let declared = ops.iter().filter(|o| o.declared_name().is_some()).count();
-    if ops.len() > room || names + declared > GEN_MAX_NAMES {
-        return None;
-    }
-    let mut scope = scope.clone();
-    ops.iter().try_for_each(|op| scope.apply(op)).ok()?;
-    Some(race::Expansion {
-        ops,
-        scope,
-        declared,
-    })
+    race::Expansion::fit(large.ops(names), scope, names, room)
 }
 
 #[cfg(test)]

@@ -368,7 +368,8 @@ impl Race {
     }
 }
 
-/// A race section decoded at a point of a program: its operations and the state after them.
+/// A section (race or large-folio) decoded at a point of a program: its operations and the
+/// state after them.
 #[derive(Debug, Clone)]
 pub struct Expansion {
     pub ops: Vec<Op>,
@@ -377,21 +378,13 @@ pub struct Expansion {
     pub declared: usize,
 }
 
-/// The section `race` makes where `scope` holds, `names` names were declared and `room`
-/// operations are left, or `None` when it does not fit. A `pageout` swap side the scope
-/// refuses (the object is shared with thread b) becomes `reclaim`.
-pub fn expand(race: &Race, scope: &Scope, names: usize, room: usize) -> Option<Expansion> {
-    if scope.section.is_some() {
-        return None;
-    }
-    let mut sides = vec![race.swap];
-    if race.swap == SwapSide::Pageout {
-        sides.push(SwapSide::Reclaim);
-    }
-    sides.into_iter().find_map(|swap| {
-        let ops = race.ops(swap, names);
+impl Expansion {
+    /// `ops` as a section at the top level where `scope` holds, `names` names were declared
+    /// and `room` operations are left, or `None` when they do not fit (inside a threaded
+    /// section, too few names or operations left, or refused by the scope).
+    pub fn fit(ops: Vec<Op>, scope: &Scope, names: usize, room: usize) -> Option<Expansion> {
         let declared = ops.iter().filter(|o| o.declared_name().is_some()).count();
-        if ops.len() > room || names + declared > GEN_MAX_NAMES {
+        if scope.section.is_some() || ops.len() > room || names + declared > GEN_MAX_NAMES {
             return None;
         }
         let mut scope = scope.clone();
@@ -402,7 +395,20 @@ pub fn expand(race: &Race, scope: &Scope, names: usize, room: usize) -> Option<E
             scope,
             declared,
         })
-    })
+    }
+}
+
+/// The section `race` makes where `scope` holds, `names` names were declared and `room`
+/// operations are left, or `None` when it does not fit. A `pageout` swap side the scope
+/// refuses (the object is shared with thread b) becomes `reclaim`.
+pub fn expand(race: &Race, scope: &Scope, names: usize, room: usize) -> Option<Expansion> {
+    let mut sides = vec![race.swap];
+    if race.swap == SwapSide::Pageout {
+        sides.push(SwapSide::Reclaim);
+    }
+    sides
+        .into_iter()
+        .find_map(|swap| Expansion::fit(race.ops(swap, names), scope, names, room))
 }
 
 /// The race record that decodes to the start of `ops` (already canonical: names as the
