@@ -172,7 +172,7 @@ pub fn find(kernel: &str, append: Vec<String>, plan: FindPlan) -> anyhow::Result
             pb.finish_and_clear();
             println!(
                 "  {} corpus, run {i}: {} ({} executions{})",
-                if seeded { "seed" } else { "empty" },
+                if seeded { "seed " } else { "empty" },
                 r.secs.map_or_else(
                     || format!("no `{signature}` finding within the limit"),
                     |s| format!("first `{signature}` finding after {s:.0} s")

@@ -304,21 +304,28 @@ fn run_with(
                 w.incarnation += 1;
             }
         }
-        // What earlier incarnations found is known to the next ones: counted, not found (and
-        // rebooted for) again, so a campaign that goes on after a finding looks for others.
-        let found: std::collections::BTreeSet<&String> = workers
-            .iter()
-            .flat_map(|w| w.done.iter().flat_map(|s| s.findings.iter()))
+        let left = end.saturating_duration_since(now);
+        let due: Vec<usize> = (0..workers.len())
+            .filter(|&i| {
+                let w = &workers[i];
+                w.child.is_none() && !stopping && w.restarts <= MAX_RESTARTS && left.as_secs() >= 10
+            })
             .collect();
-        let known = (!found.is_empty())
-            .then(|| known_so_far(opts, found))
-            .transpose()?;
-        for w in workers.iter_mut() {
-            let left = end.saturating_duration_since(now);
-            if w.child.is_none() && !stopping && w.restarts <= MAX_RESTARTS && left.as_secs() >= 10
-            {
-                let known = known.as_deref().or(opts.known.as_deref());
-                w.child = Some(spawn(opts, w, left, known, workdirs.path())?);
+        if !due.is_empty() {
+            // What earlier incarnations found is known to the next ones: counted, not found
+            // (and rebooted for) again, so a campaign that goes on after a finding looks for
+            // others. Written only when a worker starts.
+            let found: std::collections::BTreeSet<&String> = workers
+                .iter()
+                .flat_map(|w| w.done.iter().flat_map(|s| s.findings.iter()))
+                .collect();
+            let so_far = (!found.is_empty())
+                .then(|| known_so_far(opts, found))
+                .transpose()?;
+            let known = so_far.as_deref().or(opts.known.as_deref());
+            for i in due {
+                let child = spawn(opts, &workers[i], left, known, workdirs.path())?;
+                workers[i].child = Some(child);
             }
         }
         let status = collect(opts, &workers, start, &abandoned);
