@@ -17,6 +17,7 @@ use std::io::Write;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,25 @@ pub struct Executor<'a> {
     pub draws: u64,
     /// When the program's execution started: records carry their start relative to it.
     pub epoch: Instant,
+    /// When the supervisor forked this child: the start of the "program/start" part.
+    pub forked_at: Instant,
+    /// Where the child's time goes, summed over its operations (all threads).
+    pub costs: Costs,
+}
+
+/// The child's share of a run, by part, in microseconds ([`AgentMsg::Phases`]): what the
+/// benchmarks print under "program". Atomics because the threads of a section add to them.
+#[derive(Default)]
+pub struct Costs {
+    observe: AtomicU64,
+    records: AtomicU64,
+    kcov: AtomicU64,
+}
+
+impl Costs {
+    fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -202,27 +222,52 @@ impl Executor<'_> {
             .and_then(Result::ok);
         // The threads of a section write records too: one frame at a time.
         let out = Mutex::new(&self.out);
+        let first_op = Instant::now();
+        let (mut operations_us, mut sections_us) = (0, 0);
         let mut i = 0;
         while i < self.program.ops.len() {
             if self.program.ops[i] == Op::Threads {
+                let t = Instant::now();
                 i = self.run_section(&mut st, &mut model, i, &out, kcov.as_mut())?;
+                sections_us += t.elapsed().as_micros() as u64;
                 continue;
             }
+            let t = Instant::now();
             if let Some(k) = kcov.as_mut() {
                 k.reset();
             }
+            Costs::add(&self.costs.kcov, t);
             let rec = self.step(&mut st, &mut model, i);
+            operations_us += rec.micros;
+            let t = Instant::now();
             if let Some(k) = kcov.as_mut() {
                 k.collect();
             }
-            send(&out, rec)?;
+            Costs::add(&self.costs.kcov, t);
+            send(&out, rec, &self.costs)?;
             i += 1;
         }
         let mut out = &self.out;
+        let t = Instant::now();
         if let Some(k) = kcov {
             write_frame(&mut out, &AgentMsg::Kcov(k.finish()))
                 .map_err(|e| format!("reporting KCOV coverage: {e}"))?;
         }
+        Costs::add(&self.costs.kcov, t);
+        let us = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let parts = vec![
+            (
+                "start".to_string(),
+                micros_between(self.forked_at, first_op),
+            ),
+            ("operations".to_string(), operations_us),
+            ("observe".to_string(), us(&self.costs.observe)),
+            ("records".to_string(), us(&self.costs.records)),
+            ("kcov".to_string(), us(&self.costs.kcov)),
+            ("sections".to_string(), sections_us),
+        ];
+        write_frame(&mut out, &AgentMsg::Phases(parts))
+            .map_err(|e| format!("reporting the program's phases: {e}"))?;
         let _ = out.flush();
         Ok(())
     }
@@ -272,6 +317,7 @@ impl Executor<'_> {
             Op::Zonecheck { obj } => Some(obj.as_str()),
             _ => None,
         };
+        let observing = Instant::now();
         let (pages, pagemap) = st.observe(extra);
         let background_collapse = !matches!(op.action_word(), "collapse" | "khugepaged")
             && window_start.is_some_and(|b| moving::collapse_allocs().is_some_and(|a| a > b));
@@ -323,12 +369,14 @@ impl Executor<'_> {
                 .collect();
             st.last_pfns.insert(o.obj.clone(), pfns);
         }
+        let swap_used_kib = crate::sys::swap_used_kib();
+        Costs::add(&self.costs.observe, observing);
         OpRecord {
             index: i as u32,
             result,
             data,
             micros,
-            swap_used_kib: crate::sys::swap_used_kib(),
+            swap_used_kib,
             pages,
             pagemap,
             page_owner,
@@ -692,12 +740,19 @@ impl Executor<'_> {
 }
 
 /// Sends one record to the supervisor (one frame at a time, whichever thread).
-fn send(out: &Mutex<&File>, rec: OpRecord) -> Result<(), String> {
+fn send(out: &Mutex<&File>, rec: OpRecord, costs: &Costs) -> Result<(), String> {
+    let t = Instant::now();
     let i = rec.index;
     let mut out = out
         .lock()
         .map_err(|_| "a thread died holding the record pipe")?;
-    write_frame(&mut *out, &AgentMsg::Op(rec)).map_err(|e| format!("reporting op {i}: {e}"))
+    write_frame(&mut *out, &AgentMsg::Op(rec)).map_err(|e| format!("reporting op {i}: {e}"))?;
+    Costs::add(&costs.records, t);
+    Ok(())
+}
+
+fn micros_between(from: Instant, to: Instant) -> u64 {
+    to.saturating_duration_since(from).as_micros() as u64
 }
 
 fn write_pattern(fd: &OwnedFd, off: u64, len: u64, seed: u32) -> Result<(), Errno> {

@@ -3,10 +3,8 @@
 //! the harness runs the program.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{dup2, execv, fork, ForkResult, Pid};
@@ -53,26 +51,15 @@ fn run_once(path: &str) -> Result<(), String> {
 }
 
 fn wait(child: Pid) -> Result<(), String> {
-    // A pidfd polls for the child's end with a deadline and no busy loop (Linux >= 5.3).
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-    if raw >= 0 {
-        // SAFETY: a fresh fd from pidfd_open, owned here.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let limit =
-            PollTimeout::try_from(RUN_DEADLINE.as_millis() as i32).unwrap_or(PollTimeout::MAX);
-        if poll(&mut fds, limit).map_err(|e| format!("poll: {e}"))? == 0 {
-            let _ = kill(child, Signal::SIGKILL);
-            let _ = waitpid(child, None);
-            return Err(format!("still running after {RUN_DEADLINE:?}"));
-        }
-    }
-    match waitpid(child, None) {
-        Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-        Ok(WaitStatus::Exited(_, code)) => Err(format!("exited with {code}")),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Err(format!("killed by {sig}")),
-        Ok(other) => Err(format!("ended as {other:?}")),
-        Err(e) => Err(format!("waitpid: {e}")),
+    let Some(status) = crate::sys::wait_bounded(child, RUN_DEADLINE) else {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = waitpid(child, None);
+        return Err(format!("still running after {RUN_DEADLINE:?}"));
+    };
+    match status {
+        WaitStatus::Exited(_, 0) => Ok(()),
+        WaitStatus::Exited(_, code) => Err(format!("exited with {code}")),
+        WaitStatus::Signaled(_, sig, _) => Err(format!("killed by {sig}")),
+        other => Err(format!("ended as {other:?}")),
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
 use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::{Op, Program};
@@ -51,6 +51,30 @@ impl Phases {
             .push((name.to_string(), self.mark.elapsed().as_micros() as u64));
         self.mark = Instant::now();
     }
+
+    /// Files the parts of the phase just ended (`phase/part`), and what they leave
+    /// unaccounted as `phase/other`.
+    fn parts(&mut self, phase: &str, parts: Vec<(String, u64)>) {
+        let total = self.list.last().map_or(0, |(_, us)| *us);
+        let counted: u64 = parts.iter().map(|(_, us)| us).sum();
+        if parts.is_empty() {
+            return;
+        }
+        for (part, us) in parts {
+            self.list.push((format!("{phase}/{part}"), us));
+        }
+        self.list
+            .push((format!("{phase}/other"), total.saturating_sub(counted)));
+    }
+}
+
+/// What [`watch`] saw of the child.
+struct Watched {
+    exit: ChildExit,
+    /// KCOV coverage, if the child sent any.
+    pcs: Option<Vec<PcHits>>,
+    /// Where the child's time went, if it got as far as saying.
+    parts: Vec<(String, u64)>,
 }
 
 pub fn run_program(
@@ -80,6 +104,7 @@ pub fn run_program(
     phases.lap("setup");
 
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let forked_at = Instant::now();
     // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
@@ -93,16 +118,20 @@ pub fn run_program(
                 out: File::from(tx),
                 kcov,
                 draws,
-                epoch: std::time::Instant::now(),
+                epoch: Instant::now(),
+                forked_at,
+                costs: Default::default(),
             };
             child_main(exec, &cgroup)
         }
         ForkResult::Parent { child } => child,
     };
     drop(tx);
-    let (exit, pcs) = watch(child, rx, Progress::new(program), op_timeout_ms, send)?;
-    let kcov = kcov.then(|| pcs.unwrap_or_default());
+    let watched = watch(child, rx, Progress::new(program), op_timeout_ms, send)?;
+    let kcov = kcov.then(|| watched.pcs.unwrap_or_default());
+    let exit = watched.exit;
     phases.lap("program");
+    phases.parts("program", watched.parts);
     if matches!(exit, ChildExit::Hung { .. }) {
         // The child is stuck in the kernel: teardown would hang too. The host ends the VM.
         sys::kmsg(&format!("shmemfuzz-agent: end of run {id}"));
@@ -159,8 +188,8 @@ fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forwards the child's records until it ends; returns how it ended and its KCOV
-/// coverage, if it sent any. The deadline runs from the last record of any thread, so a
+/// Forwards the child's records until it ends; returns how it ended, its KCOV coverage and
+/// its phases, if it sent them. The deadline runs from the last record of any thread, so a
 /// thread stuck in the kernel ends the program as a hang at the lowest operation in flight.
 fn watch(
     child: Pid,
@@ -168,11 +197,12 @@ fn watch(
     mut progress: Progress,
     op_timeout_ms: u64,
     send: &Send<'_>,
-) -> Result<(ChildExit, Option<Vec<PcHits>>), String> {
+) -> Result<Watched, String> {
     let mut pipe = File::from(rx);
     let mut next_op = 0u32;
     let mut exec_error = None;
     let mut pcs = None;
+    let mut parts = Vec::new();
     let timeout = PollTimeout::try_from(op_timeout_ms.min(i32::MAX as u64) as i32)
         .unwrap_or(PollTimeout::MAX);
     loop {
@@ -184,8 +214,12 @@ fn watch(
             ));
             let _ = sys::write_file("/proc/sysrq-trigger", "w");
             let _ = kill(child, Signal::SIGKILL);
-            let _ = reap(child, Duration::from_secs(5));
-            return Ok((ChildExit::Hung { op: next_op }, None));
+            let _ = sys::wait_bounded(child, Duration::from_secs(5));
+            return Ok(Watched {
+                exit: ChildExit::Hung { op: next_op },
+                pcs: None,
+                parts,
+            });
         }
         match read_frame::<AgentMsg>(&mut pipe) {
             Ok(AgentMsg::Op(rec)) => {
@@ -196,12 +230,13 @@ fn watch(
             }
             Ok(AgentMsg::Error { message }) => exec_error = Some(message),
             Ok(AgentMsg::Kcov(p)) => pcs = Some(p),
+            Ok(AgentMsg::Phases(p)) => parts = p,
             Ok(_) => {}
             Err(ProtocolError::Closed) => break,
             Err(e) => return Err(format!("reading the program's records: {e}")),
         }
     }
-    let exit = match reap(child, Duration::from_secs(30)) {
+    let exit = match sys::wait_bounded(child, Duration::from_secs(30)) {
         Some(WaitStatus::Signaled(_, sig, _)) => ChildExit::Signaled {
             signal: sig as i32,
             op: next_op,
@@ -212,21 +247,7 @@ fn watch(
         },
         None => ChildExit::Hung { op: next_op },
     };
-    Ok((exit, pcs))
-}
-
-/// Waits up to `limit` for `pid` to end.
-fn reap(pid: Pid, limit: Duration) -> Option<WaitStatus> {
-    let start = Instant::now();
-    loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) if start.elapsed() < limit => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Ok(WaitStatus::StillAlive) | Err(_) => return None,
-            Ok(status) => return Some(status),
-        }
-    }
+    Ok(Watched { exit, pcs, parts })
 }
 
 fn teardown(
@@ -306,12 +327,12 @@ fn swapoff_bounded(path: &str, limit: Duration) -> bool {
             let rc = unsafe { libc::swapoff(c.as_ptr()) };
             unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
         }
-        Ok(ForkResult::Parent { child }) => match reap(child, limit) {
+        Ok(ForkResult::Parent { child }) => match sys::wait_bounded(child, limit) {
             Some(WaitStatus::Exited(_, 0)) => true,
             Some(_) => false,
             None => {
                 let _ = kill(child, Signal::SIGKILL);
-                let _ = reap(child, Duration::from_secs(10));
+                let _ = sys::wait_bounded(child, Duration::from_secs(10));
                 false
             }
         },

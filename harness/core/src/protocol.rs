@@ -17,7 +17,7 @@ use crate::program::Program;
 use crate::zoneinfo::Zone;
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Largest frame either side accepts (16 MiB). An operation's record carries the page states
 /// of every watched object (about 12 bytes a page): 16 MiB holds well over a million pages,
 /// more than a 2–3 GiB guest has (1 MiB failed a program with 1.25 GiB of DMA32 objects).
@@ -284,9 +284,16 @@ pub struct Teardown {
     /// Milliseconds the teardown polled before accounting settled (or gave up).
     pub settle_ms: u64,
     /// Where the agent's time went in this run: (phase, microseconds), in order (setup,
-    /// program, each teardown step, coverage).
+    /// program, each teardown step, coverage). A name with a `/` is a part of the phase
+    /// named before the slash ("program/observe"), already counted in it: see [`is_part`].
     #[serde(default)]
     pub phases_us: Vec<(String, u64)>,
+}
+
+/// Whether a [`Teardown::phases_us`] name is a part of another phase (its time is already in
+/// that phase's), not a phase of its own.
+pub fn is_part(phase: &str) -> bool {
+    phase.contains('/')
 }
 
 /// How often one kernel function ran during a program (kprobe hit counts; only functions the
@@ -365,6 +372,10 @@ pub enum AgentMsg {
     },
     /// Sent by the program's executor to the agent (never to the host) before it exits.
     Kcov(Vec<PcHits>),
+    /// Sent by the program's executor to the agent (never to the host) before it exits: where
+    /// its time went, (part, microseconds); the agent files them under "program/…" in
+    /// [`Teardown::phases_us`].
+    Phases(Vec<(String, u64)>),
     /// The answer to [`HostMsg::Exec`]: runs that exited 0, the total wall time of all runs,
     /// and how the others ended.
     Executed {

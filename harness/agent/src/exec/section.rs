@@ -43,7 +43,7 @@ impl Executor<'_> {
     ) -> Result<usize, String> {
         let ops = &self.program.ops;
         let rec = self.step(st, model, start);
-        send(out, rec)?;
+        send(out, rec, &self.costs)?;
         // The blocks: each `thread` marker's index followed by its operations.
         let mut blocks: Vec<Vec<usize>> = Vec::new();
         let mut join = start + 1;
@@ -97,7 +97,7 @@ impl Executor<'_> {
                                 t.collect();
                             }
                             results.push((i, rec.result.clone()));
-                            send(out, rec)?;
+                            send(out, rec, &self.costs)?;
                         }
                         Ok((part, results, own.map(Kcov::finish).unwrap_or_default()))
                     })
@@ -125,7 +125,7 @@ impl Executor<'_> {
         let contended = settle(st, model, &writes);
         let mut rec = self.step(st, model, join);
         rec.data = contended;
-        send(out, rec)?;
+        send(out, rec, &self.costs)?;
         Ok(join + 1)
     }
 }

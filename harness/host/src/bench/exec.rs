@@ -17,7 +17,9 @@ const CC_LIMIT: Duration = Duration::from_secs(300);
 
 use shmemfuzz_core::export_c::{export, ExportOptions};
 use shmemfuzz_core::program::Program;
+use shmemfuzz_core::protocol::is_part;
 
+use super::phase_label;
 use crate::kernels::context::PreparedKernel;
 use crate::session::{Session, SessionError, SessionOptions};
 
@@ -167,12 +169,12 @@ fn measure(
                     f.signature, f.title
                 )));
             }
-            let ops: f64 = out.records.iter().map(|r| r.micros as f64 / 1e3).sum();
-            add("  of which: the operations themselves", ops);
             let mut accounted = 0.0;
             for (name, us) in out.teardown.iter().flat_map(|t| &t.phases_us) {
-                add(&format!("agent: {name}"), *us as f64 / 1e3);
-                accounted += *us as f64 / 1e3;
+                add(&phase_label(name), *us as f64 / 1e3);
+                if !is_part(name) {
+                    accounted += *us as f64 / 1e3;
+                }
             }
             add("host: protocol, judging, console", wall - accounted);
         }

@@ -32,6 +32,15 @@ pub struct BootFigures {
     pub floor_ms: Vec<u64>,
 }
 
+/// How a benchmark prints an agent phase: "agent: teardown: swapoff", and a part of a phase
+/// ("program/observe") indented under it as "of which".
+pub fn phase_label(phase: &str) -> String {
+    match phase.split_once('/') {
+        Some((_, part)) => format!("  of which: {part}"),
+        None => format!("agent: {phase}"),
+    }
+}
+
 pub fn median(v: &[u64]) -> u64 {
     let mut s = v.to_vec();
     s.sort_unstable();

@@ -56,6 +56,7 @@ pub fn exec(
     rounds: u32,
     runs: u32,
     smp: u32,
+    append: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
     let path = match program {
@@ -76,6 +77,7 @@ pub fn exec(
     ));
     let mut opts = shmemfuzz::session::SessionOptions::new(dir, accel);
     opts.smp = smp;
+    opts.append.extend(append.iter().cloned());
     let figs = shmemfuzz::bench::exec::run(&prepared, &prog, opts, rounds, runs, &|what, rate| {
         pb.println(format!("  {what:<8} {rate:>6.2} executions/s"))
     })?;
@@ -89,6 +91,9 @@ pub fn exec(
         path.display(),
         prog.ops.len()
     );
+    if !append.is_empty() {
+        println!("kernel args     {}", append.join(" "));
+    }
     println!(
         "harness (run + oracle, as one fuzzer execution)  {:>7.2} executions/s",
         figs.harness_per_sec()

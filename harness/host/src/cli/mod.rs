@@ -136,6 +136,9 @@ enum BenchCommand {
         /// vCPUs of the guest (the program's operations run on CPU 0 either way).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         smp: u32,
+        /// Extra kernel arguments (repeatable), to measure what one changes.
+        #[arg(long)]
+        append: Vec<String>,
     },
     /// Executions per second of a fixed corpus of fuzzer-generated programs (bench/corpus/)
     /// through one worker, and where the time goes: figures that compare across commits.
@@ -275,8 +278,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     rounds,
                     runs,
                     smp,
+                    append,
                 },
-        } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs, smp),
+        } => bench_cmd::exec(kernel.as_deref(), program, rounds, runs, smp, append),
         Command::Bench {
             command:
                 BenchCommand::Find {
