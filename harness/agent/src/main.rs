@@ -13,7 +13,9 @@
 //! - [`swapdev`]: the swap devices on the media the kernel command line asks for (disk, ssd,
 //!   zram).
 //! - [`exec`]: the program executor in the forked child.
-//! - [`supervise`]: fork, cgroup, per-operation deadline, teardown and accounting.
+//! - [`supervise`]: fork, cgroup, per-operation deadline.
+//! - [`teardown`]: putting the guest back after a program and measuring accounting against
+//!   the baseline: a quiet check, or swapoff of every device when it cannot prove no leak.
 //! - [`coverage`], [`kcov`]: kernel coverage by kprobes (any kernel) and KCOV (debug builds).
 //! - [`gem`]: the mock GMA500 driver from the agent's side: GEM objects, pins, DMA32 masks,
 //!   PAGE_INFO.
@@ -33,6 +35,7 @@ mod setup;
 mod supervise;
 mod swapdev;
 mod sys;
+mod teardown;
 
 use std::fs::File;
 

@@ -1,11 +1,6 @@
 //! Running one program: fork a child into a fresh memory cgroup, forward its operation
 //! records to the host as they arrive, enforce a deadline per operation, then tear down and
-//! measure accounting against the baseline taken before the program.
-//!
-//! Teardown forces what settles lazily before anything is called a leak: the program's files
-//! are removed, its cgroup is reclaimed and removed, every swap device is swapped off (which
-//! frees every entry for certain, or never finishes if one leaked: that has a deadline), and
-//! Shmem is polled until it is back at its baseline **to the page**, with a bound.
+//! measure accounting against the baseline taken before the program ([`crate::teardown`]).
 
 use std::fs::{self, File};
 use std::os::fd::{AsFd, OwnedFd};
@@ -23,11 +18,6 @@ use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, PcHits, Protocol
 use crate::exec::Executor;
 use crate::setup::{Guest, TMPFS_DIR};
 use crate::sys;
-
-/// How long a teardown swapoff may run before its device is declared stuck.
-const SWAPOFF_DEADLINE: Duration = Duration::from_secs(120);
-/// How long Shmem may take to return to its baseline after the swapoffs.
-const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 
 type Send<'a> = dyn Fn(&AgentMsg) -> Result<(), String> + 'a;
 
@@ -86,13 +76,13 @@ pub fn run_program(
     send: &Send<'_>,
 ) -> Result<(), String> {
     let mut phases = Phases::new();
-    restore_default_swap(guest);
+    crate::teardown::restore_default_swap(guest);
     let swap_on = shmemfuzz_core::program::initial_swap_state(guest.swap_paths.len());
     let dir = format!("{TMPFS_DIR}/p{id}");
     let cgroup = format!("/sys/fs/cgroup/p{id}");
     fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
     fs::create_dir_all(&cgroup).map_err(|e| format!("creating cgroup {cgroup}: {e}"))?;
-    let baseline = sys::accounting();
+    let before = crate::teardown::Before::take();
     let probes = guest.probes.get_or_init(crate::coverage::Probes::install);
     let hits_before = probes.as_ref().map(|p| p.snapshot()).unwrap_or_default();
     let coverage = || match probes {
@@ -139,7 +129,7 @@ pub fn run_program(
             id,
             exit,
             teardown: Teardown {
-                baseline,
+                baseline: before.accounting,
                 ..Teardown::default()
             },
             coverage: coverage(),
@@ -149,7 +139,10 @@ pub fn run_program(
     // Only a program with a guest-wide operation (thp, khugepaged, offline, hugetlb, …) can
     // have changed what restore_guest() puts back.
     let guest_wide = program.ops.iter().any(Op::is_guest_wide);
-    let mut teardown = teardown(guest, &dir, &cgroup, baseline, guest_wide, &mut phases);
+    let mut teardown =
+        crate::teardown::teardown(guest, &dir, &cgroup, &before, guest_wide, &mut |name| {
+            phases.lap(name)
+        });
     let coverage = coverage();
     phases.lap("coverage");
     teardown.phases_us = phases.list;
@@ -248,114 +241,4 @@ fn watch(
         None => ChildExit::Hung { op: next_op },
     };
     Ok(Watched { exit, pcs, parts })
-}
-
-fn teardown(
-    guest: &Guest,
-    dir: &str,
-    cgroup: &str,
-    baseline: shmemfuzz_core::protocol::Accounting,
-    guest_wide: bool,
-    phases: &mut Phases,
-) -> Teardown {
-    let mut phase = |name: &str| phases.lap(&format!("teardown: {name}"));
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            // A directory is a tmpfs the program mounted (`mount`): detach it, which frees
-            // its files once nothing uses them (the child is gone), then remove the directory.
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
-                let _ = fs::remove_dir(e.path());
-            } else {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
-    let _ = fs::remove_dir(dir);
-    phase("remove files");
-    let _ = sys::write_file(&format!("{cgroup}/memory.reclaim"), "1G");
-    let _ = fs::remove_dir(cgroup);
-    phase("reclaim cgroup");
-    if guest_wide {
-        crate::moving::restore_guest();
-        phase("restore guest");
-    }
-    let mut stuck = Vec::new();
-    for path in sys::active_swaps() {
-        if !swapoff_bounded(&path, SWAPOFF_DEADLINE) {
-            let dev = guest
-                .swap_paths
-                .iter()
-                .position(|p| *p == path)
-                .unwrap_or(usize::MAX);
-            stuck.push(u8::try_from(dev).unwrap_or(u8::MAX));
-        }
-    }
-    phase("swapoff");
-    let start = Instant::now();
-    let mut after = sys::accounting();
-    while after.shmem_kib != baseline.shmem_kib && start.elapsed() < SETTLE_DEADLINE {
-        std::thread::sleep(Duration::from_millis(20));
-        after = sys::accounting();
-    }
-    let settle_ms = start.elapsed().as_millis() as u64;
-    phase("settle");
-    restore_default_swap(guest);
-    phase("swapon");
-    let swap_used_kib = sys::accounting().swap_used_kib;
-    after.swap_used_kib = swap_used_kib;
-    phase("accounting");
-    Teardown {
-        baseline,
-        after,
-        swapoff_stuck: stuck,
-        settle_ms,
-        phases_us: Vec::new(),
-    }
-}
-
-/// swapoff in a child with a deadline: a leaked swap entry makes swapoff loop forever, and a
-/// signal is what ends that loop.
-fn swapoff_bounded(path: &str, limit: Duration) -> bool {
-    let Ok(c) = std::ffi::CString::new(path) else {
-        return false;
-    };
-    // SAFETY: single-threaded parent; the child only calls swapoff and _exit.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            // SAFETY: valid C string; _exit skips the parent's destructors.
-            let rc = unsafe { libc::swapoff(c.as_ptr()) };
-            unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
-        }
-        Ok(ForkResult::Parent { child }) => match sys::wait_bounded(child, limit) {
-            Some(WaitStatus::Exited(_, 0)) => true,
-            Some(_) => false,
-            None => {
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = sys::wait_bounded(child, Duration::from_secs(10));
-                false
-            }
-        },
-        Err(_) => false,
-    }
-}
-
-/// The state every program starts from: swap0 on at default priority, the others off.
-fn restore_default_swap(guest: &Guest) {
-    let active = sys::active_swaps();
-    for (i, path) in guest.swap_paths.iter().enumerate() {
-        let on = active.iter().any(|a| a == path);
-        let Ok(c) = std::ffi::CString::new(path.as_str()) else {
-            continue;
-        };
-        // SAFETY: valid C strings.
-        unsafe {
-            let wanted = shmemfuzz_core::program::swap_on_at_start(i);
-            if wanted && !on {
-                libc::swapon(c.as_ptr(), 0);
-            } else if !wanted && on {
-                libc::swapoff(c.as_ptr());
-            }
-        }
-    }
 }

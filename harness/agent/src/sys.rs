@@ -93,6 +93,34 @@ pub fn swap_used_kib() -> u64 {
         .sum()
 }
 
+/// One device of /proc/swaps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapLine {
+    pub path: String,
+    /// The `Used` column: the device's slots in use, those the per-CPU slot caches hold
+    /// included (KiB).
+    pub used_kib: u64,
+    pub priority: i32,
+}
+
+/// The devices currently on, from /proc/swaps (`Filename Type Size Used Priority`).
+pub fn swaps() -> Vec<SwapLine> {
+    fs::read_to_string("/proc/swaps")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some(SwapLine {
+                path: f.first()?.to_string(),
+                // An unreadable column counts as in use: the exact path then runs.
+                used_kib: f.get(3).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
+                priority: f.get(4)?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Swap device paths currently on, from /proc/swaps.
 pub fn active_swaps() -> Vec<String> {
     fs::read_to_string("/proc/swaps")
