@@ -125,10 +125,21 @@ struct State {
     /// Each watched object's PFNs at the last observation (0: not resident), to tell a page
     /// that just arrived above 4 GiB from one that was there already.
     last_pfns: BTreeMap<String, Vec<u64>>,
+    /// `/proc/self/pagemap`, opened at the first observation; `None` without CAP_SYS_ADMIN
+    /// (pagemap then reads every PFN as zero) or when it does not open.
+    pagemap: std::cell::OnceCell<Option<File>>,
     /// Huge-page allocations for collapses ([`moving::collapse_allocs`]) counted when the
     /// previous operation of this state started: the start of the window in which a
     /// background collapse may have become visible.
     collapse_mark: Option<u64>,
+}
+
+fn open_pagemap() -> Option<File> {
+    use caps::{CapSet, Capability};
+    caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN)
+        .unwrap_or(false)
+        .then(|| File::open("/proc/self/pagemap").ok())
+        .flatten()
 }
 
 impl State {
@@ -155,7 +166,8 @@ impl State {
             .chain(extra.filter(|e| !self.watched.contains(*e)))
             .filter_map(|obj| {
                 let fd = self.fds.get(obj)?;
-                let (pages, _) = dri.pages(fd.as_raw_fd()).ok()?;
+                let hint = self.last_pfns.get(obj).map_or(0, Vec::len);
+                let (pages, _) = dri.pages_hinted(fd.as_raw_fd(), hint).ok()?;
                 Some(ObjObs {
                     obj: obj.to_string(),
                     pages,
@@ -170,11 +182,7 @@ impl State {
     /// file mapping of an observed object: the PFNs must agree. Needs CAP_SYS_ADMIN
     /// (without it pagemap reads PFNs as zero), so `None` without it.
     fn cross_check(&self, observed: &[ObjObs]) -> Option<PagemapCheck> {
-        use caps::{CapSet, Capability};
-        if !caps::has_cap(None, CapSet::Effective, Capability::CAP_SYS_ADMIN).unwrap_or(false) {
-            return None;
-        }
-        let pagemap = File::open("/proc/self/pagemap").ok()?;
+        let pagemap = self.pagemap.get_or_init(open_pagemap).as_ref()?;
         let mut check = PagemapCheck::default();
         for m in self.maps.values().filter(|m| m.kind == MapKind::Shared) {
             let Some(obs) = observed.iter().find(|o| o.obj == m.obj) else {
@@ -184,7 +192,7 @@ impl State {
             let pages = (m.len as u64).div_ceil(PAGE_SIZE) as usize;
             // One read for the whole mapping: 8 bytes per page.
             let mut entries = vec![0u8; pages * 8];
-            let Ok(got) = nix::sys::uio::pread(&pagemap, &mut entries, (first_vpn * 8) as i64)
+            let Ok(got) = nix::sys::uio::pread(pagemap, &mut entries, (first_vpn * 8) as i64)
             else {
                 continue;
             };

@@ -83,14 +83,13 @@ pub fn accounting() -> Accounting {
     }
 }
 
-/// Swap in use on every device (KiB), from the `Used` column of /proc/swaps.
+/// Swap in use on all devices together (KiB): SwapTotal - SwapFree, the per-CPU slot
+/// caches' slots included, as /proc/swaps counts them. One sysinfo(2) call: every
+/// operation's record carries it, and reading /proc/swaps cost 0.2 ms an operation under TCG.
 pub fn swap_used_kib() -> u64 {
-    fs::read_to_string("/proc/swaps")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
-        .sum()
+    nix::sys::sysinfo::sysinfo()
+        .map(|i| (i.swap_total().saturating_sub(i.swap_free())) / 1024)
+        .unwrap_or(u64::MAX)
 }
 
 /// One device of /proc/swaps.
