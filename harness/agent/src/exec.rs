@@ -698,6 +698,7 @@ impl Executor<'_> {
                 st.dri()?;
             }
             Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
+            Op::Hold { obj } => hold(st, self.fd(st, obj)?.as_raw_fd())?,
             Op::Thp { mode, size: None } => moving::set_thp(*mode)?,
             Op::Thp {
                 mode,
@@ -757,6 +758,30 @@ fn send(out: &Mutex<&File>, rec: OpRecord, costs: &Costs) -> Result<(), String> 
     write_frame(&mut *out, &AgentMsg::Op(rec)).map_err(|e| format!("reporting op {i}: {e}"))?;
     Costs::add(&costs.records, t);
     Ok(())
+}
+
+/// `hold` (test only): a copy of this process keeps descriptor `keep` open and sleeps
+/// forever. It closes every other descriptor (the record pipe among them: the supervisor
+/// waits for its end) and unmaps the program's mappings, so only `keep`'s object outlives
+/// the program.
+fn hold(st: &State, keep: i32) -> Result<(), Errno> {
+    // SAFETY: the copy only makes raw syscalls before it sleeps: no allocation, no locks.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { .. } => Ok(()),
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: close_range and munmap of ranges this process owns; then pause.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+                libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
+                for m in st.maps.values() {
+                    libc::munmap(m.addr.as_ptr(), m.len);
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+    }
 }
 
 fn micros_between(from: Instant, to: Instant) -> u64 {

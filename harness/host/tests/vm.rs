@@ -105,6 +105,58 @@ fn data_changed_behind_the_models_back_is_a_data_finding() {
     s.shutdown();
 }
 
+/// The agent's teardown phases of a run, by name.
+fn teardown_phases(out: &shmemfuzz::session::RunOutcome) -> Vec<String> {
+    let t = out.teardown.as_ref().expect("teardown report");
+    t.phases_us
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| name.starts_with("teardown: "))
+        .collect()
+}
+
+#[test]
+#[ignore = "boots a VM"]
+fn teardown_swaps_off_only_when_it_can_find_something_and_a_held_page_is_a_leak() {
+    let wd = Workdir::new("leak");
+    let k = kernel("debian-6.1");
+    let mut s = boot(&k, &wd);
+    let has = |phases: &[String], name: &str| phases.iter().any(|p| p == name);
+    // Nothing reached swap: the quiet check proves there is nothing for a swapoff to find.
+    let quiet = parse(
+        "memfd m0 size=64K\nwrite m0 off=0 len=64K seed=1\ncheck m0 off=0 len=64K\nclose m0\n",
+    )
+    .expect("valid");
+    let out = s.run(&quiet, &mut |_| {}).expect("the run completes");
+    assert!(out.verdict.is_clean(), "{:#?}", out.verdict.findings);
+    let phases = teardown_phases(&out);
+    assert!(
+        has(&phases, "teardown: quiet check") && !has(&phases, "teardown: swapoff"),
+        "{phases:?}"
+    );
+    // Pages went to swap and came back: slots may sit in the slot caches, so swapoff runs.
+    let out = s
+        .run(&example("pageout-roundtrip.prog"), &mut |_| {})
+        .expect("the run completes");
+    assert!(out.verdict.is_clean(), "{:#?}", out.verdict.findings);
+    assert!(has(&teardown_phases(&out), "teardown: swapoff"));
+    // One page outlives the program (a process outside it holds the memfd): a one-page
+    // drift, which the quiet check refuses and the exact path reports to the page.
+    let held = parse("memfd m0 size=4K\nwrite m0 off=0 len=4K seed=1\nhold m0\nclose m0\n")
+        .expect("valid");
+    let out = s.run(&held, &mut |_| {}).expect("the run completes");
+    assert_eq!(
+        out.verdict.signatures(),
+        vec!["leak:shmem"],
+        "{:#?}",
+        out.verdict.findings
+    );
+    let t = out.teardown.as_ref().expect("teardown report");
+    assert_eq!(t.after.shmem_kib, t.baseline.shmem_kib + 4, "{t:?}");
+    assert!(has(&teardown_phases(&out), "teardown: swapoff"));
+    s.shutdown();
+}
+
 #[test]
 #[ignore = "boots a VM"]
 fn a_guest_panic_is_a_kernel_finding_and_the_harness_exits_cleanly() {

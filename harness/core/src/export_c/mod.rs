@@ -786,6 +786,9 @@ fn step_code(i: usize, op: &Op, model: &Model, names: &Names) -> Result<StepCode
         Op::Zonecheck { obj } => format!(
             "\terr = obj_{obj}.fd < 0 ? EBADF : 0;\t/* end_step() reads all its pages */\n"
         ),
+        // The copy keeps every descriptor and mapping of the program: enough to keep the
+        // object's pages alive after the program, which is what the test wants.
+        Op::Hold { .. } => "\terr = hold_forever();\n".to_string(),
         Op::Sysrq { key } => format!(
             "\terr = write_file(\"/proc/sysrq-trigger\", {});\n",
             c_string(&key.to_string())

@@ -722,6 +722,23 @@ static int anon_map(struct map *m, int shared)
 	return m->addr ? 0 : errno;
 }
 
+/* piece: hold_forever */
+/*
+ * Test only (`hold`): a copy of this process that sleeps forever keeps the object's pages
+ * alive after the program ends, so the harness's leak check has something to find.
+ */
+static int hold_forever(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return errno;
+	if (pid == 0)
+		for (;;)
+			pause();
+	return 0;
+}
+
 /* piece: close_obj needs: card */
 /* close() the object's descriptor; for a GEM object also GEM_CLOSE its handle. */
 static int close_obj(struct obj *o)

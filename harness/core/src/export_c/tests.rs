@@ -437,7 +437,7 @@ fn extra_programs() -> Vec<(String, Program)> {
         ),
         (
             "test-ops".into(),
-            prog("memfd m0 size=4K\ncorrupt m0 off=0 len=4K seed=9\nsysrq w\n"),
+            prog("memfd m0 size=4K\ncorrupt m0 off=0 len=4K seed=9\nsysrq w\nhold m0\n"),
         ),
         (
             "errnos".into(),

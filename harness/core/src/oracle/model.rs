@@ -314,9 +314,11 @@ impl Model {
                 }
                 Expect::Ok
             }
-            Op::Check { .. } | Op::Unlink { .. } | Op::Sysrq { .. } | Op::Corrupt { .. } => {
-                Expect::Ok
-            }
+            Op::Check { .. }
+            | Op::Unlink { .. }
+            | Op::Sysrq { .. }
+            | Op::Corrupt { .. }
+            | Op::Hold { .. } => Expect::Ok,
             Op::Mmap {
                 map,
                 obj,

@@ -248,7 +248,7 @@ impl OpKind {
             Op::Offline { .. } => K::Offline,
             Op::Online => K::Online,
             Op::Hugetlb { .. } => K::Hugetlb,
-            Op::Corrupt { .. } | Op::Sysrq { .. } => return None,
+            Op::Corrupt { .. } | Op::Sysrq { .. } | Op::Hold { .. } => return None,
         })
     }
 

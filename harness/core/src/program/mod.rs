@@ -446,6 +446,11 @@ pub enum Op {
     Sysrq {
         key: char,
     },
+    /// Test only: a process outside the program keeps `obj` open after the program ends,
+    /// so its pages outlive the teardown: the leak check must call them a leak.
+    Hold {
+        obj: ObjName,
+    },
 }
 
 impl Op {
@@ -481,6 +486,7 @@ impl Op {
             Op::Umount { .. } => "umount",
             Op::Corrupt { .. } => "corrupt",
             Op::Sysrq { .. } => "sysrq",
+            Op::Hold { .. } => "hold",
             Op::Thp { .. } => "thp",
             Op::Khugepaged => "khugepaged",
             Op::Compact => "compact",
@@ -506,7 +512,10 @@ impl Op {
     /// Operations that exist only so tests can provoke findings; `run` refuses them unless
     /// asked, and the fuzzer never generates them.
     pub fn is_test_only(&self) -> bool {
-        matches!(self, Op::Corrupt { .. } | Op::Sysrq { .. })
+        matches!(
+            self,
+            Op::Corrupt { .. } | Op::Sysrq { .. } | Op::Hold { .. }
+        )
     }
 
     /// Whether this operation goes through the mock driver's DRM device.
@@ -550,6 +559,7 @@ impl Op {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Hold { obj }
             | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => Some(obj),
             Op::Munmap { map }
@@ -580,6 +590,7 @@ impl Op {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Hold { obj }
             | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => (None, Some(obj)),
             Op::Munmap { map }

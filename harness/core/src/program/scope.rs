@@ -160,6 +160,7 @@ impl Scope {
             | Op::Pin { obj }
             | Op::Unpin { obj }
             | Op::Zonecheck { obj }
+            | Op::Hold { obj }
             | Op::Offline { obj, .. }
             | Op::Corrupt { obj, .. } => vec![(obj.clone(), "obj")],
             Op::Mmap { obj, .. } => vec![(obj.clone(), "obj")],
@@ -283,7 +284,7 @@ impl Scope {
                     ));
                 }
             }
-            Op::Zonecheck { obj } => {
+            Op::Zonecheck { obj } | Op::Hold { obj } => {
                 self.open_obj(obj)?;
             }
             Op::Write { obj, off, len, .. }

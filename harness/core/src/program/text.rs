@@ -260,7 +260,8 @@ impl fmt::Display for Op {
             | Op::Dma32 { obj }
             | Op::Pin { obj }
             | Op::Unpin { obj }
-            | Op::Zonecheck { obj } => write!(f, "{kw} {obj}"),
+            | Op::Zonecheck { obj }
+            | Op::Hold { obj } => write!(f, "{kw} {obj}"),
             Op::Sysrq { key } => write!(f, "{kw} {key}"),
             Op::Thp { mode, size: None } => write!(f, "{kw} {}", mode.keyword()),
             Op::Thp {
@@ -836,6 +837,7 @@ fn parse_op(tokens: &[Token<'_>]) -> Result<Op, LineError> {
         "pin" => Op::Pin { obj: a.name("an object name")? },
         "unpin" => Op::Unpin { obj: a.name("an object name")? },
         "zonecheck" => Op::Zonecheck { obj: a.name("an object name")? },
+        "hold" => Op::Hold { obj: a.name("an object name")? },
         "threads" => Op::Threads,
         "join" => Op::Join,
         "thread" => Op::Thread { name: a.name("a thread name")? },

@@ -374,7 +374,7 @@ fn record_for(op: &Op, scope: &Scope) -> std::result::Result<[u8; RECORD_LEN], S
             r.0[3] = if *pinned { 3 } else { 0 };
         }
         Op::Pin { obj } | Op::Unpin { obj } => r.pick(1, &live.gem, obj)?,
-        Op::Corrupt { .. } | Op::Sysrq { .. } => unreachable!("refused above"),
+        Op::Corrupt { .. } | Op::Sysrq { .. } | Op::Hold { .. } => unreachable!("refused above"),
     }
     Ok(r.0)
 }
