@@ -76,15 +76,25 @@ pub fn run_program(
     send: &Send<'_>,
 ) -> Result<(), String> {
     let mut phases = Phases::new();
+    let mut setup = Vec::new();
+    let mut part = |name: &str, since: Instant| {
+        setup.push((name.to_string(), since.elapsed().as_micros() as u64));
+        Instant::now()
+    };
+    let t = Instant::now();
     crate::teardown::restore_default_swap(guest);
     let swap_on = shmemfuzz_core::program::initial_swap_state(guest.swap_paths.len());
+    let t = part("swap", t);
     let dir = format!("{TMPFS_DIR}/p{id}");
     let cgroup = format!("/sys/fs/cgroup/p{id}");
     fs::create_dir_all(&dir).map_err(|e| format!("creating {dir}: {e}"))?;
     fs::create_dir_all(&cgroup).map_err(|e| format!("creating cgroup {cgroup}: {e}"))?;
+    let t = part("directories", t);
     let before = crate::teardown::Before::take();
+    let t = part("baseline", t);
     let probes = guest.probes.get_or_init(crate::coverage::Probes::install);
     let hits_before = probes.as_ref().map(|p| p.snapshot()).unwrap_or_default();
+    part("coverage", t);
     let coverage = || match probes {
         Some(p) => crate::coverage::Probes::delta(&hits_before, &p.snapshot()),
         None => Vec::new(),
@@ -92,6 +102,7 @@ pub fn run_program(
 
     let kcov = *guest.kcov.get_or_init(crate::kcov::available);
     phases.lap("setup");
+    phases.parts("setup", setup);
 
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let forked_at = Instant::now();

@@ -33,10 +33,10 @@ pub struct BootFigures {
 }
 
 /// How a benchmark prints an agent phase: "agent: teardown: swapoff", and a part of a phase
-/// ("program/observe") indented under it as "of which".
+/// ("program/observe") indented under it as "program: observe".
 pub fn phase_label(phase: &str) -> String {
     match phase.split_once('/') {
-        Some((_, part)) => format!("  of which: {part}"),
+        Some((parent, part)) => format!("    {parent}: {part}"),
         None => format!("agent: {phase}"),
     }
 }
