@@ -416,15 +416,22 @@ impl From<postcard::Error> for ProtocolError {
 
 /// Writes one frame.
 pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), ProtocolError> {
-    let bytes = postcard::to_stdvec(msg)?;
-    let len = u32::try_from(bytes.len())
+    w.write_all(&encode_frame(msg)?)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// One frame, length prefix and payload in one buffer: written with one `write(2)` where it
+/// fits (each write to the guest's virtio port is a device notification, slow under TCG, and
+/// a frame that leaves in one write cannot be cut in two by a signal).
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
+    let mut frame = postcard::to_extend(msg, vec![0u8; 4])?;
+    let len = u32::try_from(frame.len() - 4)
         .ok()
         .filter(|&n| n <= MAX_FRAME)
         .ok_or(ProtocolError::BadLength(u32::MAX))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(&bytes)?;
-    w.flush()?;
-    Ok(())
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
 }
 
 /// Reads one frame; `Closed` on a clean end of stream before a frame starts.
