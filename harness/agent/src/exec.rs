@@ -27,6 +27,7 @@ use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 use shmemfuzz_core::oracle::shared::Allowed;
 use shmemfuzz_core::oracle::{pattern, Model, TouchPlan};
+use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::PAGE_SIZE;
 use shmemfuzz_core::program::{Advice, MapKind, Op, Program, TouchMode};
 use shmemfuzz_core::protocol::{
@@ -37,6 +38,7 @@ use shmemfuzz_core::zoneinfo::PFN_4G;
 
 use crate::gem::Dri;
 use crate::moving;
+use crate::records::Sink;
 
 /// `include/linux/swap.h` (the libc crate does not carry them).
 const SWAP_FLAG_PREFER: i32 = 0x8000;
@@ -90,6 +92,12 @@ pub struct Executor<'a> {
     pub epoch: Instant,
     /// When the supervisor forked this child: the start of the "program/start" part.
     pub forked_at: Instant,
+    /// The host's port: records go there directly ([`crate::records`]).
+    pub port: &'a File,
+    /// The supervisor's acknowledgements of records too large for the port in one write.
+    pub ack: File,
+    /// What the supervisor reads of the records: the last one's time, the op in flight.
+    pub shared: &'a crate::records::Shared,
     /// Where the child's time goes, summed over its operations (all threads).
     pub costs: Costs,
 }
@@ -229,7 +237,17 @@ impl Executor<'_> {
             .then(crate::kcov::Kcov::start)
             .and_then(Result::ok);
         // The threads of a section write records too: one frame at a time.
-        let out = Mutex::new(&self.out);
+        let out = Mutex::new(crate::records::Sink {
+            port: self.port,
+            pipe: &self.out,
+            ack: self
+                .ack
+                .try_clone()
+                .map_err(|e| format!("the ack pipe: {e}"))?,
+            shared: self.shared,
+            progress: Progress::new(self.program),
+            forked_at: self.forked_at,
+        });
         let first_op = Instant::now();
         let (mut operations_us, mut sections_us) = (0, 0);
         let mut i = 0;
@@ -698,7 +716,7 @@ impl Executor<'_> {
                 st.dri()?;
             }
             Op::Sysrq { key } => crate::sys::write_file("/proc/sysrq-trigger", &key.to_string())?,
-            Op::Hold { obj } => hold(st, self.fd(st, obj)?.as_raw_fd())?,
+            Op::Hold { obj } => hold(st, self.fd(st, obj)?.as_raw_fd(), self.shared)?,
             Op::Thp { mode, size: None } => moving::set_thp(*mode)?,
             Op::Thp {
                 mode,
@@ -748,23 +766,24 @@ impl Executor<'_> {
     }
 }
 
-/// Sends one record to the supervisor (one frame at a time, whichever thread).
-fn send(out: &Mutex<&File>, rec: OpRecord, costs: &Costs) -> Result<(), String> {
+/// Sends one record to the host (one frame at a time, whichever thread).
+fn send(out: &Mutex<Sink<'_>>, rec: OpRecord, costs: &Costs) -> Result<(), String> {
     let t = Instant::now();
-    let i = rec.index;
-    let mut out = out
-        .lock()
-        .map_err(|_| "a thread died holding the record pipe")?;
-    write_frame(&mut *out, &AgentMsg::Op(rec)).map_err(|e| format!("reporting op {i}: {e}"))?;
+    out.lock()
+        .map_err(|_| "a thread died holding the record channel")?
+        .record(rec)?;
     Costs::add(&costs.records, t);
     Ok(())
 }
 
 /// `hold` (test only): a copy of this process keeps descriptor `keep` open and sleeps
 /// forever. It closes every other descriptor (the record pipe among them: the supervisor
-/// waits for its end) and unmaps the program's mappings, so only `keep`'s object outlives
-/// the program.
-fn hold(st: &State, keep: i32) -> Result<(), Errno> {
+/// waits for its end) and unmaps the program's mappings and the record channel's shared
+/// page (shmem too), so only `keep`'s object outlives the program.
+fn hold(st: &State, keep: i32, shared: &crate::records::Shared) -> Result<(), Errno> {
+    let shared_page = (shared as *const crate::records::Shared)
+        .cast_mut()
+        .cast::<c_void>();
     // SAFETY: the copy only makes raw syscalls before it sleeps: no allocation, no locks.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
@@ -776,6 +795,7 @@ fn hold(st: &State, keep: i32) -> Result<(), Errno> {
                 for m in st.maps.values() {
                     libc::munmap(m.addr.as_ptr(), m.len);
                 }
+                libc::munmap(shared_page, 4096);
                 loop {
                     libc::pause();
                 }

@@ -21,6 +21,8 @@
 //!   PAGE_INFO.
 //! - [`moving`]: the operations that move shmem pages outside swap (THP, compaction, NUMA,
 //!   memory offlining, hugetlb) and undoing their guest-wide state after every program.
+//! - [`records`]: the record channel: the child writes records straight to the host's port
+//!   and tells the supervisor through a shared page.
 //! - [`floor`]: runs a host-provided executable N times (the benchmark's C floor).
 //! - [`sys`]: small wrappers over /proc and /sys files.
 
@@ -31,6 +33,7 @@ mod floor;
 mod gem;
 mod kcov;
 mod moving;
+mod records;
 mod setup;
 mod supervise;
 mod swapdev;

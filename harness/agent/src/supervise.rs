@@ -3,7 +3,8 @@
 //! measure accounting against the baseline taken before the program ([`crate::teardown`]).
 
 use std::fs::{self, File};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -11,7 +12,6 @@ use nix::sched::{sched_setaffinity, CpuSet};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{fork, pipe2, ForkResult, Pid};
-use shmemfuzz_core::program::threads::Progress;
 use shmemfuzz_core::program::{Op, Program};
 use shmemfuzz_core::protocol::{read_frame, AgentMsg, ChildExit, PcHits, ProtocolError, Teardown};
 
@@ -105,11 +105,14 @@ pub fn run_program(
     phases.parts("setup", setup);
 
     let (rx, tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let (ack_rx, ack_tx) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let shared = crate::records::SharedPage::new()?;
     let forked_at = Instant::now();
     // SAFETY: the agent is single-threaded, so the child may run arbitrary code after fork.
     let child = match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(rx);
+            drop(ack_tx);
             let exec = Executor {
                 program,
                 dir: dir.clone(),
@@ -121,6 +124,9 @@ pub fn run_program(
                 draws,
                 epoch: Instant::now(),
                 forked_at,
+                port: &guest.port,
+                ack: File::from(ack_rx),
+                shared: shared.get(),
                 costs: Default::default(),
             };
             child_main(exec, &cgroup)
@@ -128,7 +134,16 @@ pub fn run_program(
         ForkResult::Parent { child } => child,
     };
     drop(tx);
-    let watched = watch(child, rx, Progress::new(program), op_timeout_ms, send)?;
+    drop(ack_rx);
+    let channel = Channel {
+        pipe: File::from(rx),
+        ack: File::from(ack_tx),
+        shared: shared.get(),
+        forked_at,
+    };
+    let watched = watch(child, channel, op_timeout_ms, send)?;
+    // Its page is shmem (a shared anonymous mapping): gone before the accounting.
+    drop(shared);
     let kcov = kcov.then(|| watched.pcs.unwrap_or_default());
     let exit = watched.exit;
     phases.lap("program");
@@ -192,31 +207,51 @@ fn child_main(exec: Executor<'_>, cgroup: &str) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Forwards the child's records until it ends; returns how it ended, its KCOV coverage and
-/// its phases, if it sent them. The deadline runs from the last record of any thread, so a
-/// thread stuck in the kernel ends the program as a hang at the lowest operation in flight.
+/// The supervisor's end of the child's channels ([`crate::records`]).
+struct Channel<'a> {
+    /// From the child: records too large for one write to the port, then its KCOV coverage,
+    /// phases and error, if any; closed when the child ends.
+    pipe: File,
+    /// To the child: one byte per large record forwarded.
+    ack: File,
+    shared: &'a crate::records::Shared,
+    forked_at: Instant,
+}
+
+/// Waits for the child to end, forwarding the records it hands over; returns how it ended,
+/// its KCOV coverage and its phases, if it sent them. The deadline runs from the last record
+/// of any thread, so a thread stuck in the kernel ends the program as a hang at the lowest
+/// operation in flight.
 fn watch(
     child: Pid,
-    rx: OwnedFd,
-    mut progress: Progress,
+    mut ch: Channel<'_>,
     op_timeout_ms: u64,
     send: &Send<'_>,
 ) -> Result<Watched, String> {
-    let mut pipe = File::from(rx);
-    let mut next_op = 0u32;
     let mut exec_error = None;
     let mut pcs = None;
     let mut parts = Vec::new();
-    let timeout = PollTimeout::try_from(op_timeout_ms.min(i32::MAX as u64) as i32)
-        .unwrap_or(PollTimeout::MAX);
+    let op_timeout = Duration::from_millis(op_timeout_ms);
     loop {
-        let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
-        let ready = poll(&mut fds, timeout).map_err(|e| format!("poll: {e}"))?;
+        let deadline = ch.shared.last_record(ch.forked_at) + op_timeout;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(ch.pipe.as_fd(), PollFlags::POLLIN)];
+        let ready = match poll(&mut fds, timeout) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other.map_err(|e| format!("poll: {e}"))?,
+        };
+        if ready == 0 && Instant::now() < ch.shared.last_record(ch.forked_at) + op_timeout {
+            continue; // a record came meanwhile: the deadline moved
+        }
         if ready == 0 {
+            let next_op = ch.shared.in_flight();
             sys::kmsg(&format!(
                 "shmemfuzz-agent: op {next_op} exceeded {op_timeout_ms} ms; blocked tasks follow"
             ));
             let _ = sys::write_file("/proc/sysrq-trigger", "w");
+            ch.shared.close();
             let _ = kill(child, Signal::SIGKILL);
             let _ = sys::wait_bounded(child, Duration::from_secs(5));
             return Ok(Watched {
@@ -225,12 +260,12 @@ fn watch(
                 parts,
             });
         }
-        match read_frame::<AgentMsg>(&mut pipe) {
+        match read_frame::<AgentMsg>(&mut ch.pipe) {
             Ok(AgentMsg::Op(rec)) => {
-                // The host judges the order; here it only says which op is in flight.
-                let _ = progress.accept(rec.index);
-                next_op = progress.in_flight().unwrap_or(rec.index + 1);
                 send(&AgentMsg::Op(rec))?;
+                ch.ack
+                    .write_all(&[1])
+                    .map_err(|e| format!("acknowledging a record: {e}"))?;
             }
             Ok(AgentMsg::Error { message }) => exec_error = Some(message),
             Ok(AgentMsg::Kcov(p)) => pcs = Some(p),
@@ -240,6 +275,7 @@ fn watch(
             Err(e) => return Err(format!("reading the program's records: {e}")),
         }
     }
+    let next_op = ch.shared.in_flight();
     let exit = match sys::wait_bounded(child, Duration::from_secs(30)) {
         Some(WaitStatus::Signaled(_, sig, _)) => ChildExit::Signaled {
             signal: sig as i32,

@@ -38,7 +38,7 @@ impl Executor<'_> {
         st: &mut State,
         model: &mut Model,
         start: usize,
-        out: &Mutex<&File>,
+        out: &Mutex<Sink<'_>>,
         mut kcov: Option<&mut Kcov>,
     ) -> Result<usize, String> {
         let ops = &self.program.ops;
