@@ -159,6 +159,35 @@ fn teardown_swaps_off_only_when_it_can_find_something_and_a_held_page_is_a_leak(
 
 #[test]
 #[ignore = "boots a VM"]
+fn records_too_large_for_one_port_write_arrive_whole_and_in_order() {
+    // 8192 pages of a DMA32 object in every record: well over the 32 KiB the child writes
+    // to the port in one go, so these records go through the supervisor.
+    let wd = Workdir::new("bigrec");
+    let k = kernel("debian-6.1");
+    let mut s = boot(&k, &wd);
+    let program = parse(
+        "memfd m0 size=32M\ndma32 m0\nwrite m0 off=0 len=32M seed=1\n\
+         mmap v0 m0 off=0 len=32M shared\ntouch v0 off=0 len=32M read\n\
+         memfd m1 size=4K\nwrite m1 off=0 len=4K seed=2\ncheck m0 off=0 len=1M\nclose m0\n",
+    )
+    .expect("valid");
+    let out = s.run(&program, &mut |_| {}).expect("the run completes");
+    assert!(out.verdict.is_clean(), "{:#?}", out.verdict.findings);
+    let indices: Vec<u32> = out.records.iter().map(|r| r.index).collect();
+    assert_eq!(indices, (0..9).collect::<Vec<u32>>());
+    let pages = |i: usize| {
+        out.records[i]
+            .pages
+            .iter()
+            .map(|o| o.pages.len())
+            .sum::<usize>()
+    };
+    assert_eq!((pages(4), pages(6)), (8192, 8192), "observed whole");
+    s.shutdown();
+}
+
+#[test]
+#[ignore = "boots a VM"]
 fn a_guest_panic_is_a_kernel_finding_and_the_harness_exits_cleanly() {
     let wd = Workdir::new("panic");
     kernel("debian-6.1");
