@@ -30,6 +30,9 @@ use crate::session::{Session, SessionError, SessionOptions};
 pub struct BootFigures {
     pub ready_ms: Vec<u64>,
     pub floor_ms: Vec<u64>,
+    /// The guest kernel's uptime when the agent said `Ready`: what the kernel and the agent
+    /// took, without firmware, decompression and QEMU's own start.
+    pub uptime_ms: Vec<u64>,
 }
 
 /// How a benchmark prints an agent phase: "agent: teardown: swapoff", and a part of a phase
@@ -60,19 +63,23 @@ pub fn boot(
     accel: Accel,
     smp: u32,
     runs: u32,
+    append: &[String],
     workdir: &Path,
     progress: &dyn Fn(&str, u64),
 ) -> Result<BootFigures, SessionError> {
     let mut figs = BootFigures::default();
     for i in 0..runs {
-        let floor = floor_boot(kernel, accel, smp, &workdir.join(format!("floor{i}")))?;
+        let dir = workdir.join(format!("floor{i}"));
+        let floor = floor_boot(kernel, accel, smp, append, &dir)?;
         progress("floor", floor);
         figs.floor_ms.push(floor);
         let mut opts = SessionOptions::new(workdir.join(format!("ready{i}")), accel);
         opts.smp = smp;
         opts.modules = modules.to_vec();
+        opts.append.extend(append.iter().cloned());
         let s = Session::boot(kernel, &opts)?;
         let ready = s.info.ready_after_ms;
+        figs.uptime_ms.push(s.info.boot_ms);
         s.shutdown();
         progress("ready", ready);
         figs.ready_ms.push(ready);
@@ -84,6 +91,7 @@ fn floor_boot(
     kernel: &FetchedKernel,
     accel: Accel,
     smp: u32,
+    append: &[String],
     dir: &Path,
 ) -> Result<u64, SessionError> {
     std::fs::create_dir_all(dir).map_err(|e| SessionError::Workdir(dir.to_path_buf(), e))?;
@@ -97,6 +105,7 @@ fn floor_boot(
     cfg.lifetime = Duration::from_secs(300);
     cfg.accel = accel;
     cfg.smp = smp;
+    cfg.append.extend(append.iter().cloned());
     cfg.append.push("shmemfuzz_poweroff=1".into());
     let start = Instant::now();
     let m = Machine::launch(cfg)?;

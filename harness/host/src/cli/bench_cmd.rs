@@ -13,7 +13,12 @@ use shmemfuzz::kernels::context::Context;
 
 use super::progress::{prepare_events, spinner};
 
-pub fn boot(kernel: Option<&str>, runs: u32, smp: u32) -> anyhow::Result<ExitCode> {
+pub fn boot(
+    kernel: Option<&str>,
+    runs: u32,
+    smp: u32,
+    append: &[String],
+) -> anyhow::Result<ExitCode> {
     let ctx = Context::new()?;
     let pb = spinner("fetching the kernel");
     let prepared = ctx.prepare(kernel, &prepare_events(&pb))?;
@@ -30,12 +35,16 @@ pub fn boot(kernel: Option<&str>, runs: u32, smp: u32) -> anyhow::Result<ExitCod
         accel,
         smp,
         runs,
+        append,
         &dir,
         &|what, ms| pb.println(format!("  {what:<5} {ms:>6} ms")),
     )?;
     pb.finish_and_clear();
     println!("kernel          {} ({})", k.id, k.release);
     println!("accelerator     {accel}, -smp {smp}, {runs} runs each; ready includes loading drm and the mock driver");
+    if !append.is_empty() {
+        println!("kernel args     {}", append.join(" "));
+    }
     println!(
         "floor (init powers off at once)   median {:>6} ms  {:?}",
         median(&figs.floor_ms),
@@ -45,6 +54,11 @@ pub fn boot(kernel: Option<&str>, runs: u32, smp: u32) -> anyhow::Result<ExitCod
         "boot to agent ready               median {:>6} ms  {:?}",
         median(&figs.ready_ms),
         figs.ready_ms
+    );
+    println!(
+        "  of which the guest's uptime     median {:>6} ms  {:?}",
+        median(&figs.uptime_ms),
+        figs.uptime_ms
     );
     println!("ratio ready/floor                 {:.2}", figs.ratio());
     Ok(ExitCode::SUCCESS)

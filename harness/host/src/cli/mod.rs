@@ -117,6 +117,9 @@ enum BenchCommand {
         /// vCPUs of the guest.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         smp: u32,
+        /// Extra kernel arguments (repeatable), to measure what one changes.
+        #[arg(long)]
+        append: Vec<String>,
     },
     /// Executions per second of a program through the harness beside a static C loop doing
     /// the same syscalls in the same guest (the floor), and their ratio.
@@ -255,8 +258,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
-            command: BenchCommand::Boot { kernel, runs, smp },
-        } => bench_cmd::boot(kernel.as_deref(), runs, smp),
+            command:
+                BenchCommand::Boot {
+                    kernel,
+                    runs,
+                    smp,
+                    append,
+                },
+        } => bench_cmd::boot(kernel.as_deref(), runs, smp, &append),
         Command::Bench {
             command: BenchCommand::Recover { kernels, runs, smp },
         } => bench_cmd::recover(&kernels, runs, smp),
