@@ -56,17 +56,29 @@ impl BootFigures {
     }
 }
 
-/// Boots `runs` times each way; `progress` hears about each measurement.
+/// How [`boot`] boots: the accelerator, vCPUs, boots each way and extra kernel arguments.
+#[derive(Clone, Debug)]
+pub struct BootPlan {
+    pub accel: Accel,
+    pub smp: u32,
+    pub runs: u32,
+    pub append: Vec<String>,
+}
+
+/// Boots `plan.runs` times each way; `progress` hears about each measurement.
 pub fn boot(
     kernel: &FetchedKernel,
     modules: &[std::path::PathBuf],
-    accel: Accel,
-    smp: u32,
-    runs: u32,
-    append: &[String],
+    plan: &BootPlan,
     workdir: &Path,
     progress: &dyn Fn(&str, u64),
 ) -> Result<BootFigures, SessionError> {
+    let BootPlan {
+        accel,
+        smp,
+        runs,
+        ref append,
+    } = *plan;
     let mut figs = BootFigures::default();
     for i in 0..runs {
         let dir = workdir.join(format!("floor{i}"));
@@ -101,7 +113,8 @@ fn floor_boot(
         .map_err(crate::guest::GuestError::from)?;
     b.write_to(&initramfs)
         .map_err(crate::guest::GuestError::from)?;
-    let mut cfg = VmConfig::new(kernel.bzimage.clone(), initramfs, dir.join("vm"));
+    let image = crate::guest::vm::pvh::boot_image(&kernel.bzimage);
+    let mut cfg = VmConfig::new(image, initramfs, dir.join("vm"));
     cfg.lifetime = Duration::from_secs(300);
     cfg.accel = accel;
     cfg.smp = smp;

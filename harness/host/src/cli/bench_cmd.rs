@@ -32,10 +32,12 @@ pub fn boot(
     let figs = bench::boot(
         &k,
         std::slice::from_ref(&prepared.mock_module),
-        accel,
-        smp,
-        runs,
-        append,
+        &bench::BootPlan {
+            accel,
+            smp,
+            runs,
+            append: append.to_vec(),
+        },
         &dir,
         &|what, ms| pb.println(format!("  {what:<5} {ms:>6} ms")),
     )?;

@@ -148,7 +148,7 @@ fn vm_config(
 ) -> Result<VmConfig, SessionError> {
     let disks = guest::create_swap_images(&opts.workdir, opts.swap_devices, opts.swap_size)?;
     let mut cfg = VmConfig::new(
-        kernel.bzimage.clone(),
+        crate::guest::vm::pvh::boot_image(&kernel.bzimage),
         initramfs.to_path_buf(),
         opts.workdir.join("vm"),
     );

@@ -33,7 +33,8 @@ use super::{Accel, VmConfig};
 ///   without KASAN (Debian's) do not know it and pass it to `/init` as an extra argument.
 /// - `pci=noacpi`: see below (boot time).
 ///
-/// Left out on purpose: `nokaslr` (the guest is as the user would run it),
+/// Left out on purpose: `nokaslr` (the guest is as the user would run it; a kernel booted
+/// through PVH, see [`super::pvh`], has no KASLR anyway: the decompressor applies it),
 /// `transparent_hugepage=` (the agent sets THP through sysfs), `quiet`.
 pub const DEFAULT_KERNEL_ARGS: &[&str] = &[
     "console=ttyS0",

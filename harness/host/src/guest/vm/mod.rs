@@ -22,6 +22,8 @@
 //! - [`cmdline`]: pure functions from a config to QEMU's arguments and the kernel command
 //!   line; [`DEFAULT_KERNEL_ARGS`] is the one place the kernel defaults are chosen.
 //! - [`accel`]: KVM only when it provably works (bounded trial, cached); TCG otherwise.
+//! - [`pvh`]: the uncompressed image QEMU boots directly when the kernel supports PVH
+//!   (decompressed once on the host: no decompressor running under TCG).
 //! - [`Machine`]: spawns QEMU in its own process group with `PR_SET_PDEATHSIG(SIGKILL)`,
 //!   enforces the lifetime with a watchdog, captures the serial console to a file and hands
 //!   it out live, accepts the agent channel, speaks QMP, saves the guest's state to a file
@@ -36,6 +38,7 @@ pub mod config;
 mod error;
 mod machine;
 mod monitor;
+pub mod pvh;
 
 pub use crate::os::process::live_group_members;
 pub use cmdline::{
