@@ -11,7 +11,6 @@
 //! The PCs are reported as KCOV gives them (KASLR offset removed); the host keeps the ones in
 //! mm/ and maps them into the fuzzer's counters.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::num::NonZeroUsize;
 use std::os::fd::AsRawFd;
@@ -20,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use rustc_hash::FxHashMap;
 use shmemfuzz_core::protocol::{PcHits, MAX_KCOV_PCS};
 
 const DEBUGFS: &str = "/sys/kernel/debug";
@@ -57,7 +57,9 @@ pub fn available() -> bool {
 pub struct Kcov {
     _file: File,
     area: NonNull<AtomicU64>,
-    hits: HashMap<u64, u32>,
+    /// Hit counts by PC (Fx hashing: a PC is no attacker's key, and under TCG SipHash over
+    /// every traced PC cost more than the operations).
+    hits: FxHashMap<u64, u32>,
 }
 
 impl Kcov {
@@ -91,7 +93,7 @@ impl Kcov {
         Ok(Kcov {
             _file: file,
             area: area.cast(),
-            hits: HashMap::new(),
+            hits: FxHashMap::default(),
         })
     }
 
