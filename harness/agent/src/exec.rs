@@ -84,8 +84,8 @@ pub struct Executor<'a> {
     pub swap_paths: &'a [String],
     pub swap_on: Vec<bool>,
     pub out: File,
-    /// Trace the program's syscalls with KCOV (the kernel has it).
-    pub kcov: bool,
+    /// Trace the program's syscalls with KCOV, in the agent's buffer (the kernel has it).
+    pub kcov: Option<&'a crate::kcov::Buffer>,
     /// The execution's draw seed for ranged `delay` and `spin`.
     pub draws: u64,
     /// When the program's execution started: records carry their start relative to it.
@@ -234,7 +234,7 @@ impl Executor<'_> {
         // section's threads trace themselves and their hits are folded in at the join.
         let mut kcov = self
             .kcov
-            .then(crate::kcov::Kcov::start)
+            .map(crate::kcov::Kcov::start_on)
             .and_then(Result::ok);
         // The threads of a section write records too: one frame at a time.
         let out = Mutex::new(crate::records::Sink {

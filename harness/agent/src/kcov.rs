@@ -1,9 +1,11 @@
 //! KCOV in the program's executor: which kernel basic blocks the program's own syscalls ran.
 //!
 //! Kernels built with `CONFIG_KCOV` (the debug fragment) expose `/sys/kernel/debug/kcov`. The
-//! executor opens it, asks for a trace buffer (`KCOV_INIT_TRACE`), maps it and enables
-//! `KCOV_TRACE_PC` for itself; before each operation it resets the buffer's count, after it
-//! folds the PCs into hit counts. KCOV follows one task, so work done by kswapd, kworkers or
+//! agent opens it once, asks for a trace buffer (`KCOV_INIT_TRACE`) and maps it ([`Buffer`]);
+//! each program's child inherits both and enables `KCOV_TRACE_PC` for itself (allocating and
+//! mapping the 8 MiB buffer per program cost 27 ms under TCG). When the child exits the kernel
+//! disables it again (`kcov_task_exit()`), ready for the next child. Before each operation the
+//! child resets the buffer's count, after it folds the PCs into hit counts. KCOV follows one task, so work done by kswapd, kworkers or
 //! writeback is not seen (the kprobe counts in [`crate::coverage`] are global and cover it).
 //! Each thread of a threaded section traces itself with its own buffer (KCOV is per task),
 //! and its hits are folded into the executor's ([`Kcov::absorb`]) when the section joins:
@@ -52,19 +54,39 @@ pub fn available() -> bool {
     std::path::Path::new(KCOV_PATH).exists()
 }
 
+/// A KCOV descriptor with its trace buffer, initialised and mapped, enabled for no task.
+#[derive(Debug)]
+pub struct Buffer {
+    file: File,
+    area: NonNull<AtomicU64>,
+}
+
+// SAFETY: the mapping is only read and written through atomics, and the kernel writes it
+// only for the task that enabled KCOV on it; sharing the reference across a section's threads
+// (each of which traces into a buffer of its own) reads nothing from it.
+unsafe impl Sync for Buffer {}
+// SAFETY: as above; the mapping belongs to the process, not to a thread.
+unsafe impl Send for Buffer {}
+
+/// The buffer a tracer uses: its own (a section's thread) or the agent's (the child).
+#[derive(Debug)]
+enum Held<'a> {
+    Own(Buffer),
+    Shared(&'a Buffer),
+}
+
 /// KCOV enabled for the calling task.
 #[derive(Debug)]
-pub struct Kcov {
-    _file: File,
-    area: NonNull<AtomicU64>,
+pub struct Kcov<'a> {
+    buf: Held<'a>,
     /// Hit counts by PC (Fx hashing: a PC is no attacker's key, and under TCG SipHash over
     /// every traced PC cost more than the operations).
     hits: FxHashMap<u64, u32>,
 }
 
-impl Kcov {
-    /// Opens, maps and enables KCOV for this task.
-    pub fn start() -> Result<Kcov, String> {
+impl Buffer {
+    /// Opens KCOV and maps a trace buffer.
+    pub fn open() -> Result<Buffer, String> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -87,19 +109,48 @@ impl Kcov {
             )
         }
         .map_err(|e| format!("mapping the KCOV buffer: {e}"))?;
-        // SAFETY: as above; KCOV_TRACE_PC traces this task from now on.
+        Ok(Buffer {
+            file,
+            area: area.cast(),
+        })
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in open(), not used after this.
+        let _ = unsafe { munmap(self.area.cast(), ENTRIES * 8) };
+    }
+}
+
+impl Kcov<'static> {
+    /// Opens, maps and enables KCOV for this task (a section's thread: KCOV is per task).
+    pub fn start() -> Result<Kcov<'static>, String> {
+        Kcov::enable(Held::Own(Buffer::open()?))
+    }
+}
+
+impl<'a> Kcov<'a> {
+    /// Enables the agent's buffer for this task (the program's child).
+    pub fn start_on(buf: &'a Buffer) -> Result<Kcov<'a>, String> {
+        Kcov::enable(Held::Shared(buf))
+    }
+
+    fn enable(buf: Held<'a>) -> Result<Kcov<'a>, String> {
+        let fd = buf.get().file.as_raw_fd();
+        // SAFETY: KCOV's request number, the mode passed by value; KCOV_TRACE_PC traces
+        // this task from now on.
         unsafe { kcov_enable(fd, KCOV_TRACE_PC as libc::c_int) }
             .map_err(|e| format!("KCOV_ENABLE: {e}"))?;
         Ok(Kcov {
-            _file: file,
-            area: area.cast(),
+            buf,
             hits: FxHashMap::default(),
         })
     }
 
     fn entry(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: i < ENTRIES, inside the mapping, which lives as long as self.
-        unsafe { &*self.area.as_ptr().add(i) }
+        // SAFETY: i < ENTRIES, inside the mapping, which lives as long as the buffer.
+        unsafe { &*self.buf.get().area.as_ptr().add(i) }
     }
 
     /// Empties the buffer before an operation.
@@ -132,8 +183,8 @@ impl Kcov {
 
     /// Stops tracing; the hit counts, by PC.
     pub fn finish(mut self) -> Vec<PcHits> {
-        // SAFETY: disabling KCOV for this task, on its own fd.
-        let _ = unsafe { kcov_disable(self._file.as_raw_fd(), 0) };
+        // SAFETY: disabling KCOV for this task, on its fd.
+        let _ = unsafe { kcov_disable(self.buf.get().file.as_raw_fd(), 0) };
         let mut pcs: Vec<PcHits> = self
             .hits
             .drain()
@@ -144,9 +195,11 @@ impl Kcov {
     }
 }
 
-impl Drop for Kcov {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in start(), not used after this.
-        let _ = unsafe { munmap(self.area.cast(), ENTRIES * 8) };
+impl Held<'_> {
+    fn get(&self) -> &Buffer {
+        match self {
+            Held::Own(b) => b,
+            Held::Shared(b) => b,
+        }
     }
 }

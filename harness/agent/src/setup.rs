@@ -62,8 +62,9 @@ pub struct Guest {
     /// Kprobes on the mm functions, where the kernel has kprobe events; installed at the
     /// first program, not at boot (registering them is slow under TCG on 6.12).
     pub probes: std::cell::OnceCell<Option<crate::coverage::Probes>>,
-    /// Whether the kernel has KCOV (debugfs mounted at the first program).
-    pub kcov: std::cell::OnceCell<bool>,
+    /// The KCOV buffer every program's child traces into, where the kernel has KCOV (opened
+    /// at the first program; debugfs mounted then).
+    pub kcov: std::cell::OnceCell<Option<crate::kcov::Buffer>>,
 }
 
 pub fn boot() -> Result<Guest, SetupError> {

@@ -100,7 +100,14 @@ pub fn run_program(
         None => Vec::new(),
     };
 
-    let kcov = *guest.kcov.get_or_init(crate::kcov::available);
+    // Opened at the first program, like the probes; a buffer that does not open loses
+    // coverage, not the run.
+    let kcov_buffer = guest.kcov.get_or_init(|| {
+        crate::kcov::available()
+            .then(crate::kcov::Buffer::open)
+            .and_then(Result::ok)
+    });
+    let kcov = kcov_buffer.is_some();
     phases.lap("setup");
     phases.parts("setup", setup);
 
@@ -120,7 +127,7 @@ pub fn run_program(
                 swap_paths: &guest.swap_paths,
                 swap_on,
                 out: File::from(tx),
-                kcov,
+                kcov: kcov_buffer.as_ref(),
                 draws,
                 epoch: Instant::now(),
                 forked_at,
