@@ -253,12 +253,13 @@ fn watch(
             continue; // a record came meanwhile: the deadline moved
         }
         if ready == 0 {
+            // No record starts after this, so the op in flight is final.
+            ch.shared.close();
             let next_op = ch.shared.in_flight();
             sys::kmsg(&format!(
                 "shmemfuzz-agent: op {next_op} exceeded {op_timeout_ms} ms; blocked tasks follow"
             ));
             let _ = sys::write_file("/proc/sysrq-trigger", "w");
-            ch.shared.close();
             let _ = kill(child, Signal::SIGKILL);
             let _ = sys::wait_bounded(child, Duration::from_secs(5));
             return Ok(Watched {
@@ -270,9 +271,9 @@ fn watch(
         match read_frame::<AgentMsg>(&mut ch.pipe) {
             Ok(AgentMsg::Op(rec)) => {
                 send(&AgentMsg::Op(rec))?;
-                ch.ack
-                    .write_all(&[1])
-                    .map_err(|e| format!("acknowledging a record: {e}"))?;
+                // A child that died meanwhile (a signal, the OOM killer) leaves no reader:
+                // EPIPE then, and its end is what the loop sees next.
+                let _ = ch.ack.write_all(&[1]);
             }
             Ok(AgentMsg::Error { message }) => exec_error = Some(message),
             Ok(AgentMsg::Kcov(p)) => pcs = Some(p),
