@@ -332,7 +332,18 @@ fn minimize_and_bisect_interrupted_leave_nothing_half_done_and_the_bisection_res
     let wd = Workdir::new("int-min");
     let dir = wd.path();
     std::fs::create_dir_all(dir.join("tmp")).expect("tmp");
-    let soft = prog("soft-offline-dma32.prog");
+    // The example plus operations of no consequence that take 0.8 s each, so that
+    // minimizing takes long enough to be interrupted among its candidates (the bare example
+    // minimizes in under 4 s, boot included).
+    let mut text = std::fs::read_to_string(prog("soft-offline-dma32.prog")).expect("example");
+    for i in 0..8 {
+        text.push_str(&format!(
+            "memfd x{i} size=64K\nwrite x{i} off=0 len=64K seed={i}\ndelay 800ms\n"
+        ));
+    }
+    let soft = dir.join("padded.prog");
+    std::fs::write(&soft, text).expect("write the program");
+    let soft = soft.to_string_lossy().into_owned();
     let (code, out) = run_to_end(
         &["run", &soft, "--kernel", "debian-6.1", "--bundle", "b"],
         dir,
