@@ -91,28 +91,18 @@ fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
 /// which starts after `setup_sects` + 1 sectors).
 pub fn payload(image: &[u8], path: &Path) -> Result<Vec<u8>, PvhError> {
     let bad = |why| PvhError::Format(path.to_path_buf(), why);
-    let u16_at = |o: usize| {
-        image
-            .get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |o: usize| {
-        image
-            .get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
     if image.get(0x202..0x206) != Some(b"HdrS") {
         return Err(bad("no HdrS setup header"));
     }
-    if u16_at(0x206).unwrap_or(0) < 0x0208 {
+    if le16(image, 0x206).unwrap_or(0) < 0x0208 {
         return Err(bad("boot protocol older than 2.08 (no payload fields)"));
     }
     let setup_sects = match image.get(0x1f1).copied().unwrap_or(0) {
         0 => 4,
         n => usize::from(n),
     };
-    let offset = u32_at(0x248).ok_or(bad("truncated header"))? as usize;
-    let length = u32_at(0x24c).ok_or(bad("truncated header"))? as usize;
+    let offset = le32(image, 0x248).ok_or(bad("truncated header"))? as usize;
+    let length = le32(image, 0x24c).ok_or(bad("truncated header"))? as usize;
     let start = (setup_sects + 1) * 512 + offset;
     let data = image
         .get(start..start + length)
@@ -146,30 +136,21 @@ pub fn payload(image: &[u8], path: &Path) -> Result<Vec<u8>, PvhError> {
 
 /// Whether `elf` (a 64-bit little-endian ELF) has a `PT_NOTE` with the Xen PVH entry note.
 pub fn has_pvh_entry(elf: &[u8]) -> bool {
-    let u16_at = |o: usize| elf.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        elf.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let u64_at = |o: usize| {
-        elf.get(o..o + 8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
     if elf.get(0..6) != Some(b"\x7fELF\x02\x01") {
         return false;
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    let (Some(phoff), Some(phentsize), Some(phnum)) =
+        (le64(elf, 0x20), le16(elf, 0x36), le16(elf, 0x38))
     else {
         return false;
     };
     (0..usize::from(phnum)).any(|i| {
         let ph = phoff as usize + i * usize::from(phentsize);
         const PT_NOTE: u32 = 4;
-        if u32_at(ph) != Some(PT_NOTE) {
+        if le32(elf, ph) != Some(PT_NOTE) {
             return false;
         }
-        let (Some(off), Some(size)) = (u64_at(ph + 8), u64_at(ph + 32)) else {
+        let (Some(off), Some(size)) = (le64(elf, ph + 8), le64(elf, ph + 32)) else {
             return false;
         };
         notes(
@@ -180,13 +161,24 @@ pub fn has_pvh_entry(elf: &[u8]) -> bool {
     })
 }
 
+/// The little-endian integers at byte `o` of `b`, if it is that long (the setup header and
+/// the ELF headers are both little-endian on x86).
+fn le16(b: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+}
+
+fn le32(b: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+}
+
+fn le64(b: &[u8], o: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+}
+
 /// (name without NUL, type) of each note in a note segment.
 fn notes(mut seg: &[u8]) -> impl Iterator<Item = (&[u8], u32)> {
     std::iter::from_fn(move || {
-        let word = |o: usize| {
-            seg.get(o..o + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        };
+        let word = |o: usize| le32(seg, o).map(|w| w as usize);
         let (namesz, descsz, kind) = (word(0)?, word(4)?, word(8)?);
         let align = |n: usize| n.div_ceil(4) * 4;
         let name = seg.get(12..12 + namesz)?;
