@@ -112,9 +112,10 @@ pub fn swaps() -> Vec<SwapLine> {
             let f: Vec<&str> = l.split_whitespace().collect();
             Some(SwapLine {
                 path: f.first()?.to_string(),
-                // An unreadable column counts as in use: the exact path then runs.
+                // An unreadable column counts as in use, and as a priority no device has
+                // (outside i16): the teardown's exact path then runs.
                 used_kib: f.get(3).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX),
-                priority: f.get(4)?.parse().ok()?,
+                priority: f.get(4).and_then(|v| v.parse().ok()).unwrap_or(i32::MIN),
             })
         })
         .collect()
@@ -122,12 +123,7 @@ pub fn swaps() -> Vec<SwapLine> {
 
 /// Swap device paths currently on, from /proc/swaps.
 pub fn active_swaps() -> Vec<String> {
-    fs::read_to_string("/proc/swaps")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
+    swaps().into_iter().map(|s| s.path).collect()
 }
 
 /// Whether `/sys/kernel/debug/page_owner` answers (CONFIG_PAGE_OWNER, booted with
