@@ -240,10 +240,7 @@ impl Executor<'_> {
         let out = Mutex::new(crate::records::Sink {
             port: self.port,
             pipe: &self.out,
-            ack: self
-                .ack
-                .try_clone()
-                .map_err(|e| format!("the ack pipe: {e}"))?,
+            ack: &self.ack,
             shared: self.shared,
             progress: Progress::new(self.program),
             forked_at: self.forked_at,

@@ -89,7 +89,7 @@ impl Drop for SharedPage {
 pub struct Sink<'a> {
     pub port: &'a File,
     pub pipe: &'a File,
-    pub ack: File,
+    pub ack: &'a File,
     pub shared: &'a Shared,
     pub progress: Progress,
     pub forked_at: Instant,
@@ -117,8 +117,8 @@ impl Sink<'_> {
             pipe.write_all(&frame)
                 .map_err(|e| format!("handing op {index} to the supervisor: {e}"))?;
             let mut byte = [0u8; 1];
-            self.ack
-                .read_exact(&mut byte)
+            let mut ack = self.ack;
+            ack.read_exact(&mut byte)
                 .map_err(|e| format!("waiting for op {index} to be forwarded: {e}"))?;
         }
         let _ = self.progress.accept(index);
