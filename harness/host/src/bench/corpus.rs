@@ -15,7 +15,6 @@ use std::time::Instant;
 use arbitrary::{Arbitrary, Unstructured};
 use shmemfuzz_core::program::gen::{OpKind, GEN_MAX_LEN};
 use shmemfuzz_core::program::Program;
-use shmemfuzz_core::protocol::is_part;
 
 use crate::session::runner::Runner;
 use crate::session::SessionError;
@@ -175,13 +174,8 @@ pub fn run_corpus(
             let out = runner.run(program, &mut |_| {})?;
             let wall = t.elapsed().as_secs_f64() * 1e3;
             figs.executions += 1;
-            let mut accounted = 0.0;
-            for (phase, us) in out.teardown.iter().flat_map(|t| &t.phases_us) {
-                figs.add(&super::phase_label(phase), *us as f64 / 1e3);
-                if !is_part(phase) {
-                    accounted += *us as f64 / 1e3;
-                }
-            }
+            let accounted =
+                super::add_agent_phases(out.teardown.as_ref(), &mut |name, ms| figs.add(name, ms));
             figs.add(
                 "host: protocol, judging, console (and runs cut short)",
                 (wall - accounted).max(0.0),

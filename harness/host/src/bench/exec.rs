@@ -17,9 +17,7 @@ const CC_LIMIT: Duration = Duration::from_secs(300);
 
 use shmemfuzz_core::export_c::{export, ExportOptions};
 use shmemfuzz_core::program::Program;
-use shmemfuzz_core::protocol::is_part;
 
-use super::phase_label;
 use crate::kernels::context::PreparedKernel;
 use crate::session::{Session, SessionError, SessionOptions};
 
@@ -169,13 +167,7 @@ fn measure(
                     f.signature, f.title
                 )));
             }
-            let mut accounted = 0.0;
-            for (name, us) in out.teardown.iter().flat_map(|t| &t.phases_us) {
-                add(&phase_label(name), *us as f64 / 1e3);
-                if !is_part(name) {
-                    accounted += *us as f64 / 1e3;
-                }
-            }
+            let accounted = super::add_agent_phases(out.teardown.as_ref(), &mut add);
             add("host: protocol, judging, console", wall - accounted);
         }
         let harness_secs = start.elapsed().as_secs_f64();

@@ -44,6 +44,23 @@ pub fn phase_label(phase: &str) -> String {
     }
 }
 
+/// Adds the agent's phases of one run to a benchmark's totals (ms, by [`phase_label`]);
+/// returns the milliseconds they account for (parts are inside their phase: not again).
+pub fn add_agent_phases(
+    teardown: Option<&shmemfuzz_core::protocol::Teardown>,
+    add: &mut dyn FnMut(&str, f64),
+) -> f64 {
+    let mut accounted = 0.0;
+    for (phase, us) in teardown.iter().flat_map(|t| &t.phases_us) {
+        let ms = *us as f64 / 1e3;
+        add(&phase_label(phase), ms);
+        if !shmemfuzz_core::protocol::is_part(phase) {
+            accounted += ms;
+        }
+    }
+    accounted
+}
+
 pub fn median(v: &[u64]) -> u64 {
     let mut s = v.to_vec();
     s.sort_unstable();
